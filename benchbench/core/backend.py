@@ -1,0 +1,181 @@
+"""Array backends: numpy on the CPU, cupy on NVIDIA GPUs.
+
+This is the only module of benchbench that imports cupy. Everything else asks
+it for the array module of an array (``get_array_module``) and moves arrays
+with ``to_device``; on a machine without cupy the GPU half degrades to stub
+types and clear errors.
+"""
+from __future__ import annotations
+
+import contextlib
+import re
+
+import numpy
+
+try:  # pragma: no cover - depends on the machine
+    import cupy  # noqa: F401
+    import cupy.cuda  # noqa: F401
+
+    _cupy_import_error: Exception | None = None
+except Exception as _e:  # ImportError, or a broken CUDA install
+    cupy = None
+    _cupy_import_error = _e
+
+
+class _StubNdarray:
+    """Stands in for ``cupy.ndarray`` where cupy is absent, so isinstance checks work."""
+
+
+ndarray = cupy.ndarray if cupy is not None else _StubNdarray
+
+_SPEC = re.compile(r"^(cpu|gpu:(\d+))$")
+_cuda_ok: bool | None = None
+
+
+def cupy_available() -> bool:
+    """True when cupy imported (a GPU may still be missing)."""
+    return cupy is not None
+
+
+def cuda_available() -> bool:
+    """True when cupy imported and at least one CUDA device answers."""
+    global _cuda_ok
+    if _cuda_ok is None:
+        if cupy is None:
+            _cuda_ok = False
+        else:
+            try:
+                _cuda_ok = cupy.cuda.runtime.getDeviceCount() > 0
+            except Exception:
+                _cuda_ok = False
+    return _cuda_ok
+
+
+def gpu_count() -> int:
+    """Number of CUDA devices cupy sees (0 without cupy)."""
+    if not cuda_available():
+        return 0
+    return int(cupy.cuda.runtime.getDeviceCount())
+
+
+def get_array_module(*args):
+    """Return ``cupy`` if any argument is a cupy array (or a Variable holding one), else ``numpy``."""
+    if cupy is not None:
+        for a in args:
+            a = getattr(a, "array", a)
+            if isinstance(a, cupy.ndarray):
+                return cupy
+    return numpy
+
+
+def is_array(a) -> bool:
+    """True for numpy and cupy arrays."""
+    return isinstance(a, (numpy.ndarray, ndarray))
+
+
+class Device:
+    """A place for arrays: ``Device("cpu")`` or ``Device("gpu:N")``.
+
+    Args:
+        spec: ``"cpu"``, ``"gpu:N"``, an int N (a GPU), or another Device.
+
+    Raises:
+        ValueError: the spec is malformed.
+        RuntimeError: a GPU was asked for and cupy or the GPU is missing.
+    """
+
+    __slots__ = ("kind", "index")
+
+    def __init__(self, spec="cpu"):
+        if isinstance(spec, Device):
+            self.kind, self.index = spec.kind, spec.index
+            return
+        if isinstance(spec, int) and not isinstance(spec, bool):
+            spec = f"gpu:{spec}"
+        if not isinstance(spec, str):
+            raise TypeError(f"Device: spec must be 'cpu' or 'gpu:N', got {type(spec).__name__} {spec!r}")
+        m = _SPEC.match(spec.strip())
+        if m is None:
+            raise ValueError(f"Device: spec must be 'cpu' or 'gpu:N', got {spec!r}")
+        if m.group(1) == "cpu":
+            self.kind, self.index = "cpu", None
+            return
+        self.kind, self.index = "gpu", int(m.group(2))
+        if cupy is None:
+            raise RuntimeError(
+                f"Device: {spec!r} needs cupy, which is not importable here "
+                f"({_cupy_import_error}); install it with `pip install 'benchbench[gpu]'` on a machine with an NVIDIA GPU"
+            )
+        n = gpu_count()
+        if self.index >= n:
+            raise RuntimeError(f"Device: {spec!r} does not exist; this machine has {n} GPU(s)")
+
+    @property
+    def xp(self):
+        return numpy if self.kind == "cpu" else cupy
+
+    def __repr__(self):
+        return f"Device({str(self)!r})"
+
+    def __str__(self):
+        return "cpu" if self.kind == "cpu" else f"gpu:{self.index}"
+
+    def __eq__(self, other):
+        return isinstance(other, Device) and (self.kind, self.index) == (other.kind, other.index)
+
+    def __hash__(self):
+        return hash((self.kind, self.index))
+
+    @contextlib.contextmanager
+    def scope(self):
+        """Make this device current for the block (a no-op on the CPU)."""
+        if self.kind == "cpu":
+            yield self
+        else:
+            with cupy.cuda.Device(self.index):
+                yield self
+
+    def synchronize(self):
+        """Wait for all queued work on this device (a no-op on the CPU)."""
+        if self.kind == "gpu":
+            with cupy.cuda.Device(self.index):
+                cupy.cuda.get_current_stream().synchronize()
+
+
+def get_device_from_array(a) -> Device:
+    """The Device that holds array ``a``."""
+    a = getattr(a, "array", a)
+    if cupy is not None and isinstance(a, cupy.ndarray):
+        return Device(f"gpu:{a.device.id}")
+    return Device("cpu")
+
+
+def to_device(a, device):
+    """Copy array ``a`` to ``device`` (a Device or spec); returns ``a`` itself when it is already there."""
+    device = Device(device)
+    if a is None:
+        return None
+    if device.kind == "cpu":
+        if cupy is not None and isinstance(a, cupy.ndarray):
+            return cupy.asnumpy(a)
+        return numpy.asarray(a)
+    with cupy.cuda.Device(device.index):
+        if isinstance(a, cupy.ndarray) and a.device.id == device.index:
+            return a
+        return cupy.asarray(a)
+
+
+def as_numpy(a):
+    """A numpy copy (or the array itself) of a numpy or cupy array."""
+    a = getattr(a, "array", a)
+    if cupy is not None and isinstance(a, cupy.ndarray):
+        return cupy.asnumpy(a)
+    return numpy.asarray(a)
+
+
+def synchronize(xp_or_array=None):
+    """Wait for the current GPU stream when cupy is in use; nothing on the CPU."""
+    if cupy is None:
+        return
+    if xp_or_array is cupy or isinstance(xp_or_array, cupy.ndarray):
+        cupy.cuda.get_current_stream().synchronize()

@@ -1,0 +1,4 @@
+"""activation functions."""
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,4 @@
+"""connection functions."""
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,4 @@
+"""pooling functions."""
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,55 @@
+"""Shared fixtures and the hardware markers (gpu, multi_gpu(n), mpi, slow) that skip themselves."""
+import os
+import shutil
+import sys
+
+import numpy
+import pytest
+
+from benchbench.core import backend
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", default=False, help="run tests marked slow")
+
+
+def _mpi_available():
+    try:
+        import mpi4py  # noqa: F401
+    except Exception:
+        return False
+    return os.path.exists(os.path.join(os.path.dirname(sys.executable), "mpiexec")) or bool(shutil.which("mpiexec"))
+
+
+def pytest_collection_modifyitems(config, items):
+    n_gpus = backend.gpu_count()
+    mpi_ok = _mpi_available()
+    for item in items:
+        if item.get_closest_marker("gpu") and n_gpus == 0:
+            item.add_marker(pytest.mark.skip(reason="needs an NVIDIA GPU with cupy"))
+        m = item.get_closest_marker("multi_gpu")
+        if m is not None:
+            need = m.args[0] if m.args else 2
+            if n_gpus < need:
+                item.add_marker(pytest.mark.skip(reason=f"needs {need} GPUs, found {n_gpus}"))
+        if item.get_closest_marker("mpi") and not mpi_ok:
+            item.add_marker(pytest.mark.skip(reason="needs mpi4py and mpiexec"))
+        if item.get_closest_marker("slow") and not config.getoption("--runslow"):
+            item.add_marker(pytest.mark.skip(reason="slow: run with --runslow"))
+
+
+@pytest.fixture(params=["numpy", pytest.param("cupy", marks=pytest.mark.gpu)])
+def xp(request):
+    """The array module under test: numpy, and cupy where a GPU is present."""
+    if request.param == "numpy":
+        return numpy
+    return backend.cupy
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    """Every test starts from the same framework seed."""
+    from benchbench.core import seed
+
+    seed(0)
+    yield

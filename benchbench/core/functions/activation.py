@@ -1,4 +1,204 @@
-"""activation functions."""
+"""Activation functions: relu, leaky_relu, sigmoid, tanh, softmax, log_softmax."""
 from __future__ import annotations
 
-__all__: list[str] = []
+import numpy
+
+from .. import backend
+from ..function import Function
+from ..variable import Variable
+
+__all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax"]
+
+_operand_types = (Variable, numpy.ndarray, backend.ndarray)
+
+
+def _check_float(name, x):
+    if not isinstance(x, _operand_types):
+        raise TypeError(f"{name}: x must be a Variable or an array, got {type(x).__name__}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{name}: x must be a float array, got dtype {x.dtype}")
+
+
+def _check_axis(name, x, axis):
+    if isinstance(axis, bool) or not isinstance(axis, (int, numpy.integer)):
+        raise TypeError(f"{name}: axis must be an int, got {axis!r}")
+    if not -x.ndim <= axis < x.ndim:
+        raise ValueError(
+            f"{name}: axis {axis} is out of range for x of shape {x.shape} ({x.ndim} dimensions)"
+        )
+    return int(axis) % x.ndim
+
+
+class ReLU(Function):
+    def forward(self, xp, xs):
+        self.y = xp.maximum(xs[0], 0)
+        return (self.y,)
+
+    def backward(self, xp, xs, gys):
+        return (gys[0] * (self.y > 0),)
+
+
+class LeakyReLU(Function):
+    def __init__(self, slope):
+        self.slope = slope
+
+    def forward(self, xp, xs):
+        x = xs[0]
+        self.pos = x >= 0
+        # max(x, slope x) for slope <= 1 (min for slope > 1): exact, and faster than xp.where.
+        y = x * self.slope
+        (xp.maximum if self.slope <= 1 else xp.minimum)(x, y, out=y)
+        return (y,)
+
+    def backward(self, xp, xs, gys):
+        gy = gys[0]
+        d = self.pos.astype(gy.dtype)
+        d *= 1 - self.slope
+        d += self.slope  # 1 where x >= 0, slope elsewhere
+        d *= gy
+        return (d,)
+
+
+class Sigmoid(Function):
+    def forward(self, xp, xs):
+        # 0.5 * tanh(0.5 x) + 0.5: exact sigmoid, no overflow for large |x|.
+        y = xp.tanh(xs[0] * 0.5)
+        y *= 0.5
+        y += 0.5
+        self.y = y
+        return (y,)
+
+    def backward(self, xp, xs, gys):
+        y = self.y
+        return (gys[0] * y * (1 - y),)
+
+
+class Tanh(Function):
+    def forward(self, xp, xs):
+        self.y = xp.tanh(xs[0])
+        return (self.y,)
+
+    def backward(self, xp, xs, gys):
+        y = self.y
+        return (gys[0] * (1 - y * y),)
+
+
+class Softmax(Function):
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, xp, xs):
+        x = xs[0]
+        y = x - x.max(axis=self.axis, keepdims=True)
+        xp.exp(y, out=y)
+        y /= y.sum(axis=self.axis, keepdims=True)
+        self.y = y
+        return (y,)
+
+    def backward(self, xp, xs, gys):
+        y = self.y
+        gx = y * gys[0]
+        gx -= y * gx.sum(axis=self.axis, keepdims=True)
+        return (gx,)
+
+
+class LogSoftmax(Function):
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, xp, xs):
+        x = xs[0]
+        y = x - x.max(axis=self.axis, keepdims=True)
+        y -= xp.log(xp.exp(y).sum(axis=self.axis, keepdims=True))
+        self.y = y
+        return (y,)
+
+    def backward(self, xp, xs, gys):
+        gy = gys[0]
+        return (gy - xp.exp(self.y) * gy.sum(axis=self.axis, keepdims=True),)
+
+
+def relu(x):
+    """Rectified linear unit, ``max(x, 0)`` (gradient 0 at 0).
+
+    Args:
+        x: Variable or float array.
+
+    Returns:
+        Variable of ``x``'s shape and dtype.
+    """
+    _check_float("relu", x)
+    return ReLU().apply((x,))[0]
+
+
+def leaky_relu(x, slope=0.2):
+    """Leaky ReLU: ``x`` where ``x >= 0``, ``slope * x`` elsewhere.
+
+    Args:
+        x: Variable or float array.
+        slope: the slope for negative inputs.
+
+    Returns:
+        Variable of ``x``'s shape and dtype.
+    """
+    _check_float("leaky_relu", x)
+    if isinstance(slope, bool) or not isinstance(slope, (int, float, numpy.floating, numpy.integer)):
+        raise TypeError(f"leaky_relu: slope must be a number, got {type(slope).__name__}")
+    return LeakyReLU(float(slope)).apply((x,))[0]
+
+
+def sigmoid(x):
+    """Logistic sigmoid ``1 / (1 + exp(-x))``, stable for large ``|x|``.
+
+    Args:
+        x: Variable or float array.
+
+    Returns:
+        Variable of ``x``'s shape and dtype.
+    """
+    _check_float("sigmoid", x)
+    return Sigmoid().apply((x,))[0]
+
+
+def tanh(x):
+    """Hyperbolic tangent.
+
+    Args:
+        x: Variable or float array.
+
+    Returns:
+        Variable of ``x``'s shape and dtype.
+    """
+    _check_float("tanh", x)
+    return Tanh().apply((x,))[0]
+
+
+def softmax(x, axis=1):
+    """Softmax over ``axis`` (the max is subtracted first, so large inputs do not overflow).
+
+    Args:
+        x: Variable or float array.
+        axis: the axis that sums to one.
+
+    Returns:
+        Variable of ``x``'s shape and dtype.
+
+    Example:
+        >>> p = softmax(logits)   # logits (N, C): each row sums to 1
+    """
+    _check_float("softmax", x)
+    return Softmax(_check_axis("softmax", x, axis)).apply((x,))[0]
+
+
+def log_softmax(x, axis=1):
+    """Logarithm of the softmax over ``axis``, computed as ``x - logsumexp(x)`` (stable).
+
+    Args:
+        x: Variable or float array.
+        axis: the axis normalised over.
+
+    Returns:
+        Variable of ``x``'s shape and dtype.
+    """
+    _check_float("log_softmax", x)
+    return LogSoftmax(_check_axis("log_softmax", x, axis)).apply((x,))[0]

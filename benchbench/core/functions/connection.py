@@ -1,4 +1,295 @@
-"""connection functions."""
+"""Connections with weights: ``linear`` and ``convolution_2d`` (Chainer's argument orders).
+
+Convolution runs as one batched GEMM over an im2col built from a strided view of
+the (padded) input: ``col`` is laid out ``(N, C*kh*kw, out_h*out_w)`` so that
+``W.reshape(O, -1) @ col`` is already NCHW and needs no transpose. The backward
+pass computes ``gW`` by GEMM, and ``gx`` (only when the input needs a gradient)
+by GEMM plus a col2im that adds ``kh*kw`` strided slices, never ``add.at``.
+A 1x1 convolution with stride 1 and no padding skips im2col altogether.
+"""
 from __future__ import annotations
 
-__all__: list[str] = []
+import numpy
+
+from ..function import Function
+from ..variable import Variable
+
+__all__ = ["linear", "convolution_2d"]
+
+
+# -- shared geometry helpers (also used by pooling) ---------------------------------
+def _array_of(v):
+    return v.array if isinstance(v, Variable) else v
+
+
+def _check_float(fname, argname, v):
+    """Raise TypeError unless ``v`` (Variable or array) holds floating-point data."""
+    a = _array_of(v)
+    dtype = getattr(a, "dtype", None)
+    if dtype is None:
+        raise TypeError(f"{fname}: {argname} must be a Variable or an array, got {type(v).__name__}")
+    if dtype.kind != "f":
+        raise TypeError(f"{fname}: {argname} must be a floating-point array, got dtype {dtype}")
+    return a
+
+
+def _pair(fname, argname, value, minimum):
+    """Normalise an int or a pair of ints to a tuple and check each is >= ``minimum``."""
+    if isinstance(value, (tuple, list)):
+        pair = tuple(value)
+    else:
+        pair = (value, value)
+    if len(pair) != 2 or not all(isinstance(v, (int, numpy.integer)) and not isinstance(v, bool) for v in pair):
+        raise TypeError(f"{fname}: {argname} must be an int or a pair of ints, got {value!r}")
+    if any(v < minimum for v in pair):
+        what = "positive" if minimum == 1 else f">= {minimum}"
+        raise ValueError(f"{fname}: {argname} must be {what}, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def _conv_outsize(size, k, s, p, cover_all=False, d=1):
+    """Chainer's output size: floor rounding, or ceil-like with ``cover_all``."""
+    dk = k + (k - 1) * (d - 1)
+    if cover_all:
+        return (size + 2 * p - dk + s - 1) // s + 1
+    return (size + 2 * p - dk) // s + 1
+
+
+def _padded(xp, x, ph, pw, oh, ow, kh, kw, sy, sx, dy=1, dx=1, fill=0.0):
+    """``x`` padded so every window of the output grid lies inside it (``x`` itself when none is needed).
+
+    Returns the array and its padded height and width.
+    """
+    n, c, h, w = x.shape
+    hp = max(h + 2 * ph, (oh - 1) * sy + (kh - 1) * dy + 1)
+    wp = max(w + 2 * pw, (ow - 1) * sx + (kw - 1) * dx + 1)
+    if hp == h and wp == w and ph == 0 and pw == 0:
+        return x
+    out = xp.full((n, c, hp, wp), fill, dtype=x.dtype)
+    out[:, :, ph:ph + h, pw:pw + w] = x
+    return out
+
+
+def _window(xp, a, i, j, oh, ow, sy, sx, dy=1, dx=1):
+    """The (N, C, oh, ow) strided view of the kernel offset (i, j) over ``a``."""
+    y0, x0 = i * dy, j * dx
+    return a[:, :, y0:y0 + sy * (oh - 1) + 1:sy, x0:x0 + sx * (ow - 1) + 1:sx]
+
+
+def _im2col(xp, xpad, kh, kw, oh, ow, sy, sx, dy, dx):
+    """Copy the windows of ``xpad`` (N, C, Hp, Wp) into a contiguous (N, C*kh*kw, oh*ow) array."""
+    n, c = xpad.shape[:2]
+    if not xpad.flags.c_contiguous:
+        xpad = xp.ascontiguousarray(xpad)
+    s_n, s_c, s_h, s_w = xpad.strides
+    view = xp.lib.stride_tricks.as_strided(
+        xpad, (n, c, kh, kw, oh, ow), (s_n, s_c, s_h * dy, s_w * dx, s_h * sy, s_w * sx)
+    )
+    return xp.ascontiguousarray(view).reshape(n, c * kh * kw, oh * ow)
+
+
+def _col2im(xp, gcol, shape, kh, kw, oh, ow, sy, sx, ph, pw, hp, wp, dy, dx):
+    """Sum the (N, C, kh, kw, oh, ow) column gradient back onto an (N, C, H, W) image."""
+    n, c, h, w = shape
+    gcol = gcol.reshape(n, c, kh, kw, oh, ow)
+    gpad = xp.zeros((n, c, hp, wp), dtype=gcol.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            _window(xp, gpad, i, j, oh, ow, sy, sx, dy, dx)[...] += gcol[:, :, i, j]
+    if hp == h and wp == w:
+        return gpad
+    return gpad[:, :, ph:ph + h, pw:pw + w]
+
+
+# -- linear ---------------------------------------------------------------------------
+class LinearFunction(Function):
+    """``y = x W^T + b``; ``x`` is flattened to (batch, in_size) after ``n_batch_axes`` axes."""
+
+    def __init__(self, n_batch_axes=1):
+        self.n_batch_axes = n_batch_axes
+
+    def forward(self, xp, xs):
+        x, W = xs[0], xs[1]
+        batch_shape = x.shape[:self.n_batch_axes]
+        y = xp.matmul(x.reshape(-1, W.shape[1]), W.T)
+        if len(xs) == 3:
+            y += xs[2]
+        return (y.reshape(batch_shape + (W.shape[0],)),)
+
+    def backward(self, xp, xs, gys):
+        x, W = xs[0], xs[1]
+        gy = gys[0].reshape(-1, W.shape[0])
+        need = self.needs_input_grad
+        gx = gW = None
+        if need[0]:
+            gx = xp.matmul(gy, W).astype(x.dtype, copy=False).reshape(x.shape)
+        if need[1]:
+            gW = xp.matmul(gy.T, x.reshape(-1, W.shape[1])).astype(W.dtype, copy=False)
+        if len(xs) == 3:
+            gb = gy.sum(axis=0).astype(xs[2].dtype, copy=False) if need[2] else None
+            return gx, gW, gb
+        return gx, gW
+
+
+def linear(x, W, b=None, n_batch_axes=1):
+    """Fully connected layer: ``y = x W^T + b``.
+
+    Every axis of ``x`` after the first ``n_batch_axes`` is flattened into the input size.
+
+    Args:
+        x: input Variable or array, shape ``(N, ...)`` (batch axes first).
+        W: weight, shape ``(out_size, in_size)``.
+        b: optional bias, shape ``(out_size,)``.
+        n_batch_axes: number of leading axes treated as batch axes.
+
+    Returns:
+        Variable of shape ``x.shape[:n_batch_axes] + (out_size,)``.
+
+    Raises:
+        TypeError: a non-float input.
+        ValueError: shapes that do not fit together.
+
+    Example:
+        >>> y = linear(x, W, b)   # x (100, 784), W (1000, 784) -> y (100, 1000)
+    """
+    xa = _check_float("linear", "x", x)
+    Wa = _check_float("linear", "W", W)
+    if not isinstance(n_batch_axes, int) or isinstance(n_batch_axes, bool) or n_batch_axes < 1:
+        raise ValueError(f"linear: n_batch_axes must be a positive int, got {n_batch_axes!r}")
+    if xa.ndim < n_batch_axes:
+        raise ValueError(f"linear: x has {xa.ndim} axes, fewer than n_batch_axes={n_batch_axes}")
+    if Wa.ndim != 2:
+        raise ValueError(f"linear: W must be 2-D (out_size, in_size), got shape {Wa.shape}")
+    in_size = 1
+    for s in xa.shape[n_batch_axes:]:
+        in_size *= s
+    if in_size != Wa.shape[1]:
+        raise ValueError(
+            f"linear: x of shape {xa.shape} has in_size {in_size} (axes after {n_batch_axes} batch axes), "
+            f"but W of shape {Wa.shape} expects {Wa.shape[1]}"
+        )
+    inputs = [x, W]
+    if b is not None:
+        ba = _check_float("linear", "b", b)
+        if ba.shape != (Wa.shape[0],):
+            raise ValueError(f"linear: b must have shape ({Wa.shape[0]},) to match W {Wa.shape}, got {ba.shape}")
+        inputs.append(b)
+    return LinearFunction(n_batch_axes).apply(tuple(inputs))[0]
+
+
+# -- convolution_2d -------------------------------------------------------------------
+class Convolution2DFunction(Function):
+    """2-D convolution (cross-correlation) as im2col + batched GEMM."""
+
+    def __init__(self, stride, pad, cover_all, dilate):
+        self.sy, self.sx = stride
+        self.ph, self.pw = pad
+        self.cover_all = cover_all
+        self.dy, self.dx = dilate
+        self.col = None
+
+    def _geometry(self, x, W):
+        n, c, h, w = x.shape
+        o, _, kh, kw = W.shape
+        oh = _conv_outsize(h, kh, self.sy, self.ph, self.cover_all, self.dy)
+        ow = _conv_outsize(w, kw, self.sx, self.pw, self.cover_all, self.dx)
+        return n, c, h, w, o, kh, kw, oh, ow
+
+    def _is_pointwise(self, kh, kw):
+        return kh == 1 and kw == 1 and self.sy == 1 and self.sx == 1 and self.ph == 0 and self.pw == 0
+
+    def forward(self, xp, xs):
+        x, W = xs[0], xs[1]
+        n, c, h, w, o, kh, kw, oh, ow = self._geometry(x, W)
+        if self._is_pointwise(kh, kw):
+            col = x.reshape(n, c, h * w)
+        else:
+            xpad = _padded(xp, x, self.ph, self.pw, oh, ow, kh, kw, self.sy, self.sx, self.dy, self.dx)
+            col = _im2col(xp, xpad, kh, kw, oh, ow, self.sy, self.sx, self.dy, self.dx)
+        y = xp.matmul(W.reshape(o, -1), col)
+        if len(xs) == 3:
+            y += xs[2].reshape(o, 1)
+        if self.needs_input_grad[1]:
+            self.col = col
+        return (y.reshape(n, o, oh, ow),)
+
+    def backward(self, xp, xs, gys):
+        x, W = xs[0], xs[1]
+        n, c, h, w, o, kh, kw, oh, ow = self._geometry(x, W)
+        need = self.needs_input_grad
+        gy = gys[0].reshape(n, o, oh * ow)
+        gx = gW = gb = None
+        if need[1]:
+            gW = xp.matmul(gy, self.col.transpose(0, 2, 1)).sum(axis=0)
+            gW = gW.reshape(W.shape).astype(W.dtype, copy=False)
+            self.col = None
+        if len(xs) == 3 and need[2]:
+            gb = gy.sum(axis=(0, 2)).astype(xs[2].dtype, copy=False)
+        if need[0]:
+            gcol = xp.matmul(W.reshape(o, -1).T, gy)
+            if self._is_pointwise(kh, kw):
+                gx = gcol.reshape(x.shape)
+            else:
+                hp = max(h + 2 * self.ph, (oh - 1) * self.sy + (kh - 1) * self.dy + 1)
+                wp = max(w + 2 * self.pw, (ow - 1) * self.sx + (kw - 1) * self.dx + 1)
+                gx = _col2im(xp, gcol, x.shape, kh, kw, oh, ow, self.sy, self.sx,
+                             self.ph, self.pw, hp, wp, self.dy, self.dx)
+            gx = gx.astype(x.dtype, copy=False)
+        if len(xs) == 3:
+            return gx, gW, gb
+        return gx, gW
+
+
+def convolution_2d(x, W, b=None, stride=1, pad=0, cover_all=False, dilate=1):
+    """Two-dimensional convolution (cross-correlation, as in every DL framework).
+
+    Args:
+        x: input, shape ``(N, C, H, W)``.
+        W: filters, shape ``(out_channels, C, kh, kw)``.
+        b: optional bias, shape ``(out_channels,)``.
+        stride: int or (sy, sx), >= 1.
+        pad: int or (ph, pw), >= 0; zero padding on both sides.
+        cover_all: if True, the output grid grows (Chainer's rule) so every input pixel is covered.
+        dilate: int or (dy, dx), >= 1; spacing between kernel taps.
+
+    Returns:
+        Variable of shape ``(N, out_channels, out_h, out_w)`` with
+        ``out_h = (H + 2 ph - (kh - 1) dy - 1) // sy + 1`` (floor rounding without ``cover_all``).
+
+    Raises:
+        TypeError: non-float arrays, or malformed stride/pad/dilate.
+        ValueError: shapes that do not fit together, or an empty output.
+
+    Example:
+        >>> y = convolution_2d(x, W, b, stride=1, pad=1)   # (64, 64, 32, 32) * (64, 64, 3, 3)
+    """
+    fname = "convolution_2d"
+    xa = _check_float(fname, "x", x)
+    Wa = _check_float(fname, "W", W)
+    if xa.ndim != 4:
+        raise ValueError(f"{fname}: x must be 4-D (N, C, H, W), got shape {xa.shape}")
+    if Wa.ndim != 4:
+        raise ValueError(f"{fname}: W must be 4-D (out_channels, in_channels, kh, kw), got shape {Wa.shape}")
+    if xa.shape[1] != Wa.shape[1]:
+        raise ValueError(
+            f"{fname}: x has {xa.shape[1]} channels (shape {xa.shape}) but W expects {Wa.shape[1]} "
+            f"(shape {Wa.shape})"
+        )
+    stride = _pair(fname, "stride", stride, 1)
+    pad = _pair(fname, "pad", pad, 0)
+    dilate = _pair(fname, "dilate", dilate, 1)
+    inputs = [x, W]
+    if b is not None:
+        ba = _check_float(fname, "b", b)
+        if ba.shape != (Wa.shape[0],):
+            raise ValueError(f"{fname}: b must have shape ({Wa.shape[0]},) to match W {Wa.shape}, got {ba.shape}")
+        inputs.append(b)
+    kh, kw = Wa.shape[2:]
+    oh = _conv_outsize(xa.shape[2], kh, stride[0], pad[0], cover_all, dilate[0])
+    ow = _conv_outsize(xa.shape[3], kw, stride[1], pad[1], cover_all, dilate[1])
+    if oh < 1 or ow < 1:
+        raise ValueError(
+            f"{fname}: output would be empty ({oh}x{ow}) for x {xa.shape}, kernel {kh}x{kw}, "
+            f"stride {stride}, pad {pad}, dilate {dilate}"
+        )
+    return Convolution2DFunction(stride, pad, bool(cover_all), dilate).apply(tuple(inputs))[0]

@@ -1,4 +1,227 @@
-"""normalization functions."""
+"""Batch normalization: training (batch statistics) and inference (given statistics).
+
+Statistics are taken over every axis but the channel axis 1 (or over ``axis``);
+``gamma``/``beta`` have the shape of the remaining axes. The training backward is
+the one-pass closed form
+``gx = gamma / std * (gy - (sum(gy) + x_hat * sum(gy * x_hat)) / m)``, computed
+with whole-array operations (no loop over channels).
+"""
 from __future__ import annotations
 
-__all__: list[str] = []
+from ..function import Function
+from .connection import _check_float
+
+__all__ = ["batch_normalization", "fixed_batch_normalization"]
+
+
+def _reduce_axes(fname, x_ndim, axis):
+    """The axes statistics are taken over, as a sorted tuple."""
+    if axis is None:
+        if x_ndim < 2:
+            raise ValueError(f"{fname}: x must have at least 2 axes (N, C, ...), got {x_ndim}")
+        return (0,) + tuple(range(2, x_ndim))
+    if isinstance(axis, int):
+        axis = (axis,)
+    bad = ValueError(f"{fname}: axis must name distinct axes of x ({x_ndim}-D) and leave at least one, got {axis!r}")
+    if not isinstance(axis, (tuple, list)) or not all(isinstance(a, int) and -x_ndim <= a < x_ndim for a in axis):
+        raise bad
+    axes = tuple(sorted(a % x_ndim for a in axis))
+    if len(set(axes)) != len(axes) or len(axes) == 0 or len(axes) == x_ndim:
+        raise bad
+    return axes
+
+
+def _param_shape(x_shape, axes):
+    """Broadcast shape of a per-channel parameter, and its expected (squeezed) shape."""
+    bshape = tuple(1 if i in axes else s for i, s in enumerate(x_shape))
+    pshape = tuple(s for i, s in enumerate(x_shape) if i not in axes)
+    return bshape, pshape
+
+
+def _check_param(fname, name, v, pshape):
+    a = _check_float(fname, name, v)
+    if a.shape != pshape:
+        raise ValueError(f"{fname}: {name} must have shape {pshape} to match x, got {a.shape}")
+    return a
+
+
+class BatchNormalization(Function):
+    """Normalises with the batch statistics; updates running averages in place when given."""
+
+    def __init__(self, eps, running_mean, running_var, decay, axes):
+        self.eps = eps
+        self.running_mean = running_mean
+        self.running_var = running_var
+        self.decay = decay
+        self.axes = axes
+        self.x_hat = None
+        self.inv_std = None
+
+    def forward(self, xp, xs):
+        x, gamma, beta = xs
+        axes = self.axes
+        bshape, _ = _param_shape(x.shape, axes)
+        m = x.size // gamma.size
+        mean = x.mean(axis=axes, keepdims=True)
+        x_hat = x - mean
+        sq = xp.square(x_hat)
+        var = sq.mean(axis=axes, keepdims=True)
+        del sq
+        inv_std = 1.0 / xp.sqrt(var + self.eps)
+        x_hat *= inv_std
+        y = x_hat * gamma.reshape(bshape)
+        y += beta.reshape(bshape)
+        if self.running_mean is not None:
+            rm = self.running_mean
+            rm *= self.decay
+            rm += ((1.0 - self.decay) * mean).reshape(rm.shape).astype(rm.dtype, copy=False)
+        if self.running_var is not None:
+            rv = self.running_var
+            adjust = m / max(m - 1.0, 1.0)
+            rv *= self.decay
+            rv += ((1.0 - self.decay) * adjust * var).reshape(rv.shape).astype(rv.dtype, copy=False)
+        if any(self.needs_input_grad):
+            self.x_hat = x_hat
+            self.inv_std = inv_std
+        return (y.astype(x.dtype, copy=False),)
+
+    def backward(self, xp, xs, gys):
+        x, gamma, _ = xs
+        gy = gys[0]
+        axes = self.axes
+        bshape, pshape = _param_shape(x.shape, axes)
+        x_hat, inv_std = self.x_hat, self.inv_std
+        m = x.size // gamma.size
+        gbeta = gy.sum(axis=axes, keepdims=True)
+        ggamma = (gy * x_hat).sum(axis=axes, keepdims=True)
+        gx = None
+        if self.needs_input_grad[0]:
+            gx = x_hat * (ggamma / m)
+            gx += gbeta / m
+            xp.subtract(gy, gx, out=gx)
+            gx *= gamma.reshape(bshape) * inv_std
+            gx = gx.astype(x.dtype, copy=False)
+        self.x_hat = self.inv_std = None
+        return (gx, ggamma.reshape(pshape).astype(gamma.dtype, copy=False),
+                gbeta.reshape(pshape).astype(gamma.dtype, copy=False))
+
+
+def batch_normalization(x, gamma, beta, eps=2e-5, running_mean=None, running_var=None, decay=0.9, axis=None):
+    """Batch normalization in training mode: normalise with the batch's own statistics.
+
+    ``y = gamma * (x - mean) / sqrt(var + eps) + beta`` with mean and biased variance
+    over every axis but axis 1. When ``running_mean``/``running_var`` arrays are given
+    they are updated in place: ``running = decay * running + (1 - decay) * batch``,
+    using the unbiased variance for ``running_var`` (Chainer's rule).
+
+    Args:
+        x: input, shape ``(N, C)`` or ``(N, C, H, W)`` (any rank >= 2).
+        gamma: scale, shape ``(C,)`` (the shape of the axes not reduced).
+        beta: shift, same shape as ``gamma``.
+        eps: added to the variance.
+        running_mean, running_var: optional arrays of ``gamma``'s shape, updated in place.
+        decay: weight of the old running value.
+        axis: axes to take the statistics over; default all but axis 1.
+
+    Returns:
+        Variable of ``x``'s shape.
+
+    Raises:
+        TypeError: non-float inputs.
+        ValueError: mismatched shapes or a bad ``axis``/``eps``/``decay``.
+
+    Example:
+        >>> y = batch_normalization(x, gamma, beta, running_mean=rm, running_var=rv)
+    """
+    fname = "batch_normalization"
+    xa = _check_float(fname, "x", x)
+    axes = _reduce_axes(fname, xa.ndim, axis)
+    _, pshape = _param_shape(xa.shape, axes)
+    _check_param(fname, "gamma", gamma, pshape)
+    _check_param(fname, "beta", beta, pshape)
+    for name, r in (("running_mean", running_mean), ("running_var", running_var)):
+        if r is not None:
+            if getattr(r, "dtype", None) is None or hasattr(r, "creator"):
+                raise TypeError(f"{fname}: {name} must be an array updated in place, got {type(r).__name__}")
+            _check_param(fname, name, r, pshape)
+    if not eps > 0:
+        raise ValueError(f"{fname}: eps must be positive, got {eps!r}")
+    if not 0.0 <= decay <= 1.0:
+        raise ValueError(f"{fname}: decay must be in [0, 1], got {decay!r}")
+    fn = BatchNormalization(eps, running_mean, running_var, decay, axes)
+    return fn.apply((x, gamma, beta))[0]
+
+
+class FixedBatchNormalization(Function):
+    """Normalises with given statistics: ``y = x * scale + shift``."""
+
+    def __init__(self, eps, axes):
+        self.eps = eps
+        self.axes = axes
+
+    def forward(self, xp, xs):
+        x, gamma, beta, mean, var = xs
+        bshape, _ = _param_shape(x.shape, self.axes)
+        inv_std = 1.0 / xp.sqrt(var + self.eps)
+        scale = (gamma * inv_std).astype(x.dtype, copy=False)
+        shift = (beta - mean * scale).astype(x.dtype, copy=False)
+        y = x * scale.reshape(bshape)
+        y += shift.reshape(bshape)
+        return (y,)
+
+    def backward(self, xp, xs, gys):
+        x, gamma, beta, mean, var = xs
+        gy = gys[0]
+        axes = self.axes
+        bshape, pshape = _param_shape(x.shape, axes)
+        need = self.needs_input_grad
+        inv_std = 1.0 / xp.sqrt(var + self.eps)
+        gx = ggamma = gbeta = gmean = gvar = None
+        if need[0]:
+            gx = (gy * (gamma * inv_std).reshape(bshape)).astype(x.dtype, copy=False)
+        gbeta_full = gy.sum(axis=axes)
+        if need[2]:
+            gbeta = gbeta_full.astype(beta.dtype, copy=False)
+        if need[1] or need[4]:
+            # sum(gy * (x - mean)) without an x_hat temporary: sum(gy * x) - mean * sum(gy)
+            gyx = (gy * x).sum(axis=axes) - mean * gbeta_full
+            if need[1]:
+                ggamma = (gyx * inv_std).astype(gamma.dtype, copy=False)
+            if need[4]:
+                gvar = (-0.5 * gamma * gyx * inv_std ** 3).astype(var.dtype, copy=False)
+        if need[3]:
+            gmean = (-gamma * inv_std * gbeta_full).astype(mean.dtype, copy=False)
+        return gx, ggamma, gbeta, gmean, gvar
+
+
+def fixed_batch_normalization(x, gamma, beta, mean, var, eps=2e-5, axis=None):
+    """Batch normalization with given statistics (inference mode).
+
+    ``y = gamma * (x - mean) / sqrt(var + eps) + beta``; differentiable in every input.
+
+    Args:
+        x: input, shape ``(N, C)`` or ``(N, C, H, W)`` (any rank >= 2).
+        gamma, beta: scale and shift, shape ``(C,)``.
+        mean, var: the statistics to use (running averages, typically), shape ``(C,)``.
+        eps: added to the variance.
+        axis: axes the statistics were taken over; default all but axis 1.
+
+    Returns:
+        Variable of ``x``'s shape.
+
+    Raises:
+        TypeError: non-float inputs.
+        ValueError: mismatched shapes or a bad ``axis``/``eps``.
+
+    Example:
+        >>> y = fixed_batch_normalization(x, gamma, beta, running_mean, running_var)
+    """
+    fname = "fixed_batch_normalization"
+    xa = _check_float(fname, "x", x)
+    axes = _reduce_axes(fname, xa.ndim, axis)
+    _, pshape = _param_shape(xa.shape, axes)
+    for name, v in (("gamma", gamma), ("beta", beta), ("mean", mean), ("var", var)):
+        _check_param(fname, name, v, pshape)
+    if not eps > 0:
+        raise ValueError(f"{fname}: eps must be positive, got {eps!r}")
+    return FixedBatchNormalization(eps, axes).apply((x, gamma, beta, mean, var))[0]

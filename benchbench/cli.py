@@ -1,0 +1,386 @@
+"""The ``benchbench`` command: run, info, list, data, report, plot, compare.
+
+Every user error (bad bench.yaml, unknown device or workload, unreadable results...)
+is one line on stderr, ``benchbench: error: ...``, and exit status 2; ``--debug``
+shows the traceback. ``run`` exits 0 when every cell is ok, 1 when the run
+completed with failed cells, 130 when interrupted (finished cells are kept).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from benchbench import __version__
+
+EXIT_OK, EXIT_CELLS_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(ValueError):
+    """A command-line problem reported as one line with exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"benchbench: error: {message} (see `{self.prog} --help`)\n")
+
+
+# --------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every verb."""
+    p = _Parser(prog="benchbench", description="How fast, how well and at what cost this machine trains "
+                                               "the classic deep-learning workloads.")
+    p.add_argument("--version", action="version", version=f"benchbench {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    sub = p.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
+
+    r = sub.add_parser("run", help="train and time the workloads on the devices of the plan")
+    r.add_argument("--device", action="append", metavar="SPEC",
+                   help="cpu, cpu:dpN, gpu:N, gpu:N,M, gpu:all or all (repeatable)")
+    r.add_argument("--workload", action="append", metavar="NAME", help="NAME, NAME:VARIANT or NAME:key=v (repeatable)")
+    r.add_argument("--profile", choices=("quick", "full"))
+    r.add_argument("--repeat", type=_positive_int, metavar="N")
+    r.add_argument("--data", choices=("auto", "real", "synthetic"))
+    r.add_argument("--data-dir", metavar="DIR")
+    r.add_argument("--config", metavar="FILE", help="the plan (default: ./bench.yaml when present)")
+    r.add_argument("--output", metavar="DIR", help="results directory (default from the plan: results)")
+    r.add_argument("--resume", metavar="RUN", help="a run id or results file to complete")
+    r.add_argument("--seed", type=_nonneg_int, metavar="N")
+    r.add_argument("--timeout", type=_positive_float, metavar="S", help="time-out per cell in seconds")
+    r.add_argument("--scaling", choices=("strong", "weak"))
+    r.add_argument("--hostfile", metavar="F", help="MPI hostfile for data parallel across nodes")
+    r.add_argument("--deterministic", action="store_true", default=None)
+    r.add_argument("--dtype", choices=("float32", "float16", "bfloat16"))
+
+    sub.add_parser("info", help="print the machine fingerprint that results record")
+    lst = sub.add_parser("list", help="list the workloads and their variants")
+    lst.add_argument("--suites", metavar="DIR", help="folder of suite files (default: ./suites)")
+
+    d = sub.add_parser("data", help="datasets: fetch the official files, show where they go")
+    dsub = d.add_subparsers(dest="data_verb", metavar="ACTION", parser_class=_Parser)
+    f = dsub.add_parser("fetch", help="download datasets (mnist, cifar10) with a checksum check")
+    f.add_argument("names", nargs="+", metavar="NAME")
+    f.add_argument("--data-dir", metavar="DIR")
+    dp = dsub.add_parser("path", help="print the data directory and the files expected there")
+    dp.add_argument("--data-dir", metavar="DIR")
+
+    fmts = ("terminal", "markdown", "csv", "html")
+    rep = sub.add_parser("report", help="tables of results files")
+    rep.add_argument("results", nargs="*", metavar="RESULTS")
+    rep.add_argument("--format", choices=fmts, default="terminal")
+    rep.add_argument("--output", metavar="F")
+    rep.add_argument("--log", metavar="CELL", help="show the epoch log of one cell")
+    rep.add_argument("--results-dir", default="results", metavar="DIR")
+
+    pl = sub.add_parser("plot", help="plots of results files")
+    pl.add_argument("results", nargs="*", metavar="RESULTS")
+    pl.add_argument("--kind", choices=("throughput", "scaling", "tta", "phases", "all"), default="all")
+    pl.add_argument("--outdir", default="plots", metavar="D")
+    pl.add_argument("--results-dir", default="results", metavar="DIR")
+
+    cmp_ = sub.add_parser("compare", help="compare machines: speed-ups with CIs, per watt, per price")
+    cmp_.add_argument("results", nargs="+", metavar="RESULTS")
+    cmp_.add_argument("--price", action="append", default=[], metavar="MACHINE=PRICE")
+    cmp_.add_argument("--format", choices=fmts, default="terminal")
+    cmp_.add_argument("--output", metavar="F")
+    cmp_.add_argument("--results-dir", default="results", metavar="DIR")
+    return p
+
+
+def _positive_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
+def _nonneg_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return v
+
+
+def _positive_float(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return v
+
+
+# --------------------------------------------------------------------------- verbs
+def _cmd_info(args) -> int:
+    from benchbench import system
+
+    print(system.format_fingerprint(system.fingerprint()))
+    return EXIT_OK
+
+
+def _cmd_list(args) -> int:
+    from rich.table import Table
+
+    from benchbench import registry
+    from benchbench.executor.summary import make_console
+
+    reg = registry.discover(args.suites)
+    table = Table(title="workloads", title_justify="left")
+    for col in ("spec", "dataset", "batch", "epochs", "optimizer", "target", "GFLOP/step/sample", "description"):
+        table.add_column(col, justify="right" if col in ("batch", "epochs", "GFLOP/step/sample") else "left")
+    rows = registry.list_rows(reg)
+    for row in rows:
+        target = f"{'≥' if row['higher_is_better'] else '≤'} {row['target']:g} {row['metric']}"
+        table.add_row(row["spec"], row["dataset"], str(row["batch_size"]), str(row["epochs"]), row["optimizer"],
+                      target, f"{row['flops_train_step'] / 1e9:.4g}", row["description"])
+    console = make_console()
+    console.print(table)
+    for where, err in reg.errors:
+        print(f"benchbench: warning: {where}: {err}", file=sys.stderr)
+    if not rows:
+        print("no workloads found; add suite files to ./suites", file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_data(args) -> int:
+    from benchbench import data
+
+    if args.data_verb == "fetch":
+        got = data.fetch(args.names, args.data_dir)
+        for name, paths in got.items():
+            for path in paths:
+                print(f"{name}: {path}")
+        return EXIT_OK
+    if args.data_verb == "path":
+        print(data.describe_layout(args.data_dir))
+        return EXIT_OK
+    raise UsageError("data: say what to do: `benchbench data fetch NAMES...` or `benchbench data path`")
+
+
+def _cmd_report(args) -> int:
+    from benchbench.reporting import tables
+
+    text = tables.report([Path(p) for p in args.results] or None, Path(args.results_dir), args.format,
+                         Path(args.output) if args.output else None, args.log)
+    print(text)
+    return EXIT_OK
+
+
+def _cmd_plot(args) -> int:
+    from benchbench.reporting import plots
+
+    written = plots.plot([Path(p) for p in args.results] or None, Path(args.results_dir), args.kind, Path(args.outdir))
+    for path in written:
+        print(f"wrote {path}")
+    if not written:
+        print("no plot written (see the notes above)", file=sys.stderr)
+    return EXIT_OK
+
+
+def _parse_prices(items) -> dict:
+    prices = {}
+    for item in items:
+        machine, sep, value = item.partition("=")
+        try:
+            price = float(value)
+        except ValueError:
+            price = None
+        if not sep or not machine or price is None:
+            raise UsageError(f"--price must be MACHINE-ID=PRICE (e.g. myhost-1a2b3c4d=12000), got {item!r}")
+        prices[machine] = price
+    return prices
+
+
+def _cmd_compare(args) -> int:
+    from benchbench.reporting import compare
+
+    prices = _parse_prices(args.price)
+    text = compare.compare([Path(p) for p in args.results], prices or None, args.format,
+                           Path(args.output) if args.output else None, Path(args.results_dir))
+    print(text)
+    return EXIT_OK
+
+
+def _resolve_workloads(plan, reg, from_cli: bool):
+    """(Workload, params, label) for every workload spec of the plan."""
+    from benchbench import registry
+    from benchbench.executor.plan import PlanError, check_workload_names
+
+    out = []
+    for i, spec in enumerate(plan.workloads):
+        try:
+            wl, params = registry.resolve(spec, reg)
+        except ValueError as e:
+            where = "--workload: " if from_cli else plan.where("workloads", i)
+            msg = str(e).removeprefix("resolve: ")
+            raise PlanError(f"{where}{msg}") from None
+        out.append((wl, params, wl.label(params)))
+    check_workload_names(plan, sorted(reg.workloads))
+    return out
+
+
+def _find_run(ref: str, results_dir) -> Path:
+    from benchbench import results
+
+    path = Path(ref)
+    if path.is_file():
+        return path
+    for candidate in results.find_runs(results_dir):
+        if candidate.stem == ref:
+            return candidate
+    raise UsageError(f"--resume: no run {ref!r} (neither a results file nor a run id under {results_dir}/)")
+
+
+def _cmd_run(args) -> int:
+    import signal
+
+    from benchbench import registry, results, system
+    from benchbench.core import backend
+    from benchbench.executor import devices, launcher, summary
+    from benchbench.executor import plan as plan_mod
+
+    overrides = {
+        "devices": args.device, "workloads": args.workload, "profile": args.profile, "repeat": args.repeat,
+        "data": args.data, "data_dir": args.data_dir, "output": args.output, "seed": args.seed,
+        "timeout_s": args.timeout, "scaling": args.scaling, "hostfile": args.hostfile,
+        "deterministic": args.deterministic, "dtype": args.dtype,
+    }
+    done_cells, run_path = [], None
+    if args.resume:
+        results_dir = args.output or plan_mod.DEFAULTS["output"]
+        run_path = _find_run(args.resume, results_dir)
+        old = results.load(run_path)
+        if old["status"] == "complete":
+            raise UsageError(f"--resume: run {old['run_id']} is already complete ({run_path})")
+        plan = plan_mod.plan_from_dict(old["plan"])
+        done_cells = list(old["cells"])
+    else:
+        config = args.config or ("bench.yaml" if Path("bench.yaml").is_file() else None)
+        plan = plan_mod.load_plan(config, overrides)
+    reg = registry.discover()
+    for where, err in reg.errors:
+        print(f"benchbench: warning: suite {where}: {err}", file=sys.stderr)
+    workloads = _resolve_workloads(plan, reg, from_cli=bool(args.workload))
+    n_gpus = backend.gpu_count()
+    specs, notices = devices.parse_specs(plan.devices, n_gpus, hint=devices.gpu_hint(cuda_count=n_gpus))
+    for line in notices:
+        print(line, file=sys.stderr)
+    if plan.dtype != "float32" and not any(s.kind == "gpu" for s in specs):
+        raise UsageError(f"--dtype {plan.dtype} needs a GPU; the CPU runs float32 only "
+                         f"(devices: {', '.join(s.spec for s in specs)})")
+    if plan.hostfile and not Path(plan.hostfile).is_file():
+        raise UsageError(f"--hostfile: no such file {plan.hostfile!r}")
+    descs = []
+    for wl, params, label in workloads:
+        for spec in specs:
+            for r in range(plan.repeat):
+                desc = launcher.describe_cell(plan, wl, params, label, spec, r)
+                if spec.kind == "cpu":
+                    desc["dtype"] = "float32"
+                descs.append(desc)
+    machine = system.fingerprint()
+    if args.resume:
+        if old["machine"]["id"] != machine["id"]:
+            raise UsageError(f"--resume: run {old['run_id']} was recorded on machine {old['machine']['id']}, "
+                             f"this is {machine['id']}; start a new run here")
+        finished = {c["id"] for c in done_cells}
+        descs = [d for d in descs if d["id"] not in finished]
+        old["status"] = "running"
+        writer = results.RunWriter(run_path.parent.parent, old)
+    else:
+        run = results.new_run(machine, plan.as_dict(), ["benchbench", *sys.argv[1:]])
+        writer = results.RunWriter(plan.output, run)
+    writer.write()
+    run_id = writer.run["run_id"]
+    progress = summary.RunProgress(len(descs))
+    new_cells = []
+
+    def cell_done(i, cell):
+        try:
+            stored = writer.add_cell(cell)
+        except results.ResultsError as e:  # a malformed record still leaves a trace
+            stored = writer.add_cell(launcher.runner.failed(descs[i], "failed", f"invalid cell record: {e}"))
+        new_cells.append(stored)
+        progress.done(i, stored)
+
+    try:
+        launcher.run_cells(descs, on_cell_start=progress.start, on_progress=progress.update,
+                           on_cell_done=cell_done, hostfile=plan.hostfile)
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        progress.close()
+        writer.finish("interrupted")
+        _print_summary(summary, writer, done_cells + new_cells)
+        print(f"benchbench: interrupted; {len(new_cells)} of {len(descs)} cells finished and kept in {writer.path}; "
+              f"complete the run with `benchbench run --resume {run_id}`", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    progress.close()
+    writer.finish("complete")
+    cells = done_cells + new_cells
+    _print_summary(summary, writer, cells)
+    return EXIT_OK if all(c["status"] == "ok" for c in cells) else EXIT_CELLS_FAILED
+
+
+def _print_summary(summary, writer, cells) -> None:
+    console = summary.make_console()
+    if cells:
+        console.print(summary.summary_table(cells))
+    for line in summary.data_notes(cells):
+        console.print(line)
+    bad = sum(c["status"] != "ok" for c in cells)
+    tail = f"; {bad} cell(s) not ok" if bad else ""
+    console.print(f"results: {writer.path} ({len(cells)} cells{tail})")
+
+
+_VERBS = {"run": "_cmd_run", "info": "_cmd_info", "list": "_cmd_list", "data": "_cmd_data",
+          "report": "_cmd_report", "plot": "_cmd_plot", "compare": "_cmd_compare"}
+
+
+def _user_errors() -> tuple:
+    """The exception types that are the user's to fix (one line, exit 2)."""
+    kinds = [UsageError]
+    for module, name in (("benchbench.executor.plan", "PlanError"), ("benchbench.executor.devices", "DeviceSpecError"),
+                         ("benchbench.data", "DataError"), ("benchbench.results", "ResultsError"),
+                         ("benchbench.reporting.runs", "ReportError")):
+        mod = sys.modules.get(module)
+        if mod is not None and hasattr(mod, name):
+            kinds.append(getattr(mod, name))
+    return tuple(kinds)
+
+
+def main(argv=None) -> int:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.verb is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return globals()[_VERBS[args.verb]](args)
+    except KeyboardInterrupt:
+        print("benchbench: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as e:
+        if args.debug:
+            raise
+        if isinstance(e, _user_errors()) or isinstance(e, ValueError):
+            msg = " ".join(str(e).split()) or type(e).__name__
+            print(f"benchbench: error: {msg}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"benchbench: internal error: {type(e).__name__}: {e} (run with --debug for the traceback)",
+              file=sys.stderr)
+        return 3
+    finally:
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

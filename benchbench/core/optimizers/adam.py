@@ -1,0 +1,64 @@
+"""Adam (Kingma & Ba), in Chainer's formulation."""
+from __future__ import annotations
+
+import math
+
+from .optimizer import Optimizer, check_hyper
+
+
+class Adam(Optimizer):
+    """Adam as Chainer's ``optimizers.Adam`` computes it::
+
+        m += (1 - beta1) * (grad - m)
+        v += (1 - beta2) * (grad * grad - v)
+        param -= alpha_t * m / (sqrt(v) + eps),   alpha_t = alpha * sqrt(1 - beta2^t) / (1 - beta1^t)
+
+    with ``t`` the number of updates so far, this one included.
+
+    Args:
+        alpha: step size (> 0).
+        beta1, beta2: decay rates of the first and second moment estimates, in [0, 1).
+        eps: added to the denominator (> 0).
+
+    Example:
+        >>> opt = Adam().setup(model)
+    """
+
+    state_names = ("m", "v")
+
+    def __init__(self, alpha=0.001, beta1=0.9, beta2=0.999, eps=1e-8):
+        super().__init__(
+            alpha=check_hyper("Adam", "alpha", alpha, 0.0, low_open=True),
+            beta1=check_hyper("Adam", "beta1", beta1, 0.0, 1.0),
+            beta2=check_hyper("Adam", "beta2", beta2, 0.0, 1.0),
+            eps=check_hyper("Adam", "eps", eps, 0.0, low_open=True),
+        )
+
+    @property
+    def alpha_t(self):
+        """The bias-corrected step size of the current step ``t`` (``t >= 1``)."""
+        hp = self.hyperparam
+        t = max(self.t, 1)
+        return hp.alpha * math.sqrt(1.0 - hp.beta2 ** t) / (1.0 - hp.beta1 ** t)
+
+    @property
+    def lr(self):
+        """Chainer's name for ``alpha_t``."""
+        return self.alpha_t
+
+    def update_group(self, group):
+        xp, w, g = group.xp, group.work, group.grad
+        m, v = group.state["m"], group.state["v"]
+        hp = self.hyperparam
+        xp.subtract(g, m, out=w)
+        w *= 1.0 - hp.beta1
+        m += w
+        xp.multiply(g, g, out=w)
+        w -= v
+        w *= 1.0 - hp.beta2
+        v += w
+        xp.sqrt(v, out=w)
+        w += hp.eps
+        xp.divide(m, w, out=w)
+        w *= self.alpha_t
+        group.data -= w

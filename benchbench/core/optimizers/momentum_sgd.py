@@ -1,0 +1,32 @@
+"""Stochastic gradient descent with (heavy-ball) momentum."""
+from __future__ import annotations
+
+from .optimizer import Optimizer, check_hyper
+
+
+class MomentumSGD(Optimizer):
+    """``v = momentum * v - lr * grad; param += v`` (Chainer's ``optimizers.MomentumSGD``).
+
+    Args:
+        lr: learning rate (> 0).
+        momentum: momentum coefficient in [0, 1).
+
+    Example:
+        >>> opt = MomentumSGD(lr=0.1, momentum=0.9).setup(model)
+    """
+
+    state_names = ("v",)
+
+    def __init__(self, lr=0.01, momentum=0.9):
+        super().__init__(
+            lr=check_hyper("MomentumSGD", "lr", lr, 0.0, low_open=True),
+            momentum=check_hyper("MomentumSGD", "momentum", momentum, 0.0, 1.0),
+        )
+
+    def update_group(self, group):
+        xp, w, v = group.xp, group.work, group.state["v"]
+        hp = self.hyperparam
+        v *= hp.momentum
+        xp.multiply(group.grad, hp.lr, out=w)
+        v -= w
+        group.data += v

@@ -1,0 +1,23 @@
+"""Plain stochastic gradient descent."""
+from __future__ import annotations
+
+from .optimizer import Optimizer, check_hyper
+
+
+class SGD(Optimizer):
+    """``param -= lr * grad`` (Chainer's ``optimizers.SGD``).
+
+    Args:
+        lr: learning rate (> 0).
+
+    Example:
+        >>> opt = SGD(lr=0.01).setup(model)
+    """
+
+    def __init__(self, lr=0.01):
+        super().__init__(lr=check_hyper("SGD", "lr", lr, 0.0, low_open=True))
+
+    def update_group(self, group):
+        xp, w = group.xp, group.work
+        xp.multiply(group.grad, self.hyperparam.lr, out=w)
+        group.data -= w

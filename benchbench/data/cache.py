@@ -1,0 +1,160 @@
+"""The data cache: where dataset files live, and reading them with their checksum checked.
+
+The cache directory is ``$BENCHBENCH_DATA`` when set, else
+``platformdirs.user_cache_dir("benchbench")/data``; a ``data_dir`` argument overrides both.
+Each dataset has its own folder in it (``mnist/``, ``cifar10/``); files placed by hand are
+also found directly in the cache directory (and MNIST in torchvision's ``MNIST/raw/``).
+"""
+import gzip
+import hashlib
+import os
+import zlib
+from collections.abc import Mapping
+from pathlib import Path
+
+import platformdirs
+
+from benchbench.data.errors import DataError
+from benchbench.data.sources import CONTENT_SHA256, DATASETS, REMOTE_FILES
+
+ENV_VAR = "BENCHBENCH_DATA"
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def data_path(data_dir: str | os.PathLike | None = None) -> Path:
+    """The cache directory that holds the dataset files (it may not exist yet).
+
+    Args:
+        data_dir: an explicit directory; overrides ``$BENCHBENCH_DATA`` and the default.
+
+    Returns:
+        ``data_dir``, else ``$BENCHBENCH_DATA``, else ``user_cache_dir("benchbench")/data``.
+
+    Example:
+        >>> data_path("/tmp/bb").as_posix()
+        '/tmp/bb'
+    """
+    if data_dir is not None:
+        if not isinstance(data_dir, (str, os.PathLike)):
+            raise TypeError(f"data_path: data_dir must be a path or None, got {type(data_dir).__name__}")
+        return Path(data_dir).expanduser()
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_cache_dir("benchbench")) / "data"
+
+
+def check_dataset_name(func: str, name: str, allowed=DATASETS) -> str:
+    """Validate a dataset name for ``func``; return it."""
+    if not isinstance(name, str):
+        raise TypeError(f"{func}: name must be a str, got {type(name).__name__}")
+    if name not in allowed:
+        raise ValueError(f"{func}: unknown dataset {name!r}; expected one of {', '.join(allowed)}")
+    return name
+
+
+def dataset_dir(name: str, data_dir: str | os.PathLike | None = None) -> Path:
+    """The folder that ``fetch`` downloads ``name``'s files into."""
+    return data_path(data_dir) / check_dataset_name("dataset_dir", name)
+
+
+def search_dirs(name: str, data_dir: str | os.PathLike | None = None) -> list[Path]:
+    """The folders searched for ``name``'s files, in order of preference."""
+    root = data_path(data_dir)
+    dirs = [root / check_dataset_name("search_dirs", name), root]
+    if name == "mnist":
+        dirs.append(root / "MNIST" / "raw")
+    return dirs
+
+
+def fix_hint(name: str) -> str:
+    """What to do about a bad file of dataset ``name``."""
+    return f"delete it and run `benchbench data fetch {name}`, or place the official file there"
+
+
+def missing_hint(name: str, data_dir: str | os.PathLike | None = None) -> str:
+    """What to do when dataset ``name``'s files are not there."""
+    return (f"run `benchbench data fetch {name}`, or put the official files in {dataset_dir(name, data_dir)} "
+            f"(see `benchbench data path`)")
+
+
+def expected_hash(content: str, hashes: Mapping[str, str | None] | None) -> str | None:
+    """The SHA-256 ``content`` must have: from ``hashes`` when given, else the published one."""
+    table = CONTENT_SHA256 if hashes is None else hashes
+    return table.get(content)
+
+
+def verify_content(data: bytes, content: str, where: str, name: str,
+                   hashes: Mapping[str, str | None] | None = None, verify: bool = True) -> None:
+    """Raise ``DataError`` unless the SHA-256 of ``data`` is the one expected for ``content``.
+
+    Args:
+        data: the uncompressed bytes.
+        content: the uncompressed file's name, a key of the hash table.
+        where: the path shown in the message.
+        name: the dataset, for the fix in the message.
+        hashes: a table overriding the published one; a missing or None entry skips the check.
+        verify: False skips the check.
+    """
+    if not verify:
+        return
+    want = expected_hash(content, hashes)
+    if want is None:
+        return
+    got = hashlib.sha256(data).hexdigest()
+    if got != want.lower():
+        raise DataError(f"{where}: SHA-256 mismatch (expected {want}, got {got}); {fix_hint(name)}")
+
+
+def read_file(path: Path, name: str) -> bytes:
+    """The uncompressed bytes of ``path``, gunzipped when it is gzip-compressed.
+
+    Raises:
+        DataError: the file cannot be read, or is a truncated or corrupt gzip stream.
+    """
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise DataError(f"{path}: cannot be read ({err.strerror or err}); {fix_hint(name)}") from err
+    if not raw.startswith(_GZIP_MAGIC):
+        if path.suffix == ".gz":
+            raise DataError(f"{path}: not a gzip file; {fix_hint(name)}")
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (EOFError, OSError, zlib.error) as err:
+        raise DataError(f"{path}: truncated or corrupt gzip file ({err}); {fix_hint(name)}") from err
+
+
+def read_verified(path: Path, content: str, name: str, hashes: Mapping[str, str | None] | None = None,
+                  verify: bool = True) -> bytes:
+    """``read_file`` followed by ``verify_content``."""
+    data = read_file(path, name)
+    verify_content(data, content, str(path), name, hashes, verify)
+    return data
+
+
+def expected_files(data_dir: str | os.PathLike | None = None) -> dict[str, list[Path]]:
+    """Per dataset, the exact files expected and where ``fetch`` puts them.
+
+    Args:
+        data_dir: the cache directory (default: ``data_path()``).
+
+    Returns:
+        ``{"mnist": [.../mnist/train-images-idx3-ubyte.gz, ...], "cifar10": [...]}``.
+    """
+    return {name: [dataset_dir(name, data_dir) / rf.fname for rf in files] for name, files in REMOTE_FILES.items()}
+
+
+def describe_layout(data_dir: str | os.PathLike | None = None) -> str:
+    """A few lines for people: the cache directory, the files expected and the forms accepted."""
+    root = data_path(data_dir)
+    lines = [f"data directory: {root} (set {ENV_VAR} or pass a data directory to change it)"]
+    for name, paths in expected_files(data_dir).items():
+        lines.append(f"{name}: `benchbench data fetch {name}` downloads, or place by hand:")
+        lines.extend(f"  {p}" for p in paths)
+    lines.append("MNIST files may also be decompressed (train-images-idx3-ubyte, ...), "
+                 f"or in {root / 'MNIST' / 'raw'}; CIFAR-10 may also be the extracted "
+                 f"{root / 'cifar10' / 'cifar-10-batches-py'} folder. Files directly in {root} are found too.")
+    return "\n".join(lines)

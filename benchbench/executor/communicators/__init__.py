@@ -1,0 +1,51 @@
+"""Communicators for data-parallel training, picked by name.
+
+``create("single")`` is one process; ``create("mpi")`` runs CPU ranks over mpi4py on numpy
+buffers; ``create("nccl")`` runs one GPU per rank over NCCL (``cupy.cuda.nccl``), with the NCCL
+unique id broadcast over MPI. This package is the only place that imports mpi4py or NCCL, and
+it does so lazily, when a communicator is created.
+
+Every collective has a time-out: a rank that died or hangs makes the others raise
+``CollectiveTimeout`` instead of waiting forever.
+"""
+from __future__ import annotations
+
+from .base import CollectiveTimeout, Communicator, CommunicatorError
+from .single import SingleCommunicator
+
+_FACTORIES = {
+    "single": ("single", "SingleCommunicator"),
+    "mpi": ("mpi", "MpiCommunicator"),
+    "nccl": ("nccl", "NcclCommunicator"),
+}
+
+
+def create(name: str = "single", timeout_s: float = 300.0) -> Communicator:
+    """Create the communicator called ``name``.
+
+    Args:
+        name: ``"single"``, ``"mpi"`` or ``"nccl"``.
+        timeout_s: seconds any collective may wait before raising ``CollectiveTimeout``.
+
+    Raises:
+        ValueError: an unknown name.
+        CommunicatorError: mpi4py, MPI, cupy or NCCL is missing (the message says how to install it).
+    """
+    try:
+        module_name, cls_name = _FACTORIES[name]
+    except KeyError:
+        raise ValueError(f"communicators.create: unknown communicator {name!r}; known: {sorted(_FACTORIES)}") from None
+    import importlib
+
+    module = importlib.import_module(f".{module_name}", __name__)
+    return getattr(module, cls_name)(timeout_s=timeout_s)
+
+
+def available() -> dict[str, bool]:
+    """Which communicators can be created on this machine (without creating them)."""
+    from . import mpi, nccl
+
+    return {"single": True, "mpi": mpi.mpi4py_available(), "nccl": nccl.nccl_available()}
+
+
+__all__ = ["create", "available", "Communicator", "CommunicatorError", "CollectiveTimeout", "SingleCommunicator"]

@@ -1,0 +1,246 @@
+"""Run every cell of a plan, each in a fresh worker process.
+
+A worker is ``python -m benchbench.executor.runner`` (or ``mpiexec -n N`` of it for a
+data-parallel cell) in its own session, so a crash, an out-of-memory or a hang costs
+only that cell: a time-out kills the worker's process group (``timeout``), a worker
+that dies without writing its result is ``failed`` with its exit code or signal and
+the last lines of its stderr. Ctrl-C kills the current worker and propagates
+``KeyboardInterrupt`` to the caller, which marks the run interrupted.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from . import runner
+
+_STDERR_TAIL_LINES = 5
+
+
+def describe_cell(plan, workload, params: dict, label: str, dspec, repeat: int) -> dict:
+    """The description a worker reads: everything it needs to run one cell.
+
+    Args:
+        plan: the ``plan.Plan``.
+        workload: the registry Workload.
+        params: its resolved parameters.
+        label: the workload spec that names these parameters (``Workload.label``).
+        dspec: a ``devices.DeviceSpec``.
+        repeat: the repeat index (from 0).
+    """
+    from ..results import cell_id
+
+    settings = plan.settings(workload.name)
+    n = int(dspec.n_ranks)
+    return {
+        "id": cell_id(label, dspec.spec, repeat),
+        "workload": label,
+        "workload_name": workload.name,
+        "params": params,
+        "dataset": workload.dataset,
+        "device": dspec.spec,
+        "device_kind": dspec.kind,
+        "indices": list(dspec.indices or []),
+        "n_ranks": n,
+        "communicator": dspec.communicator,
+        "scaling": plan.scaling,
+        "repeat": repeat,
+        "profile": plan.profile,
+        "settings": settings,
+        "seed": plan.seed,
+        "data": plan.data,
+        "data_dir": plan.data_dir,
+        "dtype": plan.dtype,
+        "deterministic": plan.deterministic,
+        "timeout_s": float(settings.get("timeout_s") or plan.timeout_s),
+        "collective_timeout_s": min(300.0, float(settings.get("timeout_s") or plan.timeout_s)),
+        "batch_size": workload.batch_size,
+    }
+
+
+def mpiexec_path() -> str | None:
+    """The ``mpiexec`` beside the interpreter (the pip-installed MPI), else one on PATH, else None."""
+    beside = Path(sys.executable).parent / "mpiexec"
+    if beside.exists():
+        return str(beside)
+    return shutil.which("mpiexec")
+
+
+def worker_command(desc: dict, cell_path, out_path, hostfile=None) -> list[str]:
+    """The command line of one cell's worker.
+
+    Raises:
+        RuntimeError: a data-parallel cell and no ``mpiexec`` to start it with.
+    """
+    cmd = [sys.executable, "-m", "benchbench.executor.runner", "--cell", str(cell_path), "--out", str(out_path)]
+    n = int(desc.get("n_ranks", 1))
+    if n <= 1:
+        return cmd
+    mpiexec = mpiexec_path()
+    if mpiexec is None:
+        raise RuntimeError("mpiexec not found beside the Python interpreter or on PATH; "
+                           "install the MPI runtime with `pip install mpi4py mpich`")
+    prefix = [mpiexec, "-n", str(n)]
+    if hostfile:
+        prefix += ["-f", str(hostfile)]
+    return prefix + cmd
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _read_progress(stream, on_progress) -> None:
+    for raw in stream:
+        line = raw.decode("utf-8", "replace").rstrip("\n")
+        if line.startswith(runner.PROGRESS_PREFIX) and on_progress is not None:
+            try:
+                on_progress(json.loads(line[len(runner.PROGRESS_PREFIX):]))
+            except (ValueError, TypeError):
+                pass
+
+
+def _stderr_tail(path: Path, n: int = _STDERR_TAIL_LINES) -> str:
+    try:
+        lines = [ln.strip() for ln in path.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return " | ".join(lines[-n:])
+
+
+def _exit_text(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+def _read_result(out: Path) -> dict | None:
+    """The cell result: a failing rank's own record wins over rank 0's (which then only saw the
+    others stop); None when no process wrote one."""
+    found = None
+    if out.exists():
+        try:
+            found = json.loads(out.read_text(encoding="utf-8")) or None
+        except (OSError, ValueError):
+            found = None
+    if found is not None and found.get("status") == "ok":
+        return found
+    for rank_file in sorted(out.parent.glob(out.name + ".rank*")):
+        try:
+            other = json.loads(rank_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if other and other.get("status") not in (None, "ok"):
+            return other
+    return found
+
+
+def run_one(desc: dict, hostfile=None, on_progress=None, log_path=None) -> dict:
+    """Run one cell in a fresh worker process and return its finished record.
+
+    Args:
+        desc: the cell description from :func:`describe_cell`.
+        hostfile: an MPI hostfile for data-parallel cells across nodes.
+        on_progress: called with each progress event (a dict) the worker reports.
+        log_path: where to keep the worker's stderr (None: a temporary file).
+
+    Returns:
+        The cell record; never raises for a failing worker.
+
+    Raises:
+        KeyboardInterrupt: Ctrl-C; the worker's process group has been killed.
+    """
+    timeout = float(desc.get("timeout_s") or 1800.0)
+    with tempfile.TemporaryDirectory(prefix="benchbench-cell-") as tmp:
+        tmp = Path(tmp)
+        cell_path, out = tmp / "cell.json", tmp / "result.json"
+        cell_path.write_text(json.dumps(desc), encoding="utf-8")
+        err_path = Path(log_path) if log_path else tmp / "stderr.log"
+        err_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            cmd = worker_command(desc, cell_path, out, hostfile)
+        except RuntimeError as e:
+            return runner.failed(desc, "failed", str(e))
+        t0 = time.perf_counter()
+        with open(err_path, "wb") as err:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+            reader = threading.Thread(target=_read_progress, args=(proc.stdout, on_progress), daemon=True)
+            reader.start()
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _kill_group(proc)
+                reader.join(timeout=5)
+                return runner.failed(desc, "timeout", f"no result within the time-out of {timeout:g} s; worker killed",
+                                     duration_s=time.perf_counter() - t0)
+            except BaseException:
+                _kill_group(proc)
+                raise
+            finally:
+                if proc.poll() is None:
+                    _kill_group(proc)
+            reader.join(timeout=5)
+        duration = time.perf_counter() - t0
+        cell = _read_result(out)
+        if cell is None:
+            tail = _stderr_tail(err_path)
+            reason = f"worker {_exit_text(proc.returncode)} without writing a result"
+            status = "failed"
+            if proc.returncode == -signal.SIGKILL:  # not sent by us: the kernel's out-of-memory killer
+                status, reason = "oom", reason + " (likely the system's out-of-memory killer)"
+            return runner.failed(desc, status, reason + (f": {tail}" if tail else ""), duration_s=duration)
+        if cell.get("status") == "ok" and proc.returncode != 0:
+            cell["status"] = "failed"
+            cell["reason"] = runner.one_line(f"worker {_exit_text(proc.returncode)} after its result: {_stderr_tail(err_path)}")
+        return cell
+
+
+def run_cells(descs, on_cell_start=None, on_progress=None, on_cell_done=None, hostfile=None, log_dir=None) -> list:
+    """Run cells one after another, each in a fresh worker.
+
+    Args:
+        descs: cell descriptions.
+        on_cell_start: ``f(index, desc)`` before a cell starts.
+        on_progress: ``f(index, event)`` for the worker's progress events.
+        on_cell_done: ``f(index, cell)`` with each finished record (save it here).
+        hostfile: an MPI hostfile for data-parallel cells.
+        log_dir: a folder to keep each worker's stderr in, or None.
+
+    Returns:
+        The finished cell records, in order.
+
+    Raises:
+        KeyboardInterrupt: Ctrl-C; cells finished before it were passed to ``on_cell_done``.
+    """
+    done = []
+    for i, desc in enumerate(descs):
+        if on_cell_start is not None:
+            on_cell_start(i, desc)
+        log_path = None
+        if log_dir is not None:
+            log_path = Path(log_dir) / (desc["id"].replace("/", "__").replace(":", "_") + ".log")
+        cell = run_one(desc, hostfile=hostfile, log_path=log_path,
+                       on_progress=(lambda ev, i=i: on_progress(i, ev)) if on_progress else None)
+        done.append(cell)
+        if on_cell_done is not None:
+            on_cell_done(i, cell)
+    return done

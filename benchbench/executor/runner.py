@@ -1,0 +1,486 @@
+"""One cell (workload x device spec x repeat) in the current process.
+
+Run as ``python -m benchbench.executor.runner --cell cell.json --out result.json``:
+the launcher writes the cell description, this module trains and times the
+workload and writes the cell result atomically. It never raises out: any
+exception becomes ``status: failed`` with a one-line reason, an out-of-memory
+becomes ``oom`` and a non-finite loss ``diverged`` (training stops at once).
+Data-parallel cells (``n_ranks > 1``) run one process per rank under mpiexec;
+rank 0 writes the result, a failing rank writes ``result.json.rankN``.
+
+Progress goes to stdout as lines ``@progress {"done": k, "total": n, ...}``.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import math
+import os
+import resource
+import sys
+import time
+import traceback
+
+import numpy
+
+PROGRESS_PREFIX = "@progress "
+_MAX_REASON = 300
+
+
+# --------------------------------------------------------------------------- the cell record
+def skeleton(desc: dict) -> dict:
+    """The cell record with every field the description fixes; measurements empty.
+
+    Args:
+        desc: the cell description the launcher writes (see ``launcher.describe_cell``).
+
+    Returns:
+        A dict in the results schema's cell shape with status ``failed`` until filled in.
+    """
+    n = int(desc.get("n_ranks", 1))
+    return {
+        "id": desc["id"],
+        "workload": desc.get("workload_name", desc["workload"].partition(":")[0]),
+        "params": dict(desc.get("params") or {}),
+        "device": desc["device"],
+        "device_kind": desc.get("device_kind", "cpu"),
+        "n_devices": n,
+        "scaling": desc.get("scaling", "strong") if n > 1 else "none",
+        "communicator": desc.get("communicator", "single"),
+        "repeat": int(desc.get("repeat", 0)),
+        "profile": desc.get("profile", "quick"),
+        "status": "failed",
+        "reason": None,
+        "data": {"dataset": desc.get("dataset"), "source": None, "note": None},
+        "batch_size": desc.get("batch_size"),
+        "per_device_batch": desc.get("per_device_batch"),
+        "flops_per_sample": None,
+        "dtype": desc.get("dtype", "float32"),
+        "deterministic": bool(desc.get("deterministic", False)),
+        "timing": {"warmup_steps": int((desc.get("settings") or {}).get("warmup_steps") or 0),
+                   "step_s": [], "phases_s": {}},
+        "stats": None,
+        "quality": None,
+        "epoch_log": [],
+        "memory": {"peak_host_bytes": None, "peak_device_bytes": None},
+        "energy": {"joules": None, "joules_per_epoch": None, "source": None},
+        "hashes": None,
+        "started": _now(),
+        "duration_s": 0.0,
+    }
+
+
+def failed(desc: dict, status: str, reason: str, **fields) -> dict:
+    """A finished cell record with ``status`` and a one-line ``reason``."""
+    cell = skeleton(desc)
+    cell.update(fields)
+    cell["status"], cell["reason"] = status, one_line(reason)
+    return cell
+
+
+def one_line(text) -> str:
+    """``text`` squeezed to one line of at most a few hundred characters."""
+    s = " ".join(str(text).split())
+    return s if len(s) <= _MAX_REASON else s[: _MAX_REASON - 1] + "…"
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def classify(exc: BaseException) -> str:
+    """``oom`` for a host or device out-of-memory, else ``failed``."""
+    if isinstance(exc, MemoryError):
+        return "oom"
+    if type(exc).__name__ in ("OutOfMemoryError", "CUDARuntimeError") and "memory" in str(exc).lower():
+        return "oom"
+    return "failed"
+
+
+def write_json(path, obj) -> None:
+    """Write ``obj`` as JSON atomically (temporary file in the same folder, fsync, rename)."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, allow_nan=False, default=_jsonable)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _jsonable(o):
+    if isinstance(o, numpy.generic):
+        return o.item()
+    if isinstance(o, numpy.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+class Diverged(Exception):
+    """The training loss became NaN or infinite."""
+
+
+# --------------------------------------------------------------------------- training
+class _Cell:
+    """Everything one cell's training needs, built on the cell's device."""
+
+    def __init__(self, desc, comm):
+        from .. import core, registry
+        from ..core import backend
+
+        self.desc, self.comm = desc, comm
+        self.rank, self.size = (comm.rank, comm.size) if comm is not None else (0, 1)
+        self.settings = desc.get("settings") or {}
+        self.wl, self.params = registry.resolve(desc["workload"], registry.discover())
+        indices = desc.get("indices") or []
+        if desc.get("device_kind") == "gpu":
+            self.device = backend.Device(f"gpu:{indices[self.rank] if len(indices) > self.rank else indices[0]}")
+        else:
+            self.device = backend.Device("cpu")
+        self.core, self.backend = core, backend
+
+    def progress(self, **event):
+        if self.rank == 0:
+            print(PROGRESS_PREFIX + json.dumps(event), flush=True)
+
+    def build(self, cell):
+        from ..data import BatchIterator
+
+        wl, params, desc = self.wl, self.params, self.desc
+        self.core.seed(int(desc.get("seed", 0)))
+        global_batch, per_rank = _batches(wl.batch_size, self.size, desc.get("scaling", "strong"))
+        cell["batch_size"], cell["per_device_batch"] = global_batch, per_rank
+        quick = desc.get("profile", "quick") == "quick"
+        s = self.settings
+        n_train = global_batch * (int(s.get("warmup_steps") or 0) + int(s.get("steps") or 1)) if quick else None
+        n_val = None
+        if s.get("val_batches") is not None:
+            n_val = max(1, int(s["val_batches"])) * global_batch
+        ds = wl.load_data(desc.get("data", "auto"), data_dir=desc.get("data_dir"), seed=int(desc.get("seed", 0)),
+                          n_train=n_train, n_val=n_val)
+        cell["data"] = {"dataset": wl.dataset, "source": ds.source, "note": ds.note}
+        seed = int(desc.get("seed", 0))
+        self.train_it = BatchIterator(ds.train, per_rank, shuffle=True, seed=seed, rank=self.rank,
+                                      size=self.size, repeat=True)
+        self.val_data = ds.val
+        self.per_rank = per_rank
+        self.model = wl.build_model(params)
+        self.model.to_device(str(self.device))
+        inner = wl.build_optimizer(params)
+        if self.size > 1:
+            from .data_parallel import DataParallelOptimizer
+
+            inner = DataParallelOptimizer(inner, self.comm)
+        setup = getattr(wl, "setup_optimizer", None)
+        if setup is not None:
+            self.optimizer = setup(inner, self.model, params) or inner
+        else:
+            inner.setup(self.model)
+            self.optimizer = inner
+        self.dp = self.size > 1
+
+    def step(self, timer):
+        """One timed training step; returns (loss, metric) as floats (averaged over ranks)."""
+        be, dev = self.backend, self.device
+        with timer.step():
+            with timer.phase("data"):
+                batch = self.train_it.next()
+                x, t = (be.to_device(a, dev) for a in batch)
+            with timer.phase("forward"):
+                loss, metric = self.wl.forward(self.model, x, t, self.params)
+            with timer.phase("backward"):
+                self.model.cleargrads()
+                loss.backward()
+            with timer.phase("update"):
+                self.optimizer.update()
+        if self.dp:
+            timer.split_last("allreduce", float(self.optimizer.last_allreduce_s), "update")
+        return self._mean(_scalar(loss), _scalar(metric, _scalar(loss)))
+
+    def _mean(self, *values):
+        if not self.dp:
+            return values
+        rows = self.comm.allgather_obj(tuple(values))
+        return tuple(float(numpy.mean([r[i] for r in rows])) for i in range(len(values)))
+
+    def validate(self, max_batches):
+        """Mean loss and metric over the validation set (this rank's shard, then over ranks)."""
+        from ..data import BatchIterator
+
+        core, be = self.core, self.backend
+        it = BatchIterator(self.val_data, self.per_rank, shuffle=False, rank=self.rank, size=self.size, repeat=False)
+        n_batches = it.batches_per_epoch if max_batches is None else min(int(max_batches), it.batches_per_epoch)
+        tot_loss = tot_metric = 0.0
+        count = 0
+        with core.using_config("train", False), core.no_backprop_mode():
+            for _ in range(max(n_batches, 0)):
+                batch = it.next()
+                n = len(batch[0])
+                x, t = (be.to_device(a, self.device) for a in batch)
+                loss, metric = self.wl.forward(self.model, x, t, self.params)
+                lv = _scalar(loss)
+                tot_loss += lv * n
+                tot_metric += _scalar(metric, lv) * n
+                count += n
+        rows = [(tot_loss, tot_metric, count)]
+        if self.dp:
+            rows = self.comm.allgather_obj(rows[0])
+        total = sum(r[2] for r in rows)
+        if total == 0:
+            return math.nan, math.nan
+        return sum(r[0] for r in rows) / total, sum(r[1] for r in rows) / total
+
+    def weights_hash(self) -> str:
+        h = hashlib.sha256()
+        for name, p in sorted(self.model.namedparams(), key=lambda kv: kv[0]):
+            h.update(name.encode())
+            if p.array is not None:
+                h.update(numpy.ascontiguousarray(self.backend.as_numpy(p.array)).tobytes())
+        return h.hexdigest()
+
+
+def _scalar(v, default=math.nan) -> float:
+    if v is None:
+        return default
+    from ..core import backend
+
+    return float(backend.as_numpy(getattr(v, "array", v)))
+
+
+def _batches(batch_size: int, size: int, scaling: str) -> tuple[int, int]:
+    """(global batch, per-rank batch) for strong or weak scaling."""
+    if size <= 1:
+        return batch_size, batch_size
+    if scaling == "weak":
+        return batch_size * size, batch_size
+    if batch_size % size:
+        raise ValueError(f"strong scaling: the batch size {batch_size} does not split over {size} ranks; "
+                         "use --scaling weak or a rank count that divides it")
+    return batch_size, batch_size // size
+
+
+def _check_finite(loss: float, step: int) -> None:
+    if not math.isfinite(loss):
+        raise Diverged(f"loss became {loss} at step {step}")
+
+
+def _train_quick(c: _Cell, cell: dict, timer, losses: list) -> None:
+    s = c.settings
+    warmup, steps = int(s.get("warmup_steps") or 0), int(s.get("steps") or 1)
+    total = warmup + steps
+    for i in range(total):
+        if i == warmup:
+            timer.reset()
+        loss, metric = c.step(timer)
+        losses.append(loss)
+        _check_finite(loss, i + 1)
+        c.progress(done=i + 1, total=total, phase="warm-up" if i < warmup else "timed", loss=loss)
+    vloss, vmetric = c.validate(s.get("val_batches"))
+    cell["quality"] = _quality(c, vloss, vmetric)
+
+
+def _train_full(c: _Cell, cell: dict, timer, losses: list, stopwatch) -> None:
+    s = c.settings
+    warmup = int(s.get("warmup_steps") or 0)
+    epochs = int(s.get("epochs") or c.wl.epochs)
+    per_epoch = c.train_it.batches_per_epoch
+    accuracy = c.wl.metric == "accuracy"
+    step = 0
+    for epoch in range(epochs):
+        c.wl.adjust_optimizer(c.optimizer, epoch, epochs, c.params)
+        sum_loss = sum_metric = 0.0
+        for _ in range(per_epoch):
+            if step == warmup:
+                timer.reset()
+            loss, metric = c.step(timer)
+            step += 1
+            losses.append(loss)
+            _check_finite(loss, step)
+            sum_loss += loss
+            sum_metric += metric
+            if step % 10 == 0 or step == epochs * per_epoch:
+                c.progress(done=step, total=epochs * per_epoch, epoch=epoch + 1, loss=loss)
+        vloss, vmetric = c.validate(s.get("val_batches"))
+        row = {"epoch": epoch + 1, "main/loss": sum_loss / per_epoch, "validation/main/loss": vloss}
+        if accuracy:
+            row["main/accuracy"] = sum_metric / per_epoch
+            row["validation/main/accuracy"] = vmetric
+        else:
+            row[f"main/{c.wl.metric}"] = sum_metric / per_epoch
+            row[f"validation/main/{c.wl.metric}"] = vmetric
+        row["elapsed_time"] = stopwatch.read()
+        cell["epoch_log"].append(row)
+        q = _quality(c, vloss, vmetric)
+        cell["quality"] = q
+        if q["reached"]:
+            q["time_to_target_s"] = row["elapsed_time"]
+            break
+
+
+def _quality(c: _Cell, vloss: float, vmetric: float) -> dict:
+    wl = c.wl
+    value = vmetric if wl.metric == "accuracy" else (vmetric if math.isfinite(vmetric) else vloss)
+    target = wl.target_for(c.params)
+    reached = bool(math.isfinite(value) and (value >= target if wl.higher_is_better else value <= target))
+    return {"metric": wl.metric, "value": value if math.isfinite(value) else None, "target": target,
+            "target_source": wl.target_source, "reached": reached, "time_to_target_s": None,
+            "higher_is_better": wl.higher_is_better, "validation_loss": vloss if math.isfinite(vloss) else None}
+
+
+def _summaries(cell: dict, c: _Cell, timer) -> None:
+    from .. import stats
+
+    cell["timing"]["step_s"] = list(timer.step_s)
+    cell["timing"]["phases_s"] = {k: list(v) for k, v in timer.phases_s.items()}
+    if not timer.step_s:
+        return
+    st = {"step_s": stats.summarize(timer.step_s),
+          "samples_per_s": stats.throughput_summary(timer.step_s, cell["batch_size"])}
+    flops = (cell.get("flops_per_sample") or {}).get("train_step")
+    st["gflops"] = flops * st["samples_per_s"]["median"] / 1e9 if flops else None
+    cell["stats"] = st
+
+
+def _peak_host_bytes() -> int:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(rss if sys.platform == "darwin" else rss * 1024)
+
+
+def run_cell(desc: dict, comm=None) -> dict:
+    """Train and time one cell in this process; always returns a finished cell record.
+
+    Args:
+        desc: the cell description (see ``launcher.describe_cell``).
+        comm: the communicator of a data-parallel cell, or None for one process.
+
+    Returns:
+        The cell record (results schema), status ok / failed / oom / diverged.
+    """
+    from .timing import Stopwatch, StepTimer
+
+    t0 = time.perf_counter()
+    cell = skeleton(desc)
+    timer = losses = c = monitor = None
+    try:
+        c = _Cell(desc, comm)
+        cell["flops_per_sample"] = {k: float(v) for k, v in c.wl.flops_per_sample(c.params).items()}
+        if desc.get("dtype", "float32") != "float32":
+            raise ValueError(f"dtype {desc['dtype']} is not supported by this cell's workload; use float32")
+        monitor = _start_monitor(c.device)
+        with c.core.using_config("deterministic", bool(desc.get("deterministic", False))), c.device.scope():
+            c.build(cell)
+            timer, losses = StepTimer(c.device), []
+            stopwatch = Stopwatch(c.device)
+            if desc.get("profile", "quick") == "full":
+                _train_full(c, cell, timer, losses, stopwatch)
+            else:
+                _train_quick(c, cell, timer, losses)
+        cell["status"] = "ok"
+    except Diverged as e:
+        cell["status"], cell["reason"] = "diverged", one_line(e)
+    except Exception as e:  # the cell fails, the run goes on
+        traceback.print_exc(file=sys.stderr)
+        cell["status"], cell["reason"] = classify(e), one_line(f"{type(e).__name__}: {e}")
+    try:
+        if timer is not None:
+            _summaries(cell, c, timer)
+        if c is not None and getattr(c, "model", None) is not None:
+            cell["hashes"] = {"weights": c.weights_hash(),
+                              "loss_curve": hashlib.sha256(numpy.asarray(losses or [], numpy.float64).tobytes()).hexdigest()}
+        _finish_monitor(monitor, cell)
+    except Exception as e:
+        traceback.print_exc(file=sys.stderr)
+        if cell["status"] == "ok":
+            cell["status"], cell["reason"] = "failed", one_line(f"{type(e).__name__}: {e}")
+    cell["memory"]["peak_host_bytes"] = _peak_host_bytes()
+    if c is not None and c.size > 1:
+        try:
+            cell["memory"]["peak_host_bytes"] = max(c.comm.allgather_obj(cell["memory"]["peak_host_bytes"]))
+        except Exception:
+            pass
+    cell["duration_s"] = time.perf_counter() - t0
+    if cell["stats"] is None and cell["status"] == "ok":
+        cell["status"], cell["reason"] = "failed", "no timed step (the profile has 0 steps)"
+    return cell
+
+
+def _start_monitor(device):
+    if device.kind != "gpu":
+        return None
+    try:
+        from .. import system
+
+        mon = system.GpuMonitor(device.index)
+        start = getattr(mon, "start", None)
+        if start is not None:
+            start()
+        return mon
+    except Exception as e:
+        print(f"benchbench: GPU monitor unavailable: {e}", file=sys.stderr)
+        return None
+
+
+def _finish_monitor(mon, cell):
+    if mon is None:
+        return
+    stop = getattr(mon, "stop", None)
+    info = stop() if stop is not None else None
+    info = info if isinstance(info, dict) else vars(mon)
+    joules = info.get("joules", info.get("energy_j"))
+    peak = info.get("peak_memory_bytes", info.get("peak_device_bytes"))
+    cell["memory"]["peak_device_bytes"] = int(peak) if peak is not None else None
+    if joules is not None:
+        epochs = len(cell["epoch_log"])
+        cell["energy"] = {"joules": float(joules), "joules_per_epoch": float(joules) / epochs if epochs else None,
+                          "source": "nvml"}
+
+
+# --------------------------------------------------------------------------- process entry
+def _rank_from_env() -> int:
+    for key in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"):
+        if os.environ.get(key, "").isdigit():
+            return int(os.environ[key])
+    return 0
+
+
+def main(argv=None) -> int:
+    """Entry point of the worker process; returns the exit status (0 when a result was written)."""
+    parser = argparse.ArgumentParser(prog="python -m benchbench.executor.runner")
+    parser.add_argument("--cell", required=True, help="the cell description (JSON)")
+    parser.add_argument("--out", required=True, help="where to write the cell result (JSON)")
+    args = parser.parse_args(argv)
+    desc = json.loads(open(args.cell, encoding="utf-8").read())
+    n_ranks = int(desc.get("n_ranks", 1))
+    comm, rank = None, _rank_from_env()
+    if n_ranks > 1:
+        try:
+            from . import communicators
+
+            comm = communicators.create(desc.get("communicator", "mpi"), timeout_s=float(desc.get("collective_timeout_s", 300)))
+            rank = comm.rank
+        except Exception as e:
+            traceback.print_exc(file=sys.stderr)
+            cell = failed(desc, "failed", f"rank {rank}: cannot create the {desc.get('communicator')} communicator: {e}")
+            write_json(args.out if rank == 0 else f"{args.out}.rank{rank}", cell)
+            return 1
+    cell = run_cell(desc, comm)
+    if cell["status"] != "ok" and comm is not None and cell["reason"] and not cell["reason"].startswith("rank "):
+        cell["reason"] = one_line(f"rank {rank}: {cell['reason']}")
+    if rank == 0:
+        write_json(args.out, cell)
+    elif cell["status"] != "ok":
+        write_json(f"{args.out}.rank{rank}", cell)
+    if comm is not None:
+        if cell["status"] in ("failed", "oom"):
+            sys.stderr.flush()
+            comm.abort(1)
+        try:
+            comm.close()
+        except Exception:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

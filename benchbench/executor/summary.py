@@ -1,0 +1,162 @@
+"""What ``benchbench run`` shows while it works and when it is done (rich).
+
+``RunProgress`` shows one line per finished cell, and on a terminal a live bar for
+the cell in progress; ``summary_table`` builds the end table (workload, device,
+samples/s with its 95% CI, ms/step, GFLOP/s, accuracy or loss, status).
+"""
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+_STATUS_STYLE = {"ok": "green", "failed": "red", "oom": "red", "timeout": "yellow", "diverged": "magenta"}
+
+
+def make_console(stderr: bool = False) -> Console:
+    """A console; wide enough for the table when the output is not a terminal."""
+    probe = Console(stderr=stderr)
+    if probe.is_terminal:
+        return probe
+    return Console(stderr=stderr, width=160, no_color=True, highlight=False)
+
+
+def _fmt(value, spec: str, missing: str = "-") -> str:
+    return missing if value is None else format(value, spec)
+
+
+def _sig(x: float) -> str:
+    """A number with three significant figures, without scientific notation for common sizes."""
+    if x == 0:
+        return "0"
+    if abs(x) >= 100:
+        return f"{x:,.0f}"
+    if abs(x) >= 10:
+        return f"{x:.1f}"
+    if abs(x) >= 0.01:
+        return f"{x:.3g}"
+    return f"{x:.2e}"
+
+
+def throughput_text(cell: dict) -> str:
+    """``median [ci_low–ci_high]`` samples/s of a cell, or ``-``."""
+    sps = ((cell.get("stats") or {}).get("samples_per_s")) or None
+    if not sps:
+        return "-"
+    noisy = " ~" if sps.get("noisy") else ""
+    return f"{_sig(sps['median'])} [{_sig(sps['ci_low'])}–{_sig(sps['ci_high'])}]{noisy}"
+
+
+def quality_text(cell: dict) -> str:
+    """The validation metric (and time to target when reached) of a cell, or ``-``."""
+    q = cell.get("quality") or {}
+    if q.get("value") is None:
+        return "-"
+    name = "acc" if q.get("metric") == "accuracy" else (q.get("metric") or "metric")
+    text = f"{name} {q['value']:.4g}"
+    if q.get("time_to_target_s") is not None:
+        text += f" (target in {q['time_to_target_s']:.1f} s)"
+    return text
+
+
+def status_text(cell: dict) -> Text:
+    status = cell.get("status", "?")
+    text = Text(status, style=_STATUS_STYLE.get(status, ""))
+    if cell.get("reason"):
+        text.append(f": {cell['reason']}")
+    return text
+
+
+def cell_label(cell_or_desc: dict) -> str:
+    """``workload on device`` (with the repeat when there are several)."""
+    wl = cell_or_desc.get("workload")
+    if cell_or_desc.get("id"):
+        wl = cell_or_desc["id"].split("/")[0]
+    label = f"{wl} on {cell_or_desc.get('device')}"
+    if cell_or_desc.get("repeat"):
+        label += f" (repeat {cell_or_desc['repeat']})"
+    return label
+
+
+def summary_table(cells: list) -> Table:
+    """The end-of-run table, one row per cell."""
+    table = Table(title="benchbench run", title_justify="left", show_lines=False)
+    table.add_column("workload")
+    table.add_column("device")
+    table.add_column("samples/s [95% CI]", justify="right")
+    table.add_column("ms/step", justify="right")
+    table.add_column("GFLOP/s", justify="right")
+    table.add_column("quality", justify="right")
+    table.add_column("status", overflow="fold")
+    for cell in cells:
+        st = cell.get("stats") or {}
+        step = (st.get("step_s") or {}).get("median")
+        wl = cell.get("id", "").split("/")[0] or cell.get("workload", "?")
+        device = cell.get("device", "?") + (f" r{cell['repeat']}" if cell.get("repeat") else "")
+        table.add_row(wl, device, throughput_text(cell), _fmt(step * 1e3 if step is not None else None, ".2f"),
+                      _fmt(st.get("gflops"), ".2f"), quality_text(cell), status_text(cell))
+    return table
+
+
+def data_notes(cells: list) -> list[str]:
+    """One line per distinct dataset source used (the synthetic stand-in is said once)."""
+    seen, lines = set(), []
+    for cell in cells:
+        d = cell.get("data") or {}
+        key = (d.get("dataset"), d.get("source"), d.get("note"))
+        if d.get("source") and key not in seen:
+            seen.add(key)
+            lines.append(f"data: {d.get('dataset')}: {d.get('source')}" + (f" ({d['note']})" if d.get("note") else ""))
+    return lines
+
+
+class RunProgress:
+    """Progress of a run: a line per finished cell, plus a live bar on a terminal.
+
+    Args:
+        total: the number of cells.
+        console: where to draw (stderr by default).
+    """
+
+    def __init__(self, total: int, console: Console | None = None):
+        self.total = total
+        self.console = console or make_console(stderr=True)
+        self._live = None
+        self._task = None
+        if self.console.is_terminal:
+            self._live = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
+                                  TimeElapsedColumn(), console=self.console, transient=True)
+            self._live.start()
+
+    def start(self, index: int, desc: dict) -> None:
+        """A cell starts."""
+        if self._live is not None:
+            if self._task is not None:
+                self._live.remove_task(self._task)
+            self._task = self._live.add_task(f"[{index + 1}/{self.total}] {cell_label(desc)}", total=None, info="starting")
+
+    def update(self, index: int, event: dict) -> None:
+        """A progress event from the worker (``done``, ``total``, ``loss``...)."""
+        if self._live is None or self._task is None:
+            return
+        info = event.get("phase") or (f"epoch {event['epoch']}" if "epoch" in event else "")
+        if event.get("loss") is not None:
+            info += f" loss {event['loss']:.4g}"
+        self._live.update(self._task, completed=event.get("done", 0), total=event.get("total"), info=info.strip())
+
+    def done(self, index: int, cell: dict) -> None:
+        """A cell finished (with any status)."""
+        line = Text(f"[{index + 1}/{self.total}] {cell_label(cell)}: ")
+        line.append_text(status_text(cell))
+        tput = throughput_text(cell)
+        if tput != "-":
+            line.append(f"  {tput} samples/s")
+        line.append(f"  ({cell.get('duration_s') or 0.0:.1f} s)")
+        self.console.print(line)
+
+    def close(self) -> None:
+        """Stop the live display."""
+        if self._live is not None:
+            self._live.stop()
+            self._live = None

@@ -1,0 +1,212 @@
+"""Machines side by side: throughput ratios with bootstrap CIs, performance per watt and per price.
+
+The first run given is the baseline; every other run is compared with it on each workload × device
+both ran. A ratio whose 95% CI contains 1 is reported as "no significant difference". Rows that
+only one machine has are kept and marked ``missing`` on the others.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchbench import stats
+from benchbench.reporting.runs import ReportError, Run, resolve_runs, runs_label
+from benchbench.reporting.summary import group_cells, multi_params, summarize_run, throughput_samples
+from benchbench.reporting.tables import FORMATS, fmt_number, markdown_table, text_table
+
+MISSING = "missing"
+
+
+def _validate_prices(prices, runs: list[Run]) -> dict[str, float]:
+    if prices is None:
+        return {}
+    if not isinstance(prices, dict):
+        raise TypeError(f"compare: prices must be a dict of machine id -> price, got {type(prices).__name__}")
+    known = {r.machine_id for r in runs}
+    out = {}
+    for machine, price in prices.items():
+        if isinstance(price, bool) or not isinstance(price, (int, float)) or not math.isfinite(price) or price <= 0:
+            raise ReportError(f"--price {machine}={price}: a price must be a positive number")
+        if machine not in known:
+            raise ReportError(f"--price {machine}={price:g}: no such machine among the compared runs "
+                              f"({', '.join(sorted(known))})")
+        out[machine] = float(price)
+    return out
+
+
+def version_differences(runs: list[Run]) -> list[str]:
+    """One line per library whose version (or BLAS) differs between the runs' machines."""
+    labels = runs_label(runs)
+    lines = []
+    blocks = [dict(r.machine.get("versions") or {}) for r in runs]
+    for i, r in enumerate(runs):
+        blas = r.machine.get("blas") or {}
+        if blas.get("library"):
+            blocks[i]["BLAS"] = f"{blas.get('library')} {blas.get('version') or ''}".strip()
+    keys = list(dict.fromkeys(k for b in blocks for k in b))
+    for key in keys:
+        values = [b.get(key) or "none" for b in blocks]
+        if len(set(values)) > 1:
+            lines.append(f"{key}: " + ", ".join(f"{labels[i]} {v}" for i, v in enumerate(values)))
+    return lines
+
+
+def _watts(row) -> float:
+    if row is None:
+        return float("nan")
+    j, d = row.energy_j, row.duration_s
+    return j / d if np.isfinite(j) and np.isfinite(d) and d > 0 else float("nan")
+
+
+def compare_frame(runs: list[Run], prices: dict[str, float] | None = None) -> pd.DataFrame:
+    """The comparison with raw numbers: one row per workload × device × machine.
+
+    Args:
+        runs: at least two loaded runs; the first is the baseline.
+        prices: price per machine id, where known.
+
+    Returns:
+        Columns ``workload, device, machine, run_id, status, samples_per_s, ci_low, ci_high,
+        ratio, ratio_ci_low, ratio_ci_high, significant, watts, samples_per_joule,
+        samples_per_s_per_1k_price``; a machine without that workload × device has status ``missing``.
+    """
+    if len(runs) < 2:
+        raise ReportError("compare needs at least two runs (give two results files or folders)")
+    prices = _validate_prices(prices, runs)
+    labels = runs_label(runs)
+    multi = multi_params([c for r in runs for c in r.cells])
+    summaries = [summarize_run(r, multi).set_index(["workload", "device"]) for r in runs]
+    groups = [group_cells(r, multi) for r in runs]
+    keys = list(dict.fromkeys(k for s in summaries for k in s.index))
+    rows = []
+    for key in keys:
+        base_samples = throughput_samples(groups[0].get(key, []))
+        for i, run in enumerate(runs):
+            summary = summaries[i]
+            row = summary.loc[key] if key in summary.index else None
+            out = {"workload": key[0], "device": key[1], "machine": labels[i], "run_id": run.run_id,
+                   "status": MISSING if row is None else row.status, "reason": "" if row is None else row.reason,
+                   "samples_per_s": np.nan, "ci_low": np.nan, "ci_high": np.nan, "ratio": np.nan,
+                   "ratio_ci_low": np.nan, "ratio_ci_high": np.nan, "significant": None}
+            if row is not None:
+                out.update(samples_per_s=row.samples_per_s, ci_low=row.samples_per_s_ci_low, ci_high=row.samples_per_s_ci_high)
+            samples = throughput_samples(groups[i].get(key, []))
+            if i > 0 and samples.size and base_samples.size:
+                r = stats.ratio_ci(samples, base_samples)
+                out.update(ratio=r["ratio"], ratio_ci_low=r["ci_low"], ratio_ci_high=r["ci_high"], significant=r["significant"])
+            watts = _watts(row)
+            out["watts"] = watts
+            out["samples_per_joule"] = out["samples_per_s"] / watts if np.isfinite(watts) and watts > 0 else np.nan
+            price = prices.get(run.machine_id)
+            out["samples_per_s_per_1k_price"] = out["samples_per_s"] / price * 1000 if price else np.nan
+            rows.append(out)
+    return pd.DataFrame(rows)
+
+
+def _ratio_text(r) -> str:
+    if not np.isfinite(r.ratio):
+        return "—"
+    text = f"{r.ratio:.3g}× [{r.ratio_ci_low:.3g}, {r.ratio_ci_high:.3g}]"
+    return text if r.significant else text + " no significant difference"
+
+
+def display_compare(frame: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
+    """The wide, formatted comparison: one row per workload × device, columns per machine."""
+    base = labels[0]
+    has_energy = frame["samples_per_joule"].notna().any()
+    has_price = frame["samples_per_s_per_1k_price"].notna().any()
+    rows = []
+    for (workload, device), sub in frame.groupby(["workload", "device"], sort=False):
+        sub = sub.set_index("machine")
+        out = {"workload": workload, "device": device}
+        for m in labels:
+            r = sub.loc[m]
+            if r.status == MISSING:
+                out[f"{m} samples/s"] = MISSING
+            elif not np.isfinite(r.samples_per_s):
+                out[f"{m} samples/s"] = f"{r.status}: {r.reason}" if r.reason else str(r.status)
+            else:
+                out[f"{m} samples/s"] = fmt_number(r.samples_per_s)
+        for m in labels[1:]:
+            out[f"{m} / {base}"] = _ratio_text(sub.loc[m])
+        if has_energy:
+            for m in labels:
+                out[f"{m} samples/J"] = fmt_number(sub.loc[m].samples_per_joule)
+        if has_price:
+            for m in labels:
+                out[f"{m} samples/s per 1k price"] = fmt_number(sub.loc[m].samples_per_s_per_1k_price)
+        rows.append(out)
+    return pd.DataFrame(rows)
+
+
+def compare_notes(runs: list[Run], frame: pd.DataFrame) -> list[str]:
+    """What a reader must know: the baseline, differing software, and what is missing where."""
+    labels = runs_label(runs)
+    notes = [f"baseline: {labels[0]} (run {runs[0].run_id}, {runs[0].date}); ratios are samples/s over the baseline's, "
+             "95% bootstrap CI of the ratio of medians"]
+    notes += [f"{labels[i]}: run {r.run_id}, {r.date}, {r.path}" for i, r in enumerate(runs) if i > 0]
+    diffs = version_differences(runs)
+    if diffs:
+        notes.append("software versions differ: " + "; ".join(diffs))
+    for label in (labels[i] for i in range(len(runs))):
+        missing = frame[(frame["machine"] == label) & (frame["status"] == MISSING)]
+        if not missing.empty:
+            items = ", ".join(f"{w} on {d}" for w, d in zip(missing["workload"], missing["device"]))
+            notes.append(f"missing on {label}: {items}")
+    if frame["samples_per_joule"].notna().any():
+        notes.append("samples/J = samples/s ÷ mean power (measured energy ÷ cell duration)")
+    return notes
+
+
+def compare(paths: list[Path], prices: dict[str, float] | None = None, fmt: str = "terminal",
+            output: Path | None = None, results_dir: Path = Path("results")) -> str:
+    """Compares runs of different machines (what ``benchbench compare`` prints).
+
+    Args:
+        paths: two or more results files or folders (a folder means its newest run); the first is
+            the baseline.
+        prices: machine id -> price (any currency), e.g. parsed from ``--price machine-id=12000``.
+        fmt: ``terminal``, ``markdown``, ``csv`` or ``html`` (a self-contained page).
+        output: the file to write; ``None`` returns the text (for ``html``, the page goes to
+            ``<results_dir>/reports/``).
+        results_dir: where the HTML page goes when no output is given.
+
+    Returns:
+        The text to print: the comparison, or ``wrote PATH`` where a file was written.
+
+    Raises:
+        ReportError: fewer than two runs, a malformed or wrong-version file, an empty run, a price
+            for a machine not compared, a price that is not positive.
+        ValueError: unknown ``fmt``.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"compare: fmt must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if not paths or not isinstance(paths, (list, tuple)) or len(paths) < 2:
+        raise ReportError("compare needs at least two results files or folders, e.g. "
+                          "`benchbench compare results/machine-a results/machine-b`")
+    runs = resolve_runs(list(paths), results_dir)
+    if fmt == "html":
+        from benchbench.reporting.html import html_report
+
+        written = html_report([r.path for r in runs], results_dir=results_dir, output=output, prices=prices)
+        return f"wrote {written}"
+    frame = compare_frame(runs, prices)
+    if fmt == "csv":
+        text = frame.to_csv(index=False)
+    else:
+        labels = list(runs_label(runs).values())
+        table = display_compare(frame, labels)
+        notes = compare_notes(runs, frame)
+        if fmt == "markdown":
+            text = "# benchbench comparison\n\n" + markdown_table(table) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
+        else:
+            text = "benchbench comparison\n\n" + text_table(table) + "\n\n" + "\n".join(notes) + "\n"
+    if output is None:
+        return text
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    return f"wrote {output}"

@@ -1,0 +1,137 @@
+"""One self-contained HTML page per run or comparison: tables and plots, no network needed.
+
+Plots are embedded as base64 PNG, the style sheet is inline, and there is no script. Every string
+that comes from a results file goes through ``html.escape``.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+import pandas as pd
+
+from benchbench.reporting.compare import compare_frame, compare_notes, display_compare
+from benchbench.reporting.plots import build_figures
+from benchbench.reporting.runs import Run, file_stem, resolve_runs, runs_label
+from benchbench.reporting.summary import summarize_run
+from benchbench.reporting.tables import data_notes, display_frame, run_header
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1400px; }
+h1 { font-size: 1.6em; } h2 { font-size: 1.3em; border-bottom: 1px solid #ccc; margin-top: 2em; }
+h3 { font-size: 1.1em; margin-top: 1.5em; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0 1em; }
+th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: left; vertical-align: top; }
+th { background: #f0f0f0; } tr:nth-child(even) td { background: #fafafa; }
+td.bad { color: #a00; } .meta { color: #555; font-size: 0.9em; margin: 0.2em 0; }
+figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
+figcaption { color: #555; font-size: 0.85em; } ul.notes { font-size: 0.9em; color: #444; }
+"""
+
+
+def _e(value) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def table_html(frame: pd.DataFrame, index_name: str | None = None) -> str:
+    """An HTML table of ``frame`` with every header and cell escaped.
+
+    Args:
+        frame: the table; its index is shown as the first column when ``index_name`` is given.
+        index_name: the header of the index column, or ``None`` to leave the index out.
+    """
+    head = ([index_name] if index_name is not None else []) + [str(c) for c in frame.columns]
+    out = ["<table>", "<thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr></thead>", "<tbody>"]
+    for idx, row in frame.iterrows():
+        cells = ([idx] if index_name is not None else []) + list(row)
+        tds = []
+        for c, v in zip(head, cells):
+            bad = c == "status" and str(v) != "ok" or str(v) == "missing"
+            tds.append(f"<td class=\"bad\">{_e(v)}</td>" if bad else f"<td>{_e(v)}</td>")
+        out.append("<tr>" + "".join(tds) + "</tr>")
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+def figure_html(fig, alt: str) -> str:
+    """A figure as an ``<img>`` with its PNG embedded in base64."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return f'<figure><img alt="{_e(alt)}" src="data:image/png;base64,{data}"></figure>'
+
+
+def _list(items: list[str], cls: str = "notes") -> str:
+    return f'<ul class="{cls}">' + "".join(f"<li>{_e(i)}</li>" for i in items) + "</ul>" if items else ""
+
+
+def run_section(run: Run, plots: str = "all") -> str:
+    """The tables, data notes and figures of one run, as an HTML fragment."""
+    summary = summarize_run(run)
+    parts = [f"<h2>Machine {_e(run.machine_id)} — run {_e(run.run_id)}</h2>"]
+    parts += [f'<p class="meta">{_e(line)}</p>' for line in run_header(run)]
+    for workload, sub in summary.groupby("workload", sort=False):
+        parts.append(f"<h3>{_e(workload)}</h3>")
+        parts.append(table_html(display_frame(sub).reset_index(drop=True)))
+    notes = data_notes(summary)
+    if notes:
+        parts.append("<p><strong>Data notes</strong></p>" + _list(notes))
+    if plots:
+        figures, skipped = build_figures(run, plots)
+        for name, fig in figures:
+            parts.append(figure_html(fig, f"{name} — {run.caption}"))
+        if skipped:
+            parts.append("<p><strong>Plots skipped</strong></p>" + _list(skipped))
+    return "\n".join(parts)
+
+
+def comparison_section(runs: list[Run], prices: dict[str, float] | None = None) -> str:
+    """The side-by-side comparison of two or more runs, as an HTML fragment."""
+    frame = compare_frame(runs, prices)
+    labels = list(runs_label(runs).values())
+    table = display_compare(frame, labels)
+    return "\n".join(["<h2>Comparison</h2>", table_html(table), _list(compare_notes(runs, frame))])
+
+
+def page(title: str, body: str) -> str:
+    """A complete HTML document with the inline style sheet."""
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{_e(title)}</title><style>{_STYLE}</style></head>\n<body>\n<h1>{_e(title)}</h1>\n{body}\n</body></html>\n")
+
+
+def html_report(paths: list[Path] | None = None, results_dir: Path = Path("results"), output: Path | None = None,
+                prices: dict[str, float] | None = None, plots: str = "all") -> Path:
+    """Writes one self-contained HTML page for a run, or a comparison of several runs.
+
+    Args:
+        paths: results files or folders; ``None`` takes the newest run under ``results_dir``.
+            Two or more runs give a comparison (the first is the baseline) followed by each run.
+        results_dir: where runs are looked for, and where the page goes when ``output`` is ``None``
+            (``<results_dir>/reports/<machine>_<run>.html`` or ``compare_<run>_<run>.html``).
+        output: the file to write.
+        prices: machine id -> price, for the comparison's performance per price.
+        plots: which figures to embed (``all``, ``throughput``, ``scaling``, ``tta``, ``phases``)
+            or ``""`` for none.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ReportError: no results, a malformed or wrong-version file, an empty run.
+    """
+    runs = resolve_runs(paths, results_dir)
+    if len(runs) == 1:
+        title = f"benchbench report: {runs[0].machine_id} ({runs[0].date})"
+        body = run_section(runs[0], plots)
+        default = file_stem(f"{runs[0].machine_id}_{runs[0].run_id}") + ".html"
+    else:
+        labels = runs_label(runs)
+        title = "benchbench comparison: " + " vs ".join(labels.values())
+        body = comparison_section(runs, prices) + "\n" + "\n".join(run_section(r, plots) for r in runs)
+        default = file_stem("compare_" + "_".join(r.run_id for r in runs)) + ".html"
+    output = Path(output) if output is not None else Path(results_dir) / "reports" / default
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(page(title, body), encoding="utf-8")
+    return output

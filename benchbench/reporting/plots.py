@@ -1,0 +1,295 @@
+"""Figures of a run: throughput, scaling, time-to-accuracy and where each step's time goes.
+
+Every figure is a standalone ``matplotlib.figure.Figure`` (no pyplot, so no global backend state
+and nothing to close): the ``*_figure`` functions build and return one, or ``None`` where the run
+has no data for it; ``plot()`` saves them as PNG and SVG.
+"""
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from benchbench.reporting.runs import Run, file_stem, resolve_runs
+from benchbench.reporting.scaling import ScalingPoint, fit, predicted_throughput
+from benchbench.reporting.summary import PHASES, group_cells, phase_medians, summarize_run
+
+KINDS = ("throughput", "scaling", "tta", "phases")
+_WIDE_RANGE = 50.0
+
+
+def _plain(text) -> str:
+    """``text`` from a results file, with ``$`` escaped so that matplotlib never reads it as math."""
+    return str(text).replace("$", r"\$")
+
+
+def _figure(width: float = 8.0, height: float = 5.0):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    fig.get_layout_engine().set(rect=(0, 0.04, 1, 0.96))
+    return fig
+
+
+def _caption(fig, run: Run) -> None:
+    fig.text(0.01, 0.01, _plain(run.caption), fontsize=8, color="0.35", ha="left", va="bottom")
+
+
+def throughput_figure(run: Run):
+    """Samples/s per device, grouped by workload, with 95% CI error bars (log scale where wide).
+
+    Returns:
+        A Figure, or ``None`` where no cell has a throughput.
+    """
+    s = summarize_run(run)
+    s = s[np.isfinite(s["samples_per_s"].astype(float))]
+    if s.empty:
+        return None
+    workloads = list(dict.fromkeys(s["workload"]))
+    devices = list(dict.fromkeys(s["device"]))
+    fig = _figure(max(8.0, 1.6 * len(workloads) + 4), 5.0)
+    ax = fig.add_subplot()
+    width = 0.8 / len(devices)
+    for j, device in enumerate(devices):
+        sub = s[s["device"] == device].set_index("workload")
+        xs, ys, err = [], [], [[], []]
+        for i, w in enumerate(workloads):
+            if w in sub.index:
+                r = sub.loc[w]
+                xs.append(i - 0.4 + width * (j + 0.5))
+                ys.append(r.samples_per_s)
+                lo, hi = r.samples_per_s_ci_low, r.samples_per_s_ci_high
+                err[0].append(max(r.samples_per_s - lo, 0) if np.isfinite(lo) else 0)
+                err[1].append(max(hi - r.samples_per_s, 0) if np.isfinite(hi) else 0)
+        ax.bar(xs, ys, width=width, yerr=err, capsize=2, label=_plain(device))
+    values = s["samples_per_s"].astype(float)
+    if values.max() / values.min() > _WIDE_RANGE:
+        ax.set_yscale("log")
+    ax.set_xticks(range(len(workloads)), [_plain(w) for w in workloads])
+    ax.set_xlabel("workload")
+    ax.set_ylabel("throughput (samples/s)" + (", log scale" if ax.get_yscale() == "log" else ""))
+    ax.set_title(_plain(f"Training throughput per device — {run.machine_id}"))
+    ax.legend(title="device", fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    _caption(fig, run)
+    return fig
+
+
+def _scaling_series(run: Run, workload: str):
+    """Per (device kind, scaling mode): rows of (n, samples/s, ci_low, ci_high, step_s, allreduce_s, batch)."""
+    s = summarize_run(run)
+    s = s[(s["workload"] == workload) & np.isfinite(s["samples_per_s"].astype(float))]
+    groups = group_cells(run)
+    series: dict[tuple[str, str], list] = {}
+    for r in s[s["n_devices"] > 1].itertuples():
+        if r.baseline_device is None:
+            continue
+        series.setdefault((r.device_kind, r.scaling, r.baseline_device), []).append(r)
+    out = {}
+    for (kind, mode, base), rows in series.items():
+        base_row = s[s["device"] == base].iloc[0]
+        points = []
+        for r in [base_row, *sorted(rows, key=lambda r: r.n_devices)]:
+            phases = phase_medians(groups[(workload, r.device)])
+            batch = r.batch_size / r.n_devices if mode == "weak" else r.batch_size
+            points.append((int(r.n_devices), r.samples_per_s, r.samples_per_s_ci_low, r.samples_per_s_ci_high,
+                           r.ms_per_step / 1e3, phases.get("allreduce"), batch))
+        out[(kind, mode)] = points
+    return out
+
+
+def scaling_figure(run: Run, workload: str):
+    """Samples/s against the number of devices: measured (95% CI), ideal, and the ring model (dashed).
+
+    Returns:
+        A Figure, or ``None`` where the workload has no data-parallel cell with a single-device baseline.
+    """
+    series = _scaling_series(run, workload)
+    if not series:
+        return None
+    fig = _figure()
+    ax = fig.add_subplot()
+    n_max = 1
+    for (kind, mode), points in series.items():
+        n = np.array([p[0] for p in points], dtype=float)
+        thr = np.array([p[1] for p in points])
+        lo = np.array([p[2] if np.isfinite(p[2]) else p[1] for p in points])
+        hi = np.array([p[3] if np.isfinite(p[3]) else p[1] for p in points])
+        bars = ax.errorbar(n, thr, yerr=[np.maximum(thr - lo, 0), np.maximum(hi - thr, 0)], fmt="o-", capsize=3,
+                           label=f"{kind.upper()} measured ({mode} scaling)")
+        color = bars[0].get_color()
+        n_max = max(n_max, int(n.max()))
+        grid = np.arange(1, 2 * int(n.max()) + 1, dtype=float)
+        ax.plot(grid, thr[0] * grid, ":", color=color, alpha=0.7, label=f"{kind.upper()} ideal (linear)")
+        model = fit([ScalingPoint(p[0], p[4], p[5]) for p in points], mode=mode)
+        ax.plot(grid, predicted_throughput(model, grid, points[0][6]), "--", color=color, alpha=0.9,
+                label=f"{kind.upper()} ring all-reduce model")
+        for ni, ti in zip(n[1:], thr[1:]):
+            ax.annotate(f"{ti / (thr[0] * ni):.0%}", (ni, ti), textcoords="offset points", xytext=(6, -12), fontsize=8)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ticks = [2**k for k in range(0, int(np.log2(2 * n_max)) + 1)]
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.set_xlabel("devices (n)")
+    ax.set_ylabel("throughput (samples/s, log scale)")
+    ax.set_title(_plain(f"Data-parallel scaling — {workload} (labels: efficiency)"))
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    _caption(fig, run)
+    return fig
+
+
+def _quality_key(cells: list[dict]) -> tuple[str, str]:
+    metric = next((c["quality"].get("metric") for c in cells if isinstance(c.get("quality"), dict)), "accuracy")
+    if metric == "accuracy":
+        return "validation/main/accuracy", "validation accuracy"
+    return "validation/main/loss", f"validation loss ({metric})"
+
+
+def tta_figure(run: Run, workload: str):
+    """Validation quality against wall-clock time, one line per cell, with the target.
+
+    Returns:
+        A Figure, or ``None`` where no cell of the workload has an epoch log.
+    """
+    groups = {k: v for k, v in group_cells(run).items() if k[0] == workload}
+    cells = [c for v in groups.values() for c in v if c.get("epoch_log")]
+    if not cells:
+        return None
+    key, label = _quality_key(cells)
+    fig = _figure()
+    ax = fig.add_subplot()
+    lines = 0
+    for c in cells:
+        log = [e for e in c["epoch_log"] if isinstance(e.get(key), (int, float)) and isinstance(e.get("elapsed_time"), (int, float))]
+        if log:
+            suffix = f" r{c.get('repeat')}" if len(groups[(workload, c['device'])]) > 1 else ""
+            ax.plot([e["elapsed_time"] for e in log], [e[key] for e in log], "o-", ms=3, label=_plain(f"{c['device']}{suffix}"))
+            lines += 1
+    if not lines:
+        return None
+    target = next((c["quality"].get("target") for c in cells if isinstance((c.get("quality") or {}).get("target"), (int, float))), None)
+    if target is not None:
+        ax.axhline(target, color="0.3", ls="--", lw=1, label=f"target {target:g}")
+    ax.set_xscale("log")
+    ax.set_xlabel("wall-clock time (s, log scale)")
+    ax.set_ylabel(label)
+    ax.set_title(_plain(f"Time to accuracy — {workload}"))
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    _caption(fig, run)
+    return fig
+
+
+def phases_figure(run: Run, workload: str):
+    """Median time per step in each phase (data, forward, backward, update, all-reduce), stacked per device.
+
+    Returns:
+        A Figure, or ``None`` where no cell of the workload timed its phases.
+    """
+    rows = [(device, phase_medians(cells)) for (w, device), cells in group_cells(run).items() if w == workload]
+    rows = [(d, p) for d, p in rows if p]
+    if not rows:
+        return None
+    fig = _figure(11.0, 5.0)
+    ax, share = fig.subplots(1, 2, width_ratios=(3, 2))
+    x = np.arange(len(rows))
+    bottom = np.zeros(len(rows))
+    bottom_share = np.zeros(len(rows))
+    totals = np.array([sum(p.values()) for _, p in rows]) * 1e3
+    for phase in PHASES:
+        ms = np.array([p.get(phase, 0.0) * 1e3 for _, p in rows])
+        if np.any(ms > 0):
+            ax.bar(x, ms, bottom=bottom, label=phase)
+            pct = np.divide(100 * ms, totals, out=np.zeros_like(ms), where=totals > 0)
+            share.bar(x, pct, bottom=bottom_share, label=phase)
+            bottom += ms
+            bottom_share += pct
+    labels = [_plain(d) for d, _ in rows]
+    ax.set_xticks(x, labels)
+    ax.set_xlabel("device")
+    ax.set_ylabel("median time per step (ms)")
+    ax.set_title("Time per step")
+    ax.legend(title="phase", fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    share.set_xticks(x, labels)
+    share.set_xlabel("device")
+    share.set_ylabel("share of the step (%)")
+    share.set_ylim(0, 100)
+    share.set_title("Share of the step")
+    fig.suptitle(_plain(f"Where each step's time goes — {workload}"))
+    _caption(fig, run)
+    return fig
+
+
+def build_figures(run: Run, kind: str = "all") -> tuple[list[tuple[str, object]], list[str]]:
+    """The figures of ``kind`` for one run.
+
+    Args:
+        run: a loaded run.
+        kind: one of ``throughput``, ``scaling``, ``tta``, ``phases``, ``all``.
+
+    Returns:
+        ``(figures, notes)``: ``(name, Figure)`` pairs, and one line per plot skipped for lack of data.
+    """
+    if kind not in KINDS + ("all",):
+        raise ValueError(f"plot: kind must be one of {', '.join(KINDS + ('all',))}, got {kind!r}")
+    kinds = KINDS if kind == "all" else (kind,)
+    workloads = list(dict.fromkeys(summarize_run(run)["workload"]))
+    figures, notes = [], []
+    builders = {"scaling": scaling_figure, "tta": tta_figure, "phases": phases_figure}
+    for k in kinds:
+        if k == "throughput":
+            fig = throughput_figure(run)
+            figures.append(("throughput", fig)) if fig is not None else notes.append(
+                f"{run.path}: throughput plot skipped: no cell finished with step times")
+            continue
+        for w in workloads:
+            fig = builders[k](run, w)
+            if fig is not None:
+                figures.append((f"{k}_{w}", fig))
+            else:
+                why = {"scaling": "no data-parallel cell with a single-device baseline",
+                       "tta": "no epoch log (profile 'full' logs epochs)", "phases": "no phase timings"}[k]
+                notes.append(f"{run.path}: {k} plot of {w} skipped: {why}")
+    return figures, notes
+
+
+def plot(paths: list[Path] | None = None, results_dir: Path = Path("results"), kind: str = "all",
+         outdir: Path = Path("plots"), on_note: Callable[[str], None] | None = None) -> list[Path]:
+    """Saves each figure of each run as PNG and SVG (what ``benchbench plot`` does).
+
+    Args:
+        paths: results files or folders; ``None`` takes the newest run under ``results_dir``.
+        results_dir: where runs are looked for when ``paths`` is empty.
+        kind: ``throughput``, ``scaling``, ``tta``, ``phases`` or ``all``.
+        outdir: the folder to write into (created if needed).
+        on_note: called with one line per plot skipped for lack of data (default: print to stderr).
+
+    Returns:
+        The files written, ``<machine>_<run>_<plot>.png`` and ``.svg`` for each figure.
+
+    Raises:
+        ReportError: no results, a malformed or wrong-version file, an empty run.
+        ValueError: unknown ``kind``.
+    """
+    if kind not in KINDS + ("all",):
+        raise ValueError(f"plot: kind must be one of {', '.join(KINDS + ('all',))}, got {kind!r}")
+    note = on_note or (lambda line: print(line, file=sys.stderr))
+    runs = resolve_runs(paths, results_dir)
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for run in runs:
+        figures, notes = build_figures(run, kind)
+        for line in notes:
+            note(line)
+        for name, fig in figures:
+            stem = file_stem(f"{run.machine_id}_{run.run_id}_{name}")
+            for ext in ("png", "svg"):
+                path = outdir / f"{stem}.{ext}"
+                fig.savefig(path, format=ext)
+                written.append(path)
+    return written

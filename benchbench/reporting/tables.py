@@ -1,0 +1,286 @@
+"""Report tables: per workload × device of a run, as terminal text, Markdown, CSV or HTML.
+
+``report()`` is what ``benchbench report`` calls; ``display_frame()`` gives the formatted table
+that the HTML report and the comparison reuse.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from benchbench.reporting.runs import ReportError, Run, resolve_runs
+from benchbench.reporting.summary import summarize_run
+
+FORMATS = ("terminal", "markdown", "csv", "html")
+LOG_COLUMNS = ("epoch", "main/loss", "validation/main/loss", "main/accuracy", "validation/main/accuracy", "elapsed_time")
+
+DISPLAY_COLUMNS = ["device", "data", "samples/s [95% CI]", "ms/step", "GFLOP/s", "vs CPU", "scaling eff.",
+                   "time to target", "quality", "peak mem", "energy/epoch", "status"]
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def fmt_number(value, digits: int = 3) -> str:
+    """A number with ``digits`` significant digits (no exponent below 10^7), or ``—`` when missing."""
+    if not _finite(value):
+        return "—"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}g}"
+
+
+def fmt_bytes(value) -> str:
+    """Bytes as MiB or GiB, or ``—``."""
+    if not _finite(value):
+        return "—"
+    if value >= 1 << 30:
+        return f"{value / (1 << 30):.2f} GiB"
+    return f"{value / (1 << 20):.0f} MiB"
+
+
+def fmt_seconds(value) -> str:
+    """A duration in s, min or h, or ``—``."""
+    if not _finite(value):
+        return "—"
+    if value >= 3600:
+        return f"{value / 3600:.2f} h"
+    if value >= 120:
+        return f"{value / 60:.1f} min"
+    return f"{value:.3g} s"
+
+
+def fmt_energy(value) -> str:
+    if not _finite(value):
+        return "—"
+    return f"{value / 1000:.3g} kJ" if value >= 1000 else f"{value:.3g} J"
+
+
+def _quality_text(row) -> str:
+    if not _finite(row.quality_value):
+        return "—"
+    metric = row.quality_metric or "quality"
+    text = f"{metric} {row.quality_value:.4g}"
+    if _finite(row.quality_target):
+        sign = "≥" if row.higher_is_better else "≤"
+        mark = "✓" if row.quality_reached else "✗"
+        text += f" ({sign}{row.quality_target:g} {mark})"
+    return text
+
+
+def _status_text(row) -> str:
+    return row.status if not row.reason else f"{row.status}: {row.reason}"
+
+
+def _efficiency_text(row) -> str:
+    if row.n_devices <= 1:
+        return "—"
+    if not _finite(row.scaling_efficiency):
+        return f"— ({row.scaling}, no single-device cell)" if row.baseline_device is None else "—"
+    return f"{row.scaling_efficiency:.0%} ({row.scaling}, vs {row.baseline_device})"
+
+
+def display_frame(summary: pd.DataFrame) -> pd.DataFrame:
+    """The human-readable table for the rows of ``summarize_run()``: one formatted string per cell.
+
+    Args:
+        summary: rows of ``summarize_run()`` (any subset).
+
+    Returns:
+        A DataFrame with the columns of ``DISPLAY_COLUMNS`` and the workload as index.
+    """
+    rows = []
+    for r in summary.itertuples():
+        sps = "—"
+        if _finite(r.samples_per_s):
+            sps = fmt_number(r.samples_per_s)
+            if _finite(r.samples_per_s_ci_low) and _finite(r.samples_per_s_ci_high):
+                sps += f" [{fmt_number(r.samples_per_s_ci_low)}, {fmt_number(r.samples_per_s_ci_high)}]"
+            if r.noisy:
+                sps += " ~noisy"
+        rows.append({
+            "device": r.device + (f" ×{r.repeats}" if r.repeats > 1 else ""),
+            "data": r.data_source,
+            "samples/s [95% CI]": sps,
+            "ms/step": fmt_number(r.ms_per_step),
+            "GFLOP/s": fmt_number(r.gflops),
+            "vs CPU": f"{r.speedup_vs_cpu:.3g}×" if _finite(r.speedup_vs_cpu) else "—",
+            "scaling eff.": _efficiency_text(r),
+            "time to target": fmt_seconds(r.time_to_target_s),
+            "quality": _quality_text(r),
+            "peak mem": fmt_bytes(r.peak_memory_bytes),
+            "energy/epoch": fmt_energy(r.energy_j_per_epoch),
+            "status": _status_text(r),
+        })
+    return pd.DataFrame(rows, columns=DISPLAY_COLUMNS, index=list(summary["workload"]))
+
+
+def markdown_table(frame: pd.DataFrame, index: bool = False) -> str:
+    """A GitHub-flavoured Markdown table; ``|`` inside cells is escaped."""
+    def cell(value) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    header = ([frame.index.name or ""] if index else []) + [cell(c) for c in frame.columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    for idx, row in frame.iterrows():
+        values = ([cell(idx)] if index else []) + [cell(v) for v in row]
+        lines.append("| " + " | ".join(values) + " |")
+    return "\n".join(lines)
+
+
+def text_table(frame: pd.DataFrame) -> str:
+    """A plain-text table with left-aligned columns separated by two spaces."""
+    columns = list(frame.columns)
+    cells = [[str(v) for v in row] for row in frame.itertuples(index=False)]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in cells]
+    return "\n".join(lines)
+
+
+def run_header(run: Run) -> list[str]:
+    """Lines that identify a run: machine, date, status, hardware and software."""
+    m = run.machine
+    cpu = m.get("cpu") or {}
+    blas = m.get("blas") or {}
+    gpus = m.get("gpus") or []
+    versions = m.get("versions") or {}
+    gpu_text = "none"
+    if gpus:
+        names = [str(g.get("name", "?")) for g in gpus]
+        gpu_text = ", ".join(f"{names.count(n)} × {n}" for n in dict.fromkeys(names))
+    soft = ", ".join(f"{k} {v}" for k, v in versions.items() if v)
+    plan = run.data.get("plan") or {}
+    return [
+        f"machine {run.machine_id} · run {run.run_id} · {run.date} · {run.data.get('status', '?')}"
+        f" · profile {plan.get('profile', '?')} · {run.path}",
+        f"CPU: {cpu.get('model', '?')} ({cpu.get('cores_physical', '?')} cores; BLAS {blas.get('library', '?')} "
+        f"{blas.get('version', '')} {blas.get('kernel', '') or ''}, {blas.get('threads', '?')} threads) · GPUs: {gpu_text}",
+        f"software: {soft or 'unknown'}",
+    ]
+
+
+def data_notes(summary: pd.DataFrame) -> list[str]:
+    """One line per cell that did not run on the real dataset, saying what it ran on."""
+    notes = []
+    for r in summary.itertuples():
+        if r.data_source not in ("real", "generated"):
+            notes.append(f"{r.workload} on {r.device}: {r.data_source} data" + (f" ({r.data_note})" if r.data_note else ""))
+    return notes
+
+
+def _batch_text(sub: pd.DataFrame) -> str:
+    batches = sorted({int(b) for b in sub["batch_size"] if _finite(b)})
+    return "global batch " + "/".join(str(b) for b in batches) if batches else "batch unknown"
+
+
+def _run_text(run: Run, summary: pd.DataFrame, markdown: bool) -> str:
+    header = run_header(run)
+    out = [f"# benchbench report: {run.machine_id}"] + [f"- {h}" for h in header] if markdown else list(header)
+    for workload, sub in summary.groupby("workload", sort=False):
+        title = f"{workload} ({_batch_text(sub)})"
+        table = display_frame(sub)
+        out += ["", f"## {title}" if markdown else title, "", markdown_table(table) if markdown else text_table(table)]
+    notes = data_notes(summary)
+    if notes:
+        out += ["", "Data notes:" if not markdown else "**Data notes**", ""]
+        out += [f"- {n}" for n in notes]
+    return "\n".join(out) + "\n"
+
+
+def epoch_log_text(run: Run, cell_id: str) -> str:
+    """A cell's epoch log in Chainer's ``PrintReport`` columns.
+
+    Args:
+        run: the run that holds the cell.
+        cell_id: the cell's id, e.g. ``mlp_mnist/cpu/r0``.
+
+    Returns:
+        The log as text, one epoch per line.
+
+    Raises:
+        ReportError: no such cell in the run, or the cell has no epoch log.
+    """
+    cell = next((c for c in run.cells if c.get("id") == cell_id), None)
+    if cell is None:
+        known = ", ".join(str(c.get("id")) for c in run.cells[:8])
+        raise ReportError(f"{run.path}: no cell {cell_id!r} (cells: {known}{', …' if len(run.cells) > 8 else ''})")
+    log = cell.get("epoch_log") or []
+    if not log:
+        raise ReportError(f"{run.path}: cell {cell_id!r} has no epoch log (profile 'quick' logs no epochs)")
+    extra = [k for entry in log for k in entry if k not in LOG_COLUMNS]
+    columns = list(LOG_COLUMNS) + list(dict.fromkeys(extra))
+    widths = [max(10, len(c)) for c in columns]
+    lines = ["   ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip()]
+    for entry in log:
+        values = []
+        for c, w in zip(columns, widths):
+            v = entry.get(c)
+            values.append((f"{v:<{w}g}" if _finite(v) else " " * w))
+        lines.append("   ".join(values).rstrip())
+    return f"{cell_id} on {run.machine_id} ({run.run_id})\n" + "\n".join(lines) + "\n"
+
+
+def csv_frame(runs: list[Run]) -> pd.DataFrame:
+    """All rows of all runs as one flat table with raw numbers, for CSV."""
+    frames = []
+    for run in runs:
+        s = summarize_run(run)
+        s.insert(0, "run_id", run.run_id)
+        s.insert(0, "machine_id", run.machine_id)
+        frames.append(s)
+    return pd.concat(frames, ignore_index=True)
+
+
+def report(paths: list[Path] | None = None, results_dir: Path = Path("results"), fmt: str = "terminal",
+           output: Path | None = None, log: str | None = None) -> str:
+    """Tables of one or more runs, per workload × device (what ``benchbench report`` prints).
+
+    Args:
+        paths: results files or folders (a folder means its newest run); ``None`` takes the newest
+            run under ``results_dir``.
+        results_dir: where runs are looked for when ``paths`` is empty.
+        fmt: ``terminal``, ``markdown``, ``csv`` or ``html`` (a self-contained page with the plots).
+        output: the file to write; ``None`` returns the text (for ``html``, the page is written to
+            ``<results_dir>/reports/`` instead).
+        log: a cell id: give that cell's epoch log instead of the tables.
+
+    Returns:
+        The text to print: the report itself, or ``wrote PATH`` where a file was written.
+
+    Raises:
+        ReportError: no results, a malformed or wrong-version file, an empty run, an unknown cell.
+        ValueError: ``fmt`` is not one of ``FORMATS``.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"report: fmt must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    runs = resolve_runs(paths, results_dir)
+    if log is not None:
+        errors = []
+        for run in runs:
+            try:
+                text = epoch_log_text(run, log)
+                break
+            except ReportError as exc:
+                errors.append(exc)
+        else:
+            raise errors[0]
+    elif fmt == "html":
+        from benchbench.reporting.html import html_report
+
+        written = html_report([r.path for r in runs], results_dir=results_dir, output=output)
+        return f"wrote {written}"
+    elif fmt == "csv":
+        text = csv_frame(runs).to_csv(index=False)
+    else:
+        text = "\n".join(_run_text(run, summarize_run(run), markdown=fmt == "markdown") for run in runs)
+    if output is None:
+        return text
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    return f"wrote {output}"

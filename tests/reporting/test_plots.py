@@ -1,0 +1,92 @@
+import numpy as np
+import pytest
+from matplotlib.container import BarContainer, ErrorbarContainer
+
+from benchbench.reporting.plots import (build_figures, phases_figure, plot, scaling_figure, throughput_figure,
+                                        tta_figure)
+
+
+def _caption(fig):
+    return " ".join(t.get_text() for t in fig.texts)
+
+
+def test_throughput_figure(alpha_run):
+    fig = throughput_figure(alpha_run)
+    (ax,) = fig.axes
+    assert "throughput" in ax.get_title().lower() and "alpha-1a2b3c4d" in ax.get_title()
+    assert "samples/s" in ax.get_ylabel() and ax.get_xlabel() == "workload"
+    assert ax.get_yscale() == "log"  # 499 to 125,439 samples/s
+    bars = [c for c in ax.containers if isinstance(c, BarContainer)]
+    assert len(bars) == 5  # one bar series per device: cpu, gpu:0, gpu:1, gpu:0,1, gpu:0,1,2,3
+    assert len([c for c in ax.containers if isinstance(c, ErrorbarContainer)]) == 5
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["cpu", "gpu:0", "gpu:1", "gpu:0,1", "gpu:0,1,2,3"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["mlp_mnist", "cnn_mnist", "lstm_sine"]
+    heights = sorted(p.get_height() for c in bars for p in c.patches)
+    assert heights[-1] == pytest.approx(alpha_run.cells[4]["stats"]["samples_per_s"]["median"])
+    assert "machine alpha-1a2b3c4d" in _caption(fig) and "2026-11-23" in _caption(fig)
+
+
+def test_scaling_figure(alpha_run):
+    fig = scaling_figure(alpha_run, "mlp_mnist")
+    (ax,) = fig.axes
+    assert "samples/s" in ax.get_ylabel() and "devices" in ax.get_xlabel()
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["GPU ideal (linear)", "GPU ring all-reduce model", "GPU measured (strong scaling)"]
+    measured = ax.containers[0]
+    x, y = measured.lines[0].get_data()
+    assert list(x) == [1, 2, 4]
+    model_line = next(l for l in ax.get_lines() if l.get_label() == "GPU ring all-reduce model")
+    assert model_line.get_linestyle() == "--"
+    ideal = next(l for l in ax.get_lines() if l.get_label() == "GPU ideal (linear)")
+    assert ideal.get_ydata()[1] == pytest.approx(2 * y[0])
+    notes = [t.get_text() for t in ax.texts]
+    assert notes == [f"{y[1] / (2 * y[0]):.0%}", f"{y[2] / (4 * y[0]):.0%}"]
+    assert scaling_figure(alpha_run, "cnn_mnist") is None
+
+
+def test_tta_figure(alpha_run):
+    fig = tta_figure(alpha_run, "mlp_mnist")
+    (ax,) = fig.axes
+    assert ax.get_ylabel() == "validation accuracy" and "(s" in ax.get_xlabel()
+    labels = [l.get_label() for l in ax.get_lines()]
+    assert labels == ["cpu", "gpu:0", "gpu:1", "gpu:0,1", "gpu:0,1,2,3", "target 0.98"]
+    assert list(ax.get_lines()[0].get_ydata()) == [0.88, 0.94, 0.96]
+    assert tta_figure(alpha_run, "lstm_sine") is None
+
+
+def test_phases_figure(alpha_run):
+    fig = phases_figure(alpha_run, "mlp_mnist")
+    ax, share = fig.axes
+    assert "mlp_mnist" in fig.get_suptitle() and share.get_ylabel() == "share of the step (%)"
+    tops = [sum(c.patches[i].get_height() for c in share.containers) for i in range(4)]
+    assert tops == pytest.approx([100.0] * 4)
+    assert ax.get_ylabel() == "median time per step (ms)"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["cpu", "gpu:0", "gpu:0,1", "gpu:0,1,2,3"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["data", "forward", "backward", "update", "allreduce"]
+    allreduce = ax.containers[-1]
+    cell = next(c for c in alpha_run.cells if c["id"] == "mlp_mnist/gpu:0,1/r0")
+    assert allreduce.patches[2].get_height() == pytest.approx(np.median(cell["timing"]["phases_s"]["allreduce"]) * 1e3)
+    assert allreduce.patches[0].get_height() == 0.0
+    assert phases_figure(alpha_run, "cnn_mnist") is None
+
+
+def test_build_figures_skips_with_notes(beta_run):
+    figures, notes = build_figures(beta_run, "all")
+    names = [n for n, _ in figures]
+    assert names == ["throughput"]
+    assert any("scaling plot of mlp_mnist skipped" in n for n in notes)
+    assert any("tta plot of cnn_mnist skipped" in n for n in notes)
+    with pytest.raises(ValueError, match="plot: kind"):
+        build_figures(beta_run, "pie")
+
+
+def test_plot_writes_png_and_svg(tmp_path, alpha_path):
+    notes = []
+    paths = plot([alpha_path], kind="phases", outdir=tmp_path / "plots", on_note=notes.append)
+    assert [p.name for p in paths] == ["alpha-1a2b3c4d_20261123T105100Z-3f9c2a_phases_mlp_mnist.png",
+                                       "alpha-1a2b3c4d_20261123T105100Z-3f9c2a_phases_mlp_mnist.svg"]
+    assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert b"<svg" in paths[1].read_bytes()[:2000]
+    assert len(notes) == 2 and all("phases plot" in n for n in notes)
+    with pytest.raises(ValueError, match="plot: kind"):
+        plot([alpha_path], kind="pie", outdir=tmp_path)

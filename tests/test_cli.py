@@ -1,0 +1,283 @@
+"""The real command line in subprocesses: runs, recorded failures, interrupt and resume, user errors."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from benchbench import results
+
+# Test-only workloads: tiny model and data, plus ones that crash, abort, hang, diverge or sleep.
+SUITE = textwrap.dedent('''
+    import os
+    import sys
+    import time
+    from pathlib import Path
+
+    import numpy as np
+
+    from benchbench.core import links as L, optimizers
+    from benchbench.data import Dataset
+    from benchbench.registry import Workload, workload
+
+    COMMON = dict(description="test", batch_size=8, epochs=2, metric="accuracy", higher_is_better=True,
+                  target=2.0, target_source="test", dataset="points")
+
+
+    class Tiny(Workload):
+        def build_model(self, params):
+            return L.Linear(4, 2)
+
+        def build_optimizer(self, params):
+            return optimizers.SGD(lr=0.1)
+
+        def flops_per_sample(self, params):
+            return {"forward": 16.0, "train_step": 48.0}
+
+        def load_data(self, source, data_dir=None, seed=0, n_train=None, n_val=None):
+            rng = np.random.default_rng(seed)
+            n, m = n_train or 64, n_val or 16
+            x = rng.standard_normal((n + m, 4)).astype(np.float32)
+            t = (x[:, 0] > 0).astype(np.int32)
+            return Dataset("points", (x[:n], t[:n]), (x[n:], t[n:]), "generated", "random points", 2)
+
+
+    @workload(name="tiny", **COMMON)
+    class TinyOk(Tiny):
+        pass
+
+
+    @workload(name="crash", **COMMON)
+    class Crash(Tiny):
+        def forward(self, model, x, t, params):
+            raise RuntimeError("boom in forward")
+
+
+    @workload(name="abort", **COMMON)
+    class Abort(Tiny):
+        def forward(self, model, x, t, params):
+            sys.stderr.write("about to abort\\n")
+            sys.stderr.flush()
+            os.abort()
+
+
+    @workload(name="hang", **COMMON)
+    class Hang(Tiny):
+        def forward(self, model, x, t, params):
+            time.sleep(600)
+
+
+    @workload(name="nan", **COMMON)
+    class NaN(Tiny):
+        def forward(self, model, x, t, params):
+            loss, acc = super().forward(model, x, t, params)
+            return loss * float("nan"), acc
+
+
+    @workload(name="sleepy", params={"ms": 20}, **COMMON)
+    class Sleepy(Tiny):
+        def forward(self, model, x, t, params):
+            if Path("slow.flag").exists():
+                time.sleep(params["ms"] / 1000)
+            elif Path("sleep.flag").exists():
+                time.sleep(0.02)
+            return super().forward(model, x, t, params)
+''')
+
+PLAN = textwrap.dedent('''
+    workloads: [tiny]
+    devices: cpu
+    repeat: 1
+    seed: 0
+    data: synthetic
+    timeout_s: 120
+    profiles:
+      quick:
+        warmup_steps: 1
+        steps: 3
+        val_batches: 1
+        workloads:
+          hang: {timeout_s: 3}
+''')
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A working directory with the test suites and a plan."""
+    (tmp_path / "suites").mkdir()
+    (tmp_path / "suites" / "faults.py").write_text(SUITE)
+    (tmp_path / "plan.yaml").write_text(PLAN)
+    return tmp_path
+
+
+def cli(cwd, *args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "benchbench", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def run_args(cwd, *extra):
+    return ["run", "--config", str(cwd / "plan.yaml"), "--output", str(cwd / "results"), *extra]
+
+
+def only_run(cwd):
+    files = results.find_runs(cwd / "results")
+    assert len(files) == 1, files
+    return results.load(files[0])
+
+
+def assert_one_line_error(proc, *needles):
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("benchbench: error: "), lines[0]
+    assert "Traceback" not in proc.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_run_shipped_mlp_on_cpu_with_synthetic_data(tmp_path):
+    plan = PLAN.replace("[tiny]", "['mlp_mnist:small']").split("\n    workloads:")[0]
+    (tmp_path / "plan.yaml").write_text(plan)
+    proc = cli(tmp_path, *run_args(tmp_path, "--device", "cpu"))
+    assert proc.returncode == 0, proc.stderr
+    run = only_run(tmp_path)
+    assert run["status"] == "complete"
+    [cell] = run["cells"]
+    assert cell["workload"] == "mlp_mnist" and cell["params"] == {"units": 100}
+    assert cell["status"] == "ok" and cell["device"] == "cpu" and cell["communicator"] == "single"
+    assert cell["data"]["source"] == "synthetic"
+    assert len(cell["timing"]["step_s"]) == 3
+    assert set(cell["timing"]["phases_s"]) == {"data", "forward", "backward", "update"}
+    assert all(len(v) == 3 for v in cell["timing"]["phases_s"].values())
+    assert cell["stats"]["samples_per_s"]["median"] > 0 and cell["stats"]["gflops"] > 0
+    assert 0.0 <= cell["quality"]["value"] <= 1.0
+    assert len(cell["hashes"]["weights"]) == 64 and cell["memory"]["peak_host_bytes"] > 0
+    assert "mlp_mnist" in proc.stdout and "synthetic" in proc.stdout and "results:" in proc.stdout
+
+
+def test_failing_cells_are_recorded_and_the_run_completes(project):
+    proc = cli(project, *run_args(project, "--workload", "tiny", "--workload", "crash", "--workload", "abort",
+                                  "--workload", "hang", "--workload", "nan"))
+    assert proc.returncode == 1, proc.stderr
+    run = only_run(project)
+    assert run["status"] == "complete"
+    by = {c["workload"]: c for c in run["cells"]}
+    assert by["tiny"]["status"] == "ok"
+    assert by["crash"]["status"] == "failed" and "boom in forward" in by["crash"]["reason"]
+    assert by["abort"]["status"] == "failed"
+    assert "SIGABRT" in by["abort"]["reason"] and "about to abort" in by["abort"]["reason"]
+    assert by["hang"]["status"] == "timeout" and "3 s" in by["hang"]["reason"]
+    assert by["nan"]["status"] == "diverged" and "nan" in by["nan"]["reason"]
+    assert "timeout" in proc.stdout and "diverged" in proc.stdout
+
+
+def test_step_time_of_a_known_sleep(project):
+    (project / "sleep.flag").write_text("")
+    proc = cli(project, *run_args(project, "--workload", "sleepy"))
+    assert proc.returncode == 0, proc.stderr
+    [cell] = only_run(project)["cells"]
+    step = cell["stats"]["step_s"]["median"]
+    forward = sorted(cell["timing"]["phases_s"]["forward"])[1]
+    assert 0.020 <= forward <= step
+    assert step < 0.020 + 0.5
+
+
+def test_interrupted_run_keeps_finished_cells_and_resumes(project):
+    (project / "slow.flag").write_text("")
+    args = run_args(project, "--workload", "tiny", "--workload", "sleepy:ms=2000")
+    proc = subprocess.Popen([sys.executable, "-m", "benchbench", *args], cwd=project,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    run = None
+    while time.monotonic() < deadline:
+        files = results.find_runs(project / "results")
+        if files:
+            run = json.loads(files[0].read_text())
+            if run["cells"]:
+                break
+        time.sleep(0.1)
+    assert run is not None and len(run["cells"]) == 1, "the first cell did not finish in time"
+    time.sleep(0.5)  # the slow cell is running
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    run = only_run(project)
+    assert run["status"] == "interrupted"
+    assert [c["workload"] for c in run["cells"]] == ["tiny"]
+    assert "--resume" in err
+    (project / "slow.flag").unlink()
+    resumed = cli(project, "run", "--resume", run["run_id"], "--output", str(project / "results"))
+    assert resumed.returncode == 0, resumed.stderr
+    run = only_run(project)
+    assert run["status"] == "complete"
+    assert [c["workload"] for c in run["cells"]] == ["tiny", "sleepy"]
+    assert all(c["status"] == "ok" for c in run["cells"])
+
+
+def test_unknown_key_in_plan_names_line_and_suggestion(project):
+    (project / "plan.yaml").write_text("devices: cpu\nworklods:\n  - tiny\n")
+    proc = cli(project, *run_args(project))
+    assert_one_line_error(proc, "plan.yaml:2: unknown key 'worklods'; did you mean 'workloads'?")
+    assert not (project / "results").exists()
+
+
+def test_bad_value_in_plan(project):
+    (project / "plan.yaml").write_text(PLAN.replace("repeat: 1", "repeat: zero"))
+    proc = cli(project, *run_args(project))
+    assert_one_line_error(proc, "plan.yaml:4:", "'repeat' must be an integer >= 1, got 'zero'")
+
+
+def test_unknown_device(project):
+    assert_one_line_error(cli(project, *run_args(project, "--device", "gpu:7")), "gpu:7", "this machine has")
+    assert_one_line_error(cli(project, *run_args(project, "--device", "tpu")), "'tpu'", "valid forms")
+    assert not (project / "results").exists()
+
+
+def test_unknown_workload_lists_known_ones(project):
+    proc = cli(project, *run_args(project, "--workload", "tiyn"))
+    assert_one_line_error(proc, "unknown workload 'tiyn'", "tiny", "crash", "sleepy")
+
+
+def test_half_precision_needs_a_gpu(project):
+    from benchbench.core import backend
+
+    if backend.gpu_count():
+        pytest.skip("this machine has a GPU")
+    assert_one_line_error(cli(project, *run_args(project, "--dtype", "float16")), "float16", "GPU")
+
+
+def test_device_all_without_gpu_says_so(project):
+    from benchbench.core import backend
+
+    if backend.gpu_count():
+        pytest.skip("this machine has a GPU")
+    proc = cli(project, *run_args(project, "--device", "all"))
+    assert proc.returncode == 0, proc.stderr
+    assert "no GPU found" in proc.stderr
+    assert [c["device"] for c in only_run(project)["cells"]] == ["cpu"]
+
+
+@pytest.mark.mpi
+def test_cpu_data_parallel_cell(project):
+    proc = cli(project, *run_args(project, "--device", "cpu:dp2"))
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    [cell] = only_run(project)["cells"]
+    assert cell["status"] == "ok", cell["reason"]
+    assert cell["n_devices"] == 2 and cell["communicator"] == "mpi" and cell["scaling"] == "strong"
+    assert cell["per_device_batch"] == 4 and cell["batch_size"] == 8
+    assert len(cell["timing"]["phases_s"]["allreduce"]) == 3
+
+
+def test_info_list_version_and_report(project):
+    assert cli(project, "--version").stdout.startswith("benchbench ")
+    info = cli(project, "info")
+    assert info.returncode == 0 and "cpu" in info.stdout
+    listed = cli(project, "list")
+    assert listed.returncode == 0 and "sleepy" in listed.stdout and "hang" in listed.stdout
+    missing = cli(project, "report", str(project / "nothing.json"))
+    assert_one_line_error(missing, "nothing.json")

@@ -18,6 +18,7 @@ from .config import config
 from .variable import Variable
 
 _ndarray_types = (numpy.ndarray, backend.ndarray)
+_new_variable = Variable.__new__
 
 
 class Function:
@@ -42,51 +43,67 @@ class Function:
     def apply(self, inputs):
         """Run forward on ``inputs`` (Variables or arrays) and return a tuple of Variables."""
         vs = []
+        xs = []
+        need = []
+        any_need = False
+        rank = 0
         for x in inputs:
-            if isinstance(x, Variable):
-                vs.append(x)
-            elif isinstance(x, _ndarray_types):
-                vs.append(Variable(x, requires_grad=False))
-            else:
-                raise TypeError(
-                    f"{self.label}: inputs must be Variables or arrays, got {type(x).__name__}"
-                )
-        xs = tuple(v.array for v in vs)
+            if not isinstance(x, Variable):
+                if isinstance(x, _ndarray_types):
+                    x = Variable(x, requires_grad=False)
+                else:
+                    raise TypeError(
+                        f"{self.label}: inputs must be Variables or arrays, got {type(x).__name__}"
+                    )
+            vs.append(x)
+            xs.append(x.array)
+            r = x.requires_grad
+            need.append(r)
+            if r:
+                any_need = True
+            if x.rank > rank:
+                rank = x.rank
+        xs = tuple(xs)
         xp = backend.get_array_module(xs[0]) if xs else numpy
-        need = tuple(v.requires_grad for v in vs)
-        record = config.enable_backprop and any(need)
-        self.needs_input_grad = need if record else (False,) * len(vs)
+        record = any_need and config.enable_backprop
+        self.needs_input_grad = tuple(need) if record else (False,) * len(vs)
         hook = _profile_hook
-        if hook is None:
-            ys = self.forward(xp, xs)
-        else:
-            ys = hook.forward(self, xp, xs)
-        outs = tuple(
-            Variable(y if isinstance(y, _ndarray_types) else xp.asarray(y), requires_grad=record) for y in ys
-        )
+        ys = self.forward(xp, xs) if hook is None else hook.forward(self, xp, xs)
+        outs = []
+        for y in ys:
+            if not isinstance(y, _ndarray_types):
+                y = xp.asarray(y)
+            v = _new_variable(Variable)
+            v.array = y
+            v.grad = None
+            v.creator = None
+            v.name = None
+            v.requires_grad = record
+            v.rank = 0
+            outs.append(v)
         if record:
-            self.rank = max(v.rank for v in vs)
+            self.rank = rank
             self.inputs = tuple(vs)
-            self.outputs = tuple(weakref.ref(o) for o in outs)
-            self._out_meta = tuple((y.shape, y.dtype) for y in ys)
+            self.outputs = [weakref.ref(o) for o in outs]
+            self._out_meta = [(o.array.shape, o.array.dtype) for o in outs]
+            rank += 1
             for o in outs:
                 o.creator = self
-                o.rank = self.rank + 1
-        return outs
+                o.rank = rank
+        return tuple(outs)
 
     def _backward(self, gys):
-        xs = tuple(v.array for v in self.inputs)
+        xs = tuple([v.array for v in self.inputs])
         xp = backend.get_array_module(xs[0]) if xs else numpy
-        if any(g is None for g in gys):
-            gys = tuple(
-                xp.zeros(shape, dtype) if g is None else g
-                for g, (shape, dtype) in zip(gys, self._out_meta)
-            )
+        for g in gys:
+            if g is None:
+                gys = tuple([
+                    xp.zeros(shape, dtype) if g is None else g
+                    for g, (shape, dtype) in zip(gys, self._out_meta)
+                ])
+                break
         hook = _profile_hook
-        if hook is None:
-            gxs = self.backward(xp, xs, gys)
-        else:
-            gxs = hook.backward(self, xp, xs, gys)
+        gxs = self.backward(xp, xs, gys) if hook is None else hook.backward(self, xp, xs, gys)
         assert len(gxs) == len(xs), f"{self.label}.backward returned {len(gxs)} gradients for {len(xs)} inputs"
         return gxs
 

@@ -12,6 +12,7 @@ import contextlib
 
 import numpy
 
+from . import function as _function
 from . import backend
 from .variable import Parameter
 
@@ -223,7 +224,13 @@ class Link:
 
     # -- calling -------------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        if _function._profile_hook is None:
+            return self.forward(*args, **kwargs)
+        # Profiling: name the functions that run inside this link after it ('/res2/conv1').
+        from .profiler import scope
+
+        with scope(getattr(self, "name", None) or type(self).__name__):
+            return self.forward(*args, **kwargs)
 
     def forward(self, *args, **kwargs):  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")

@@ -131,30 +131,20 @@ class Variable:
                 )
             self.grad = xp.ones_like(self.array)
 
-        heap = []
-        # Outputs waiting for their creator's turn; held here so that releasing a consumer
-        # (which drops its inputs) cannot free an output whose gradient is still pending.
-        pending = {}
+        # Outputs waiting for their creator's turn are held in ``pending`` so that releasing a
+        # consumer (which drops its inputs) cannot free an output whose gradient is still due.
+        f0 = self.creator
+        pending = {f0: [self]}
+        heap = [(-f0.rank, 0, f0)]
         counter = 0
-
-        def push(var):
-            nonlocal counter
-            f = var.creator
-            held = pending.get(f)
-            if held is None:
-                pending[f] = [var]
-                heapq.heappush(heap, (-f.rank, counter, f))
-                counter += 1
-            else:
-                held.append(var)
-
-        push(self)
+        push = heapq.heappush
+        pop = heapq.heappop
         while heap:
-            _, _, f = heapq.heappop(heap)
+            f = pop(heap)[2]
             held = pending.pop(f)  # noqa: F841 - keeps the outputs alive while f runs
             outputs = [o() for o in f.outputs]
-            gys = tuple(None if o is None else o.grad for o in outputs)
-            if all(g is None for g in gys):
+            gys = tuple([None if o is None else o.grad for o in outputs])
+            if all([g is None for g in gys]):
                 gxs = (None,) * len(f.inputs)
             else:
                 gxs = f._backward(gys)
@@ -165,12 +155,17 @@ class Variable:
             for x, gx in zip(f.inputs, gxs):
                 if gx is None or not x.requires_grad:
                     continue
-                if x.grad is None:
-                    x.grad = gx
-                else:
-                    x.grad = x.grad + gx
-                if x.creator is not None:
-                    push(x)
+                g = x.grad
+                x.grad = gx if g is None else g + gx
+                c = x.creator
+                if c is not None:
+                    h = pending.get(c)
+                    if h is None:
+                        pending[c] = [x]
+                        counter += 1
+                        push(heap, (-c.rank, counter, c))
+                    else:
+                        h.append(x)
             if not retain_graph:
                 for o in outputs:
                     if o is not None:
@@ -181,66 +176,66 @@ class Variable:
 
     # -- operators (implemented in functions.math) --------------------------
     def __add__(self, other):
-        from .functions import math as M
+        M = _math()
         return M.add(self, other)
 
     def __radd__(self, other):
-        from .functions import math as M
+        M = _math()
         return M.add(other, self)
 
     def __sub__(self, other):
-        from .functions import math as M
+        M = _math()
         return M.sub(self, other)
 
     def __rsub__(self, other):
-        from .functions import math as M
+        M = _math()
         return M.sub(other, self)
 
     def __mul__(self, other):
-        from .functions import math as M
+        M = _math()
         return M.mul(self, other)
 
     def __rmul__(self, other):
-        from .functions import math as M
+        M = _math()
         return M.mul(other, self)
 
     def __truediv__(self, other):
-        from .functions import math as M
+        M = _math()
         return M.div(self, other)
 
     def __rtruediv__(self, other):
-        from .functions import math as M
+        M = _math()
         return M.div(other, self)
 
     def __neg__(self):
-        from .functions import math as M
+        M = _math()
         return M.neg(self)
 
     def __pow__(self, p):
-        from .functions import math as M
+        M = _math()
         return M.pow(self, p)
 
     def __matmul__(self, other):
-        from .functions import math as M
+        M = _math()
         return M.matmul(self, other)
 
     def __rmatmul__(self, other):
-        from .functions import math as M
+        M = _math()
         return M.matmul(other, self)
 
     def __getitem__(self, key):
-        from .functions import array as A
+        A = _array()
         return A.get_item(self, key)
 
     def reshape(self, *shape):
-        from .functions import array as A
+        A = _array()
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         return A.reshape(self, shape)
 
     @property
     def T(self):
-        from .functions import array as A
+        A = _array()
         return A.transpose(self)
 
     __hash__ = object.__hash__
@@ -287,6 +282,27 @@ class Parameter(Variable):
     def __repr__(self):
         shape = None if self.array is None else self.array.shape
         return f"Parameter({self.name!r}, shape={shape})"
+
+
+_modules = {}
+
+
+def _math():
+    m = _modules.get("math")
+    if m is None:
+        from .functions import math as m
+
+        _modules["math"] = m
+    return m
+
+
+def _array():
+    m = _modules.get("array")
+    if m is None:
+        from .functions import array as m
+
+        _modules["array"] = m
+    return m
 
 
 def as_variable(x):

@@ -32,8 +32,8 @@ def data_path(data_dir: str | os.PathLike | None = None) -> Path:
         ``data_dir``, else ``$BENCHBENCH_DATA``, else ``user_cache_dir("benchbench")/data``.
 
     Example:
-        >>> data_path("/tmp/bb").as_posix()
-        '/tmp/bb'
+        >>> data_path("datasets").as_posix()
+        'datasets'
     """
     if data_dir is not None:
         if not isinstance(data_dir, (str, os.PathLike)):
@@ -81,8 +81,11 @@ def missing_hint(name: str, data_dir: str | os.PathLike | None = None) -> str:
 
 def expected_hash(content: str, hashes: Mapping[str, str | None] | None) -> str | None:
     """The SHA-256 ``content`` must have: from ``hashes`` when given, else the published one."""
-    table = CONTENT_SHA256 if hashes is None else hashes
-    return table.get(content)
+    if hashes is None:
+        return CONTENT_SHA256.get(content)
+    if not isinstance(hashes, Mapping):
+        raise TypeError(f"hashes must be a mapping of file name to SHA-256 or None, got {type(hashes).__name__}")
+    return hashes.get(content)
 
 
 def verify_content(data: bytes, content: str, where: str, name: str,

@@ -6,7 +6,7 @@ import numpy as np
 SOURCES = ("real", "synthetic", "generated")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Dataset:
     """A dataset split into train and validation arrays.
 

@@ -21,7 +21,7 @@ def _download(rf: RemoteFile, name: str, target: Path, downloader: Callable | No
             first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
             errors.append(f"{url}: {first_line}")
     raise DataError(f"{target / rf.fname}: download failed ({'; '.join(errors)}); check the network and run "
-                    f"`benchbench data fetch {name}` again, or place the official file there")
+                    f"`benchbench data fetch {name}` again, or place the official file there (see `benchbench data path`)")
 
 
 def _fetch_mnist(target: Path, data_dir, downloader, progressbar, hashes) -> list[Path]:

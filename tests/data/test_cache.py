@@ -5,7 +5,7 @@ import platformdirs
 import pytest
 
 from benchbench.data import DataError, cache
-from benchbench.data.sources import CONTENT_SHA256, REMOTE_FILES
+from benchbench.data.sources import CONTENT_SHA256
 
 from .conftest import sha256
 
@@ -78,16 +78,6 @@ def test_verify_content_overrides_and_skips():
         cache.verify_content(data, "c", "w", "mnist", hashes={"c": sha256(b"other")})
 
 
-def test_published_hash_table_is_complete_and_well_formed():
-    for files in REMOTE_FILES.values():
-        for rf in files:
-            assert re.fullmatch(r"[0-9a-f]{64}", rf.download_sha256)
-            assert rf.urls and all(u.endswith(rf.fname) for u in rf.urls)
-            for content in rf.contents:
-                assert re.fullmatch(r"[0-9a-f]{64}", CONTENT_SHA256[content])
-    assert REMOTE_FILES["mnist"][0].urls[0].startswith("https://ossci-datasets.s3.amazonaws.com/mnist/")
-
-
 def test_expected_files_and_layout(tmp_path):
     files = cache.expected_files(tmp_path)
     assert [p.name for p in files["mnist"]] == ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
@@ -104,3 +94,8 @@ def test_check_dataset_name():
         cache.check_dataset_name("f", "imagenet")
     with pytest.raises(TypeError, match="f: name must be a str"):
         cache.check_dataset_name("f", 1)
+
+
+def test_hashes_must_be_a_mapping():
+    with pytest.raises(TypeError, match="hashes must be a mapping"):
+        cache.verify_content(b"", "c", "w", "mnist", hashes=["c"])

@@ -111,7 +111,7 @@ def test_truncated_archive(tmp_path, cifar_fake):
     path = write_cifar_archive(tmp_path / "cifar-10-python.tar.gz", contents)
     blob = path.read_bytes()
     path.write_bytes(blob[: len(blob) // 2])
-    with pytest.raises(DataError, match=re.escape(str(path)) + ": truncated or corrupt archive"):
+    with pytest.raises(DataError, match=re.escape(str(path)) + ": truncated or corrupt"):
         load_cifar10(tmp_path, hashes=hashes)
 
 
@@ -142,3 +142,12 @@ def test_locate_prefers_folder(tmp_path, cifar_fake):
     assert locate(tmp_path) == tmp_path / "cifar10" / "cifar-10-python.tar.gz"
     folder = write_cifar_folder(tmp_path, contents)
     assert locate(tmp_path) == folder
+
+
+def test_truncated_uncompressed_archive(tmp_path, cifar_fake):
+    _, contents, hashes = cifar_fake
+    path = write_cifar_archive(tmp_path / "cifar-10-python.tar", contents, mode="w")
+    blob = path.read_bytes()
+    path.write_bytes(blob[: len(blob) // 3])
+    with pytest.raises(DataError, match=re.escape(str(path)) + ": (truncated or corrupt archive|archive lacks)"):
+        load_cifar10(tmp_path, hashes=hashes)

@@ -76,8 +76,3 @@ def test_load_validates_arguments():
         load("mnist", n_train=0)
     with pytest.raises(TypeError, match="load: n_val must be an int or None, got float"):
         load("mnist", n_val=2.5)
-
-
-def test_as_dict_records_the_source(tmp_path):
-    record = load("mnist", data_dir=tmp_path, n_train=4, n_val=2).as_dict()
-    assert record["source"] == "synthetic" and record["n_train"] == 4 and record["x_shape"] == [1, 28, 28]

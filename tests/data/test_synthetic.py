@@ -44,7 +44,7 @@ def test_deterministic_from_seed():
     assert not np.array_equal(a[0][0], c[0][0])
 
 
-def test_train_and_val_share_classes_across_seeds_of_templates():
+def test_templates_come_from_the_seed():
     # The class templates come from the seed, so a classifier fit on train transfers to val.
     train, val = synthetic("cifar10", n_train=1000, n_val=300, seed=2)
     other_train, _ = synthetic("cifar10", n_train=1000, n_val=1, seed=3)

@@ -56,9 +56,9 @@ def test_every_string_is_escaped(tmp_path, evil_path, build):
     assert "<h3>cost$\\frac$</h3>" in text  # and the figure drew it as text, not as (invalid) math
 
 
-def test_default_output_and_report_html(tmp_path, alpha_path):
-    assert report([alpha_path], fmt="html", results_dir=tmp_path) == \
-        f"wrote {tmp_path / 'reports' / 'alpha-1a2b3c4d_20261123T105100Z-3f9c2a.html'}"
+def test_default_output_and_report_html(tmp_path, beta_path):
+    assert report([beta_path], fmt="html", results_dir=tmp_path) == \
+        f"wrote {tmp_path / 'reports' / 'beta-5e6f7a8b_20261124T090000Z-aaaaaa.html'}"
 
 
 def test_no_results(tmp_path):

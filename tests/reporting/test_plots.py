@@ -90,3 +90,19 @@ def test_plot_writes_png_and_svg(tmp_path, alpha_path):
     assert len(notes) == 2 and all("phases plot" in n for n in notes)
     with pytest.raises(ValueError, match="plot: kind"):
         plot([alpha_path], kind="pie", outdir=tmp_path)
+
+
+def test_weak_scaling_on_cpu_processes(tmp_path, build):
+    from benchbench.reporting.runs import Run
+
+    cells = [build.cell("mlp_mnist", "cpu", 0.05, seed=1),
+             build.cell("mlp_mnist", "cpu:dp2", 0.06, seed=2, batch=200, scaling="weak",
+                        phases={"forward": 0.02, "backward": 0.03, "allreduce": 0.01})]
+    fig = scaling_figure(Run(tmp_path / "r.json", build.run_doc("m-1", cells, gpus=0)), "mlp_mnist")
+    (ax,) = fig.axes
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "CPU measured (weak scaling)" in labels and "CPU ring all-reduce model" in labels
+    model = next(l for l in ax.get_lines() if l.get_label() == "CPU ring all-reduce model")
+    x, y = ax.containers[0].lines[0].get_data()
+    assert model.get_ydata()[0] == pytest.approx(100 / 0.05, rel=0.02)  # n = 1: the single-device step
+    assert [t.get_text() for t in ax.texts] == [f"{y[1] / (2 * y[0]):.0%}"]

@@ -74,3 +74,23 @@ def test_phase_medians(alpha_run):
     phases = phase_medians(cells)
     assert set(phases) == {"data", "forward", "backward", "update", "allreduce"}
     assert phases["allreduce"] == pytest.approx(np.median(cells[0]["timing"]["phases_s"]["allreduce"]))
+
+
+def test_unknown_values_are_null(tmp_path, build):
+    from benchbench.reporting.plots import tta_figure
+    from benchbench.reporting.tables import epoch_log_text, report
+
+    ok = build.cell("mlp_mnist", "cpu", 0.05, epochs=2)
+    ok["epoch_log"][1]["validation/main/accuracy"] = None  # a non-finite value is written as null
+    ok["memory"] = None
+    ok["data"] = None
+    bad = build.cell("mlp_mnist", "gpu:0", 0.0, status="failed", reason="worker died")
+    bad.update(stats=None, quality=None, energy=None)
+    bad["timing"]["phases_s"] = None
+    path = build.write(tmp_path / "m-1" / "r.json", build.run_doc("m-1", [ok, bad], gpus=1))
+    text = report([path])
+    assert "failed: worker died" in text and "unknown" in text
+    log = epoch_log_text(Run(path, build.run_doc("m-1", [ok, bad])), "mlp_mnist/cpu/r0").splitlines()
+    assert len(log[3].split()) == 5  # the null column is left blank
+    fig = tta_figure(Run(path, build.run_doc("m-1", [ok, bad])), "mlp_mnist")
+    assert len(fig.axes[0].get_lines()[0].get_xdata()) == 1

@@ -140,10 +140,10 @@ def add(x, y):
 
 def sub(x, y):
     """Elementwise ``x - y`` with numpy broadcasting (see ``add``)."""
-    return _binary("sub", Sub, _SubConstant, SubFromConstant, x, y)
+    return _binary("sub", Sub, _sub_constant, SubFromConstant, x, y)
 
 
-def _SubConstant(c):
+def _sub_constant(c):
     return AddConstant(-c)
 
 

@@ -45,8 +45,20 @@ def _check_param(fname, name, v, pshape):
     return a
 
 
+def _channel_dot(xp, a, b, axes):
+    """``sum(a * b)`` over ``axes`` without an ``a * b`` temporary (one einsum pass)."""
+    letters = "abcdefghijklmnopqrstuvwxyz"[:a.ndim]
+    kept = "".join(c for i, c in enumerate(letters) if i not in axes)
+    return xp.einsum(f"{letters},{letters}->{kept}", a, b)
+
+
 class BatchNormalization(Function):
-    """Normalises with the batch statistics; updates running averages in place when given."""
+    """Normalises with the batch statistics; updates running averages in place when given.
+
+    Forward keeps only the per-channel mean and 1/std; backward rebuilds what it needs
+    from the retained input ``x`` with per-channel reductions and three whole-array passes:
+    ``gx = gy * a + x * b + c`` with per-channel ``a``, ``b``, ``c``.
+    """
 
     def __init__(self, eps, running_mean, running_var, decay, axes):
         self.eps = eps
@@ -54,7 +66,7 @@ class BatchNormalization(Function):
         self.running_var = running_var
         self.decay = decay
         self.axes = axes
-        self.x_hat = None
+        self.mean = None
         self.inv_std = None
 
     def forward(self, xp, xs):
@@ -63,14 +75,11 @@ class BatchNormalization(Function):
         bshape, _ = _param_shape(x.shape, axes)
         m = x.size // gamma.size
         mean = x.mean(axis=axes, keepdims=True)
-        x_hat = x - mean
-        sq = xp.square(x_hat)
-        var = sq.mean(axis=axes, keepdims=True)
-        del sq
+        y = x - mean
+        var = _channel_dot(xp, y, y, axes).reshape(bshape) / m
         inv_std = 1.0 / xp.sqrt(var + self.eps)
-        x_hat *= inv_std
-        y = x_hat * gamma.reshape(bshape)
-        y += beta.reshape(bshape)
+        y *= (gamma.reshape(bshape) * inv_std).astype(y.dtype, copy=False)
+        y += beta.reshape(bshape).astype(y.dtype, copy=False)
         if self.running_mean is not None:
             rm = self.running_mean
             rm *= self.decay
@@ -81,27 +90,30 @@ class BatchNormalization(Function):
             rv *= self.decay
             rv += ((1.0 - self.decay) * adjust * var).reshape(rv.shape).astype(rv.dtype, copy=False)
         if any(self.needs_input_grad):
-            self.x_hat = x_hat
-            self.inv_std = inv_std
-        return (y.astype(x.dtype, copy=False),)
+            self.mean, self.inv_std = mean, inv_std
+        return (y,)
 
     def backward(self, xp, xs, gys):
         x, gamma, _ = xs
         gy = gys[0]
         axes = self.axes
         bshape, pshape = _param_shape(x.shape, axes)
-        x_hat, inv_std = self.x_hat, self.inv_std
+        mean, inv_std = self.mean, self.inv_std
+        self.mean = self.inv_std = None
         m = x.size // gamma.size
-        gbeta = gy.sum(axis=axes, keepdims=True)
-        ggamma = (gy * x_hat).sum(axis=axes, keepdims=True)
+        gbeta = gy.sum(axis=axes).reshape(bshape)
+        # sum(gy * x_hat) = inv_std * (sum(gy * x) - mean * sum(gy))
+        ggamma = (_channel_dot(xp, gy, x, axes).reshape(bshape) - mean * gbeta) * inv_std
         gx = None
         if self.needs_input_grad[0]:
-            gx = x_hat * (ggamma / m)
-            gx += gbeta / m
-            xp.subtract(gy, gx, out=gx)
-            gx *= gamma.reshape(bshape) * inv_std
-            gx = gx.astype(x.dtype, copy=False)
-        self.x_hat = self.inv_std = None
+            # gx = gamma*inv_std * (gy - (gbeta + x_hat * ggamma) / m), x_hat = (x - mean) * inv_std
+            scale = gamma.reshape(bshape) * inv_std
+            coef_x = -scale * ggamma * inv_std / m
+            const = -scale * gbeta / m - coef_x * mean
+            gx = x * coef_x.astype(x.dtype, copy=False)
+            gx += const.astype(x.dtype, copy=False)
+            part = gy * scale.astype(x.dtype, copy=False)
+            gx += part
         return (gx, ggamma.reshape(pshape).astype(gamma.dtype, copy=False),
                 gbeta.reshape(pshape).astype(gamma.dtype, copy=False))
 
@@ -184,7 +196,7 @@ class FixedBatchNormalization(Function):
             gbeta = gbeta_full.astype(beta.dtype, copy=False)
         if need[1] or need[4]:
             # sum(gy * (x - mean)) without an x_hat temporary: sum(gy * x) - mean * sum(gy)
-            gyx = (gy * x).sum(axis=axes) - mean * gbeta_full
+            gyx = _channel_dot(xp, gy, x, axes) - mean * gbeta_full
             if need[1]:
                 ggamma = (gyx * inv_std).astype(gamma.dtype, copy=False)
             if need[4]:

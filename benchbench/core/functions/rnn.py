@@ -160,7 +160,6 @@ class LSTMSequence(Function):
         perm, _ = _blocked_order(hsz)
         if xp is not numpy:
             perm = xp.asarray(perm)
-        self._perm = perm
         w_xb = w_x[perm]  # (4H, in), blocked
         w_hb = w_h[perm]  # (4H, H), blocked
         self._w_b = (w_xb, w_hb)

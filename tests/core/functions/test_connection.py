@@ -103,6 +103,8 @@ CONV_CASES = [
     ((2, 4, 6, 6), (3, 4, 1, 1), 2, 0, False, 1),  # strided 1x1 (ResNet shortcut)
     ((1, 2, 9, 9), (2, 2, 3, 3), 1, 2, False, 2),  # dilation
     ((2, 2, 4, 4), (2, 2, 2, 2), 2, 0, False, 1),  # stride == kernel
+    ((2, 3, 6, 7), (2, 3, 3, 2), 1, (1, 0), True, 1),  # stride 1, non-square kernel, cover_all
+    ((1, 2, 4, 4), (2, 2, 3, 3), 1, 3, False, 1),  # padding wider than the kernel
 ]
 
 

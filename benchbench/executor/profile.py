@@ -1,0 +1,113 @@
+"""``benchbench profile``: where one training step's time goes, function by function.
+
+Every Function call of a training step is timed forward and backward (device-synchronised,
+median over several steps) with ``core.profiler.Profiler``; the optimizer update is timed
+apart, and what remains of the step (graph bookkeeping, Python) is shown as "framework
+overhead", so the rows add up to the measured step. The step is also measured without the
+profiler, to show what profiling costs.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+
+
+def profile_workload(spec: str, device: str = "cpu", steps: int = 5, warmup: int = 2,
+                     data: str = "synthetic", data_dir=None, seed: int = 0, suites_dir=None) -> dict:
+    """Profile ``steps`` training steps of the workload ``spec`` on ``device``.
+
+    Args:
+        spec: a workload spec (``"resnet_cifar10:depth=18"``).
+        device: ``"cpu"`` or ``"gpu:N"``.
+        steps: profiled steps (the median is reported); also the number of unprofiled steps.
+        warmup: steps run first and not measured.
+        data: ``"synthetic"``, ``"real"`` or ``"auto"``.
+
+    Returns:
+        A dict: workload, params, device, batch_size, step_s (unprofiled median),
+        profiled_step_s, update_s, overhead_s, rows (one per function call with forward_s,
+        backward_s, total_s, share, flops and gflops), data (source and note).
+    """
+    from .. import registry
+    from ..core import backend, profiler, seed as core_seed
+    from ..data import BatchIterator
+
+    if steps < 1 or warmup < 0:
+        raise ValueError(f"profile: steps must be >= 1 and warmup >= 0, got steps={steps}, warmup={warmup}")
+    wl, params = registry.resolve(spec, registry.discover(suites_dir))
+    dev = backend.Device(device)
+    core_seed(seed)
+    batch = wl.batch_size
+    n_steps = warmup + 2 * steps
+    ds = wl.load_data(data, data_dir=data_dir, seed=seed, n_train=batch * n_steps, n_val=batch)
+    it = BatchIterator(ds.train, batch, shuffle=True, seed=seed)
+    model = wl.build_model(params)
+    model.to_device(str(dev))
+    opt = wl.build_optimizer(params)
+    setup = getattr(wl, "setup_optimizer", None)
+    opt = (setup(opt, model, params) or opt) if setup is not None else (opt.setup(model) or opt)
+    sync = dev.synchronize
+
+    def step(prof=None):
+        x, t = (backend.to_device(a, dev) for a in it.next())
+        sync()
+        t0 = time.perf_counter()
+        loss, _ = wl.forward(model, x, t, params)
+        model.cleargrads()
+        loss.backward()
+        sync()
+        t1 = time.perf_counter()
+        opt.update()
+        sync()
+        t2 = time.perf_counter()
+        return t2 - t0, t2 - t1
+
+    for _ in range(warmup):
+        step()
+    plain = [step()[0] for _ in range(steps)]
+    profiled, updates = [], []
+    with profiler.Profiler(sync=sync) as prof:
+        for _ in range(steps):
+            prof.begin_step()
+            total, upd = step(prof)
+            profiled.append(total)
+            updates.append(upd)
+    rows = prof.rows()
+    step_s = statistics.median(plain)
+    prof_s = statistics.median(profiled)
+    update_s = statistics.median(updates)
+    fn_s = sum(r["forward_s"] + r["backward_s"] for r in rows)
+    overhead_s = max(prof_s - update_s - fn_s, 0.0)
+    for r in rows:
+        r["total_s"] = r["forward_s"] + r["backward_s"]
+        r["share"] = r["total_s"] / prof_s if prof_s > 0 else 0.0
+        flops = r["flops_forward"] + r["flops_backward"]
+        r["gflops"] = flops / r["total_s"] / 1e9 if r["total_s"] > 0 else 0.0
+    return {
+        "workload": wl.name, "spec": spec, "params": params, "device": str(dev), "batch_size": batch,
+        "steps": steps, "warmup": warmup, "step_s": step_s, "profiled_step_s": prof_s,
+        "update_s": update_s, "functions_s": fn_s, "overhead_s": overhead_s, "rows": rows,
+        "data": {"dataset": wl.dataset, "source": ds.source, "note": ds.note},
+    }
+
+
+def format_profile(result: dict, top: int | None = None) -> str:
+    """The profile as a text table, slowest rows first when ``top`` is given (call order otherwise)."""
+    rows = list(result["rows"])
+    if top is not None:
+        rows = sorted(rows, key=lambda r: -r["total_s"])[:top]
+    head = (f"{result['spec']} on {result['device']}, batch {result['batch_size']}: step "
+            f"{result['step_s'] * 1e3:.2f} ms unprofiled, {result['profiled_step_s'] * 1e3:.2f} ms profiled "
+            f"(median of {result['steps']}); data: {result['data']['source']}")
+    lines = [head, f"{'#':>4} {'layer':<28} {'function':<26} {'fwd ms':>9} {'bwd ms':>9} {'share':>7} {'GFLOP/s':>9}"]
+    for r in rows:
+        lines.append(
+            f"{r['index']:>4} {r['scope'][-28:]:<28} {r['function'][:26]:<26} {r['forward_s'] * 1e3:>9.3f} "
+            f"{r['backward_s'] * 1e3:>9.3f} {r['share'] * 100:>6.1f}% {r['gflops']:>9.2f}"
+        )
+    p = result["profiled_step_s"] or 1.0
+    lines.append(f"{'':>4} {'optimizer update':<55} {result['update_s'] * 1e3:>9.3f} {'':>9} "
+                 f"{result['update_s'] / p * 100:>6.1f}%")
+    lines.append(f"{'':>4} {'framework overhead (graph, Python)':<55} {result['overhead_s'] * 1e3:>9.3f} {'':>9} "
+                 f"{result['overhead_s'] / p * 100:>6.1f}%")
+    return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""The ``benchbench`` command: run, info, list, data, report, plot, compare.
+"""The ``benchbench`` command: run, info, list, data, profile, report, plot, compare.
 
 Every user error (bad bench.yaml, unknown device or workload, unreadable results...)
 is one line on stderr, ``benchbench: error: ...``, and exit status 2; ``--debug``
@@ -64,6 +64,17 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--data-dir", metavar="DIR")
     dp = dsub.add_parser("path", help="print the data directory and the files expected there")
     dp.add_argument("--data-dir", metavar="DIR")
+
+    prof = sub.add_parser("profile", help="time every layer and function of one training step")
+    prof.add_argument("workload", metavar="WORKLOAD", help="NAME, NAME:VARIANT or NAME:key=v")
+    prof.add_argument("--device", default="cpu", metavar="D", help="cpu or gpu:N")
+    prof.add_argument("--steps", type=_positive_int, default=5, metavar="N", help="profiled steps (median shown)")
+    prof.add_argument("--warmup", type=_nonneg_int, default=2, metavar="N")
+    prof.add_argument("--data", choices=("auto", "real", "synthetic"), default="synthetic")
+    prof.add_argument("--data-dir", metavar="DIR")
+    prof.add_argument("--seed", type=_nonneg_int, default=0, metavar="N")
+    prof.add_argument("--top", type=_positive_int, metavar="N", help="only the N slowest calls")
+    prof.add_argument("--json", metavar="F", help="also write the raw profile as JSON")
 
     fmts = ("terminal", "markdown", "csv", "html")
     rep = sub.add_parser("report", help="tables of results files")
@@ -239,6 +250,20 @@ def _find_run(ref: str, results_dir) -> Path:
     raise UsageError(f"--resume: no run {ref!r} (neither a results file nor a run id under {results_dir}/)")
 
 
+def _cmd_profile(args) -> int:
+    import json
+
+    from benchbench.executor import profile
+
+    result = profile.profile_workload(args.workload, device=args.device, steps=args.steps, warmup=args.warmup,
+                                      data=args.data, data_dir=args.data_dir, seed=args.seed)
+    print(profile.format_profile(result, top=args.top))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
+        print(f"wrote {args.json}")
+    return EXIT_OK
+
+
 def _cmd_run(args) -> int:
     import signal
 
@@ -255,6 +280,12 @@ def _cmd_run(args) -> int:
     }
     done_cells, run_path = [], None
     if args.resume:
+        option = {"devices": "--device", "workloads": "--workload", "timeout_s": "--timeout", "data_dir": "--data-dir"}
+        given = [option.get(k, f"--{k}") for k, v in overrides.items() if v is not None and k != "output"]
+        if args.config:
+            given.append("--config")
+        if given:
+            raise UsageError(f"--resume runs the rest of the run's own plan; drop {', '.join(sorted(given))}")
         results_dir = args.output or plan_mod.DEFAULTS["output"]
         run_path = _find_run(args.resume, results_dir)
         old = results.load(run_path)
@@ -334,14 +365,14 @@ def _print_summary(summary, writer, cells) -> None:
     if cells:
         console.print(summary.summary_table(cells))
     for line in summary.data_notes(cells):
-        console.print(line)
+        console.print(line, soft_wrap=True)
     bad = sum(c["status"] != "ok" for c in cells)
     tail = f"; {bad} cell(s) not ok" if bad else ""
-    console.print(f"results: {writer.path} ({len(cells)} cells{tail})")
+    console.print(f"results: {writer.path} ({len(cells)} cells{tail})", soft_wrap=True)
 
 
 _VERBS = {"run": "_cmd_run", "info": "_cmd_info", "list": "_cmd_list", "data": "_cmd_data",
-          "report": "_cmd_report", "plot": "_cmd_plot", "compare": "_cmd_compare"}
+          "profile": "_cmd_profile", "report": "_cmd_report", "plot": "_cmd_plot", "compare": "_cmd_compare"}
 
 
 def _user_errors() -> tuple:
@@ -368,6 +399,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("benchbench: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader went away (`benchbench report | head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception as e:
         if args.debug:
             raise
@@ -378,8 +412,6 @@ def main(argv=None) -> int:
         print(f"benchbench: internal error: {type(e).__name__}: {e} (run with --debug for the traceback)",
               file=sys.stderr)
         return 3
-    finally:
-        sys.stdout.flush()
 
 
 if __name__ == "__main__":

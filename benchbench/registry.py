@@ -251,43 +251,25 @@ class Workload:
 
 def _convert(name, key, value, default):
     """``value`` as the type of ``default``; ValueError naming the workload and key otherwise."""
-    kind = type(default)
-    bad = ValueError(f"workload {name!r}: {key} must be {kind.__name__}, got {value!r}")
+    bad = ValueError(f"workload {name!r}: {key} must be {type(default).__name__}, got {value!r}")
     if isinstance(default, bool):
-        if isinstance(value, bool):
-            return value
         if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
             return value.strip().lower() in _TRUE
-        if isinstance(value, int) and value in (0, 1):
+        if isinstance(value, (bool, int)) and value in (0, 1):
             return bool(value)
         raise bad
-    if isinstance(default, int):
-        if isinstance(value, bool):
+    if isinstance(default, (int, float)):
+        kind = type(default)
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise bad
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                return int(value.strip())
-            except ValueError:
-                raise bad from None
-        raise bad
-    if isinstance(default, float):
-        if isinstance(value, bool):
+        try:
+            number = kind(value.strip()) if isinstance(value, str) else value
+        except ValueError:
+            raise bad from None
+        if kind(number) != number:  # 2.5 for an int, nan
             raise bad
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value.strip())
-            except ValueError:
-                raise bad from None
-        raise bad
-    if isinstance(default, str):
-        if isinstance(value, str):
-            return value
+        return kind(number)
+    if isinstance(default, str) and not isinstance(value, str):
         raise bad
     return value
 
@@ -350,9 +332,7 @@ def default_suites_dir():
     here = Path.cwd() / "suites"
     if here.is_dir():
         return here
-    import benchbench
-
-    return Path(benchbench.__file__).resolve().parent.parent / "suites"
+    return Path(__file__).resolve().parent.parent / "suites"
 
 
 def discover(suites_dir=None, entry_points=True):

@@ -256,3 +256,21 @@ def test_list_rows_has_every_workload_and_variant(reg):
     assert big["flops_forward"] == 2 * 784 * 64
     assert big["flops_train_step"] == 2 * big["flops_forward"]
     assert big["target"] == 0.5 and big["dataset"] == "mnist" and big["batch_size"] == 10
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("units", 3.0, 3), ("units", " 4 ", 4), ("rate", 2, 2.0), ("rate", "1e-3", 1e-3),
+    ("fused", 1, True), ("fused", "Off", False), ("mode", "b", "b"),
+])
+def test_resolve_params_conversions(key, value, expected):
+    out = Toy(**_describe()).resolve_params({key: value})[key]
+    assert out == expected and type(out) is type(expected)
+
+
+@pytest.mark.parametrize("key, value", [
+    ("units", 2.5), ("units", "2.0"), ("units", None), ("rate", "fast"), ("rate", float("nan")),
+    ("rate", False), ("fused", 2), ("mode", 3),
+])
+def test_resolve_params_rejects_values_of_the_wrong_type(key, value):
+    with pytest.raises(ValueError, match=key):
+        Toy(**_describe()).resolve_params({key: value})

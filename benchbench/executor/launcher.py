@@ -180,25 +180,22 @@ def run_one(desc: dict, hostfile=None, on_progress=None, log_path=None) -> dict:
         except RuntimeError as e:
             return runner.failed(desc, "failed", str(e))
         t0 = time.perf_counter()
-        with open(err_path, "wb") as err:
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL,
-                                    start_new_session=True)
+        timed_out = False
+        with open(err_path, "wb") as err, subprocess.Popen(
+                cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True) as proc:
             reader = threading.Thread(target=_read_progress, args=(proc.stdout, on_progress), daemon=True)
             reader.start()
             try:
                 proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                _kill_group(proc)
-                reader.join(timeout=5)
-                return runner.failed(desc, "timeout", f"no result within the time-out of {timeout:g} s; worker killed",
-                                     duration_s=time.perf_counter() - t0)
-            except BaseException:
-                _kill_group(proc)
-                raise
+                timed_out = True
             finally:
-                if proc.poll() is None:
+                if proc.poll() is None:  # time-out or Ctrl-C: the whole process group goes
                     _kill_group(proc)
-            reader.join(timeout=5)
+                reader.join(timeout=5)
+        if timed_out:
+            return runner.failed(desc, "timeout", f"no result within the time-out of {timeout:g} s; worker killed",
+                                 duration_s=time.perf_counter() - t0)
         duration = time.perf_counter() - t0
         cell = _read_result(out)
         if cell is None:

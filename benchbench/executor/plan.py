@@ -31,7 +31,7 @@ DATA_SOURCES = ("auto", "real", "synthetic")
 SCALINGS = ("strong", "weak")
 DTYPES = ("float32", "float16", "bfloat16")
 
-# The plan used when no bench.yaml is found (the shipped bench.yaml says the same).
+# The plan used when no bench.yaml is found; the shipped bench.yaml says the same (a test checks it).
 DEFAULTS = {
     "workloads": ["mlp_mnist", "cnn_mnist", "lenet5_cifar10", "lstm_sine", "resnet_cifar10:depth=18"],
     "devices": "all",
@@ -47,7 +47,14 @@ DEFAULTS = {
     "deterministic": False,
     "hostfile": None,
     "profiles": {
-        "quick": {"warmup_steps": 2, "steps": 10, "val_batches": 2},
+        "quick": {
+            "warmup_steps": 2, "steps": 20, "val_batches": 2, "timeout_s": 600,
+            "workloads": {
+                "lstm_sine": {"steps": 30, "val_batches": 5},
+                "cnn_mnist": {"warmup_steps": 1, "steps": 6, "val_batches": 1},
+                "resnet_cifar10": {"warmup_steps": 1, "steps": 5, "val_batches": 1},
+            },
+        },
         "full": {"warmup_steps": 5, "epochs": None, "val_batches": None},
     },
 }
@@ -72,6 +79,7 @@ class Plan:
     dtype: str
     deterministic: bool
     hostfile: str | None
+    timeout_given: bool = False
     lines: dict = dataclasses.field(default_factory=dict, repr=False)
 
     def settings(self, workload_name: str) -> dict:
@@ -86,6 +94,8 @@ class Plan:
         out["timeout_s"] = self.timeout_s
         out.update({k: v for k, v in prof.items() if k != "workloads"})
         out.update((prof.get("workloads") or {}).get(workload_name) or {})
+        if self.timeout_given or out["timeout_s"] is None:  # --timeout beats the plan file
+            out["timeout_s"] = self.timeout_s
         return out
 
     def as_dict(self) -> dict:
@@ -315,6 +325,7 @@ def load_plan(path=None, overrides: dict | None = None) -> Plan:
         dtype=merged["dtype"],
         deterministic=merged["deterministic"],
         hostfile=merged["hostfile"],
+        timeout_given=(overrides or {}).get("timeout_s") is not None,
         lines=lines,
     )
 
@@ -330,7 +341,10 @@ def check_workload_names(plan: Plan, known: list) -> None:
         PlanError: an unknown name, with its line and the known names.
     """
     for prof in PROFILES:
+        built_in = DEFAULTS["profiles"].get(prof, {}).get("workloads") or {}
         for name in (plan.config["profiles"].get(prof, {}).get("workloads") or {}):
+            if name in built_in and ("profiles", prof, "workloads", name) not in plan.lines:
+                continue  # a built-in setting for a shipped workload this registry may not have
             if name not in known:
                 near = difflib.get_close_matches(str(name), known, n=1)
                 hint = f"did you mean '{near[0]}'? " if near else ""
@@ -356,4 +370,5 @@ def plan_from_dict(d: dict) -> Plan:
     plan = load_plan(None, overrides)
     plan.config = merged
     plan.config_file = d.get("config_file")
+    plan.timeout_given = bool(d.get("timeout_given", False))
     return plan

@@ -48,7 +48,7 @@ def profile_workload(spec: str, device: str = "cpu", steps: int = 5, warmup: int
     opt = (setup(opt, model, params) or opt) if setup is not None else (opt.setup(model) or opt)
     sync = dev.synchronize
 
-    def step(prof=None):
+    def step():
         x, t = (backend.to_device(a, dev) for a in it.next())
         sync()
         t0 = time.perf_counter()
@@ -64,14 +64,16 @@ def profile_workload(spec: str, device: str = "cpu", steps: int = 5, warmup: int
 
     for _ in range(warmup):
         step()
-    plain = [step()[0] for _ in range(steps)]
-    profiled, updates = [], []
-    with profiler.Profiler(sync=sync) as prof:
-        for _ in range(steps):
+    # Plain and profiled steps alternate, so that drift in the machine's speed hits both alike.
+    plain, profiled, updates = [], [], []
+    prof = profiler.Profiler(sync=sync)
+    for _ in range(steps):
+        plain.append(step()[0])
+        with prof:
             prof.begin_step()
-            total, upd = step(prof)
-            profiled.append(total)
-            updates.append(upd)
+            total, upd = step()
+        profiled.append(total)
+        updates.append(upd)
     rows = prof.rows()
     step_s = statistics.median(plain)
     prof_s = statistics.median(profiled)

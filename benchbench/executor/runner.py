@@ -217,6 +217,8 @@ class _Cell:
             for _ in range(max(n_batches, 0)):
                 batch = it.next()
                 n = len(batch[0])
+                if n == 0:  # a rank's share of a small last batch
+                    continue
                 x, t = (be.to_device(a, self.device) for a in batch)
                 loss, metric = self.wl.forward(self.model, x, t, self.params)
                 lv = _scalar(loss)
@@ -237,6 +239,13 @@ class _Cell:
             h.update(name.encode())
             if p.array is not None:
                 h.update(numpy.ascontiguousarray(self.backend.as_numpy(p.array)).tobytes())
+        for name, (link, attr) in getattr(self.model, "namedpersistents", lambda: ())():
+            value = getattr(link, attr, None)
+            h.update(name.encode())
+            if self.backend.is_array(value):
+                h.update(numpy.ascontiguousarray(self.backend.as_numpy(value)).tobytes())
+            else:
+                h.update(repr(value).encode())
         return h.hexdigest()
 
 
@@ -450,7 +459,8 @@ def main(argv=None) -> int:
     parser.add_argument("--cell", required=True, help="the cell description (JSON)")
     parser.add_argument("--out", required=True, help="where to write the cell result (JSON)")
     args = parser.parse_args(argv)
-    desc = json.loads(open(args.cell, encoding="utf-8").read())
+    with open(args.cell, encoding="utf-8") as f:
+        desc = json.load(f)
     n_ranks = int(desc.get("n_ranks", 1))
     comm, rank = None, _rank_from_env()
     if n_ranks > 1:

@@ -1,11 +1,14 @@
 """Connections with weights: ``linear`` and ``convolution_2d`` (Chainer's argument orders).
 
-Convolution runs as one batched GEMM over an im2col built from a strided view of
-the (padded) input: ``col`` is laid out ``(N, C*kh*kw, out_h*out_w)`` so that
-``W.reshape(O, -1) @ col`` is already NCHW and needs no transpose. The backward
-pass computes ``gW`` by GEMM, and ``gx`` (only when the input needs a gradient)
-by GEMM plus a col2im that adds ``kh*kw`` strided slices, never ``add.at``.
-A 1x1 convolution with stride 1 and no padding skips im2col altogether.
+Convolution runs as single large GEMMs, which keep every BLAS thread busy (many small
+per-sample GEMMs do not, least of all on a loaded machine). The im2col is one copy of
+a strided view of the (padded) input laid out channel-major, ``(C*kh*kw, N*out_h*out_w)``,
+so ``W.reshape(O, -1) @ col`` is one GEMM; its ``(O, N, ...)`` result is transposed to
+NCHW by one copy of the output. Backward: ``gW`` is one GEMM; ``gx`` (only when the
+input needs a gradient) is, for stride 1, a convolution of the padded ``gy`` with the
+flipped kernel (one im2col + one GEMM), otherwise a GEMM and a col2im that adds
+``kh*kw`` strided slices, never ``add.at``. A 1x1 convolution with stride 1 and no
+padding skips im2col.
 """
 from __future__ import annotations
 
@@ -56,9 +59,9 @@ def _conv_outsize(size, k, s, p, cover_all=False, d=1):
 
 
 def _padded(xp, x, ph, pw, oh, ow, kh, kw, sy, sx, dy=1, dx=1, fill=0.0):
-    """``x`` padded so every window of the output grid lies inside it (``x`` itself when none is needed).
+    """The 4-D ``x`` padded on its last two axes so every window of the output grid lies inside it.
 
-    Returns the array and its padded height and width.
+    ``x`` itself is returned when no padding is needed; otherwise a new C-contiguous array.
     """
     n, c, h, w = x.shape
     hp = max(h + 2 * ph, (oh - 1) * sy + (kh - 1) * dy + 1)
@@ -71,34 +74,34 @@ def _padded(xp, x, ph, pw, oh, ow, kh, kw, sy, sx, dy=1, dx=1, fill=0.0):
 
 
 def _window(xp, a, i, j, oh, ow, sy, sx, dy=1, dx=1):
-    """The (N, C, oh, ow) strided view of the kernel offset (i, j) over ``a``."""
+    """The (A, B, oh, ow) strided view of the kernel offset (i, j) over the 4-D ``a``."""
     y0, x0 = i * dy, j * dx
     return a[:, :, y0:y0 + sy * (oh - 1) + 1:sy, x0:x0 + sx * (ow - 1) + 1:sx]
 
 
-def _im2col(xp, xpad, kh, kw, oh, ow, sy, sx, dy, dx):
-    """Copy the windows of ``xpad`` (N, C, Hp, Wp) into a contiguous (N, C*kh*kw, oh*ow) array."""
-    n, c = xpad.shape[:2]
-    if not xpad.flags.c_contiguous:
-        xpad = xp.ascontiguousarray(xpad)
-    s_n, s_c, s_h, s_w = xpad.strides
+def _im2col(xp, a, kh, kw, oh, ow, sy, sx, dy, dx):
+    """Copy the windows of ``a`` (C, N, Hp, Wp), any strides, into a (C*kh*kw, N*oh*ow) array."""
+    c, n = a.shape[:2]
+    s_c, s_n, s_h, s_w = a.strides
     view = xp.lib.stride_tricks.as_strided(
-        xpad, (n, c, kh, kw, oh, ow), (s_n, s_c, s_h * dy, s_w * dx, s_h * sy, s_w * sx)
+        a, (c, kh, kw, n, oh, ow), (s_c, s_h * dy, s_w * dx, s_n, s_h * sy, s_w * sx)
     )
-    return xp.ascontiguousarray(view).reshape(n, c * kh * kw, oh * ow)
+    return xp.ascontiguousarray(view).reshape(c * kh * kw, n * oh * ow)
 
 
-def _col2im(xp, gcol, shape, kh, kw, oh, ow, sy, sx, ph, pw, hp, wp, dy, dx):
-    """Sum the (N, C, kh, kw, oh, ow) column gradient back onto an (N, C, H, W) image."""
-    n, c, h, w = shape
-    gcol = gcol.reshape(n, c, kh, kw, oh, ow)
-    gpad = xp.zeros((n, c, hp, wp), dtype=gcol.dtype)
+def _col2im(xp, gcol, c, n, kh, kw, oh, ow, sy, sx, hp, wp, dy, dx):
+    """Sum the (C*kh*kw, N*oh*ow) column gradient onto a padded (C, N, hp, wp) image."""
+    gcol = gcol.reshape(c, kh, kw, n, oh, ow)
+    gpad = xp.zeros((c, n, hp, wp), dtype=gcol.dtype)
     for i in range(kh):
         for j in range(kw):
-            _window(xp, gpad, i, j, oh, ow, sy, sx, dy, dx)[...] += gcol[:, :, i, j]
-    if hp == h and wp == w:
-        return gpad
-    return gpad[:, :, ph:ph + h, pw:pw + w]
+            _window(xp, gpad, i, j, oh, ow, sy, sx, dy, dx)[...] += gcol[:, i, j]
+    return gpad
+
+
+def _nchw(xp, a):
+    """Contiguous (N, C, H, W) copy of a (C, N, H, W) array."""
+    return xp.ascontiguousarray(a.transpose(1, 0, 2, 3))
 
 
 # -- linear ---------------------------------------------------------------------------
@@ -115,6 +118,15 @@ class LinearFunction(Function):
         if len(xs) == 3:
             y += xs[2]
         return (y.reshape(batch_shape + (W.shape[0],)),)
+
+    def flops(self, xs, ys):
+        """Forward FLOPs (2 per multiply-add), for the profiler."""
+        return 2.0 * ys[0].size * xs[1].shape[1]
+
+    def backward_flops(self, xs, gys):
+        """Backward FLOPs: the weight gradient, plus the input gradient where one is needed."""
+        per_gemm = 2.0 * gys[0].size * xs[1].shape[1]
+        return per_gemm * (int(self.needs_input_grad[0]) + int(self.needs_input_grad[1]))
 
     def backward(self, xp, xs, gys):
         x, W = xs[0], xs[1]
@@ -179,7 +191,7 @@ def linear(x, W, b=None, n_batch_axes=1):
 
 # -- convolution_2d -------------------------------------------------------------------
 class Convolution2DFunction(Function):
-    """2-D convolution (cross-correlation) as im2col + batched GEMM."""
+    """2-D convolution (cross-correlation) as im2col + one GEMM (see the module docstring)."""
 
     def __init__(self, stride, pad, cover_all, dilate):
         self.sy, self.sx = stride
@@ -201,70 +213,70 @@ class Convolution2DFunction(Function):
     def forward(self, xp, xs):
         x, W = xs[0], xs[1]
         n, c, h, w, o, kh, kw, oh, ow = self._geometry(x, W)
+        x_cnhw = x.transpose(1, 0, 2, 3)
         if self._is_pointwise(kh, kw):
-            col = x.reshape(n, c, h * w)
+            col = xp.ascontiguousarray(x_cnhw).reshape(c, n * h * w)
         else:
-            xpad = _padded(xp, x, self.ph, self.pw, oh, ow, kh, kw, self.sy, self.sx, self.dy, self.dx)
+            xpad = _padded(xp, x_cnhw, self.ph, self.pw, oh, ow, kh, kw, self.sy, self.sx, self.dy, self.dx)
             col = _im2col(xp, xpad, kh, kw, oh, ow, self.sy, self.sx, self.dy, self.dx)
         y = xp.matmul(W.reshape(o, -1), col)
         if len(xs) == 3:
             y += xs[2].reshape(o, 1)
         if self.needs_input_grad[1]:
             self.col = col
-        return (y.reshape(n, o, oh, ow),)
+        return (_nchw(xp, y.reshape(o, n, oh, ow)),)
+
+    def flops(self, xs, ys):
+        """Forward FLOPs (2 per multiply-add), for the profiler."""
+        W = xs[1]
+        return 2.0 * ys[0].size * W.shape[1] * W.shape[2] * W.shape[3]
+
+    def backward_flops(self, xs, gys):
+        """Backward FLOPs: the weight gradient, plus the input gradient where one is needed."""
+        W = xs[1]
+        per_gemm = 2.0 * gys[0].size * W.shape[1] * W.shape[2] * W.shape[3]
+        return per_gemm * (int(self.needs_input_grad[0]) + int(self.needs_input_grad[1]))
 
     def backward(self, xp, xs, gys):
         x, W = xs[0], xs[1]
         n, c, h, w, o, kh, kw, oh, ow = self._geometry(x, W)
         need = self.needs_input_grad
-        gy = gys[0].reshape(n, o, oh * ow)
+        gy = xp.ascontiguousarray(gys[0].transpose(1, 0, 2, 3)).reshape(o, n * oh * ow)
         gx = gW = gb = None
         if need[1]:
-            gW = _weight_grad(xp, gy, self.col).reshape(W.shape).astype(W.dtype, copy=False)
+            gW = xp.matmul(gy, self.col.T).reshape(W.shape).astype(W.dtype, copy=False)
             self.col = None
         if len(xs) == 3 and need[2]:
-            gb = gy.sum(axis=(0, 2)).astype(xs[2].dtype, copy=False)
+            gb = gy.sum(axis=1).astype(xs[2].dtype, copy=False)
         if need[0]:
             if self._is_pointwise(kh, kw):
-                gx = xp.matmul(W.reshape(o, -1).T, gy).reshape(x.shape)
-            elif (self.sy, self.sx, self.dy, self.dx) == (1, 1, 1, 1) and self.ph < kh and self.pw < kw:
+                gx = xp.matmul(W.reshape(o, c).T, gy).reshape(c, n, h, w)
+            elif ((self.sy, self.sx, self.dy, self.dx) == (1, 1, 1, 1) and self.ph < kh and self.pw < kw
+                  and o * h * w <= c * oh * ow):  # gy's im2col is no bigger than x's
                 gx = self._input_grad_by_full_convolution(xp, gy, W, x.shape, oh, ow)
             else:
                 gcol = xp.matmul(W.reshape(o, -1).T, gy)
                 hp = max(h + 2 * self.ph, (oh - 1) * self.sy + (kh - 1) * self.dy + 1)
                 wp = max(w + 2 * self.pw, (ow - 1) * self.sx + (kw - 1) * self.dx + 1)
-                gx = _col2im(xp, gcol, x.shape, kh, kw, oh, ow, self.sy, self.sx,
-                             self.ph, self.pw, hp, wp, self.dy, self.dx)
-            gx = gx.astype(x.dtype, copy=False)
+                gpad = _col2im(xp, gcol, c, n, kh, kw, oh, ow, self.sy, self.sx, hp, wp, self.dy, self.dx)
+                gx = gpad[:, :, self.ph:self.ph + h, self.pw:self.pw + w]
+            gx = _nchw(xp, gx).astype(x.dtype, copy=False)
         if len(xs) == 3:
             return gx, gW, gb
         return gx, gW
 
     def _input_grad_by_full_convolution(self, xp, gy, W, x_shape, oh, ow):
-        """``gx`` for stride 1 as a convolution of the zero-padded ``gy`` with the flipped kernel.
+        """(C, N, H, W) ``gx`` for stride 1: the zero-padded ``gy`` convolved with the flipped kernel.
 
         One im2col copy and one GEMM instead of a GEMM and ``kh*kw`` read-modify-write passes.
         """
         n, c, h, w = x_shape
         o, _, kh, kw = W.shape
         qh, qw = kh - 1 - self.ph, kw - 1 - self.pw
-        gpad = _padded(xp, gy.reshape(n, o, oh, ow), qh, qw, h, w, kh, kw, 1, 1)
+        gpad = _padded(xp, gy.reshape(o, n, oh, ow), qh, qw, h, w, kh, kw, 1, 1)
         gcol = _im2col(xp, gpad, kh, kw, h, w, 1, 1, 1, 1)
         w_flip = xp.ascontiguousarray(W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(c, -1)
-        return xp.matmul(w_flip, gcol).reshape(x_shape)
-
-
-def _weight_grad(xp, gy, col):
-    """``sum_n gy[n] @ col[n].T`` for gy (N, O, P) and col (N, K, P)."""
-    if xp is not numpy:  # one batched GEMM call on the GPU
-        return xp.matmul(gy, col.transpose(0, 2, 1)).sum(axis=0)
-    # on the CPU, accumulating per sample avoids an (N, O, K) temporary and runs faster
-    acc = xp.matmul(gy[0], col[0].T)
-    part = xp.empty_like(acc)
-    for i in range(1, gy.shape[0]):
-        xp.matmul(gy[i], col[i].T, out=part)
-        acc += part
-    return acc
+        return xp.matmul(w_flip, gcol).reshape(c, n, h, w)
 
 
 def convolution_2d(x, W, b=None, stride=1, pad=0, cover_all=False, dilate=1):

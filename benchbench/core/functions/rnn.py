@@ -153,6 +153,12 @@ class LSTMSequence(Function):
     def __init__(self, has_bias):
         self.has_bias = has_bias
 
+    def flops(self, xs, ys):
+        """Forward FLOPs of the input and recurrent GEMMs (2 per multiply-add), for the profiler."""
+        x_seq, w_x, w_h = xs[0], xs[3], xs[4]
+        t, n = x_seq.shape[0], x_seq.shape[1]
+        return 2.0 * t * n * w_x.shape[0] * (w_x.shape[1] + w_h.shape[1])
+
     def forward(self, xp, xs):
         x_seq, h0, c0, w_x, w_h = xs[:5]
         t_len, n, _ = x_seq.shape

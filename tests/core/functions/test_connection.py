@@ -95,6 +95,7 @@ def test_linear_validates():
 CONV_CASES = [
     # x shape, W shape, stride, pad, cover_all, dilate
     ((2, 3, 7, 7), (4, 3, 3, 3), 1, 1, False, 1),
+    ((2, 4, 6, 6), (3, 4, 3, 3), 1, 1, False, 1),  # gx as a full convolution of gy (out <= in channels)
     ((2, 1, 9, 8), (3, 1, 5, 5), 1, 0, False, 1),
     ((1, 2, 9, 7), (3, 2, 3, 2), (2, 1), (1, 0), False, 1),  # non-square kernel, mixed stride/pad
     ((2, 3, 8, 8), (2, 3, 3, 3), 2, 1, False, 1),

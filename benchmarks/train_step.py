@@ -1,0 +1,373 @@
+"""Time a full training step (forward, backward, optimizer update; float32) of each workload on the CPU.
+
+For every workload the benchbench step and, when PyTorch is installed, the same model in
+PyTorch are measured in the same run, step by step in alternation (benchbench, PyTorch,
+benchbench, PyTorch ...) so that machine noise affects both alike, on the same synthetic
+batch. PyTorch starts from benchbench's initial parameters, so the first losses agree.
+Printed: ms/step (median and IQR after warm-up), samples/s, achieved GFLOP/s (from the
+workload's ``flops_per_sample``), PyTorch's ms/step and the ratio benchbench / PyTorch;
+a plain numpy float32 GEMM as this machine's reference; the BLAS kernel and threads; the
+per-op framework overhead (a chain of 100 small ops with backward).
+
+Usage:
+    python benchmarks/train_step.py [--workload NAME ...] [--steps N] [--warmup N] [--json OUT]
+        [--no-torch] [--profile]
+
+NAME is a key of :data:`WORKLOADS` (``mlp``, ``cnn``, ``lenet5``, ``lstm``, ``lstm_fused``,
+``resnet18``) or any workload spec (``"mlp_mnist:small"``). PyTorch is optional and never a
+dependency of benchbench: ``pip install torch==2.13.0`` in a separate environment and run
+this script with that environment's Python.
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import pstats
+import sys
+import time
+from pathlib import Path
+
+import numpy
+
+# key: (label, workload spec, target ratio benchbench / PyTorch, default steps)
+WORKLOADS = {
+    "mlp": ("MLP/MNIST", "mlp_mnist", 1.2, 40),
+    "cnn": ("CNN/MNIST", "cnn_mnist", 2.0, 10),
+    "lenet5": ("LeNet5/CIFAR-10", "lenet5_cifar10", 2.0, 40),
+    "lstm": ("LSTM/sine per-step", "lstm_sine", 1.5, 40),
+    "lstm_fused": ("LSTM/sine fused", "lstm_sine:fused=true", 2.0, 100),
+    # Augmentation is switched off so that both frameworks time the same model.
+    "resnet18": ("ResNet-18/CIFAR-10", "resnet_cifar10:depth=18,augment=false", 2.0, 4),
+}
+OVERHEAD_TARGET_US = 10.0
+SETTLE_S = 0.2
+SUITES = Path(__file__).resolve().parent.parent / "suites"
+
+
+# --------------------------------------------------------------------------- statistics
+def summarize(step_s, batch_size=None, flops_per_sample=None):
+    """Median and IQR (ms) of step times in seconds, with samples/s and GFLOP/s at the median."""
+    ms = numpy.asarray(step_s, dtype=numpy.float64) * 1e3
+    q25, med, q75 = numpy.percentile(ms, [25, 50, 75])
+    out = {"ms_median": float(med), "ms_iqr": float(q75 - q25), "ms_min": float(ms.min()),
+           "step_ms": [float(v) for v in ms]}
+    if batch_size:
+        out["samples_per_s"] = batch_size / (med / 1e3)
+        if flops_per_sample:
+            out["gflops"] = flops_per_sample * batch_size / (med / 1e3) / 1e9
+    return out
+
+
+# --------------------------------------------------------------------------- steps
+class BenchbenchStep:
+    """One workload's model, optimizer and a fixed synthetic batch; ``step()`` trains on it once."""
+
+    def __init__(self, spec, seed=0):
+        from benchbench import core, registry
+
+        reg = registry.discover(SUITES if SUITES.is_dir() else None)
+        self.workload, self.params = registry.resolve(spec, reg)
+        wl = self.workload
+        core.seed(seed)
+        data = wl.load_data("synthetic", seed=seed, n_train=wl.batch_size, n_val=wl.batch_size)
+        self.x, self.t = (numpy.ascontiguousarray(a[: wl.batch_size]) for a in data.train)
+        self.model = wl.build_model(self.params)
+        self.optimizer = wl.build_optimizer(self.params)
+        self.optimizer.setup(self.model)
+        self.batch_size = wl.batch_size
+        self.flops_per_sample = wl.flops_per_sample(self.params)["train_step"]
+
+    def step(self):
+        """Forward, backward and update; returns the loss as a float."""
+        loss, _ = self.workload.forward(self.model, self.x, self.t, self.params)
+        self.model.cleargrads()
+        loss.backward()
+        self.optimizer.update()
+        return float(loss.array)
+
+
+class TorchStep:
+    """The PyTorch equivalent of a :class:`BenchbenchStep`, starting from the same parameters and batch."""
+
+    def __init__(self, bb, torch_models):
+        import torch
+
+        self.torch = torch
+        self.model, self.optimizer, self.forward = torch_models.build(bb.workload.name, bb.params)
+        torch_models.load_benchbench_params(self.model, bb.model)
+        self.model.train()
+        self.x, self.t = torch_models.as_tensor(bb.x), torch_models.as_tensor(bb.t)
+
+    def step(self):
+        self.optimizer.zero_grad(set_to_none=True)
+        loss, _ = self.forward(self.model, self.x, self.t)
+        loss.backward()
+        self.optimizer.step()
+        return float(loss.detach())
+
+
+def _timed(step):
+    t0 = time.perf_counter()
+    loss = step()
+    return time.perf_counter() - t0, loss
+
+
+def measure(spec, steps, warmup, torch_models=None, settle=SETTLE_S):
+    """Time ``steps`` training steps of a workload after ``warmup`` ones, PyTorch interleaved if given.
+
+    Each step is followed by a pause of ``settle`` seconds, long enough for the idle worker
+    threads of the library just used to stop spinning (OpenBLAS's keep a core busy for about
+    0.1 s after a GEMM), so that neither framework runs beside the other's spinning threads.
+
+    Args:
+        spec: a workload spec (``"mlp_mnist"``, ``"resnet_cifar10:depth=18,augment=false"``).
+        steps: timed steps (>= 1).
+        warmup: untimed steps before them (>= 0).
+        torch_models: the ``torch_models`` module, or None for the benchbench half only.
+        settle: seconds of pause after every step (>= 0).
+
+    Returns:
+        A dict with ``spec``, ``batch_size``, ``flops_per_sample``, ``benchbench`` (see
+        :func:`summarize`, plus ``first_loss``) and, with PyTorch, ``torch`` and ``ratio``.
+    """
+    if steps < 1 or warmup < 0:
+        raise ValueError(f"measure: steps must be >= 1 and warmup >= 0, got steps={steps}, warmup={warmup}")
+    bb = BenchbenchStep(spec)
+    tq = TorchStep(bb, torch_models) if torch_models is not None else None
+    sides = [("benchbench", bb)] + ([("torch", tq)] if tq is not None else [])
+    times = {name: [] for name, _ in sides}
+    first = {}
+    for i in range(warmup + steps):
+        for name, side in sides:
+            dt, loss = _timed(side.step)
+            if settle:
+                time.sleep(settle)
+            first.setdefault(name, loss)
+            if i >= warmup:
+                times[name].append(dt)
+    out = {"spec": spec, "batch_size": bb.batch_size, "flops_per_sample": bb.flops_per_sample,
+           "steps": steps, "warmup": warmup, "settle_s": settle}
+    for name, _ in sides:
+        out[name] = summarize(times[name], bb.batch_size, bb.flops_per_sample)
+        out[name]["first_loss"] = first[name]
+    if tq is not None:
+        out["ratio"] = out["benchbench"]["ms_median"] / out["torch"]["ms_median"]
+        out["ratio_min"] = out["benchbench"]["ms_min"] / out["torch"]["ms_min"]
+    return out
+
+
+# --------------------------------------------------------------------------- references
+def measure_gemm(n=1024, repeats=10, torch=None):
+    """GFLOP/s of an ``n x n x n`` float32 matmul in numpy (and in torch when given), median of ``repeats``."""
+    rng = numpy.random.default_rng(0)
+    a, b = (rng.standard_normal((n, n)).astype(numpy.float32) for _ in range(2))
+    out = {"n": n, "numpy_gflops": _gemm_gflops(lambda: a @ b, n, repeats)}
+    if torch is not None:
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        out["torch_gflops"] = _gemm_gflops(lambda: ta @ tb, n, repeats)
+    return out
+
+
+def _gemm_gflops(fn, n, repeats):
+    fn()
+    time.sleep(SETTLE_S)
+    times = [_timed(fn)[0] for _ in range(repeats)]
+    return 2.0 * n ** 3 / float(numpy.median(times)) / 1e9
+
+
+def measure_overhead(n_ops=100, repeats=200, torch=None):
+    """Per-op framework cost (µs, forward and backward): a chain of ``n_ops`` add/mul on (10,) float32."""
+    from benchbench.core import Variable
+
+    def bb_chain():
+        x = Variable(numpy.ones(10, numpy.float32))
+        w = Variable(numpy.full(10, 1.0001, numpy.float32))
+        b = Variable(numpy.full(10, 1e-4, numpy.float32))
+        h = x
+        for _ in range(n_ops // 2):
+            h = h * w
+            h = h + b
+        h.grad = numpy.ones(10, numpy.float32)
+        h.backward()
+
+    out = {"n_ops": n_ops, "benchbench_us_per_op": _per_op_us(bb_chain, n_ops, repeats)}
+    if torch is not None:
+        def torch_chain():
+            x, w, b = (torch.full((10,), v, requires_grad=True) for v in (1.0, 1.0001, 1e-4))
+            h = x
+            for _ in range(n_ops // 2):
+                h = h * w
+                h = h + b
+            h.backward(torch.ones(10))
+
+        out["torch_us_per_op"] = _per_op_us(torch_chain, n_ops, repeats)
+    return out
+
+
+def _per_op_us(fn, n_ops, repeats):
+    time.sleep(SETTLE_S)
+    for _ in range(3):
+        fn()
+    times = [_timed(fn)[0] for _ in range(repeats)]
+    return float(numpy.median(times)) / n_ops * 1e6
+
+
+def machine_info():
+    """BLAS library, kernel and threads of numpy (threadpoolctl), OPENBLAS_CORETYPE, CPU count, load."""
+    from threadpoolctl import threadpool_info
+
+    blas = [{k: lib.get(k) for k in ("internal_api", "version", "architecture", "num_threads", "threading_layer")}
+            for lib in threadpool_info() if lib.get("user_api") == "blas"]
+    return {
+        "numpy": numpy.__version__,
+        "blas": blas,
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "cpu_count": os.cpu_count(),
+        "loadavg_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+    }
+
+
+def import_torch(threads):
+    """``(torch, torch_models)`` with torch set to ``threads`` threads, or ``(None, None)`` without torch."""
+    try:
+        import torch
+    except ImportError:
+        return None, None
+    torch.set_num_threads(threads)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import torch_models
+
+    return torch, torch_models
+
+
+# --------------------------------------------------------------------------- running
+def run(names, steps=None, warmup=3, use_torch=True, overhead_repeats=200, settle=SETTLE_S, log=print):
+    """Measure the named workloads, the GEMM reference and the per-op overhead.
+
+    Args:
+        names: keys of :data:`WORKLOADS` or workload specs.
+        steps: timed steps per workload (None: each workload's default).
+        warmup: untimed steps first.
+        use_torch: also time PyTorch when it is installed.
+        overhead_repeats: chains timed for the overhead line.
+        settle: seconds of pause after every training step (see :func:`measure`).
+        log: called with a line of progress.
+
+    Returns:
+        The dict ``--json`` writes: ``machine``, ``gemm``, ``overhead``, ``workloads``.
+    """
+    info = machine_info()  # before torch loads its own libraries
+    threads = max([b["num_threads"] or 1 for b in info["blas"]] or [1])
+    torch, torch_models = import_torch(threads) if use_torch else (None, None)
+    if torch is None:
+        info["torch_skipped"] = "not installed" if use_torch else "not asked for"
+    if torch is not None:
+        info["torch"] = {"version": torch.__version__, "num_threads": torch.get_num_threads(),
+                         "set_to_blas_threads": threads}
+    result = {"machine": info, "gemm": measure_gemm(torch=torch),
+              "overhead": measure_overhead(repeats=overhead_repeats, torch=torch), "workloads": []}
+    for name in names:
+        label, spec, target, default_steps = WORKLOADS.get(name, (name, name, None, 20))
+        n = steps if steps is not None else default_steps
+        log(f"  timing {label} ({spec}): {warmup} warm-up + {n} steps ...")
+        row = measure(spec, n, warmup, torch_models, settle)
+        row.update(key=name, label=label, target=target)
+        result["workloads"].append(row)
+    info["loadavg_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    return result
+
+
+def format_report(result):
+    """The result of :func:`run` as text lines."""
+    m, g, o = result["machine"], result["gemm"], result["overhead"]
+    lines = []
+    for b in m["blas"]:
+        lines.append(f"BLAS: {b['internal_api']} {b['version']}, kernel {b['architecture']}, "
+                     f"{b['num_threads']} threads ({b['threading_layer']}); numpy {m['numpy']}")
+    lines.append(f"OPENBLAS_CORETYPE: {m['OPENBLAS_CORETYPE'] or 'not set'}; CPUs: {m['cpu_count']}; "
+                 f"load average at start {_load(m['loadavg_start'])}, at end {_load(m.get('loadavg_end'))}")
+    if "torch" in m:
+        t = m["torch"]
+        lines.append(f"PyTorch {t['version']}: {t['num_threads']} threads (set equal to the BLAS threads)")
+    else:
+        lines.append(f"PyTorch: {m['torch_skipped']} (benchbench half only)")
+    ref = f"GEMM {g['n']}^3 float32: numpy {g['numpy_gflops']:.1f} GFLOP/s"
+    lines.append(ref + (f", torch {g['torch_gflops']:.1f} GFLOP/s" if "torch_gflops" in g else ""))
+    over = f"per-op overhead ({o['n_ops']} add/mul on (10,) + backward): {o['benchbench_us_per_op']:.2f} µs/op"
+    over += f" (target <= {OVERHEAD_TARGET_US:g})"
+    lines.append(over + (f"; torch {o['torch_us_per_op']:.2f} µs/op" if "torch_us_per_op" in o else ""))
+    lines.append("")
+    head = (f"{'workload':<20}{'batch':>6}{'ms/step (IQR)':>20}{'samples/s':>11}{'GFLOP/s':>9}"
+            f"{'torch ms (IQR)':>20}{'ratio':>7}{'target':>8}{'':5}{'min-ratio':>10}  first loss bb/torch")
+    lines += [head, "-" * len(head)]
+    for w in result["workloads"]:
+        b = w["benchbench"]
+        line = (f"{w['label']:<20}{w['batch_size']:>6}{_ms(b):>20}{b['samples_per_s']:>11.0f}"
+                f"{b['gflops']:>9.2f}")
+        if "torch" in w:
+            ok = "" if w["target"] is None else (" ok" if w["ratio"] <= w["target"] else " MISS")
+            target = "" if w["target"] is None else f"<={w['target']:g}"
+            line += (f"{_ms(w['torch']):>20}{w['ratio']:>7.2f}{target:>8}{ok:<5}{w['ratio_min']:>10.2f}"
+                     f"  {b['first_loss']:.5f}/{w['torch']['first_loss']:.5f}")
+        lines.append(line)
+    return lines
+
+
+def _ms(s):
+    return f"{s['ms_median']:.2f} ({s['ms_iqr']:.2f})"
+
+
+def _load(la):
+    return "?" if la is None else " ".join(f"{v:.1f}" for v in la)
+
+
+def profile(spec, steps=3, top=25):
+    """cProfile of ``steps`` benchbench training steps (after one warm-up), sorted by cumulative time."""
+    bb = BenchbenchStep(spec)
+    bb.step()
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(steps):
+        bb.step()
+    prof.disable()
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(top)
+    buf.write("\n")
+    pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(top)
+    return buf.getvalue()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workload", nargs="+", action="extend", metavar="NAME",
+                        help=f"keys ({', '.join(WORKLOADS)}) or workload specs (default: all keys)")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per workload (default: per workload)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (default 3)")
+    parser.add_argument("--json", metavar="OUT", help="write every figure (and the raw step times) to OUT")
+    parser.add_argument("--settle", type=float, default=SETTLE_S,
+                        help=f"seconds of pause after every step (default {SETTLE_S})")
+    parser.add_argument("--no-torch", action="store_true", help="time benchbench only")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of the benchbench steps too")
+    args = parser.parse_args(argv)
+    if (args.steps is not None and args.steps < 1) or args.warmup < 0 or args.settle < 0:
+        parser.error(f"--steps must be >= 1, --warmup and --settle >= 0, got {args.steps}, {args.warmup}, "
+                     f"{args.settle}")
+    names = args.workload or list(WORKLOADS)
+    result = run(names, args.steps, args.warmup, use_torch=not args.no_torch, settle=args.settle)
+    print("\n".join(format_report(result)))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
+        print(f"\nwrote {args.json}")
+    if args.profile:
+        for name in names:
+            spec = WORKLOADS.get(name, (name, name))[1]
+            print(f"\n===== cProfile: {spec} =====")
+            print(profile(spec))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""Worker processes: commands, results, time-outs, crashes, Ctrl-C."""
+import json
+import os
+import signal
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from benchbench import results
+from benchbench.executor import launcher
+from benchbench.executor.devices import DeviceSpec
+from benchbench.executor.plan import load_plan
+
+SUITE = textwrap.dedent('''
+    import os
+    import sys
+    import time
+    from pathlib import Path
+
+    import numpy as np
+
+    from benchbench.core import links as L, optimizers
+    from benchbench.data import Dataset
+    from benchbench.registry import Workload, workload
+
+    COMMON = dict(description="test", batch_size=8, epochs=2, metric="accuracy", higher_is_better=True,
+                  target=2.0, target_source="test", dataset="points")
+
+
+    class Tiny(Workload):
+        def build_model(self, params):
+            return L.Linear(4, 2)
+
+        def build_optimizer(self, params):
+            return optimizers.SGD(lr=0.1)
+
+        def flops_per_sample(self, params):
+            return {"forward": 16.0, "train_step": 48.0}
+
+        def load_data(self, source, data_dir=None, seed=0, n_train=None, n_val=None):
+            rng = np.random.default_rng(seed)
+            n, m = n_train or 64, n_val or 16
+            x = rng.standard_normal((n + m, 4)).astype(np.float32)
+            t = (x[:, 0] > 0).astype(np.int32)
+            return Dataset("points", (x[:n], t[:n]), (x[n:], t[n:]), "generated", "random points", 2)
+
+
+    @workload(name="tiny", **COMMON)
+    class TinyOk(Tiny):
+        pass
+
+
+    @workload(name="abort", **COMMON)
+    class Abort(Tiny):
+        def forward(self, model, x, t, params):
+            print("line one", file=sys.stderr)
+            print("last words", file=sys.stderr, flush=True)
+            os.abort()
+
+
+    @workload(name="hang", **COMMON)
+    class Hang(Tiny):
+        def forward(self, model, x, t, params):
+            Path("worker.pid").write_text(str(os.getpid()))
+            time.sleep(600)
+''')
+
+
+@pytest.fixture
+def suites(tmp_path, monkeypatch):
+    (tmp_path / "suites").mkdir()
+    (tmp_path / "suites" / "tiny.py").write_text(SUITE)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+class _Wl:
+    name, dataset, batch_size = "tiny", "points", 8
+
+
+def desc(workload="tiny", timeout=60.0, spec=DeviceSpec("cpu", "cpu", (), 1, "single")):
+    plan = load_plan(None, {"workloads": [workload], "devices": ["cpu"], "timeout_s": timeout})
+    wl = _Wl()
+    wl.name = workload
+    d = launcher.describe_cell(plan, wl, {}, workload, spec, 0)
+    d["settings"].update(warmup_steps=1, steps=2, val_batches=1)
+    return d
+
+
+def test_describe_cell():
+    d = desc(timeout=42.0, spec=DeviceSpec("cpu:dp2", "cpu", (), 2, "mpi"))
+    assert d["id"] == results.cell_id("tiny", "cpu:dp2", 0) and d["n_ranks"] == 2 and d["communicator"] == "mpi"
+    assert d["timeout_s"] == 42.0 and d["settings"]["steps"] == 2 and d["scaling"] == "strong"
+    json.dumps(d)
+
+
+def test_worker_commands(tmp_path):
+    single = launcher.worker_command(desc(), "c.json", "o.json")
+    assert single == [sys.executable, "-m", "benchbench.executor.runner", "--cell", "c.json", "--out", "o.json"]
+    dp = desc(spec=DeviceSpec("cpu:dp2", "cpu", (), 2, "mpi"))
+    if launcher.mpiexec_path() is None:
+        with pytest.raises(RuntimeError, match="pip install mpi4py mpich"):
+            launcher.worker_command(dp, "c.json", "o.json")
+        return
+    cmd = launcher.worker_command(dp, "c.json", "o.json", hostfile="hosts")
+    assert cmd[:5] == [launcher.mpiexec_path(), "-n", "2", "-f", "hosts"] and cmd[5:] == single
+
+
+def test_a_cell_runs_in_a_worker_and_reports_progress(suites):
+    events = []
+    cell = launcher.run_one(desc(), on_progress=events.append, log_path=suites / "logs" / "tiny.log")
+    assert cell["status"] == "ok", cell["reason"]
+    results.add_cell({"cells": []}, cell)
+    assert [e["done"] for e in events] == [1, 2, 3] and events[-1]["total"] == 3
+    assert (suites / "logs" / "tiny.log").exists()
+
+
+def test_a_hung_worker_is_killed_at_the_timeout(suites):
+    t0 = time.monotonic()
+    cell = launcher.run_one(desc("hang", timeout=2.0))
+    assert cell["status"] == "timeout" and "2 s" in cell["reason"]
+    assert time.monotonic() - t0 < 30
+    pid = int((suites / "worker.pid").read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    results.add_cell({"cells": []}, cell)
+
+
+def test_a_dead_worker_is_failed_with_signal_and_stderr(suites):
+    cell = launcher.run_one(desc("abort"))
+    assert cell["status"] == "failed"
+    assert "SIGABRT" in cell["reason"] and "last words" in cell["reason"] and "line one" in cell["reason"]
+
+
+def test_ctrl_c_kills_the_worker_and_propagates(suites):
+    pid_file = suites / "worker.pid"
+
+    def on_alarm(signum, frame):  # Ctrl-C as soon as the worker is inside its step
+        if pid_file.exists():
+            signal.setitimer(signal.ITIMER_REAL, 0.0)
+            raise KeyboardInterrupt
+
+    def start(i, d):
+        signal.setitimer(signal.ITIMER_REAL, 0.1, 0.1)
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            launcher.run_cells([desc("hang")], on_cell_start=start)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0.0)
+        signal.signal(signal.SIGALRM, old)
+    pid = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_a_failing_rank_wins_over_rank_zero(tmp_path):
+    out = tmp_path / "result.json"
+    assert launcher._read_result(out) is None
+    out.write_text(json.dumps({"status": "failed", "reason": "rank 0: CollectiveTimeout"}))
+    (tmp_path / "result.json.rank1").write_text(json.dumps({"status": "failed", "reason": "rank 1: boom"}))
+    assert launcher._read_result(out)["reason"] == "rank 1: boom"
+    out.write_text(json.dumps({"status": "ok", "reason": None}))
+    assert launcher._read_result(out)["status"] == "ok"

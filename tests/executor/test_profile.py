@@ -1,0 +1,44 @@
+"""The per-function profiler: rows name the layers, and they add up to the measured step."""
+import pytest
+
+from benchbench.executor.profile import format_profile, profile_workload
+
+# Profiled rows (function forward + backward) plus the optimizer update must account for the
+# unprofiled step time within this fraction; the rest is graph bookkeeping and machine noise.
+MARGIN = 0.35
+
+
+@pytest.fixture(scope="module")
+def lenet_profile():
+    return profile_workload("lenet5_cifar10", steps=4, warmup=1)
+
+
+def test_rows_name_layers_and_functions(lenet_profile):
+    rows = lenet_profile["rows"]
+    convs = [r for r in rows if r["function"] == "Convolution2DFunction"]
+    assert [r["scope"].rsplit("/", 1)[-1] for r in convs] == ["conv1", "conv2", "conv3"]
+    assert [r["index"] for r in rows] == sorted(r["index"] for r in rows)
+    assert all(r["forward_s"] > 0 for r in rows)
+    # conv1 sees data only: no input gradient, so its backward is one GEMM (the weight gradient)
+    conv1 = convs[0]
+    assert conv1["flops_backward"] == pytest.approx(conv1["flops_forward"])
+    assert convs[1]["flops_backward"] == pytest.approx(2 * convs[1]["flops_forward"])
+    assert conv1["gflops"] > 0
+
+
+def test_rows_add_up_to_the_step(lenet_profile):
+    r = lenet_profile
+    accounted = r["functions_s"] + r["update_s"]
+    assert abs(accounted - r["step_s"]) <= MARGIN * r["step_s"], (accounted, r["step_s"])
+    assert sum(row["share"] for row in r["rows"]) <= 1.0 + 1e-9
+
+
+def test_format_profile_lists_every_row(lenet_profile):
+    text = format_profile(lenet_profile)
+    assert "conv2" in text and "optimizer update" in text and "framework overhead" in text
+    assert len(format_profile(lenet_profile, top=3).splitlines()) == 2 + 3 + 2
+
+
+def test_bad_steps():
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        profile_workload("mlp_mnist", steps=0)

@@ -1,0 +1,161 @@
+"""One cell in this process: records in the results schema, failures classified, hashes, batches."""
+import json
+import textwrap
+
+import pytest
+
+from benchbench import results
+from benchbench.executor import runner
+
+SUITE = textwrap.dedent('''
+    import numpy as np
+
+    from benchbench.core import links as L, optimizers
+    from benchbench.data import Dataset
+    from benchbench.registry import Workload, workload
+
+    COMMON = dict(description="test", batch_size=8, epochs=3, metric="accuracy", higher_is_better=True,
+                  target=0.0, target_source="test", dataset="points")
+
+
+    class Tiny(Workload):
+        def build_model(self, params):
+            return L.Linear(4, 2)
+
+        def build_optimizer(self, params):
+            return optimizers.SGD(lr=0.1)
+
+        def flops_per_sample(self, params):
+            return {"forward": 16.0, "train_step": 48.0}
+
+        def load_data(self, source, data_dir=None, seed=0, n_train=None, n_val=None):
+            rng = np.random.default_rng(seed)
+            n, m = n_train or 64, n_val or 16
+            x = rng.standard_normal((n + m, 4)).astype(np.float32)
+            t = (x[:, 0] > 0).astype(np.int32)
+            return Dataset("points", (x[:n], t[:n]), (x[n:], t[n:]), "generated", "random points", 2)
+
+
+    @workload(name="tiny", **COMMON)
+    class TinyOk(Tiny):
+        pass
+
+
+    @workload(name="crash", **COMMON)
+    class Crash(Tiny):
+        def forward(self, model, x, t, params):
+            raise RuntimeError("boom")
+
+
+    @workload(name="hungry", **COMMON)
+    class Hungry(Tiny):
+        def forward(self, model, x, t, params):
+            raise MemoryError("cannot allocate")
+
+
+    @workload(name="nan", **COMMON)
+    class NaN(Tiny):
+        def forward(self, model, x, t, params):
+            loss, acc = super().forward(model, x, t, params)
+            return loss * float("inf"), acc
+''')
+
+
+@pytest.fixture
+def suites(tmp_path, monkeypatch):
+    (tmp_path / "suites").mkdir()
+    (tmp_path / "suites" / "tiny.py").write_text(SUITE)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def desc(workload="tiny", profile="quick", **settings):
+    s = {"warmup_steps": 1, "steps": 3, "val_batches": 1, "epochs": None, "timeout_s": 60}
+    s.update(settings)
+    return {"id": f"{workload}/cpu/r0", "workload": workload, "workload_name": workload, "params": {},
+            "dataset": "points", "device": "cpu", "device_kind": "cpu", "indices": [], "n_ranks": 1,
+            "communicator": "single", "scaling": "strong", "repeat": 0, "profile": profile, "settings": s,
+            "seed": 0, "data": "synthetic", "data_dir": None, "dtype": "float32", "deterministic": False}
+
+
+def stored(cell):
+    run = {"cells": []}
+    return results.add_cell(run, cell)
+
+
+def test_quick_cell_follows_the_schema(suites):
+    cell = runner.run_cell(desc())
+    assert cell["status"] == "ok", cell["reason"]
+    stored(cell)
+    assert len(cell["timing"]["step_s"]) == 3 and cell["timing"]["warmup_steps"] == 1
+    assert cell["stats"]["step_s"]["n"] == 3
+    assert cell["stats"]["gflops"] == pytest.approx(48.0 * cell["stats"]["samples_per_s"]["median"] / 1e9)
+    assert cell["data"] == {"dataset": "points", "source": "generated", "note": "random points"}
+    assert cell["quality"]["metric"] == "accuracy" and cell["quality"]["reached"] is True
+    assert cell["scaling"] == "none" and cell["epoch_log"] == []
+
+
+def test_full_cell_logs_epochs_and_stops_at_the_target(suites):
+    cell = runner.run_cell(desc(profile="full", val_batches=None))
+    assert cell["status"] == "ok", cell["reason"]
+    stored(cell)
+    [row] = cell["epoch_log"]  # target 0.0 is reached after the first epoch
+    assert set(row) == {"epoch", "main/loss", "validation/main/loss", "main/accuracy",
+                        "validation/main/accuracy", "elapsed_time"}
+    assert cell["quality"]["time_to_target_s"] == row["elapsed_time"] > 0
+    assert len(cell["timing"]["step_s"]) == 64 // 8 - 1  # one epoch, minus the warm-up step
+
+
+def test_repeats_are_bit_identical_on_the_cpu(suites):
+    a, b = runner.run_cell(desc()), runner.run_cell(desc())
+    assert a["hashes"] == b["hashes"]
+    c = runner.run_cell({**desc(), "seed": 1})
+    assert c["hashes"]["weights"] != a["hashes"]["weights"]
+
+
+@pytest.mark.parametrize("workload, status, needle", [
+    ("crash", "failed", "RuntimeError: boom"),
+    ("hungry", "oom", "MemoryError"),
+    pytest.param("nan", "diverged", "loss became inf at step 1",
+                 marks=pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")),
+    ("missing", "failed", "unknown workload 'missing'"),
+])
+def test_failures_become_records(suites, workload, status, needle):
+    cell = runner.run_cell(desc(workload))
+    assert cell["status"] == status and needle in cell["reason"]
+    assert "\n" not in cell["reason"]
+    stored(cell)
+
+
+def test_half_precision_is_refused_in_a_cell(suites):
+    cell = runner.run_cell({**desc(), "dtype": "float16"})
+    assert cell["status"] == "failed" and "float16" in cell["reason"]
+
+
+def test_main_writes_the_result_file(suites):
+    (suites / "cell.json").write_text(json.dumps(desc()))
+    assert runner.main(["--cell", str(suites / "cell.json"), "--out", str(suites / "out.json")]) == 0
+    cell = json.loads((suites / "out.json").read_text())
+    assert cell["status"] == "ok"
+    assert not list(suites.glob("out.json.tmp*"))
+
+
+def test_skeleton_and_failed_records_follow_the_schema():
+    cell = runner.failed(desc(), "timeout", "no result\nwithin 3 s")
+    assert cell["reason"] == "no result within 3 s"
+    stored(cell)
+    assert runner.one_line("x" * 1000).endswith("…") and len(runner.one_line("x" * 1000)) <= 300
+
+
+def test_batches_for_strong_and_weak_scaling():
+    assert runner._batches(100, 1, "strong") == (100, 100)
+    assert runner._batches(100, 4, "strong") == (100, 25)
+    assert runner._batches(100, 4, "weak") == (400, 100)
+    with pytest.raises(ValueError, match="does not split over 3 ranks"):
+        runner._batches(100, 3, "strong")
+
+
+def test_classify():
+    assert runner.classify(MemoryError()) == "oom"
+    assert runner.classify(type("OutOfMemoryError", (Exception,), {})("Out of memory allocating")) == "oom"
+    assert runner.classify(ValueError("x")) == "failed"

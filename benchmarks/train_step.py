@@ -276,6 +276,7 @@ def run(names, steps=None, warmup=3, use_torch=True, overhead_repeats=200, settl
         row = measure(spec, n, warmup, torch_models, settle)
         row.update(key=name, label=label, target=target)
         result["workloads"].append(row)
+        log("  " + format_row(row))
     info["loadavg_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     return result
 
@@ -300,20 +301,26 @@ def format_report(result):
     over += f" (target <= {OVERHEAD_TARGET_US:g})"
     lines.append(over + (f"; torch {o['torch_us_per_op']:.2f} µs/op" if "torch_us_per_op" in o else ""))
     lines.append("")
-    head = (f"{'workload':<20}{'batch':>6}{'ms/step (IQR)':>20}{'samples/s':>11}{'GFLOP/s':>9}"
-            f"{'torch ms (IQR)':>20}{'ratio':>7}{'target':>8}{'':5}{'min-ratio':>10}  first loss bb/torch")
+    head = HEADER
     lines += [head, "-" * len(head)]
-    for w in result["workloads"]:
-        b = w["benchbench"]
-        line = (f"{w['label']:<20}{w['batch_size']:>6}{_ms(b):>20}{b['samples_per_s']:>11.0f}"
-                f"{b['gflops']:>9.2f}")
-        if "torch" in w:
-            ok = "" if w["target"] is None else (" ok" if w["ratio"] <= w["target"] else " MISS")
-            target = "" if w["target"] is None else f"<={w['target']:g}"
-            line += (f"{_ms(w['torch']):>20}{w['ratio']:>7.2f}{target:>8}{ok:<5}{w['ratio_min']:>10.2f}"
-                     f"  {b['first_loss']:.5f}/{w['torch']['first_loss']:.5f}")
-        lines.append(line)
+    lines += [format_row(w) for w in result["workloads"]]
     return lines
+
+
+HEADER = (f"{'workload':<20}{'batch':>6}{'ms/step (IQR)':>20}{'samples/s':>11}{'GFLOP/s':>9}"
+          f"{'torch ms (IQR)':>20}{'ratio':>7}{'target':>8}{'':5}{'min-ratio':>10}  first loss bb/torch")
+
+
+def format_row(w):
+    """One workload of :func:`run`'s result as a line of the table (columns of :data:`HEADER`)."""
+    b = w["benchbench"]
+    line = f"{w['label']:<20}{w['batch_size']:>6}{_ms(b):>20}{b['samples_per_s']:>11.0f}{b['gflops']:>9.2f}"
+    if "torch" in w:
+        ok = "" if w["target"] is None else (" ok" if w["ratio"] <= w["target"] else " MISS")
+        target = "" if w["target"] is None else f"<={w['target']:g}"
+        line += (f"{_ms(w['torch']):>20}{w['ratio']:>7.2f}{target:>8}{ok:<5}{w['ratio_min']:>10.2f}"
+                 f"  {b['first_loss']:.5f}/{w['torch']['first_loss']:.5f}")
+    return line
 
 
 def _ms(s):

@@ -51,8 +51,8 @@ DEFAULTS = {
             "warmup_steps": 2, "steps": 20, "val_batches": 2, "timeout_s": 600,
             "workloads": {
                 "lstm_sine": {"steps": 30, "val_batches": 5},
-                "cnn_mnist": {"warmup_steps": 1, "steps": 6, "val_batches": 1},
-                "resnet_cifar10": {"warmup_steps": 1, "steps": 5, "val_batches": 1},
+                "cnn_mnist": {"warmup_steps": 3, "steps": 8, "val_batches": 1},
+                "resnet_cifar10": {"warmup_steps": 3, "steps": 5, "val_batches": 1},
             },
         },
         "full": {"warmup_steps": 5, "epochs": None, "val_batches": None},

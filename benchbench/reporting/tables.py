@@ -278,6 +278,11 @@ def report(paths: list[Path] | None = None, results_dir: Path = Path("results"),
         text = csv_frame(runs).to_csv(index=False)
     else:
         text = "\n".join(_run_text(run, summarize_run(run), markdown=fmt == "markdown") for run in runs)
+        from benchbench.reporting.determinism import determinism_text
+
+        repeat_text = determinism_text(runs)
+        if repeat_text:
+            text += "\n" + repeat_text
     if output is None:
         return text
     output = Path(output)

@@ -1,0 +1,101 @@
+"""Repeatability: are repeats of a cell bit-identical, and what does deterministic mode cost?
+
+Cells of the same workload (and parameters) on the same device are grouped by mode
+(``deterministic`` true or false). Within a group of two or more finished repeats the weight
+and loss-curve hashes either all agree (bit-identical) or not; where they differ, the spread
+of the final training loss and of the validation quality says by how much. Where a run (or
+the runs given together) holds both modes, the slowdown is the ratio of the median
+throughputs with its bootstrap CI.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from benchbench import stats
+from benchbench.reporting.runs import Run
+from benchbench.reporting.summary import multi_params, throughput_samples, workload_key
+
+
+def _final_loss(cell: dict):
+    curve = cell.get("loss_curve") or []
+    vals = [v for v in curve if isinstance(v, (int, float)) and np.isfinite(v)]
+    return float(vals[-1]) if vals else None
+
+
+def _spread(values):
+    vals = [v for v in values if v is not None]
+    if len(vals) < 2:
+        return None
+    return float(max(vals) - min(vals))
+
+
+def determinism_rows(runs: list[Run]) -> list[dict]:
+    """One row per workload × device × mode with at least two finished repeats.
+
+    Returns:
+        dicts: workload, device, deterministic, repeats, bit_identical (weights and loss curve
+        hashes all equal), distinct_weights, loss_spread, quality_spread, slowdown (throughput
+        of the other mode over this one, only on deterministic rows), slowdown_ci_low/high,
+        slowdown_significant.
+    """
+    cells = [c for run in runs for c in run.cells]
+    multi = multi_params(cells)
+    groups: dict[tuple[str, str, bool], list[dict]] = {}
+    for c in cells:
+        if c.get("status") != "ok":
+            continue
+        key = (workload_key(c, multi), str(c.get("device")), bool(c.get("deterministic")))
+        groups.setdefault(key, []).append(c)
+    rows = []
+    for (workload, device, det), group in sorted(groups.items()):
+        hashes = [c.get("hashes") or {} for c in group]
+        weights = {h.get("weights") for h in hashes}
+        curves = {h.get("loss_curve") for h in hashes}
+        row = {
+            "workload": workload, "device": device, "deterministic": det, "repeats": len(group),
+            "bit_identical": None, "distinct_weights": None,
+            "loss_spread": _spread([_final_loss(c) for c in group]),
+            "quality_spread": _spread([(c.get("quality") or {}).get("value") for c in group]),
+            "slowdown": None, "slowdown_ci_low": None, "slowdown_ci_high": None, "slowdown_significant": None,
+        }
+        if len(group) >= 2 and None not in weights and None not in curves:
+            row["bit_identical"] = len(weights) == 1 and len(curves) == 1
+            row["distinct_weights"] = len(weights)
+        other = groups.get((workload, device, not det))
+        if det and other:
+            fast, slow = throughput_samples(other), throughput_samples(group)
+            if fast.size and slow.size:
+                r = stats.ratio_ci(fast, slow)
+                row.update(slowdown=r["ratio"], slowdown_ci_low=r["ci_low"], slowdown_ci_high=r["ci_high"],
+                           slowdown_significant=r["significant"])
+        if len(group) >= 2 or row["slowdown"] is not None:
+            rows.append(row)
+    return rows
+
+
+def determinism_text(runs: list[Run]) -> str:
+    """The repeatability section of a report ('' when no cell was repeated)."""
+    rows = determinism_rows(runs)
+    if not rows:
+        return ""
+    lines = ["Repeatability (same seed):"]
+    for r in rows:
+        mode = "deterministic" if r["deterministic"] else "default"
+        if r["bit_identical"] is None:
+            verdict = "no hashes recorded"
+        elif r["bit_identical"]:
+            verdict = f"bit-identical over {r['repeats']} repeats"
+        else:
+            parts = [f"{r['distinct_weights']} distinct final weights over {r['repeats']} repeats"]
+            if r["loss_spread"] is not None:
+                parts.append(f"final loss spread {r['loss_spread']:.3g}")
+            if r["quality_spread"] is not None:
+                parts.append(f"quality spread {r['quality_spread']:.3g}")
+            verdict = ", ".join(parts)
+        line = f"- {r['workload']} on {r['device']} ({mode}): {verdict}"
+        if r["slowdown"] is not None:
+            sig = "" if r["slowdown_significant"] else ", no significant difference"
+            line += (f"; determinism costs x{r['slowdown']:.3f} "
+                     f"[{r['slowdown_ci_low']:.3f}, {r['slowdown_ci_high']:.3f}]{sig}")
+        lines.append(line)
+    return "\n".join(lines) + "\n"

@@ -286,7 +286,8 @@ def _cmd_run(args) -> int:
             given.append("--config")
         if given:
             raise UsageError(f"--resume runs the rest of the run's own plan; drop {', '.join(sorted(given))}")
-        results_dir = args.output or plan_mod.DEFAULTS["output"]
+        local = "bench.yaml" if Path("bench.yaml").is_file() else None
+        results_dir = args.output or plan_mod.load_plan(local).output
         run_path = _find_run(args.resume, results_dir)
         old = results.load(run_path)
         if old["status"] == "complete":
@@ -315,6 +316,9 @@ def _cmd_run(args) -> int:
                 wl.load_data("real", data_dir=plan.data_dir, seed=plan.seed, n_train=1, n_val=1)
     if plan.hostfile and not Path(plan.hostfile).is_file():
         raise UsageError(f"--hostfile: no such file {plan.hostfile!r}")
+    if plan.dtype != "float32" and any(s.kind == "cpu" for s in specs):
+        print(f"benchbench: the CPU cells run in float32 (--dtype {plan.dtype} applies to the GPU cells)",
+              file=sys.stderr)
     descs = []
     for wl, params, label in workloads:
         for spec in specs:
@@ -354,10 +358,11 @@ def _cmd_run(args) -> int:
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         progress.close()
+        where = "" if Path(writer.path).parents[1] == Path("results") else f" --output {Path(writer.path).parents[1]}"
         writer.finish("interrupted")
         _print_summary(summary, writer, done_cells + new_cells)
         print(f"benchbench: interrupted; {len(new_cells)} of {len(descs)} cells finished and kept in {writer.path}; "
-              f"complete the run with `benchbench run --resume {run_id}`", file=sys.stderr)
+              f"complete the run with `benchbench run --resume {run_id}{where}`", file=sys.stderr)
         return EXIT_INTERRUPTED
     progress.close()
     writer.finish("complete")

@@ -6,7 +6,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 
@@ -115,9 +114,9 @@ def project(tmp_path):
     return tmp_path
 
 
-def cli(cwd, *args, timeout=120):
+def cli(cwd, *args, timeout=120, env=None):
     return subprocess.run([sys.executable, "-m", "benchbench", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env=None if env is None else {**os.environ, **env})
 
 
 def run_args(cwd, *extra):
@@ -241,6 +240,13 @@ def test_unknown_device(project):
 def test_unknown_workload_lists_known_ones(project):
     proc = cli(project, *run_args(project, "--workload", "tiyn"))
     assert_one_line_error(proc, "unknown workload 'tiyn'", "tiny", "crash", "sleepy")
+
+
+def test_real_data_that_is_not_there_stops_before_running(tmp_path):
+    (tmp_path / "plan.yaml").write_text("workloads: [mlp_mnist]\ndevices: cpu\n")
+    proc = cli(tmp_path, *run_args(tmp_path, "--data", "real"), env={"BENCHBENCH_DATA": str(tmp_path / "empty")})
+    assert_one_line_error(proc, "benchbench data fetch mnist")
+    assert not (tmp_path / "results").exists()
 
 
 def test_half_precision_needs_a_gpu(project):

@@ -1,10 +1,17 @@
-"""Thread-local switches: training mode, backprop recording, deterministic kernels."""
+"""Thread-local switches: training mode, backprop recording, deterministic kernels, compute dtype.
+
+``compute_dtype`` (default None: compute in the parameters' own dtype) is the dtype the
+links cast their parameters and inputs to at use, for mixed-precision training; the
+float32 Parameters stay the master weights (see ``core.mixed_precision``).
+"""
 from __future__ import annotations
 
 import contextlib
 import threading
 
-_DEFAULTS = {"train": True, "enable_backprop": True, "deterministic": False}
+import numpy
+
+_DEFAULTS = {"train": True, "enable_backprop": True, "deterministic": False, "compute_dtype": None}
 
 
 class _Config(threading.local):
@@ -25,12 +32,24 @@ def using_config(name: str, value):
     """
     if name not in _DEFAULTS:
         raise ValueError(f"using_config: unknown name {name!r}; known: {sorted(_DEFAULTS)}")
+    if name == "compute_dtype" and value is not None:
+        value = _compute_dtype(value)
     old = getattr(config, name)
     setattr(config, name, value)
     try:
         yield
     finally:
         setattr(config, name, old)
+
+
+def _compute_dtype(value):
+    try:
+        dtype = numpy.dtype(value)
+    except TypeError:
+        raise TypeError(f"using_config: compute_dtype must be None or a float dtype, got {value!r}") from None
+    if dtype.kind != "f" and dtype.name != "bfloat16":
+        raise TypeError(f"using_config: compute_dtype must be None or a float dtype, got {dtype}")
+    return dtype
 
 
 def no_backprop_mode():

@@ -13,6 +13,7 @@ Progress goes to stdout as lines ``@progress {"done": k, "total": n, ...}``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import hashlib
 import json
@@ -461,26 +462,38 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     with open(args.cell, encoding="utf-8") as f:
         desc = json.load(f)
+    with contextlib.ExitStack() as stack:
+        return _worker(desc, args.out, stack)
+
+
+def _worker(desc: dict, out: str, stack: contextlib.ExitStack) -> int:
     n_ranks = int(desc.get("n_ranks", 1))
     comm, rank = None, _rank_from_env()
     if n_ranks > 1:
         try:
+            indices = desc.get("indices") or []
+            if desc.get("device_kind") == "gpu" and rank < len(indices):
+                # NCCL binds a communicator to the GPU that is current when it is created.
+                from ..core import backend
+
+                stack.enter_context(backend.Device(f"gpu:{indices[rank]}").scope())
             from . import communicators
 
-            comm = communicators.create(desc.get("communicator", "mpi"), timeout_s=float(desc.get("collective_timeout_s", 300)))
+            comm = communicators.create(desc.get("communicator", "mpi"),
+                                        timeout_s=float(desc.get("collective_timeout_s", 300)))
             rank = comm.rank
         except Exception as e:
             traceback.print_exc(file=sys.stderr)
             cell = failed(desc, "failed", f"rank {rank}: cannot create the {desc.get('communicator')} communicator: {e}")
-            write_json(args.out if rank == 0 else f"{args.out}.rank{rank}", cell)
+            write_json(out if rank == 0 else f"{out}.rank{rank}", cell)
             return 1
     cell = run_cell(desc, comm)
     if cell["status"] != "ok" and comm is not None and cell["reason"] and not cell["reason"].startswith("rank "):
         cell["reason"] = one_line(f"rank {rank}: {cell['reason']}")
     if rank == 0:
-        write_json(args.out, cell)
+        write_json(out, cell)
     elif cell["status"] != "ok":
-        write_json(f"{args.out}.rank{rank}", cell)
+        write_json(f"{out}.rank{rank}", cell)
     if comm is not None:
         if cell["status"] in ("failed", "oom"):
             sys.stderr.flush()

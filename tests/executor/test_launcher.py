@@ -5,7 +5,6 @@ import signal
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 

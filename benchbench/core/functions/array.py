@@ -9,7 +9,7 @@ from ..variable import Variable
 
 __all__ = [
     "reshape", "flatten", "transpose", "swapaxes", "expand_dims", "squeeze", "get_item",
-    "concat", "stack", "split_axis", "broadcast_to", "where",
+    "concat", "stack", "split_axis", "broadcast_to", "where", "cast",
 ]
 
 _array_types = (numpy.ndarray, backend.ndarray)
@@ -412,3 +412,50 @@ def where(condition, x, y):
             f"where: shapes of condition {condition.shape}, x {x.shape} and y {y.shape} do not broadcast"
         ) from None
     return Where(condition).apply((x, y))[0]
+
+
+# -- dtype -------------------------------------------------------------------------------------
+class Cast(Function):
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def forward(self, xp, xs):
+        return (xs[0].astype(self.dtype),)
+
+    def backward(self, xp, xs, gys):
+        return (gys[0].astype(xs[0].dtype, copy=False),)
+
+
+def _float_dtype(name, dtype, arg):
+    try:
+        dt = numpy.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name}: {arg} must be a float dtype, got {dtype!r}") from None
+    if dt.kind != "f" and dt.name != "bfloat16":
+        raise TypeError(f"{name}: {arg} must be a float dtype, got {dt}")
+    return dt
+
+
+def cast(x, dtype):
+    """Convert ``x`` to ``dtype``; the gradient is converted back to ``x``'s dtype.
+
+    Mixed-precision training casts the float32 master weights to float16 at use with it, so
+    their gradients arrive in float32. When ``x`` already has ``dtype`` it is returned
+    as is (an array becomes a Variable that needs no gradient), with no graph node.
+
+    Args:
+        x: Variable or array of a float dtype.
+        dtype: the target float dtype (``numpy.float16``, ``"float32"``, ...).
+
+    Returns:
+        Variable of ``dtype``.
+
+    Example:
+        >>> W16 = cast(model.fc.W, numpy.float16)
+    """
+    _check_x("cast", x)
+    src = _float_dtype("cast", x.dtype, "x.dtype")
+    dt = _float_dtype("cast", dtype, "dtype")
+    if src == dt:
+        return x if isinstance(x, Variable) else Variable(x, requires_grad=False)
+    return Cast(dt).apply((x,))[0]

@@ -44,6 +44,7 @@ WORKLOADS = {
 }
 OVERHEAD_TARGET_US = 10.0
 SETTLE_S = 0.2
+BLOCK_S = 0.1
 SUITES = Path(__file__).resolve().parent.parent / "suites"
 
 
@@ -115,41 +116,55 @@ def _timed(step):
     return time.perf_counter() - t0, loss
 
 
-def measure(spec, steps, warmup, torch_models=None, settle=SETTLE_S):
+def measure(spec, steps, warmup, torch_models=None, settle=SETTLE_S, block_s=BLOCK_S):
     """Time ``steps`` training steps of a workload after ``warmup`` ones, PyTorch interleaved if given.
 
-    Each step is followed by a pause of ``settle`` seconds, long enough for the idle worker
-    threads of the library just used to stop spinning (OpenBLAS's keep a core busy for about
-    0.1 s after a GEMM), so that neither framework runs beside the other's spinning threads.
+    The frameworks take turns in blocks of about ``block_s`` seconds of steps (one step per
+    block when a step is longer): benchbench, PyTorch, benchbench, PyTorch ... Before each
+    block the script pauses ``settle`` seconds, long enough for the idle worker threads of
+    the library just used to stop spinning (OpenBLAS's keep a core busy for about 0.1 s after
+    a GEMM), so that neither framework runs beside the other's spinning threads; a block of
+    more than one step starts with one untimed step that warms the caches again.
 
     Args:
         spec: a workload spec (``"mlp_mnist"``, ``"resnet_cifar10:depth=18,augment=false"``).
         steps: timed steps (>= 1).
-        warmup: untimed steps before them (>= 0).
+        warmup: untimed steps before them (>= 0; at least one is run, to estimate the step time).
         torch_models: the ``torch_models`` module, or None for the benchbench half only.
-        settle: seconds of pause after every step (>= 0).
+        settle: seconds of pause before every block (>= 0).
+        block_s: the length of a block in seconds.
 
     Returns:
-        A dict with ``spec``, ``batch_size``, ``flops_per_sample``, ``benchbench`` (see
-        :func:`summarize`, plus ``first_loss``) and, with PyTorch, ``torch`` and ``ratio``.
+        A dict with ``spec``, ``batch_size``, ``flops_per_sample``, ``block`` (steps per block),
+        ``benchbench`` (see :func:`summarize`, plus ``first_loss``) and, with PyTorch, ``torch``,
+        ``ratio`` (of the medians) and ``ratio_min`` (of the fastest steps).
     """
-    if steps < 1 or warmup < 0:
-        raise ValueError(f"measure: steps must be >= 1 and warmup >= 0, got steps={steps}, warmup={warmup}")
+    if steps < 1 or warmup < 0 or settle < 0:
+        raise ValueError(f"measure: steps must be >= 1, warmup and settle >= 0, got steps={steps}, "
+                         f"warmup={warmup}, settle={settle}")
     bb = BenchbenchStep(spec)
     tq = TorchStep(bb, torch_models) if torch_models is not None else None
     sides = [("benchbench", bb)] + ([("torch", tq)] if tq is not None else [])
     times = {name: [] for name, _ in sides}
-    first = {}
-    for i in range(warmup + steps):
-        for name, side in sides:
+    first, slowest = {}, 0.0
+    for name, side in sides:
+        time.sleep(settle)
+        dts = []
+        for _ in range(max(warmup, 1)):
             dt, loss = _timed(side.step)
-            if settle:
-                time.sleep(settle)
             first.setdefault(name, loss)
-            if i >= warmup:
-                times[name].append(dt)
+            dts.append(dt)
+        slowest = max(slowest, float(numpy.median(dts)))
+    block = max(1, min(steps, int(block_s / max(slowest, 1e-6))))
+    while len(times[sides[0][0]]) < steps:
+        for name, side in sides:
+            time.sleep(settle)
+            if block > 1:
+                side.step()
+            for _ in range(min(block, steps - len(times[name]))):
+                times[name].append(_timed(side.step)[0])
     out = {"spec": spec, "batch_size": bb.batch_size, "flops_per_sample": bb.flops_per_sample,
-           "steps": steps, "warmup": warmup, "settle_s": settle}
+           "steps": steps, "warmup": warmup, "settle_s": settle, "block": block}
     for name, _ in sides:
         out[name] = summarize(times[name], bb.batch_size, bb.flops_per_sample)
         out[name]["first_loss"] = first[name]

@@ -5,8 +5,10 @@ import numpy
 
 from .. import initializers
 from ..backend import get_array_module
+from ..config import config
 from ..functions.connection import convolution_2d, linear
 from ..link import Link
+from ..mixed_precision import to_compute_dtype
 from ..variable import Parameter
 
 
@@ -25,7 +27,8 @@ def _bias_initializer(initial_bias):
 class Linear(Link):
     """Fully connected layer ``y = x W^T + b`` (Chainer's ``L.Linear``).
 
-    Every axis of the input after the first is flattened into the input size.
+    Every axis of the input after the first is flattened into the input size. Under
+    ``config.compute_dtype`` the input and the parameters are cast to it at use.
 
     Args:
         in_size: input size, or None to infer it from the first input (``W`` is then created
@@ -62,7 +65,10 @@ class Linear(Link):
                 raise ValueError(f"Linear: input must have a batch axis and features, got shape {tuple(shape)}")
             self.in_size = int(numpy.prod(shape[1:]))
             self.W.initialize((self.out_size, self.in_size), xp=get_array_module(x))
-        return linear(x, self.W, self.b)
+        dt = config.compute_dtype
+        if dt is None:
+            return linear(x, self.W, self.b)
+        return linear(*to_compute_dtype(dt, x, self.W, self.b))
 
     def __repr__(self):
         return f"Linear({self.in_size}, {self.out_size}, nobias={self.b is None})"
@@ -70,6 +76,8 @@ class Linear(Link):
 
 class Convolution2D(Link):
     """Two-dimensional convolution layer (Chainer's ``L.Convolution2D``).
+
+    Under ``config.compute_dtype`` the input and the parameters are cast to it at use.
 
     Args:
         in_channels: input channels, or None to infer them from the first input.
@@ -121,7 +129,11 @@ class Convolution2D(Link):
                 raise ValueError(f"Convolution2D: input must be (N, C, H, W), got shape {tuple(x.shape)}")
             self.in_channels = int(x.shape[1])
             self.W.initialize((self.out_channels, self.in_channels) + self.ksize, xp=get_array_module(x))
-        return convolution_2d(x, self.W, self.b, stride=self.stride, pad=self.pad)
+        dt = config.compute_dtype
+        if dt is None:
+            return convolution_2d(x, self.W, self.b, stride=self.stride, pad=self.pad)
+        x, W, b = to_compute_dtype(dt, x, self.W, self.b)
+        return convolution_2d(x, W, b, stride=self.stride, pad=self.pad)
 
     def __repr__(self):
         return (f"Convolution2D({self.in_channels}, {self.out_channels}, ksize={self.ksize}, "

@@ -5,6 +5,7 @@ import numpy
 
 from ..config import config
 from ..functions import normalization as _norm
+from ..functions.array import cast
 from ..link import Link
 from ..variable import Parameter
 
@@ -15,6 +16,8 @@ class BatchNormalization(Link):
     In training (``config.train`` True) the batch statistics normalise the input and update
     the running averages ``avg_mean`` / ``avg_var`` (persistent buffers) with
     ``avg = decay * avg + (1 - decay) * batch_stat``; otherwise the running averages are used.
+    Under ``config.compute_dtype`` (mixed precision) the input is cast up to the parameters'
+    dtype, normalised there (a float16 sum of squares overflows) and the output cast back.
 
     Args:
         size: number of channels (int), or the shape of ``gamma`` (tuple).
@@ -50,17 +53,22 @@ class BatchNormalization(Link):
         self.add_persistent("N", 0)
 
     def forward(self, x):
+        dt = config.compute_dtype
+        if dt is not None:
+            x = cast(x, self.avg_mean.dtype)
         xp = self.xp
         dtype = self.avg_mean.dtype
         gamma = self.gamma if self.gamma is not None else xp.ones(self.size, dtype)
         beta = self.beta if self.beta is not None else xp.zeros(self.size, dtype)
         if config.train:
             self.N += 1
-            return _norm.batch_normalization(
+            y = _norm.batch_normalization(
                 x, gamma, beta, eps=self.eps, running_mean=self.avg_mean, running_var=self.avg_var,
                 decay=self.decay,
             )
-        return _norm.fixed_batch_normalization(x, gamma, beta, self.avg_mean, self.avg_var, eps=self.eps)
+        else:
+            y = _norm.fixed_batch_normalization(x, gamma, beta, self.avg_mean, self.avg_var, eps=self.eps)
+        return y if dt is None else cast(y, dt)
 
     def __repr__(self):
         return f"BatchNormalization({self.size}, decay={self.decay}, eps={self.eps})"

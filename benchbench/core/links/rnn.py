@@ -10,8 +10,10 @@ import numpy
 
 from .. import backend
 from ..backend import get_array_module
+from ..config import config
 from ..functions.rnn import lstm, lstm_sequence
 from ..link import Link
+from ..mixed_precision import to_compute_dtype
 from ..variable import Parameter, Variable
 from .connection import Linear, _check_size
 
@@ -77,6 +79,8 @@ class LSTM(Link):
         if c is None:
             xp = get_array_module(lstm_in)
             c = xp.zeros((lstm_in.shape[0], self.out_size), dtype=lstm_in.dtype)
+        elif config.compute_dtype is not None:
+            (c,) = to_compute_dtype(lstm_in.dtype, c)
         self.c, self.h = lstm(c, lstm_in)
         return self.h
 
@@ -87,7 +91,8 @@ class LSTM(Link):
 class LSTMSequence(Link):
     """An LSTM layer that runs a whole sequence in one fused Function (``functions.lstm_sequence``).
 
-    Stateless: pass the initial state and get the final one back.
+    Stateless: pass the initial state and get the final one back. Under
+    ``config.compute_dtype`` the inputs, the state and the parameters are cast to it at use.
 
     Args:
         in_size: input size, or None to infer it at the first call. ``LSTMSequence(out)`` is
@@ -130,7 +135,10 @@ class LSTMSequence(Link):
                 raise ValueError(f"LSTMSequence: x_seq must be (T, N, in), got shape {tuple(x_seq.shape)}")
             self.in_size = int(x_seq.shape[2])
             self.W_x.initialize((4 * self.out_size, self.in_size), xp=get_array_module(x_seq))
-        return lstm_sequence(x_seq, h0, c0, self.W_x, self.W_h, self.b)
+        dt = config.compute_dtype
+        if dt is None:
+            return lstm_sequence(x_seq, h0, c0, self.W_x, self.W_h, self.b)
+        return lstm_sequence(*to_compute_dtype(dt, x_seq, h0, c0, self.W_x, self.W_h, self.b))
 
     def __repr__(self):
         return f"LSTMSequence({self.in_size}, {self.out_size})"

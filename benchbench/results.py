@@ -128,6 +128,8 @@ _CELL = _Obj({
     "energy": (_Obj({"joules": ("number?", False), "joules_per_epoch": ("number?", False),
                      "source": ("str?", False)}, nullable=True), False),
     "hashes": (_Obj({"*": ("str?", False)}, nullable=True), False),
+    "loss_curve": (_List("number?"), False), "allreduce_bytes": ("int?", False),
+    "threads_per_rank": ("int?", False),
     "started": ("str?", False), "duration_s": ("number?", False),
 })
 

@@ -357,6 +357,26 @@ def _peak_host_bytes() -> int:
     return int(rss if sys.platform == "darwin" else rss * 1024)
 
 
+def _cpu_threads_per_rank(c) -> int | None:
+    """BLAS threads for each rank of a CPU data-parallel cell: the node's cores shared among the
+    ranks on it (MPI_LOCALNRANKS), so that N ranks do not oversubscribe the cores N times over."""
+    if c.size <= 1 or c.device.kind != "cpu":
+        return None
+    local = int(os.environ.get("MPI_LOCALNRANKS") or c.size)
+    return max(1, (os.cpu_count() or 1) // max(local, 1))
+
+
+@contextlib.contextmanager
+def _blas_threads(threads):
+    if threads is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=threads, user_api="blas"):
+        yield
+
+
 def run_cell(desc: dict, comm=None) -> dict:
     """Train and time one cell in this process; always returns a finished cell record.
 
@@ -378,7 +398,11 @@ def run_cell(desc: dict, comm=None) -> dict:
         if desc.get("dtype", "float32") != "float32":
             raise ValueError(f"dtype {desc['dtype']} is not supported by this cell's workload; use float32")
         monitor = _start_monitor(c.device)
-        with c.core.using_config("deterministic", bool(desc.get("deterministic", False))), c.device.scope():
+        threads = _cpu_threads_per_rank(c)
+        if threads is not None:
+            cell["threads_per_rank"] = threads
+        with c.core.using_config("deterministic", bool(desc.get("deterministic", False))), c.device.scope(), \
+                _blas_threads(threads):
             c.build(cell)
             timer, losses = StepTimer(c.device), []
             stopwatch = Stopwatch(c.device)
@@ -395,6 +419,10 @@ def run_cell(desc: dict, comm=None) -> dict:
     try:
         if timer is not None:
             _summaries(cell, c, timer)
+        if losses:
+            cell["loss_curve"] = [float(v) for v in losses]
+        if c is not None and c.size > 1:
+            cell["allreduce_bytes"] = int(getattr(c.optimizer, "allreduce_bytes", 0) or 0)
         if c is not None and getattr(c, "model", None) is not None:
             cell["hashes"] = {"weights": c.weights_hash(),
                               "loss_curve": hashlib.sha256(numpy.asarray(losses or [], numpy.float64).tobytes()).hexdigest()}

@@ -77,7 +77,7 @@ def throughput_figure(run: Run):
     return fig
 
 
-def _scaling_series(run: Run, workload: str):
+def scaling_series(run: Run, workload: str):
     """Per (device kind, scaling mode): rows of (n, samples/s, ci_low, ci_high, step_s, allreduce_s, batch)."""
     s = summarize_run(run)
     s = s[(s["workload"] == workload) & np.isfinite(s["samples_per_s"].astype(float))]
@@ -106,7 +106,7 @@ def scaling_figure(run: Run, workload: str):
     Returns:
         A Figure, or ``None`` where the workload has no data-parallel cell with a single-device baseline.
     """
-    series = _scaling_series(run, workload)
+    series = scaling_series(run, workload)
     if not series:
         return None
     fig = _figure()
@@ -123,7 +123,7 @@ def scaling_figure(run: Run, workload: str):
         n_max = max(n_max, int(n.max()))
         grid = np.arange(1, 2 * int(n.max()) + 1, dtype=float)
         ax.plot(grid, thr[0] * grid, ":", color=color, alpha=0.7, label=f"{kind.upper()} ideal (linear)")
-        model = fit([ScalingPoint(p[0], p[4], p[5]) for p in points], mode=mode)
+        model = fit([ScalingPoint(p[0], p[4], p[5]) for p in points], mode=mode)  # step times: no bytes needed
         ax.plot(grid, predicted_throughput(model, grid, points[0][6]), "--", color=color, alpha=0.9,
                 label=f"{kind.upper()} ring all-reduce model")
         for ni, ti in zip(n[1:], thr[1:]):

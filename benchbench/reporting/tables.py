@@ -280,9 +280,11 @@ def report(paths: list[Path] | None = None, results_dir: Path = Path("results"),
         text = "\n".join(_run_text(run, summarize_run(run), markdown=fmt == "markdown") for run in runs)
         from benchbench.reporting.determinism import determinism_text
 
-        repeat_text = determinism_text(runs)
-        if repeat_text:
-            text += "\n" + repeat_text
+        from benchbench.reporting.scaling_report import scaling_text
+
+        for extra in [determinism_text(runs)] + [scaling_text(run) for run in runs]:
+            if extra:
+                text += "\n" + extra
     if output is None:
         return text
     output = Path(output)

@@ -1,0 +1,98 @@
+"""The scaling model in words and numbers: measured against predicted, and what-if interconnects.
+
+For every data-parallel series of a run (device kind × scaling mode of one workload) the ring
+all-reduce model of ``reporting.scaling`` is fitted to the measured points; the report shows
+each measured point beside the model's prediction (so the model is checked where both exist),
+predictions for more devices, and — where the gradient size per step is recorded — the step
+time and efficiency with the all-reduce running over common interconnects.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from benchbench.reporting.plots import scaling_series
+from benchbench.reporting.runs import Run
+from benchbench.reporting.scaling import fit, predict, predicted_throughput
+from benchbench.reporting.summary import group_cells
+
+# Effective one-direction bandwidths, bytes/s, for what-if predictions.
+INTERCONNECTS = {
+    "PCIe 4.0 x16": 25e9,
+    "PCIe 5.0 x16": 50e9,
+    "NVLink 4 (H100)": 450e9,
+    "100 Gb/s network": 12.5e9,
+    "400 Gb/s network": 50e9,
+}
+
+
+def _gradient_bytes(run: Run, workload: str, kind: str) -> float | None:
+    sizes = [c.get("allreduce_bytes") for (w, _), cells in group_cells(run).items() if w == workload
+             for c in cells if c.get("device_kind") == kind and (c.get("n_devices") or 1) > 1]
+    sizes = [s for s in sizes if isinstance(s, int) and s > 0]
+    return float(np.median(sizes)) if sizes else None
+
+
+def scaling_models(run: Run) -> list[dict]:
+    """One entry per workload × device kind × mode with a data-parallel series.
+
+    Returns:
+        dicts: workload, kind, mode, model (ScalingModel), measured (list of dicts n, samples_per_s,
+        predicted_samples_per_s, error), predicted (n -> samples/s and efficiency for n up to 4x the
+        largest measured), interconnects (name -> {n: samples/s} at n = 8 and 64; empty without bytes).
+    """
+    workloads = sorted({str(c.get("workload")) for c in run.cells})
+    out = []
+    for workload in workloads:
+        from benchbench.reporting.summary import multi_params, workload_key
+
+        keys = {workload_key(c, multi_params(run.cells)) for c in run.cells if c.get("workload") == workload}
+        for key in sorted(keys):
+            for (kind, mode), points in scaling_series(run, key).items():
+                bytes_ = _gradient_bytes(run, workload, kind)
+                model = fit([(p[0], p[4], p[5]) for p in points], mode=mode, bytes=bytes_)
+                batch = points[0][6]
+                base = points[0][1]
+                measured = []
+                for p in points:
+                    pred = float(predicted_throughput(model, p[0], batch))
+                    measured.append({"n": p[0], "samples_per_s": p[1], "predicted_samples_per_s": pred,
+                                     "error": pred / p[1] - 1 if p[1] else float("nan")})
+                n_max = max(p[0] for p in points)
+                grid = [2**k for k in range(0, int(np.log2(4 * n_max)) + 1)]
+                predicted = {n: {"samples_per_s": float(predicted_throughput(model, n, batch)),
+                                 "efficiency": float(predicted_throughput(model, n, batch)) / (n * base)}
+                             for n in grid}
+                inter = {}
+                if model.bytes is not None:
+                    for name, bw in INTERCONNECTS.items():
+                        row = {}
+                        for n in (8, 64):
+                            t = float(predict(model, n, bandwidth=bw))
+                            b = batch if mode == "strong" else batch * n
+                            row[n] = {"samples_per_s": b / t, "efficiency": (b / t) / (n * base)}
+                        inter[name] = row
+                out.append({"workload": key, "kind": kind, "mode": mode, "model": model,
+                            "measured": measured, "predicted": predicted, "interconnects": inter})
+    return out
+
+
+def scaling_text(run: Run) -> str:
+    """The scaling-model section of a report ('' when the run has no data-parallel series)."""
+    entries = scaling_models(run)
+    if not entries:
+        return ""
+    lines = ["Scaling model (ring all-reduce: t(n) = compute/n + 2(n-1)/n x bytes/bandwidth + 2(n-1) x latency):"]
+    for e in entries:
+        m = e["model"]
+        bw = f", fitted bandwidth {m.bandwidth / 1e9:.3g} GB/s over {m.bytes / 1e6:.3g} MB" if m.bandwidth else ""
+        lines.append(f"- {e['workload']} on {e['kind'].upper()} ({e['mode']} scaling): compute {m.t_compute * 1e3:.3g} ms"
+                     f"/step, all-reduce {m.comm_s * 1e3:.3g} ms, latency {m.latency * 1e6:.3g} us{bw}")
+        for p in e["measured"]:
+            lines.append(f"    n={p['n']}: measured {p['samples_per_s']:,.0f} samples/s, model {p['predicted_samples_per_s']:,.0f}"
+                         f" ({p['error']:+.0%})")
+        pred = ", ".join(f"n={n}: {v['samples_per_s']:,.0f} ({v['efficiency']:.0%})" for n, v in e["predicted"].items())
+        lines.append(f"    predicted: {pred}")
+        for name, row in e["interconnects"].items():
+            cells = ", ".join(f"n={n}: {v['samples_per_s']:,.0f} samples/s ({v['efficiency']:.0%})" for n, v in row.items())
+            lines.append(f"    over {name}: {cells}")
+    return "\n".join(lines) + "\n"

@@ -47,7 +47,7 @@ def _compute_dtype(value):
         dtype = numpy.dtype(value)
     except TypeError:
         raise TypeError(f"using_config: compute_dtype must be None or a float dtype, got {value!r}") from None
-    if dtype.kind != "f" and dtype.name != "bfloat16":
+    if dtype.kind != "f":
         raise TypeError(f"using_config: compute_dtype must be None or a float dtype, got {dtype}")
     return dtype
 

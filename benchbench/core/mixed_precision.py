@@ -29,12 +29,13 @@ whose gradients overflowed is skipped (the inner optimizer does not run: weights
 and ``t`` are unchanged). Dynamic scaling halves the scale on overflow and doubles it
 after ``growth_interval`` good steps.
 
-bfloat16: numpy and cupy have no native bfloat16. CuPy 14 supports ``ml_dtypes.bfloat16``
-(NumPy >= 2.1.2), so ``compute_dtype("bfloat16")`` returns that dtype when the ``ml_dtypes``
-package is installed, and raises a ``ValueError`` that says so otherwise. It is not
-emulated by rounding float32 mantissas: that would time float32 arithmetic and report it
-as bfloat16. bfloat16 has float32's exponent range, so it needs no loss scaling
-(``loss_scaler_for`` gives a static scale of 1, which still skips non-finite steps).
+bfloat16 is refused (``compute_dtype("bfloat16")`` raises a ``ValueError`` saying why):
+numpy and cupy have no bfloat16 of their own. The ``ml_dtypes`` bfloat16 that CuPy 14
+accepts is not a float kind to numpy (``dtype.kind == "V"``), numpy's matmul returns
+float32 for it and einsum rejects it, so a bfloat16 run would silently leave bfloat16
+at the first product; and emulating bfloat16 by rounding float32 mantissas would time
+float32 arithmetic and report it as bfloat16. Either way the comparison tables would
+show a speed that is not bfloat16's.
 """
 from __future__ import annotations
 
@@ -57,14 +58,6 @@ _array_types = (numpy.ndarray, backend.ndarray)
 _FLOAT32 = numpy.dtype(numpy.float32)
 
 
-def _bfloat16():
-    try:
-        import ml_dtypes
-    except ImportError:
-        return None
-    return numpy.dtype(ml_dtypes.bfloat16)
-
-
 def compute_dtype(name):
     """The compute dtype for a ``--dtype`` name: None for float32 (no mixed precision).
 
@@ -72,24 +65,21 @@ def compute_dtype(name):
         name: ``"float32"``, ``"float16"`` or ``"bfloat16"``.
 
     Returns:
-        None, ``numpy.dtype("float16")`` or the ``ml_dtypes`` bfloat16 dtype.
+        None or ``numpy.dtype("float16")``.
 
     Raises:
-        ValueError: an unknown name, or bfloat16 without the ``ml_dtypes`` package.
+        ValueError: an unknown name, or bfloat16 (see the module docstring).
     """
     if name == "float32":
         return None
     if name == "float16":
         return numpy.dtype(numpy.float16)
     if name == "bfloat16":
-        dt = _bfloat16()
-        if dt is None:
-            raise ValueError(
-                "compute_dtype: bfloat16 needs the ml_dtypes package (pip install ml_dtypes) and, on a GPU, "
-                "CuPy >= 14: numpy and cupy have no bfloat16 dtype of their own, and emulating it in float32 "
-                "would time float32 arithmetic; use float16 or float32"
-            )
-        return dt
+        raise ValueError(
+            "compute_dtype: bfloat16 is not supported: numpy and cupy have no native bfloat16 (ml_dtypes' "
+            "bfloat16 is not a float kind to numpy and its matmul returns float32), and emulating it in "
+            "float32 storage would time float32 arithmetic; use float16 or float32"
+        )
     raise ValueError(f"compute_dtype: name must be 'float32', 'float16' or 'bfloat16', got {name!r}")
 
 
@@ -105,7 +95,7 @@ def _is_low_float(a):
     dt = getattr(a, "dtype", None)
     if dt is None or not isinstance(a, (Variable,) + _array_types):
         return False
-    return dt.itemsize < 4 and (dt.kind == "f" or dt.name == "bfloat16")
+    return dt.kind == "f" and dt.itemsize < 4
 
 
 def _cast_input(a, dtype):
@@ -140,7 +130,7 @@ class MixedPrecisionModel:
         if not isinstance(model, Link):
             raise TypeError(f"MixedPrecisionModel: model must be a Link, got {type(model).__name__}")
         dt = numpy.dtype(dtype)
-        if dt.kind != "f" and dt.name != "bfloat16":
+        if dt.kind != "f":
             raise TypeError(f"MixedPrecisionModel: dtype must be a float dtype, got {dt}")
         self.__dict__["model"] = model
         self.__dict__["dtype"] = dt
@@ -256,7 +246,8 @@ class LossScaler:
 
 
 def loss_scaler_for(dtype):
-    """The default scaler for a compute dtype: dynamic from 2**15 for float16, static 1 otherwise."""
+    """The default scaler for a compute dtype: dynamic from 2**15 for float16, a static 1 otherwise
+    (which still skips a step whose gradients are not finite)."""
     dt = numpy.dtype(dtype)
     if dt == numpy.float16:
         return LossScaler()

@@ -431,7 +431,7 @@ def _float_dtype(name, dtype, arg):
         dt = numpy.dtype(dtype)
     except TypeError:
         raise TypeError(f"{name}: {arg} must be a float dtype, got {dtype!r}") from None
-    if dt.kind != "f" and dt.name != "bfloat16":
+    if dt.kind != "f":
         raise TypeError(f"{name}: {arg} must be a float dtype, got {dt}")
     return dt
 

@@ -305,6 +305,12 @@ def _cmd_run(args) -> int:
     specs, notices = devices.parse_specs(plan.devices, n_gpus, hint=devices.gpu_hint(cuda_count=n_gpus))
     for line in notices:
         print(line, file=sys.stderr)
+    from .core import mixed_precision
+
+    try:
+        mixed_precision.compute_dtype(plan.dtype)
+    except ValueError as e:
+        raise UsageError(f"--dtype {plan.dtype}: {e}") from None
     if plan.dtype != "float32" and not any(s.kind == "gpu" for s in specs):
         raise UsageError(f"--dtype {plan.dtype} needs a GPU; the CPU runs float32 only "
                          f"(devices: {', '.join(s.spec for s in specs)})")

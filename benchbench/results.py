@@ -129,7 +129,7 @@ _CELL = _Obj({
                      "source": ("str?", False)}, nullable=True), False),
     "hashes": (_Obj({"*": ("str?", False)}, nullable=True), False),
     "loss_curve": (_List("number?"), False), "allreduce_bytes": ("int?", False),
-    "threads_per_rank": ("int?", False),
+    "threads_per_rank": ("int?", False), "loss_scale": ("dict?", False),
     "started": ("str?", False), "duration_s": ("number?", False),
 })
 

@@ -154,7 +154,7 @@ def measure(spec, steps, warmup, torch_models=None, settle=SETTLE_S, block_s=BLO
             dt, loss = _timed(side.step)
             first.setdefault(name, loss)
             dts.append(dt)
-        slowest = max(slowest, float(numpy.median(dts)))
+        slowest = max(slowest, min(dts))
     block = max(1, min(steps, int(block_s / max(slowest, 1e-6))))
     while len(times[sides[0][0]]) < steps:
         for name, side in sides:

@@ -31,9 +31,9 @@ after ``growth_interval`` good steps.
 
 bfloat16 is refused (``compute_dtype("bfloat16")`` raises a ``ValueError`` saying why):
 numpy and cupy have no bfloat16 of their own. The ``ml_dtypes`` bfloat16 that CuPy 14
-accepts is not a float kind to numpy (``dtype.kind == "V"``), numpy's matmul returns
-float32 for it and einsum rejects it, so a bfloat16 run would silently leave bfloat16
-at the first product; and emulating bfloat16 by rounding float32 mantissas would time
+accepts is not a float kind to numpy (``dtype.kind == "V"``: every function here rejects
+it), and even past those checks numpy's matmul returns float32 for it and einsum rejects
+it, so a run would not stay in bfloat16; and emulating bfloat16 by rounding float32 mantissas would time
 float32 arithmetic and report it as bfloat16. Either way the comparison tables would
 show a speed that is not bfloat16's.
 """
@@ -185,6 +185,7 @@ class LossScaler:
         self.max_scale = float(max_scale)
         self.good_steps = 0
         self.skipped_steps = 0
+        self.scaled = False  # set by backward, cleared by the optimizer's update
 
     def backward(self, loss, retain_graph=False):
         """Run ``loss.backward()`` with the gradient seeded by ``scale`` (the loss value is unchanged).
@@ -210,6 +211,7 @@ class LossScaler:
         # A float16 overflow in backward is expected here and handled by ``unscale``: no numpy warning.
         with numpy.errstate(over="ignore", invalid="ignore"):
             loss.backward(retain_graph=retain_graph)
+        self.scaled = True
 
     def unscale(self, grads):
         """Check ``grads`` (flat arrays) for inf/NaN; if all are finite, divide them by ``scale`` in place.
@@ -346,8 +348,15 @@ class MixedPrecisionOptimizer:
                     f"MixedPrecisionOptimizer.update_packed: the master weights must be float32, "
                     f"got {g.grad.dtype} parameters {g.names[:3]}"
                 )
-        finite = self.loss_scaler.unscale([g.grad for g in groups])
-        self.loss_scaler.update(finite)
+        scaler = self.loss_scaler
+        if not scaler.scaled and scaler.scale != 1.0:
+            raise RuntimeError(
+                "MixedPrecisionOptimizer.update_packed: the gradients were not computed with the loss scaled; "
+                "call optimizer.backward(loss) instead of loss.backward()"
+            )
+        scaler.scaled = False
+        finite = scaler.unscale([g.grad for g in groups])
+        scaler.update(finite)
         if finite:
             self.inner.update_packed()
 

@@ -43,11 +43,20 @@ class DataParallelOptimizer:
         self.allreduce_bytes = 0
         self._broadcast_layout = None
 
+    _own = frozenset({"inner", "comm", "target", "last_allreduce_s", "allreduce_bytes", "_broadcast_layout"})
+
     def __getattr__(self, name):
         # Hyper-parameters, hooks and the step counter of the inner optimizer stay reachable.
-        if name in ("inner", "comm"):
+        if name in DataParallelOptimizer._own:
             raise AttributeError(name)
-        return getattr(self.inner, name)
+        return getattr(self.__dict__["inner"], name)
+
+    def __setattr__(self, name, value):
+        # ``opt.lr = 0.01`` (a learning-rate schedule) must reach the inner optimizer.
+        if name in DataParallelOptimizer._own:
+            self.__dict__[name] = value
+        else:
+            setattr(self.inner, name, value)
 
     def setup(self, link):
         """Set up the inner optimizer on ``link`` and broadcast its parameters from rank 0."""
@@ -72,7 +81,8 @@ class DataParallelOptimizer:
         if lossfun is not None:
             self.target.cleargrads()
             loss = lossfun(*args, **kwargs)
-            loss.backward()
+            backward = getattr(self.inner, "backward", None)  # loss scaling, under mixed precision
+            backward(loss) if backward is not None else loss.backward()
             del loss
         if self._layout() != self._broadcast_layout:
             # Lazily initialised parameters appeared at the first forward pass.

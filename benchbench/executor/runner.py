@@ -169,6 +169,15 @@ class _Cell:
         self.model = wl.build_model(params)
         self.model.to_device(str(self.device))
         inner = wl.build_optimizer(params)
+        from ..core import mixed_precision
+
+        dtype = mixed_precision.compute_dtype(desc.get("dtype", "float32"))
+        self.mixed = dtype is not None
+        self.fmodel = self.model
+        if self.mixed:
+            # float32 master weights in the model; the forward runs in ``dtype`` with loss scaling.
+            inner = mixed_precision.MixedPrecisionOptimizer(inner, mixed_precision.loss_scaler_for(dtype))
+            self.fmodel = mixed_precision.MixedPrecisionModel(self.model, dtype)
         if self.size > 1:
             from .data_parallel import DataParallelOptimizer
 
@@ -189,10 +198,13 @@ class _Cell:
                 batch = self.train_it.next()
                 x, t = (be.to_device(a, dev) for a in batch)
             with timer.phase("forward"):
-                loss, metric = self.wl.forward(self.model, x, t, self.params)
+                loss, metric = self.wl.forward(self.fmodel, x, t, self.params)
             with timer.phase("backward"):
                 self.model.cleargrads()
-                loss.backward()
+                if self.mixed:
+                    self.optimizer.backward(loss)
+                else:
+                    loss.backward()
             with timer.phase("update"):
                 self.optimizer.update()
         if self.dp:
@@ -221,7 +233,7 @@ class _Cell:
                 if n == 0:  # a rank's share of a small last batch
                     continue
                 x, t = (be.to_device(a, self.device) for a in batch)
-                loss, metric = self.wl.forward(self.model, x, t, self.params)
+                loss, metric = self.wl.forward(self.fmodel, x, t, self.params)
                 lv = _scalar(loss)
                 tot_loss += lv * n
                 tot_metric += _scalar(metric, lv) * n
@@ -395,8 +407,6 @@ def run_cell(desc: dict, comm=None) -> dict:
     try:
         c = _Cell(desc, comm)
         cell["flops_per_sample"] = {k: float(v) for k, v in c.wl.flops_per_sample(c.params).items()}
-        if desc.get("dtype", "float32") != "float32":
-            raise ValueError(f"dtype {desc['dtype']} is not supported by this cell's workload; use float32")
         monitor = _start_monitor(c.device)
         threads = _cpu_threads_per_rank(c)
         if threads is not None:
@@ -421,6 +431,8 @@ def run_cell(desc: dict, comm=None) -> dict:
             _summaries(cell, c, timer)
         if losses:
             cell["loss_curve"] = [float(v) for v in losses]
+        if c is not None and getattr(c, "mixed", False):
+            cell["loss_scale"] = {"final": float(c.optimizer.loss_scale), "skipped_steps": int(c.optimizer.skipped_steps)}
         if c is not None and c.size > 1:
             cell["allreduce_bytes"] = int(getattr(c.optimizer, "allreduce_bytes", 0) or 0)
         if c is not None and getattr(c, "model", None) is not None:

@@ -51,10 +51,10 @@ def _train(build, x, t, xp, dtype, steps=40, batch=32, lr=0.01, scaler=None):
     """Train from seed 0 with Adam; returns (final loss on all data, model, optimizer)."""
     seed(0)
     model = build()
-    x, t = xp.asarray(x), xp.asarray(t)
     model(x[:1])  # initialise lazy parameters on the host, then move
     if xp is not numpy:
         model.to_device("gpu:0")
+    x, t = xp.asarray(x), xp.asarray(t)
     if dtype is None:
         fmodel, opt = model, optimizers.Adam(lr).setup(model)
     else:
@@ -428,12 +428,20 @@ def test_wrapper_validates():
         mp.MixedPrecisionOptimizer(optimizers.SGD()).update()
 
 
+def test_wrapper_refuses_gradients_from_an_unscaled_backward():
+    model = _mlp()
+    opt = mp.MixedPrecisionOptimizer(optimizers.SGD(0.1)).setup(model)
+    F.sum(model(numpy.ones((2, 20), F32))).backward()
+    with pytest.raises(RuntimeError, match=r"call optimizer.backward\(loss\)"):
+        opt.update()
+
+
 def test_wrapper_refuses_float16_master_weights():
     fc = L.Linear(2, 2)
     fc.W.array = fc.W.array.astype(F16)
     fc.b.array = fc.b.array.astype(F16)
     opt = mp.MixedPrecisionOptimizer(optimizers.SGD()).setup(fc)
-    F.sum(fc(numpy.ones((1, 2), F16))).backward()
+    opt.backward(F.sum(F.cast(fc(numpy.ones((1, 2), F16)), F32)))
     with pytest.raises(TypeError, match="master weights must be float32"):
         opt.update()
 

@@ -69,3 +69,10 @@ def test_wrapper_on_single_communicator_equals_plain_optimizer():
 def test_wrapper_rejects_non_optimizers():
     with pytest.raises(TypeError, match="inner must be a benchbench optimizer"):
         DataParallelOptimizer(object(), communicators.create("single"))
+
+
+def test_hyperparameters_set_on_the_wrapper_reach_the_inner_optimizer():
+    inner = optimizers.MomentumSGD(lr=0.1)
+    opt = DataParallelOptimizer(inner, communicators.create("single"))
+    opt.lr = 0.01  # what a learning-rate schedule does
+    assert inner.lr == 0.01 and opt.lr == 0.01

@@ -159,3 +159,16 @@ def test_classify():
     assert runner.classify(MemoryError()) == "oom"
     assert runner.classify(type("OutOfMemoryError", (Exception,), {})("Out of memory allocating")) == "oom"
     assert runner.classify(ValueError("x")) == "failed"
+
+
+def test_float16_cell_trains_with_float32_master_weights_and_loss_scaling():
+    # The CLI keeps --dtype float16 to GPUs; the runner's mixed-precision path itself is device-neutral.
+    from benchbench.executor import runner
+
+    desc = {"id": "mlp_mnist/cpu/r0", "workload": "mlp_mnist:small", "device": "cpu", "device_kind": "cpu",
+            "dtype": "float16", "data": "synthetic", "settings": {"warmup_steps": 1, "steps": 3, "val_batches": 1}}
+    cell = runner.run_cell(desc)
+    assert cell["status"] == "ok", cell["reason"]
+    assert cell["dtype"] == "float16"
+    assert cell["loss_scale"] == {"final": 2.0 ** 15, "skipped_steps": 0}
+    assert len(cell["loss_curve"]) == 4 and cell["loss_curve"][-1] < cell["loss_curve"][0]

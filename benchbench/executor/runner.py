@@ -430,7 +430,7 @@ def run_cell(desc: dict, comm=None) -> dict:
         if timer is not None:
             _summaries(cell, c, timer)
         if losses:
-            cell["loss_curve"] = [float(v) for v in losses]
+            cell["loss_curve"] = [float(v) if math.isfinite(v) else None for v in losses]
         if c is not None and getattr(c, "mixed", False):
             cell["loss_scale"] = {"final": float(c.optimizer.loss_scale), "skipped_steps": int(c.optimizer.skipped_steps)}
         if c is not None and c.size > 1:

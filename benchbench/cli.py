@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     prof.add_argument("--seed", type=_nonneg_int, default=0, metavar="N")
     prof.add_argument("--top", type=_positive_int, metavar="N", help="only the N slowest calls")
     prof.add_argument("--json", metavar="F", help="also write the raw profile as JSON")
+    prof.add_argument("--chart", metavar="F", help="also draw the bar chart (F.png, F.svg, or both for another name)")
 
     fmts = ("terminal", "markdown", "csv", "html")
     rep = sub.add_parser("report", help="tables of results files")
@@ -253,14 +254,23 @@ def _find_run(ref: str, results_dir) -> Path:
 def _cmd_profile(args) -> int:
     import json
 
-    from benchbench.executor import profile
+    from benchbench.core import backend
+    from benchbench.executor import devices, profile
 
+    specs, _ = devices.parse_specs(args.device, backend.gpu_count(), hint=devices.gpu_hint(cuda_count=backend.gpu_count()))
+    if len(specs) != 1 or specs[0].n_ranks != 1:
+        raise UsageError(f"profile --device: one device (cpu or gpu:N), got {args.device!r}")
     result = profile.profile_workload(args.workload, device=args.device, steps=args.steps, warmup=args.warmup,
                                       data=args.data, data_dir=args.data_dir, seed=args.seed)
     print(profile.format_profile(result, top=args.top))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
         print(f"wrote {args.json}")
+    if args.chart:
+        from benchbench.reporting.profile_chart import save_profile_chart
+
+        for path in save_profile_chart(result, args.chart, top=args.top or 25):
+            print(f"wrote {path}")
     return EXIT_OK
 
 

@@ -287,3 +287,16 @@ def test_info_list_version_and_report(project):
     assert listed.returncode == 0 and "sleepy" in listed.stdout and "hang" in listed.stdout
     missing = cli(project, "report", str(project / "nothing.json"))
     assert_one_line_error(missing, "nothing.json")
+
+
+def test_profile_prints_table_and_writes_chart(tmp_path):
+    proc = cli(tmp_path, "profile", "mlp_mnist:small", "--steps", "2", "--warmup", "0",
+               "--json", "p.json", "--chart", "p.png")
+    assert proc.returncode == 0, proc.stderr
+    assert "LinearFunction" in proc.stdout and "optimizer update" in proc.stdout
+    assert (tmp_path / "p.png").stat().st_size > 0 and (tmp_path / "p.json").exists()
+
+
+def test_profile_on_a_missing_gpu_is_a_usage_error(tmp_path):
+    proc = cli(tmp_path, "profile", "mlp_mnist", "--device", "gpu:3")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "gpu:3 not found" in proc.stderr

@@ -4,8 +4,10 @@ import pytest
 from benchbench.executor.profile import format_profile, profile_workload
 
 # Profiled rows (function forward + backward) plus the optimizer update must account for the
-# unprofiled step time within this fraction; the rest is graph bookkeeping and machine noise.
-MARGIN = 0.35
+# profiled step they were measured in within this fraction; the rest is graph bookkeeping.
+# (The unprofiled step is measured in alternate steps and reported beside it; on a shared
+# machine it can differ from the profiled one by more than any fixed margin, so it is not asserted.)
+MARGIN = 0.25
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +31,8 @@ def test_rows_name_layers_and_functions(lenet_profile):
 def test_rows_add_up_to_the_step(lenet_profile):
     r = lenet_profile
     accounted = r["functions_s"] + r["update_s"]
-    assert abs(accounted - r["step_s"]) <= MARGIN * r["step_s"], (accounted, r["step_s"])
+    assert abs(accounted - r["profiled_step_s"]) <= MARGIN * r["profiled_step_s"], (accounted, r["profiled_step_s"])
+    assert r["step_s"] > 0
     assert sum(row["share"] for row in r["rows"]) <= 1.0 + 1e-9
 
 

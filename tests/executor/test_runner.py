@@ -1,45 +1,14 @@
 """One cell in this process: records in the results schema, failures classified, hashes, batches."""
 import json
-import textwrap
 
 import pytest
 
 from benchbench import results
 from benchbench.executor import runner
 
-SUITE = textwrap.dedent('''
-    import numpy as np
+from ..fake_suite import suite_source
 
-    from benchbench.core import links as L, optimizers
-    from benchbench.data import Dataset
-    from benchbench.registry import Workload, workload
-
-    COMMON = dict(description="test", batch_size=8, epochs=3, metric="accuracy", higher_is_better=True,
-                  target=0.0, target_source="test", dataset="points")
-
-
-    class Tiny(Workload):
-        def build_model(self, params):
-            return L.Linear(4, 2)
-
-        def build_optimizer(self, params):
-            return optimizers.SGD(lr=0.1)
-
-        def flops_per_sample(self, params):
-            return {"forward": 16.0, "train_step": 48.0}
-
-        def load_data(self, source, data_dir=None, seed=0, n_train=None, n_val=None):
-            rng = np.random.default_rng(seed)
-            n, m = n_train or 64, n_val or 16
-            x = rng.standard_normal((n + m, 4)).astype(np.float32)
-            t = (x[:, 0] > 0).astype(np.int32)
-            return Dataset("points", (x[:n], t[:n]), (x[n:], t[n:]), "generated", "random points", 2)
-
-
-    @workload(name="tiny", **COMMON)
-    class TinyOk(Tiny):
-        pass
-
+SUITE = suite_source(target=0.0, epochs=3, extra='''
 
     @workload(name="crash", **COMMON)
     class Crash(Tiny):

@@ -48,6 +48,27 @@ def _check_float(fname, argname, a, ndim):
         raise ValueError(f"{fname}: {argname} must have {ndim} axes, got shape {a.shape}")
 
 
+def _gate_grads(xp, a, i, f, o, c_prev, tc, gc, gh, ga, gi, gf, go):
+    """Gate pre-activation gradients, in place into ``ga, gi, gf, go``:
+    ga = gc i (1 - a^2); gi = gc a i (1 - i); gf = gc c_prev f (1 - f); go = gh tc o (1 - o)."""
+    xp.multiply(a, a, out=ga)
+    xp.subtract(1, ga, out=ga)
+    ga *= i
+    ga *= gc
+    xp.subtract(1, i, out=gi)
+    gi *= i
+    gi *= a
+    gi *= gc
+    xp.subtract(1, f, out=gf)
+    gf *= f
+    gf *= c_prev
+    gf *= gc
+    xp.subtract(1, o, out=go)
+    go *= o
+    go *= tc
+    go *= gh
+
+
 class LSTMStep(Function):
     """One LSTM step on pre-activations in Chainer's interleaved layout; outputs ``(c, h)``."""
 
@@ -81,23 +102,7 @@ class LSTMStep(Function):
         gc += gc_out
         gx = xp.empty((x.shape[0], x.shape[1] // 4, 4), dtype=x.dtype)
         ga, gi, gf, go = gx[:, :, 0], gx[:, :, 1], gx[:, :, 2], gx[:, :, 3]
-        # ga = gc * i * (1 - a^2); gi = gc * a * i (1 - i); gf = gc * c_prev * f (1 - f); go = gh * tc * o (1 - o)
-        xp.multiply(a, a, out=ga)
-        xp.subtract(1, ga, out=ga)
-        ga *= i
-        ga *= gc
-        xp.subtract(1, i, out=gi)
-        gi *= i
-        gi *= a
-        gi *= gc
-        xp.subtract(1, f, out=gf)
-        gf *= f
-        gf *= c_prev
-        gf *= gc
-        xp.subtract(1, o, out=go)
-        go *= o
-        go *= tc
-        go *= gh
+        _gate_grads(xp, a, i, f, o, c_prev, tc, gc, gh, ga, gi, gf, go)
         gc_prev = gc * f if self.needs_input_grad[0] else None
         gx = gx.reshape(x.shape) if self.needs_input_grad[1] else None
         return gc_prev, gx
@@ -220,22 +225,7 @@ class LSTMSequence(Function):
             gc += tmp
             dg = gg[t]
             ga, gi, gf, go = (dg[:, k * hsz:(k + 1) * hsz] for k in range(4))
-            xp.multiply(a, a, out=ga)
-            xp.subtract(1, ga, out=ga)
-            ga *= i
-            ga *= gc
-            xp.subtract(1, i, out=gi)
-            gi *= i
-            gi *= a
-            gi *= gc
-            xp.subtract(1, f, out=gf)
-            gf *= f
-            gf *= cs[t]
-            gf *= gc
-            xp.subtract(1, o, out=go)
-            go *= o
-            go *= tc
-            go *= gh
+            _gate_grads(xp, a, i, f, o, cs[t], tc, gc, gh, ga, gi, gf, go)
             gc *= f
             xp.matmul(dg, w_hb, out=gh)
         need = self.needs_input_grad

@@ -1,9 +1,10 @@
 """Time a full training step (forward, backward, optimizer update; float32) of each workload on the CPU.
 
 For every workload the benchbench step and, when PyTorch is installed, the same model in
-PyTorch are measured in the same run, step by step in alternation (benchbench, PyTorch,
-benchbench, PyTorch ...) so that machine noise affects both alike, on the same synthetic
-batch. PyTorch starts from benchbench's initial parameters, so the first losses agree.
+PyTorch are measured in the same run, in alternating blocks of about 0.1 s of steps
+(benchbench, PyTorch, benchbench, PyTorch ...; one step per block when a step is longer)
+so that machine noise affects both alike, on the same synthetic batch (see :func:`measure`).
+PyTorch starts from benchbench's initial parameters, so the first losses agree.
 Printed: ms/step (median and IQR after warm-up), samples/s, achieved GFLOP/s (from the
 workload's ``flops_per_sample``), PyTorch's ms/step and the ratio benchbench / PyTorch;
 a plain numpy float32 GEMM as this machine's reference; the BLAS kernel and threads; the
@@ -11,7 +12,7 @@ per-op framework overhead (a chain of 100 small ops with backward).
 
 Usage:
     python benchmarks/train_step.py [--workload NAME ...] [--steps N] [--warmup N] [--json OUT]
-        [--no-torch] [--profile]
+        [--settle S] [--no-torch] [--profile]
 
 NAME is a key of :data:`WORKLOADS` (``mlp``, ``cnn``, ``lenet5``, ``lstm``, ``lstm_fused``,
 ``resnet18``) or any workload spec (``"mlp_mnist:small"``). PyTorch is optional and never a

@@ -61,16 +61,23 @@ class LeakyReLU(Function):
 
 class Sigmoid(Function):
     def forward(self, xp, xs):
-        # 0.5 * tanh(0.5 x) + 0.5: exact sigmoid, no overflow for large |x|.
-        y = xp.tanh(xs[0] * 0.5)
-        y *= 0.5
-        y += 0.5
+        # 1 / (1 + exp(-x)): exp is about twice as fast as tanh on the CPU. For x below about
+        # -88 (float32) exp(-x) overflows to inf and y becomes exactly 0, the correctly rounded
+        # limit, so the overflow is expected and silenced; NaN still propagates.
+        y = xp.negative(xs[0])
+        with numpy.errstate(over="ignore"):
+            xp.exp(y, out=y)
+        y += 1
+        xp.divide(1, y, out=y)
         self.y = y
         return (y,)
 
     def backward(self, xp, xs, gys):
         y = self.y
-        return (gys[0] * y * (1 - y),)
+        gx = xp.subtract(1, y)  # gy * y * (1 - y) in three passes
+        gx *= y
+        gx *= gys[0]
+        return (gx,)
 
 
 class Tanh(Function):

@@ -9,11 +9,13 @@ gate), i.e. ``a, i, f, o = x.reshape(N, H, 4)[:, :, k]``. Then::
     c = tanh(a) * sigmoid(i) + sigmoid(f) * c_prev
     h = sigmoid(o) * tanh(c)
 
-``lstm_sequence`` permutes its weights once per call to a blocked layout
-(``[a | i | f | o]``, each gate a contiguous column block) so that the per-step
-gate math runs on contiguous blocks, and permutes the weight gradients back.
+``lstm_sequence`` gathers its weight rows once per call into a blocked layout (each
+gate a contiguous block of rows) so that the per-step gate math runs on contiguous
+blocks, and scatters the weight gradients back.
 """
 from __future__ import annotations
+
+import functools
 
 import numpy
 
@@ -141,18 +143,36 @@ def lstm(c_prev, x):
     return tuple(LSTMStep().apply((c_prev, x)))
 
 
-def _blocked_order(hsz):
-    """Row permutation from the interleaved gate layout to the blocked one (and its inverse)."""
-    perm = numpy.arange(4 * hsz).reshape(hsz, 4).T.reshape(-1)
-    return perm, numpy.argsort(perm)
+@functools.lru_cache(maxsize=64)
+def _blocked_order(hsz, gates, inverse=False):
+    """Row indices that gather the interleaved gate rows into contiguous blocks, in the order
+    ``gates`` (gate numbers 0..3 for ``a, i, f, o``), or with ``inverse`` the indices that
+    gather them back. Cached; the arrays are read-only."""
+    perm = numpy.arange(4 * hsz).reshape(hsz, 4)[:, list(gates)].T.reshape(-1)
+    if inverse:
+        perm = numpy.argsort(perm)
+    perm.setflags(write=False)
+    return perm
+
+
+# Block orders used by LSTMSequence: forward gates [a, f, i, o] (so that [c_prev, a] and
+# [f, i] are adjacent pairs and the three sigmoid gates are one block); backward [o, a, f, i].
+_FWD_GATES = (0, 2, 1, 3)
+_BWD_GATES = (3, 0, 2, 1)
 
 
 class LSTMSequence(Function):
     """Whole-sequence LSTM. Inputs ``(x_seq, h0, c0, W_x, W_h[, b])``; outputs ``(h_seq, h_T, c_T)``.
 
-    Forward: one GEMM projects the inputs of all T steps; each step adds one GEMM
-    ``h @ W_h^T`` and the fused gate math. Backward walks the steps in reverse inside
-    this Function and forms ``gW_x``, ``gW_h`` and ``gx_seq`` with one GEMM each.
+    Everything runs on feature-major ``(features, N)`` slices so that every per-step
+    operand is a contiguous block (numpy's fast path for small arrays). Forward: each step
+    is one GEMM ``[W_x | b | W_h] @ [x_t; 1; h_t]`` into the gate rows, one tanh over all
+    four gates (the sigmoid rows of the weights are pre-scaled by 1/2, and
+    ``sigmoid(z) = (tanh(z/2) + 1) / 2``), and six small elementwise calls. Backward: the
+    gate-derivative factors that do not depend on the incoming gradient are formed for all
+    steps at once; each step then costs three elementwise calls and one GEMM that also adds
+    the output gradient of the step and carries the cell gradient; ``[gW_x | gb | gW_h]``
+    and ``gx_seq`` are one GEMM each.
     """
 
     def __init__(self, has_bias):
@@ -164,86 +184,142 @@ class LSTMSequence(Function):
         t, n = x_seq.shape[0], x_seq.shape[1]
         return 2.0 * t * n * w_x.shape[0] * (w_x.shape[1] + w_h.shape[1])
 
-    def forward(self, xp, xs):
-        x_seq, h0, c0, w_x, w_h = xs[:5]
-        t_len, n, _ = x_seq.shape
-        hsz = h0.shape[1]
-        perm, _ = _blocked_order(hsz)
+    def _gather(self, xp, xs, gates):
+        """``[W_x | b | W_h]`` with its rows in block order ``gates``; (4H, in [+1] + H)."""
+        w_x, w_h = xs[3], xs[4]
+        hsz = w_h.shape[1]
+        perm = _blocked_order(hsz, gates)
         if xp is not numpy:
             perm = xp.asarray(perm)
-        w_xb = w_x[perm]  # (4H, in), blocked
-        w_hb = w_h[perm]  # (4H, H), blocked
-        self._w_b = (w_xb, w_hb)
-        # gates[t] holds the pre-activations, then (in place) the activations a, i, f, o.
-        gates = (x_seq.reshape(t_len * n, -1) @ w_xb.T).reshape(t_len, n, 4 * hsz)
+        parts = [w_x[perm]]
         if self.has_bias:
-            gates += xs[5][perm]
-        hs = xp.empty((t_len + 1, n, hsz), dtype=x_seq.dtype)
-        cs = xp.empty((t_len + 1, n, hsz), dtype=x_seq.dtype)
-        tcs = xp.empty((t_len, n, hsz), dtype=x_seq.dtype)
-        hs[0] = h0
-        cs[0] = c0
-        w_hbt = w_hb.T
-        tmp = xp.empty((n, hsz), dtype=x_seq.dtype)
+            parts.append(xs[5][perm][:, None])
+        parts.append(w_h[perm])
+        return xp.concatenate(parts, axis=1)
+
+    def forward(self, xp, xs):
+        x_seq, h0, c0 = xs[:3]
+        t_len, n, in_size = x_seq.shape
+        hsz = h0.shape[1]
+        dtype = x_seq.dtype
+        k_in = in_size + self.has_bias
+        w = self._gather(xp, xs, _FWD_GATES)
+        w[hsz:] *= 0.5  # sigmoid gates f, i, o: tanh(z/2)
+        # xh[t] = [x_t; 1; h_t], feature-major (K, N).
+        xh = xp.empty((t_len + 1, k_in + hsz, n), dtype=dtype)
+        xh[:t_len, :in_size] = x_seq.transpose(0, 2, 1)
+        xh[t_len, :k_in] = 0
+        if self.has_bias:
+            xh[:, in_size] = 1
+        xh[0, k_in:] = h0.T
+        # st[t] = [c_t, a, f, i, o] of step t, each (H, N); st[t_len] holds only c_T.
+        st = xp.empty((t_len + 1, 5, hsz, n), dtype=dtype)
+        st[0, 0] = c0.T
+        st[t_len, 1:] = 0
+        z = st.reshape(t_len + 1, 5 * hsz, n)[:, hsz:]  # gate rows (4H, N) of each step
+        tcs = xp.empty((t_len, hsz, n), dtype=dtype)
+        prod = xp.empty((2, hsz, n), dtype=dtype)
+        half = xp.full((), 0.5, dtype=dtype)
+        hx = xh[:, k_in:]
         for t in range(t_len):
-            g = gates[t]
-            g += hs[t] @ w_hbt
-            a = g[:, :hsz]
-            xp.tanh(a, out=a)
-            _sigmoid_(g[:, hsz:], xp)
-            c = cs[t + 1]
-            xp.multiply(a, g[:, hsz:2 * hsz], out=c)
-            xp.multiply(g[:, 2 * hsz:3 * hsz], cs[t], out=tmp)
-            c += tmp
-            xp.tanh(c, out=tcs[t])
-            xp.multiply(g[:, 3 * hsz:], tcs[t], out=hs[t + 1])
-        self._saved = (gates, hs, cs, tcs)
-        return hs[1:], hs[t_len].copy(), cs[t_len].copy()
+            zt, s = z[t], st[t]
+            xp.matmul(w, xh[t], out=zt)
+            xp.tanh(zt, out=zt)
+            sg = s[2:]
+            xp.multiply(sg, half, out=sg)
+            xp.add(sg, half, out=sg)
+            xp.multiply(s[0:2], s[2:4], out=prod)  # [c_prev f, a i]
+            c = st[t + 1, 0]
+            xp.add(prod[0], prod[1], out=c)
+            tc = tcs[t]
+            xp.tanh(c, out=tc)
+            xp.multiply(s[4], tc, out=hx[t + 1])
+        self._saved = (xh, st, tcs)
+        h_seq = xp.ascontiguousarray(hx[1:].transpose(0, 2, 1))
+        return h_seq, h_seq[t_len - 1].copy(), xp.ascontiguousarray(st[t_len, 0].T)
 
     def backward(self, xp, xs, gys):
-        x_seq, h0, c0, w_x, w_h = xs[:5]
+        x_seq = xs[0]
         gh_seq, gh_last, gc_last = gys
-        gates, hs, cs, tcs = self._saved
-        w_xb, w_hb = self._w_b
-        self._saved = self._w_b = None
+        xh, st, tcs = self._saved
+        self._saved = None
         t_len, n, hsz = gh_seq.shape
+        in_size = x_seq.shape[2]
+        k_in = in_size + self.has_bias
         dtype = x_seq.dtype
-        gg = xp.empty_like(gates)  # gradients of the pre-activations, blocked
-        gh = gh_last.copy()
-        gc = gc_last.copy()
-        tmp = xp.empty((n, hsz), dtype=dtype)
+        c_prev, a, f, i, o = (st[:t_len, k] for k in range(5))
+        # Per step t every operand is a contiguous (k, H, N) block, so that numpy takes its
+        # fast path; m = [gh_t x5, carried cell gradient x4] comes from the previous GEMM:
+        #   buf[t, 0:5] = m[0:5] * fac[t, 0:5]     -> [gh e x4, go]
+        #   buf[t, 0:4] += m[5:9]                  -> the total cell gradient gc, x4
+        #   buf[t, 5:9] = buf[t, 0:4] * fac[t, 5:] -> [ga, gf, gi, carry]
+        #   m = w_big @ buf[t, 4:10]               -> [gh_{t-1} x5, carry x4]
+        # with fac = [e x4, d, fa, ff, fi, f], formed for all steps at once:
+        # e = o (1 - tc^2), d = tc o (1 - o), fa = i (1 - a^2), ff = c_prev f (1 - f), fi = a i (1 - i).
+        fac = xp.empty((t_len, 9, hsz, n), dtype=dtype)
+        e, d, fa, ff, fi = fac[:, 0], fac[:, 4], fac[:, 5], fac[:, 6], fac[:, 7]
+        xp.multiply(tcs, tcs, out=e)
+        xp.subtract(1, e, out=e)
+        e *= o
+        fac[:, 1:4] = e[:, None]
+        xp.subtract(1, o, out=d)
+        d *= o
+        d *= tcs
+        xp.multiply(a, a, out=fa)
+        xp.subtract(1, fa, out=fa)
+        fa *= i
+        xp.subtract(1, f, out=ff)
+        ff *= f
+        ff *= c_prev
+        xp.subtract(1, i, out=fi)
+        fi *= i
+        fi *= a
+        fac[:, 8] = f
+        # buf[t] = [scratch x4, go, ga, gf, gi, carry, gh_seq[t-1]], each (H, N); gate rows [o, a, f, i].
+        buf = xp.empty((t_len, 10, hsz, n), dtype=dtype)
+        buf[0, 9] = 0
+        buf[1:, 9] = gh_seq[:t_len - 1].transpose(0, 2, 1)
+        w_b = self._gather(xp, xs, _BWD_GATES)
+        # w_big: block rows 0-4 [W_h^T | 0 | I] (gh_{t-1}), block rows 5-8 [0 | I | 0] (carry).
+        eye = xp.eye(hsz, dtype=dtype)
+        w_big = xp.zeros((9, hsz, 6, hsz), dtype=dtype)
+        w_big[:5, :, :4] = w_b[:, k_in:].T.reshape(hsz, 4, hsz)
+        w_big[:5, :, 5] = eye
+        w_big[5:, :, 4] = eye
+        w_big = w_big.reshape(9 * hsz, 6 * hsz)
+        m = xp.empty((9, hsz, n), dtype=dtype)
+        m[:5] = (gh_last + gh_seq[t_len - 1]).T
+        m[5:] = gc_last.T
+        m2 = m.reshape(9 * hsz, n)
+        rows = buf.reshape(t_len, 10 * hsz, n)[:, 4 * hsz:]
         for t in range(t_len - 1, -1, -1):
-            g = gates[t]
-            a, i, f, o = (g[:, k * hsz:(k + 1) * hsz] for k in range(4))
-            tc = tcs[t]
-            gh += gh_seq[t]
-            # gc += gh * o * (1 - tc^2)
-            xp.multiply(tc, tc, out=tmp)
-            xp.subtract(1, tmp, out=tmp)
-            tmp *= o
-            tmp *= gh
-            gc += tmp
-            dg = gg[t]
-            ga, gi, gf, go = (dg[:, k * hsz:(k + 1) * hsz] for k in range(4))
-            _gate_grads(xp, a, i, f, o, cs[t], tc, gc, gh, ga, gi, gf, go)
-            gc *= f
-            xp.matmul(dg, w_hb, out=gh)
+            r, ft = buf[t], fac[t]
+            s = r[0:4]
+            xp.multiply(m[0:5], ft[0:5], out=r[0:5])
+            xp.add(s, m[5:], out=s)
+            xp.multiply(s, ft[5:], out=r[5:9])
+            xp.matmul(w_big, rows[t], out=m2)
         need = self.needs_input_grad
-        inv = self._perm_inverse(xp, hsz)
-        gg2 = gg.reshape(t_len * n, 4 * hsz)
-        g_x = (gg2 @ w_xb).reshape(x_seq.shape) if need[0] else None
-        g_h0 = gh if need[1] else None
-        g_c0 = gc if need[2] else None
-        g_wx = (gg2.T @ x_seq.reshape(t_len * n, -1))[inv] if need[3] else None
-        g_wh = (gg2.T @ hs[:t_len].reshape(t_len * n, hsz))[inv] if need[4] else None
-        out = [g_x, g_h0, g_c0, g_wx, g_wh]
+        # gz: gate pre-activation gradients (4H, T*N), rows [o, a, f, i], columns (t, n).
+        gz = buf[:, 4:8].reshape(t_len, 4 * hsz, n).transpose(1, 0, 2).reshape(4 * hsz, t_len * n)
+        g_x = (gz.T @ w_b[:, :in_size]).reshape(x_seq.shape) if need[0] else None
+        g_h0 = xp.ascontiguousarray(m[0].T) if need[1] else None
+        g_c0 = xp.ascontiguousarray(m[5].T) if need[2] else None
+        out = [g_x, g_h0, g_c0, None, None]
         if self.has_bias:
-            out.append(gg2.sum(axis=0)[inv] if need[5] else None)
+            out.append(None)
+        if any(need[3:]):
+            xs_m = xh[:t_len].transpose(1, 0, 2).reshape(k_in + hsz, t_len * n)
+            g_w = gz @ xs_m.T  # (4H, K), rows [o, a, f, i]
+            inv = _blocked_order(hsz, _BWD_GATES, inverse=True)
+            g_w = g_w[inv if xp is numpy else xp.asarray(inv)]
+            if need[3]:
+                out[3] = xp.ascontiguousarray(g_w[:, :in_size])
+            if need[4]:
+                out[4] = xp.ascontiguousarray(g_w[:, k_in:])
+            if self.has_bias and need[5]:
+                out[5] = g_w[:, in_size].copy()
         return tuple(out)
-
-    def _perm_inverse(self, xp, hsz):
-        _, inv = _blocked_order(hsz)
-        return inv if xp is numpy else xp.asarray(inv)
 
 
 def lstm_sequence(x_seq, h0, c0, W_x, W_h, b=None):

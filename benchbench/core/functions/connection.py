@@ -8,13 +8,17 @@ NCHW by one copy of the output. Backward: ``gW`` is one GEMM; ``gx`` (only when 
 input needs a gradient) is, for stride 1, a convolution of the padded ``gy`` with the
 flipped kernel (one im2col + one GEMM), otherwise a GEMM and a col2im that adds
 ``kh*kw`` strided slices, never ``add.at``. A 1x1 convolution with stride 1 and no
-padding skips im2col.
+padding skips im2col. On the CPU every internal array (padded input, columns, GEMM
+results before the NCHW copy) comes from the ``_buffers`` pool and goes back to it as
+soon as nothing reads it (the columns after the weight gradient), and the large layout
+copies run on the BLAS thread count.
 """
 from __future__ import annotations
 
 import numpy
 
 from ..function import Function
+from . import _buffers
 from ..variable import Variable
 
 __all__ = ["linear", "convolution_2d"]
@@ -59,18 +63,29 @@ def _conv_outsize(size, k, s, p, cover_all=False, d=1):
 
 
 def _padded(xp, x, ph, pw, oh, ow, kh, kw, sy, sx, dy=1, dx=1, fill=0.0):
-    """The 4-D ``x`` padded on its last two axes so every window of the output grid lies inside it.
+    """The 4-D ``x`` (any strides) padded on its last two axes so every output window lies inside it.
 
-    ``x`` itself is returned when no padding is needed; otherwise a new C-contiguous array.
+    ``x`` itself is returned when no padding is needed; otherwise a C-contiguous work array
+    from ``_buffers.acquire`` (only the border is filled), which the caller releases.
     """
     n, c, h, w = x.shape
     hp = max(h + 2 * ph, (oh - 1) * sy + (kh - 1) * dy + 1)
     wp = max(w + 2 * pw, (ow - 1) * sx + (kw - 1) * dx + 1)
     if hp == h and wp == w and ph == 0 and pw == 0:
         return x
-    out = xp.full((n, c, hp, wp), fill, dtype=x.dtype)
-    out[:, :, ph:ph + h, pw:pw + w] = x
+    out = _buffers.acquire(xp, (n, c, hp, wp), x.dtype)
+    out[:, :, :ph] = fill
+    out[:, :, ph + h:] = fill
+    out[:, :, ph:ph + h, :pw] = fill
+    out[:, :, ph:ph + h, pw + w:] = fill
+    _buffers.copy(xp, out[:, :, ph:ph + h, pw:pw + w], x)
     return out
+
+
+def _release_padded(xp, padded, x):
+    """Give back what ``_padded`` took (nothing when it returned ``x`` itself)."""
+    if padded is not x:
+        _buffers.release(xp, padded)
 
 
 def _window(xp, a, i, j, oh, ow, sy, sx, dy=1, dx=1):
@@ -80,19 +95,25 @@ def _window(xp, a, i, j, oh, ow, sy, sx, dy=1, dx=1):
 
 
 def _im2col(xp, a, kh, kw, oh, ow, sy, sx, dy, dx):
-    """Copy the windows of ``a`` (C, N, Hp, Wp), any strides, into a (C*kh*kw, N*oh*ow) array."""
+    """Copy the windows of ``a`` (C, N, Hp, Wp), any strides, into a (C*kh*kw, N*oh*ow) work array.
+
+    The result comes from ``_buffers.acquire``: the caller releases it.
+    """
     c, n = a.shape[:2]
     s_c, s_n, s_h, s_w = a.strides
     view = xp.lib.stride_tricks.as_strided(
         a, (c, kh, kw, n, oh, ow), (s_c, s_h * dy, s_w * dx, s_n, s_h * sy, s_w * sx)
     )
-    return xp.ascontiguousarray(view).reshape(c * kh * kw, n * oh * ow)
+    col = _buffers.acquire(xp, view.shape, a.dtype)
+    _buffers.copy(xp, col, view)
+    return col.reshape(c * kh * kw, n * oh * ow)
 
 
 def _col2im(xp, gcol, c, n, kh, kw, oh, ow, sy, sx, hp, wp, dy, dx):
-    """Sum the (C*kh*kw, N*oh*ow) column gradient onto a padded (C, N, hp, wp) image."""
+    """Sum the (C*kh*kw, N*oh*ow) column gradient onto a padded (C, N, hp, wp) work array."""
     gcol = gcol.reshape(c, kh, kw, n, oh, ow)
-    gpad = xp.zeros((c, n, hp, wp), dtype=gcol.dtype)
+    gpad = _buffers.acquire(xp, (c, n, hp, wp), gcol.dtype)
+    gpad.fill(0)
     for i in range(kh):
         for j in range(kw):
             _window(xp, gpad, i, j, oh, ow, sy, sx, dy, dx)[...] += gcol[:, i, j]
@@ -100,8 +121,17 @@ def _col2im(xp, gcol, c, n, kh, kw, oh, ow, sy, sx, hp, wp, dy, dx):
 
 
 def _nchw(xp, a):
-    """Contiguous (N, C, H, W) copy of a (C, N, H, W) array."""
-    return xp.ascontiguousarray(a.transpose(1, 0, 2, 3))
+    """New contiguous (N, C, H, W) copy of a (C, N, H, W) array."""
+    c, n, h, w = a.shape
+    out = xp.empty((n, c, h, w), dtype=a.dtype)
+    return _buffers.copy(xp, out, a.transpose(1, 0, 2, 3))
+
+
+def _cnhw(xp, a):
+    """Contiguous (C, N, H, W) work array (from ``_buffers.acquire``) holding the (N, C, H, W) ``a``."""
+    n, c, h, w = a.shape
+    out = _buffers.acquire(xp, (c, n, h, w), a.dtype)
+    return _buffers.copy(xp, out, a.transpose(1, 0, 2, 3))
 
 
 # -- linear ---------------------------------------------------------------------------
@@ -213,18 +243,24 @@ class Convolution2DFunction(Function):
     def forward(self, xp, xs):
         x, W = xs[0], xs[1]
         n, c, h, w, o, kh, kw, oh, ow = self._geometry(x, W)
-        x_cnhw = x.transpose(1, 0, 2, 3)
         if self._is_pointwise(kh, kw):
-            col = xp.ascontiguousarray(x_cnhw).reshape(c, n * h * w)
+            col = _cnhw(xp, x).reshape(c, n * h * w)
         else:
+            x_cnhw = x.transpose(1, 0, 2, 3)
             xpad = _padded(xp, x_cnhw, self.ph, self.pw, oh, ow, kh, kw, self.sy, self.sx, self.dy, self.dx)
             col = _im2col(xp, xpad, kh, kw, oh, ow, self.sy, self.sx, self.dy, self.dx)
-        y = xp.matmul(W.reshape(o, -1), col)
+            _release_padded(xp, xpad, x_cnhw)
+        y = _buffers.acquire(xp, (o, n * oh * ow), x.dtype)
+        xp.matmul(W.reshape(o, -1), col, out=y)
         if len(xs) == 3:
             y += xs[2].reshape(o, 1)
         if self.needs_input_grad[1]:
             self.col = col
-        return (_nchw(xp, y.reshape(o, n, oh, ow)),)
+        else:
+            _buffers.release(xp, col)
+        out = _nchw(xp, y.reshape(o, n, oh, ow))
+        _buffers.release(xp, y)
+        return (out,)
 
     def flops(self, xs, ys):
         """Forward FLOPs (2 per multiply-add), for the profiler."""
@@ -241,42 +277,56 @@ class Convolution2DFunction(Function):
         x, W = xs[0], xs[1]
         n, c, h, w, o, kh, kw, oh, ow = self._geometry(x, W)
         need = self.needs_input_grad
-        gy = xp.ascontiguousarray(gys[0].transpose(1, 0, 2, 3)).reshape(o, n * oh * ow)
+        gy_cnhw = _cnhw(xp, gys[0])
+        gy = gy_cnhw.reshape(o, n * oh * ow)
         gx = gW = gb = None
         if need[1]:
             gW = xp.matmul(gy, self.col.T).reshape(W.shape).astype(W.dtype, copy=False)
+            _buffers.release(xp, self.col)
             self.col = None
         if len(xs) == 3 and need[2]:
             gb = gy.sum(axis=1).astype(xs[2].dtype, copy=False)
         if need[0]:
             if self._is_pointwise(kh, kw):
-                gx = xp.matmul(W.reshape(o, c).T, gy).reshape(c, n, h, w)
+                gx_cnhw = _buffers.acquire(xp, (c, n * h * w), gy.dtype)
+                xp.matmul(W.reshape(o, c).T, gy, out=gx_cnhw)
+                gx = _nchw(xp, gx_cnhw.reshape(c, n, h, w))
             elif ((self.sy, self.sx, self.dy, self.dx) == (1, 1, 1, 1) and self.ph < kh and self.pw < kw
                   and o * h * w <= c * oh * ow):  # gy's im2col is no bigger than x's
-                gx = self._input_grad_by_full_convolution(xp, gy, W, x.shape, oh, ow)
+                gx_cnhw = self._input_grad_by_full_convolution(xp, gy, W, x.shape, oh, ow)
+                gx = _nchw(xp, gx_cnhw)
             else:
-                gcol = xp.matmul(W.reshape(o, -1).T, gy)
+                gcol = _buffers.acquire(xp, (c * kh * kw, n * oh * ow), gy.dtype)
+                xp.matmul(W.reshape(o, -1).T, gy, out=gcol)
                 hp = max(h + 2 * self.ph, (oh - 1) * self.sy + (kh - 1) * self.dy + 1)
                 wp = max(w + 2 * self.pw, (ow - 1) * self.sx + (kw - 1) * self.dx + 1)
-                gpad = _col2im(xp, gcol, c, n, kh, kw, oh, ow, self.sy, self.sx, hp, wp, self.dy, self.dx)
-                gx = gpad[:, :, self.ph:self.ph + h, self.pw:self.pw + w]
-            gx = _nchw(xp, gx).astype(x.dtype, copy=False)
+                gx_cnhw = _col2im(xp, gcol, c, n, kh, kw, oh, ow, self.sy, self.sx, hp, wp, self.dy, self.dx)
+                _buffers.release(xp, gcol)
+                gx = _nchw(xp, gx_cnhw[:, :, self.ph:self.ph + h, self.pw:self.pw + w])
+            _buffers.release(xp, gx_cnhw)
+            gx = gx.astype(x.dtype, copy=False)
+        _buffers.release(xp, gy_cnhw)
         if len(xs) == 3:
             return gx, gW, gb
         return gx, gW
 
     def _input_grad_by_full_convolution(self, xp, gy, W, x_shape, oh, ow):
-        """(C, N, H, W) ``gx`` for stride 1: the zero-padded ``gy`` convolved with the flipped kernel.
+        """(C, N, H, W) ``gx`` work array for stride 1: the zero-padded ``gy`` convolved with the flipped kernel.
 
         One im2col copy and one GEMM instead of a GEMM and ``kh*kw`` read-modify-write passes.
         """
         n, c, h, w = x_shape
         o, _, kh, kw = W.shape
         qh, qw = kh - 1 - self.ph, kw - 1 - self.pw
-        gpad = _padded(xp, gy.reshape(o, n, oh, ow), qh, qw, h, w, kh, kw, 1, 1)
+        gy4 = gy.reshape(o, n, oh, ow)
+        gpad = _padded(xp, gy4, qh, qw, h, w, kh, kw, 1, 1)
         gcol = _im2col(xp, gpad, kh, kw, h, w, 1, 1, 1, 1)
+        _release_padded(xp, gpad, gy4)
         w_flip = xp.ascontiguousarray(W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(c, -1)
-        return xp.matmul(w_flip, gcol).reshape(c, n, h, w)
+        gx = _buffers.acquire(xp, (c, n * h * w), gcol.dtype)
+        xp.matmul(w_flip, gcol, out=gx)
+        _buffers.release(xp, gcol)
+        return gx.reshape(c, n, h, w)
 
 
 def convolution_2d(x, W, b=None, stride=1, pad=0, cover_all=False, dilate=1):

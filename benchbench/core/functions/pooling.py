@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy
 
 from ..function import Function
-from .connection import _check_float, _conv_outsize, _pair, _padded, _window
+from .connection import _check_float, _conv_outsize, _pair, _padded, _release_padded, _window
 
 __all__ = ["max_pooling_2d", "average_pooling_2d", "global_average_pooling_2d"]
 
@@ -65,6 +65,7 @@ class MaxPooling2D(Function):
             xp.multiply(mask, idx.dtype.type(k), out=step)
             xp.maximum(idx, step, out=idx)
             xp.maximum(y, v, out=y)
+        _release_padded(xp, xpad, x)
         if self.needs_input_grad[0]:
             self.indices = idx
         return (y,)
@@ -132,6 +133,7 @@ class AveragePooling2D(Function):
         y = xp.array(_window(xp, xpad, 0, 0, oh, ow, sy, sx), copy=True, order="C")
         for k in range(1, kh * kw):
             y += _window(xp, xpad, k // kw, k % kw, oh, ow, sy, sx)
+        _release_padded(xp, xpad, x)
         y *= x.dtype.type(1.0 / (kh * kw))
         return (y,)
 

@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="train and time the workloads on the devices of the plan")
     r.add_argument("--device", action="append", metavar="SPEC",
                    help="cpu, cpu:dpN, gpu:N, gpu:N,M, gpu:all or all (repeatable)")
-    r.add_argument("--workload", action="append", metavar="NAME", help="NAME, NAME:VARIANT or NAME:key=v (repeatable)")
+    r.add_argument("--workload", action="extend", nargs="+", metavar="NAME",
+                   help="NAME, NAME:VARIANT or NAME:key=v; several after one flag, or the flag repeated")
     r.add_argument("--profile", choices=("quick", "full"))
     r.add_argument("--repeat", type=_positive_int, metavar="N")
     r.add_argument("--data", choices=("auto", "real", "synthetic"))

@@ -95,7 +95,7 @@ def determinism_text(runs: list[Run]) -> str:
         line = f"- {r['workload']} on {r['device']} ({mode}): {verdict}"
         if r["slowdown"] is not None:
             sig = "" if r["slowdown_significant"] else ", no significant difference"
-            line += (f"; determinism costs x{r['slowdown']:.3f} "
+            line += (f"; step time x{r['slowdown']:.3f} that of the default mode "
                      f"[{r['slowdown_ci_low']:.3f}, {r['slowdown_ci_high']:.3f}]{sig}")
         lines.append(line)
     return "\n".join(lines) + "\n"

@@ -28,7 +28,7 @@ def test_bit_identical_and_slowdown(tmp_path):
     text = determinism_text([run])
     assert "bit-identical over 3 repeats" in text
     assert "3 distinct final weights over 3 repeats, final loss spread 0.02" in text
-    assert "determinism costs x1.2" in text
+    assert "step time x1.2" in text and "that of the default mode" in text
 
 
 def test_no_section_without_repeats(tmp_path):

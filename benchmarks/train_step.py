@@ -67,8 +67,9 @@ def summarize(step_s, batch_size=None, flops_per_sample=None):
 class BenchbenchStep:
     """One workload's model, optimizer and a fixed synthetic batch; ``step()`` trains on it once."""
 
-    def __init__(self, spec, seed=0):
+    def __init__(self, spec, seed=0, device="cpu"):
         from benchbench import core, registry
+        from benchbench.core import backend
 
         reg = registry.discover(SUITES if SUITES.is_dir() else None)
         self.workload, self.params = registry.resolve(spec, reg)
@@ -76,15 +77,18 @@ class BenchbenchStep:
         core.seed(seed)
         data = wl.load_data("synthetic", seed=seed, n_train=wl.batch_size, n_val=wl.batch_size)
         self.x, self.t = (numpy.ascontiguousarray(a[: wl.batch_size]) for a in data.train)
+        self.device = backend.Device(device)
+        self.x_dev, self.t_dev = (backend.to_device(a, self.device) for a in (self.x, self.t))
         self.model = wl.build_model(self.params)
+        self.model.to_device(str(self.device))
         self.optimizer = wl.build_optimizer(self.params)
         self.optimizer.setup(self.model)
         self.batch_size = wl.batch_size
         self.flops_per_sample = wl.flops_per_sample(self.params)["train_step"]
 
     def step(self):
-        """Forward, backward and update; returns the loss as a float."""
-        loss, _ = self.workload.forward(self.model, self.x, self.t, self.params)
+        """Forward, backward and update; returns the loss as a float (which waits for the device)."""
+        loss, _ = self.workload.forward(self.model, self.x_dev, self.t_dev, self.params)
         self.model.cleargrads()
         loss.backward()
         self.optimizer.update()
@@ -100,8 +104,10 @@ class TorchStep:
         self.torch = torch
         self.model, self.optimizer, self.forward = torch_models.build(bb.workload.name, bb.params)
         torch_models.load_benchbench_params(self.model, bb.model)
-        self.model.train()
-        self.x, self.t = torch_models.as_tensor(bb.x), torch_models.as_tensor(bb.t)
+        dev = "cpu" if bb.device.kind == "cpu" else f"cuda:{bb.device.index}"
+        self.model.to(dev)
+        self.model.train()  # .to() moves parameters in place: the optimizer built above still holds them
+        self.x, self.t = torch_models.as_tensor(bb.x).to(dev), torch_models.as_tensor(bb.t).to(dev)
 
     def step(self):
         self.optimizer.zero_grad(set_to_none=True)
@@ -117,7 +123,7 @@ def _timed(step):
     return time.perf_counter() - t0, loss
 
 
-def measure(spec, steps, warmup, torch_models=None, settle=SETTLE_S, block_s=BLOCK_S):
+def measure(spec, steps, warmup, torch_models=None, settle=SETTLE_S, block_s=BLOCK_S, device="cpu"):
     """Time ``steps`` training steps of a workload after ``warmup`` ones, PyTorch interleaved if given.
 
     The frameworks take turns in blocks of about ``block_s`` seconds of steps (one step per
@@ -134,6 +140,7 @@ def measure(spec, steps, warmup, torch_models=None, settle=SETTLE_S, block_s=BLO
         torch_models: the ``torch_models`` module, or None for the benchbench half only.
         settle: seconds of pause before every block (>= 0).
         block_s: the length of a block in seconds.
+        device: ``"cpu"`` or ``"gpu:N"`` (PyTorch then runs on ``cuda:N``).
 
     Returns:
         A dict with ``spec``, ``batch_size``, ``flops_per_sample``, ``block`` (steps per block),
@@ -143,7 +150,7 @@ def measure(spec, steps, warmup, torch_models=None, settle=SETTLE_S, block_s=BLO
     if steps < 1 or warmup < 0 or settle < 0:
         raise ValueError(f"measure: steps must be >= 1, warmup and settle >= 0, got steps={steps}, "
                          f"warmup={warmup}, settle={settle}")
-    bb = BenchbenchStep(spec)
+    bb = BenchbenchStep(spec, device=device)
     tq = TorchStep(bb, torch_models) if torch_models is not None else None
     sides = [("benchbench", bb)] + ([("torch", tq)] if tq is not None else [])
     times = {name: [] for name, _ in sides}
@@ -260,7 +267,8 @@ def import_torch(threads):
 
 
 # --------------------------------------------------------------------------- running
-def run(names, steps=None, warmup=3, use_torch=True, overhead_repeats=200, settle=SETTLE_S, log=print):
+def run(names, steps=None, warmup=3, use_torch=True, overhead_repeats=200, settle=SETTLE_S, log=print,
+        device="cpu"):
     """Measure the named workloads, the GEMM reference and the per-op overhead.
 
     Args:
@@ -271,6 +279,7 @@ def run(names, steps=None, warmup=3, use_torch=True, overhead_repeats=200, settl
         overhead_repeats: chains timed for the overhead line.
         settle: seconds of pause after every training step (see :func:`measure`).
         log: called with a line of progress.
+        device: ``"cpu"`` or ``"gpu:N"``.
 
     Returns:
         The dict ``--json`` writes: ``machine``, ``gemm``, ``overhead``, ``workloads``.
@@ -283,13 +292,14 @@ def run(names, steps=None, warmup=3, use_torch=True, overhead_repeats=200, settl
     if torch is not None:
         info["torch"] = {"version": torch.__version__, "num_threads": torch.get_num_threads(),
                          "set_to_blas_threads": threads}
+    info["device"] = device
     result = {"machine": info, "gemm": measure_gemm(torch=torch),
               "overhead": measure_overhead(repeats=overhead_repeats, torch=torch), "workloads": []}
     for name in names:
         label, spec, target, default_steps = WORKLOADS.get(name, (name, name, None, 20))
         n = steps if steps is not None else default_steps
         log(f"  timing {label} ({spec}): {warmup} warm-up + {n} steps ...")
-        row = measure(spec, n, warmup, torch_models, settle)
+        row = measure(spec, n, warmup, torch_models, settle, device=device)
         row.update(key=name, label=label, target=target)
         result["workloads"].append(row)
         log("  " + format_row(row))
@@ -349,7 +359,7 @@ def _load(la):
 
 def profile(spec, steps=3, top=25):
     """cProfile of ``steps`` benchbench training steps (after one warm-up), sorted by cumulative time."""
-    bb = BenchbenchStep(spec)
+    bb = BenchbenchStep(spec, device=device)
     bb.step()
     prof = cProfile.Profile()
     prof.enable()
@@ -374,12 +384,13 @@ def main(argv=None):
                         help=f"seconds of pause after every step (default {SETTLE_S})")
     parser.add_argument("--no-torch", action="store_true", help="time benchbench only")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of the benchbench steps too")
+    parser.add_argument("--device", default="cpu", help="cpu or gpu:N (PyTorch then runs on cuda:N)")
     args = parser.parse_args(argv)
     if (args.steps is not None and args.steps < 1) or args.warmup < 0 or args.settle < 0:
         parser.error(f"--steps must be >= 1, --warmup and --settle >= 0, got {args.steps}, {args.warmup}, "
                      f"{args.settle}")
     names = args.workload or list(WORKLOADS)
-    result = run(names, args.steps, args.warmup, use_torch=not args.no_torch, settle=args.settle)
+    result = run(names, args.steps, args.warmup, use_torch=not args.no_torch, settle=args.settle, device=args.device)
     print("\n".join(format_report(result)))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))

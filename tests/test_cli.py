@@ -30,6 +30,14 @@ SUITE = suite_source(target=2.0, epochs=2, extra='''
             os.abort()
 
 
+    @workload(name="rankcrash", **COMMON)
+    class RankCrash(Tiny):
+        def forward(self, model, x, t, params):
+            if os.environ.get("PMI_RANK") == "1":
+                raise ValueError("rank one gives up")
+            return super().forward(model, x, t, params)
+
+
     @workload(name="hang", **COMMON)
     class Hang(Tiny):
         def forward(self, model, x, t, params):
@@ -244,6 +252,17 @@ def test_cpu_data_parallel_cell(project):
     assert len(cell["timing"]["phases_s"]["allreduce"]) == 3
 
 
+@pytest.mark.mpi
+def test_a_rank_that_raises_fails_the_cell_with_its_rank_and_reason(project):
+    start = time.monotonic()
+    proc = cli(project, *run_args(project, "--device", "cpu:dp2", "--workload", "rankcrash", "--timeout", "60"))
+    assert proc.returncode == 1, proc.stderr + proc.stdout
+    [cell] = only_run(project)["cells"]
+    assert cell["status"] == "failed" and cell["device"] == "cpu:dp2"
+    assert "rank 1" in cell["reason"] and "rank one gives up" in cell["reason"], cell["reason"]
+    assert time.monotonic() - start < 45  # ended by the failing rank, not by the cell's time-out
+
+
 def test_info_list_version_and_report(project):
     assert cli(project, "--version").stdout.startswith("benchbench ")
     info = cli(project, "info")
@@ -265,3 +284,22 @@ def test_profile_prints_table_and_writes_chart(tmp_path):
 def test_profile_on_a_missing_gpu_is_a_usage_error(tmp_path):
     proc = cli(tmp_path, "profile", "mlp_mnist", "--device", "gpu:3")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "gpu:3 not found" in proc.stderr
+
+
+def test_deterministic_repeats_are_bit_identical_and_the_report_says_so(tmp_path):
+    # A real shipped workload with dropout-free Adam training: repeats in both modes must agree bit for bit.
+    out = tmp_path / "results"
+    for extra in (["--deterministic"], []):
+        proc = cli(tmp_path, "run", "--device", "cpu", "--workload", "mlp_mnist:small", "--repeat", "3",
+                   "--data", "synthetic", "--output", str(out), *extra)
+        assert proc.returncode == 0, proc.stderr
+    runs = results.find_runs(out)
+    assert len(runs) == 2
+    for path in runs:
+        cells = results.load(path)["cells"]
+        assert len({c["hashes"]["weights"] for c in cells}) == 1
+        assert len({c["hashes"]["loss_curve"] for c in cells}) == 1
+    report = cli(tmp_path, "report", *map(str, runs))
+    assert report.returncode == 0, report.stderr
+    assert "mlp_mnist on cpu (deterministic): bit-identical over 3 repeats; step time x" in report.stdout
+    assert "mlp_mnist on cpu (default): bit-identical over 3 repeats" in report.stdout

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import io
 import json
 import os
@@ -293,6 +294,10 @@ def run(names, steps=None, warmup=3, use_torch=True, overhead_repeats=200, settl
         info["torch"] = {"version": torch.__version__, "num_threads": torch.get_num_threads(),
                          "set_to_blas_threads": threads}
     info["device"] = device
+    # Both frameworks' imports leave many long-lived objects that the cyclic garbage collector
+    # would scan again and again during the small-op steps; benchbench's runner freezes them too.
+    gc.collect()
+    gc.freeze()
     result = {"machine": info, "gemm": measure_gemm(torch=torch),
               "overhead": measure_overhead(repeats=overhead_repeats, torch=torch), "workloads": []}
     for name in names:

@@ -314,12 +314,14 @@ def _cmd_run(args) -> int:
     if plan.dtype != "float32" and not any(s.kind == "gpu" for s in specs):
         raise UsageError(f"--dtype {plan.dtype} needs a GPU; the CPU runs float32 only "
                          f"(devices: {', '.join(s.spec for s in specs)})")
-    if plan.data == "real":  # the official files must be there before anything runs
+    if plan.data in ("real", "auto"):
+        # The official files must be there (real), and files that are there must be intact (auto:
+        # a corrupt file is an error to fix, never a silent fall-back), before anything runs.
         checked = set()
         for wl, _, _ in workloads:
             if wl.dataset not in checked:
                 checked.add(wl.dataset)
-                wl.load_data("real", data_dir=plan.data_dir, seed=plan.seed, n_train=1, n_val=1)
+                wl.load_data(plan.data, data_dir=plan.data_dir, seed=plan.seed, n_train=1, n_val=1)
     if plan.hostfile and not Path(plan.hostfile).is_file():
         raise UsageError(f"--hostfile: no such file {plan.hostfile!r}")
     if plan.dtype != "float32" and any(s.kind == "cpu" for s in specs):

@@ -303,3 +303,17 @@ def test_deterministic_repeats_are_bit_identical_and_the_report_says_so(tmp_path
     assert report.returncode == 0, report.stderr
     assert "mlp_mnist on cpu (deterministic): bit-identical over 3 repeats; step time x" in report.stdout
     assert "mlp_mnist on cpu (default): bit-identical over 3 repeats" in report.stdout
+
+
+def test_a_corrupt_dataset_file_stops_the_run_before_anything_runs(tmp_path):
+    import gzip
+
+    bad = tmp_path / "data" / "mnist"
+    bad.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        (bad / f"{name}.gz").write_bytes(gzip.compress(b"not an IDX file"))
+    proc = cli(tmp_path, "run", "--device", "cpu", "--workload", "mlp_mnist", "--data-dir", str(tmp_path / "data"),
+               "--output", str(tmp_path / "results"))
+    assert_one_line_error(proc, "train-images-idx3-ubyte")
+    assert not (tmp_path / "results").exists()

@@ -60,6 +60,8 @@ def chain_functional(x, w, b):
 
 
 def _report(benchmark, label):
+    if benchmark.stats is None:  # --benchmark-disable: the body ran once, nothing was timed
+        return
     stats = benchmark.stats.stats
     best, median = stats.min / N_OPS * 1e6, stats.median / N_OPS * 1e6
     benchmark.extra_info["us_per_op_min"] = round(best, 3)

@@ -58,6 +58,17 @@ def gpu_count() -> int:
     return int(cupy.cuda.runtime.getDeviceCount())
 
 
+def float_dtype(value, what: str):
+    """``numpy.dtype(value)`` when it is a float type, else TypeError ``"{what}, got {value}"``."""
+    try:
+        dtype = numpy.dtype(value)
+    except TypeError:
+        raise TypeError(f"{what}, got {value!r}") from None
+    if dtype.kind != "f":
+        raise TypeError(f"{what}, got {dtype}")
+    return dtype
+
+
 def get_array_module(*args):
     """Return ``cupy`` if any argument is a cupy array (or a Variable holding one), else ``numpy``."""
     if cupy is not None:

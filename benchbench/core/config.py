@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import threading
 
-import numpy
+from .backend import float_dtype
 
 _DEFAULTS = {"train": True, "enable_backprop": True, "deterministic": False, "compute_dtype": None}
 
@@ -43,13 +43,7 @@ def using_config(name: str, value):
 
 
 def _compute_dtype(value):
-    try:
-        dtype = numpy.dtype(value)
-    except TypeError:
-        raise TypeError(f"using_config: compute_dtype must be None or a float dtype, got {value!r}") from None
-    if dtype.kind != "f":
-        raise TypeError(f"using_config: compute_dtype must be None or a float dtype, got {dtype}")
-    return dtype
+    return float_dtype(value, "using_config: compute_dtype must be None or a float dtype")
 
 
 def no_backprop_mode():

@@ -44,8 +44,7 @@ def profile_workload(spec: str, device: str = "cpu", steps: int = 5, warmup: int
     model = wl.build_model(params)
     model.to_device(str(dev))
     opt = wl.build_optimizer(params)
-    setup = getattr(wl, "setup_optimizer", None)
-    opt = (setup(opt, model, params) or opt) if setup is not None else (opt.setup(model) or opt)
+    opt.setup(model)
     sync = dev.synchronize
 
     def step():

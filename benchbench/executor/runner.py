@@ -183,12 +183,8 @@ class _Cell:
             from .data_parallel import DataParallelOptimizer
 
             inner = DataParallelOptimizer(inner, self.comm)
-        setup = getattr(wl, "setup_optimizer", None)
-        if setup is not None:
-            self.optimizer = setup(inner, self.model, params) or inner
-        else:
-            inner.setup(self.model)
-            self.optimizer = inner
+        inner.setup(self.model)
+        self.optimizer = inner
         self.dp = self.size > 1
 
     def step(self, timer):

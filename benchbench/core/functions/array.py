@@ -427,13 +427,7 @@ class Cast(Function):
 
 
 def _float_dtype(name, dtype, arg):
-    try:
-        dt = numpy.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"{name}: {arg} must be a float dtype, got {dtype!r}") from None
-    if dt.kind != "f":
-        raise TypeError(f"{name}: {arg} must be a float dtype, got {dt}")
-    return dt
+    return backend.float_dtype(dtype, f"{name}: {arg} must be a float dtype")
 
 
 def cast(x, dtype):

@@ -3,7 +3,8 @@
 Every user error (bad bench.yaml, unknown device or workload, unreadable results...)
 is one line on stderr, ``benchbench: error: ...``, and exit status 2; ``--debug``
 shows the traceback. ``run`` exits 0 when every cell is ok, 1 when the run
-completed with failed cells, 130 when interrupted (finished cells are kept).
+completed with failed cells, 130 when interrupted (Ctrl-C, SIGTERM or SIGHUP;
+finished cells are kept). A bug is ``benchbench: internal error: ...``, exit status 3.
 """
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ import sys
 from pathlib import Path
 
 from benchbench import __version__
+from benchbench.errors import UserError
 
-EXIT_OK, EXIT_CELLS_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_CELLS_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
-class UsageError(ValueError):
+class UsageError(UserError):
     """A command-line problem reported as one line with exit status 2."""
 
 
@@ -156,6 +158,14 @@ def _cmd_data(args) -> int:
     from benchbench import data
 
     if args.data_verb == "fetch":
+        from benchbench.data import cache
+        from benchbench.data.sources import DATASETS
+
+        for name in args.names:
+            try:
+                cache.check_dataset_name("fetch", name, DATASETS + ("sine",))
+            except ValueError as e:
+                raise UsageError(str(e)) from None
         got = data.fetch(args.names, args.data_dir)
         for name, paths in got.items():
             for path in paths:
@@ -167,8 +177,19 @@ def _cmd_data(args) -> int:
     raise UsageError("data: say what to do: `benchbench data fetch NAMES...` or `benchbench data path`")
 
 
+def _check_output_files(*options) -> None:
+    """Each ``(option, path)`` given must be writable, checked before any work."""
+    from benchbench.executor import preflight
+
+    for option, path in options:
+        if path:
+            preflight.check_output_file(path, option)
+
+
 def _cmd_report(args) -> int:
     from benchbench.reporting import tables
+
+    _check_output_files(("--output", args.output))
 
     text = tables.report([Path(p) for p in args.results] or None, Path(args.results_dir), args.format,
                          Path(args.output) if args.output else None, args.log)
@@ -205,6 +226,7 @@ def _cmd_compare(args) -> int:
     from benchbench.reporting import compare
 
     prices = _parse_prices(args.price)
+    _check_output_files(("--output", args.output))
     text = compare.compare([Path(p) for p in args.results], prices or None, args.format,
                            Path(args.output) if args.output else None, Path(args.results_dir))
     print(text)
@@ -250,6 +272,13 @@ def _cmd_profile(args) -> int:
     specs, _ = devices.parse_specs(args.device, backend.gpu_count(), hint=devices.gpu_hint(cuda_count=backend.gpu_count()))
     if len(specs) != 1 or specs[0].n_ranks != 1:
         raise UsageError(f"profile --device: one device (cpu or gpu:N), got {args.device!r}")
+    _check_output_files(("--json", args.json), ("--chart", args.chart))
+    from benchbench import registry
+
+    try:
+        registry.resolve(args.workload, registry.discover())
+    except ValueError as e:
+        raise UsageError(f"profile: {str(e).removeprefix('resolve: ')}") from None
     result = profile.profile_workload(args.workload, device=args.device, steps=args.steps, warmup=args.warmup,
                                       data=args.data, data_dir=args.data_dir, seed=args.seed)
     print(profile.format_profile(result, top=args.top))
@@ -265,11 +294,20 @@ def _cmd_profile(args) -> int:
 
 
 def _cmd_run(args) -> int:
+    held = []  # the lock of the results file, released however the run ends
+    try:
+        return _run(args, held)
+    finally:
+        for lock in held:
+            lock.release()
+
+
+def _run(args, held: list) -> int:
     import signal
 
-    from benchbench import registry, results, system
+    from benchbench import registry, results, runlock, system
     from benchbench.core import backend
-    from benchbench.executor import devices, launcher, summary
+    from benchbench.executor import devices, launcher, preflight, signals, summary
     from benchbench.executor import plan as plan_mod
 
     overrides = {
@@ -289,10 +327,15 @@ def _cmd_run(args) -> int:
         local = "bench.yaml" if Path("bench.yaml").is_file() else None
         results_dir = args.output or plan_mod.load_plan(local).output
         run_path = _find_run(args.resume, results_dir)
+        try:
+            held.append(runlock.RunLock(run_path).acquire())
+        except runlock.LockHeld as e:
+            raise UsageError(f"--resume: {e}") from None
         old = results.load(run_path)
         if old["status"] == "complete":
             raise UsageError(f"--resume: run {old['run_id']} is already complete ({run_path})")
         plan = plan_mod.plan_from_dict(old["plan"])
+        old["cells"] = [c for c in old["cells"] if not c.get("interrupted")]  # cut short: run again
         done_cells = list(old["cells"])
     else:
         config = args.config or ("bench.yaml" if Path("bench.yaml").is_file() else None)
@@ -324,17 +367,22 @@ def _cmd_run(args) -> int:
                 wl.load_data(plan.data, data_dir=plan.data_dir, seed=plan.seed, n_train=1, n_val=1)
     if plan.hostfile and not Path(plan.hostfile).is_file():
         raise UsageError(f"--hostfile: no such file {plan.hostfile!r}")
+    preflight.check_data_dir(plan.data_dir)
+    preflight.check_scaling(workloads, specs, plan.scaling)
     if plan.dtype != "float32" and any(s.kind == "cpu" for s in specs):
         print(f"benchbench: the CPU cells run in float32 (--dtype {plan.dtype} applies to the GPU cells)",
               file=sys.stderr)
-    descs = []
-    for wl, params, label in workloads:
+    descs, sources = [], []
+    for i, (wl, params, label) in enumerate(workloads):
         for spec in specs:
             for r in range(plan.repeat):
                 desc = launcher.describe_cell(plan, wl, params, label, spec, r)
                 if spec.kind == "cpu":
                     desc["dtype"] = "float32"
                 descs.append(desc)
+                sources.append((desc["id"], f"workload {plan.workloads[i]!r} on device {spec.spec!r}"))
+    preflight.check_unique_cells(sources)
+    preflight.check_output_dir(run_path.parent if args.resume else plan.output)
     machine = system.fingerprint()
     if args.resume:
         if old["machine"]["id"] != machine["id"]:
@@ -344,11 +392,14 @@ def _cmd_run(args) -> int:
         descs = [d for d in descs if d["id"] not in finished]
         old["status"] = "running"
         writer = results.RunWriter(run_path.parent.parent, old)
+        writer.path = run_path  # exactly the file named, never a path derived from it
     else:
         run = results.new_run(machine, plan.as_dict(), ["benchbench", *sys.argv[1:]])
         writer = results.RunWriter(plan.output, run)
+        held.append(runlock.RunLock(writer.path).acquire())
+        if writer.path.exists():  # never overwrite another results file
+            raise RuntimeError(f"{writer.path} already exists; a new run never reuses a run id")
     writer.write()
-    run_id = writer.run["run_id"]
     progress = summary.RunProgress(len(descs))
     new_cells = []
 
@@ -361,17 +412,23 @@ def _cmd_run(args) -> int:
         progress.done(i, stored)
 
     try:
-        launcher.run_cells(descs, on_cell_start=progress.start, on_progress=progress.update,
-                           on_cell_done=cell_done, hostfile=plan.hostfile)
-    except KeyboardInterrupt:
+        with signals.terminate_as_interrupt():
+            launcher.run_cells(descs, on_cell_start=progress.start, on_progress=progress.update,
+                               on_cell_done=cell_done, hostfile=plan.hostfile)
+    except KeyboardInterrupt as e:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         progress.close()
-        where = "" if Path(writer.path).parents[1] == Path("results") else f" --output {Path(writer.path).parents[1]}"
+        if getattr(e, "partial", None) is not None:  # the epochs an interrupted cell finished
+            writer.add_cell(e.partial)
         writer.finish("interrupted")
         _print_summary(summary, writer, done_cells + new_cells)
         print(f"benchbench: interrupted; {len(new_cells)} of {len(descs)} cells finished and kept in {writer.path}; "
-              f"complete the run with `benchbench run --resume {run_id}{where}`", file=sys.stderr)
+              f"complete the run with `benchbench run --resume {writer.path}`", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BaseException:  # a bug: keep what finished, say the run did not complete
+        progress.close()
+        writer.finish("interrupted")
+        raise
     progress.close()
     writer.finish("complete")
     cells = done_cells + new_cells
@@ -396,7 +453,7 @@ _VERBS = {"run": "_cmd_run", "info": "_cmd_info", "list": "_cmd_list", "data": "
 
 def _user_errors() -> tuple:
     """The exception types that are the user's to fix (one line, exit 2)."""
-    kinds = [UsageError]
+    kinds = [UserError]
     for module, name in (("benchbench.executor.plan", "PlanError"), ("benchbench.executor.devices", "DeviceSpecError"),
                          ("benchbench.data", "DataError"), ("benchbench.results", "ResultsError"),
                          ("benchbench.reporting.runs", "ReportError")):
@@ -424,13 +481,13 @@ def main(argv=None) -> int:
     except Exception as e:
         if args.debug:
             raise
-        if isinstance(e, _user_errors()) or isinstance(e, ValueError):
+        if isinstance(e, _user_errors()):
             msg = " ".join(str(e).split()) or type(e).__name__
             print(f"benchbench: error: {msg}", file=sys.stderr)
             return EXIT_USAGE
         print(f"benchbench: internal error: {type(e).__name__}: {e} (run with --debug for the traceback)",
               file=sys.stderr)
-        return 3
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

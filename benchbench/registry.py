@@ -363,7 +363,9 @@ def discover(suites_dir=None, entry_points=True):
                 found = _workloads_in(_load_file(path))
                 if not found:
                     raise ValueError("defines no workload (decorate a Workload subclass with @workload)")
-            except Exception as e:  # a broken suite file must not stop the others
+            except (Exception, SystemExit, KeyboardInterrupt, GeneratorExit) as e:
+                # a broken suite file, even one calling sys.exit() or raising KeyboardInterrupt
+                # at import, must not stop the others
                 reg.errors.append((str(path), _one_line(e)))
                 continue
             for wl in found:
@@ -376,7 +378,7 @@ def discover(suites_dir=None, entry_points=True):
                 found = _workloads_in(ep.load())
                 if not found:
                     raise ValueError("provides no workload")
-            except Exception as e:
+            except (Exception, SystemExit, KeyboardInterrupt, GeneratorExit) as e:
                 reg.errors.append((where, _one_line(e)))
                 continue
             for wl in found:

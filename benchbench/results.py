@@ -19,17 +19,22 @@ import tempfile
 from pathlib import Path
 
 from benchbench import __version__
+from benchbench.errors import UserError
 
 SCHEMA = "benchbench.results"
 SCHEMA_VERSION = 1
 RUN_STATUSES = ("running", "complete", "interrupted")
 CELL_STATUSES = ("ok", "failed", "oom", "timeout", "diverged")
 
+MAX_FILE_BYTES = 256 << 20  # far above any real run; refuses endless and sparse files
+MAX_DEPTH = 64              # results files nest about 6 levels deep
+_MAX_INT = 1 << 63
+
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _RUN_ID_TIME = re.compile(r"^(\d{8}T\d{6}Z)")
 
 
-class ResultsError(ValueError):
+class ResultsError(UserError):
     """A results file (or run dict) that cannot be read or does not follow the schema."""
 
 
@@ -170,6 +175,11 @@ def _check(value, t, path: str, fail) -> None:
     if isinstance(t, str):
         if not _SCALARS[t.rstrip("?")][1](value):
             fail(path, f"expected {_describe(t)}, got {_got(value)}")
+        if t.rstrip("?") in ("int", "number"):
+            if isinstance(value, float) and not math.isfinite(value):
+                fail(path, f"expected a finite number, got {value}")
+            if isinstance(value, int) and abs(value) >= _MAX_INT:
+                fail(path, f"number out of range ({len(str(abs(value)))} digits)")
     elif isinstance(t, _Enum):
         if value not in t.values or isinstance(value, bool):
             fail(path, f"expected {_describe(t)}, got {value!r}")
@@ -432,21 +442,31 @@ class RunWriter:
 def load(path) -> dict:
     """Read and validate a results file.
 
+    The file must be a regular file of at most ``MAX_FILE_BYTES``, nested at most
+    ``MAX_DEPTH`` levels, with finite numbers in range; anything else is refused
+    quickly and in bounded memory.
+
     Raises:
-        ResultsError: unreadable file, invalid JSON, or a schema problem; the one-line
-            message names the file and the field path.
+        ResultsError: unreadable file, not a regular file, too large, invalid JSON, or a
+            schema problem; the one-line message names the file and the field path.
     """
+    from benchbench import bounded_io
+
     path = Path(path)
+    data = bounded_io.read_limited(path, MAX_FILE_BYTES, "results file", ResultsError)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise ResultsError(f"{path}: not a UTF-8 text file") from None
-    except OSError as e:
-        raise ResultsError(f"{path}: cannot read ({e.strerror or e})") from None
     try:
         run = json.loads(text)
     except json.JSONDecodeError as e:
         raise ResultsError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+    except RecursionError:
+        raise ResultsError(f"{path}: nested too deeply; not a file benchbench wrote") from None
+    except ValueError as e:  # an integer of thousands of digits
+        raise ResultsError(f"{path}: not valid JSON ({' '.join(str(e).split())[:120]})") from None
+    bounded_io.check_depth(run, MAX_DEPTH, str(path), ResultsError)
     return validate(run, str(path))
 
 

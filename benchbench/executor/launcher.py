@@ -4,8 +4,11 @@ A worker is ``python -m benchbench.executor.runner`` (or ``mpiexec -n N`` of it 
 data-parallel cell) in its own session, so a crash, an out-of-memory or a hang costs
 only that cell: a time-out kills the worker's process group (``timeout``), a worker
 that dies without writing its result is ``failed`` with its exit code or signal and
-the last lines of its stderr. Ctrl-C kills the current worker and propagates
-``KeyboardInterrupt`` to the caller, which marks the run interrupted.
+the last lines of its stderr (``oom`` only when the cgroup counted an out-of-memory
+kill). Ctrl-C kills the current worker and propagates ``KeyboardInterrupt`` to the
+caller, which marks the run interrupted. A worker dies with the launcher (parent-death
+signal and a watchdog, see ``lifeline``), and the epochs a full-profile cell finished
+are kept when it times out, crashes or is interrupted.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-from . import runner
+from . import lifeline, oom_evidence, runner
 
 _STDERR_TAIL_LINES = 5
 
@@ -153,6 +156,43 @@ def _read_result(out: Path) -> dict | None:
     return found
 
 
+class CellInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM/SIGHUP) during a cell; ``partial`` is the cell's record with the
+    epochs it finished (status ``failed``, ``interrupted: true``), or None when it had none."""
+
+    def __init__(self, partial=None):
+        super().__init__()
+        self.partial = partial
+
+
+def read_epoch_log(path) -> list:
+    """The epoch rows a worker appended to ``path`` (one JSON object a line); [] when none.
+
+    A torn last line (the worker died while writing it) is skipped.
+    """
+    rows = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(row, dict) and isinstance(row.get("epoch"), int):
+                    rows.append(row)
+    except OSError:
+        return []
+    return rows
+
+
+def _keep_epochs(cell: dict, epochs_path: Path) -> dict:
+    rows = read_epoch_log(epochs_path)
+    if rows and not cell.get("epoch_log"):
+        cell["epoch_log"] = rows
+        cell["reason"] = runner.one_line(f"{cell['reason']} (after {len(rows)} finished epoch(s), kept)")
+    return cell
+
+
 def run_one(desc: dict, hostfile=None, on_progress=None, log_path=None) -> dict:
     """Run one cell in a fresh worker process and return its finished record.
 
@@ -166,13 +206,14 @@ def run_one(desc: dict, hostfile=None, on_progress=None, log_path=None) -> dict:
         The cell record; never raises for a failing worker.
 
     Raises:
-        KeyboardInterrupt: Ctrl-C; the worker's process group has been killed.
+        CellInterrupted: Ctrl-C; the worker's process group has been killed and the
+            cell's temporary folder removed.
     """
     timeout = float(desc.get("timeout_s") or 1800.0)
     with tempfile.TemporaryDirectory(prefix="benchbench-cell-") as tmp:
         tmp = Path(tmp)
-        cell_path, out = tmp / "cell.json", tmp / "result.json"
-        cell_path.write_text(json.dumps(desc), encoding="utf-8")
+        cell_path, out, epochs_path = tmp / "cell.json", tmp / "result.json", tmp / "epochs.jsonl"
+        cell_path.write_text(json.dumps({**desc, "epoch_log_path": str(epochs_path)}), encoding="utf-8")
         err_path = Path(log_path) if log_path else tmp / "stderr.log"
         err_path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -181,30 +222,43 @@ def run_one(desc: dict, hostfile=None, on_progress=None, log_path=None) -> dict:
             return runner.failed(desc, "failed", str(e))
         t0 = time.perf_counter()
         timed_out = False
-        with open(err_path, "wb") as err, subprocess.Popen(
-                cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True) as proc:
-            reader = threading.Thread(target=_read_progress, args=(proc.stdout, on_progress), daemon=True)
-            reader.start()
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-            finally:
-                if proc.poll() is None:  # time-out or Ctrl-C: the whole process group goes
-                    _kill_group(proc)
-                reader.join(timeout=5)
+        oom_before = oom_evidence.oom_kill_count()
+        env = {**os.environ, lifeline.RUN_PID_ENV: str(os.getpid())}
+        try:
+            with open(err_path, "wb") as err, subprocess.Popen(
+                    cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True,
+                    env=env, preexec_fn=lifeline.set_parent_death_signal) as proc:
+                reader = threading.Thread(target=_read_progress, args=(proc.stdout, on_progress), daemon=True)
+                reader.start()
+                try:
+                    proc.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    timed_out = True
+                finally:
+                    if proc.poll() is None:  # time-out or Ctrl-C: the whole process group goes
+                        _kill_group(proc)
+                    reader.join(timeout=5)
+        except KeyboardInterrupt:
+            partial = None
+            rows = read_epoch_log(epochs_path)
+            if rows:
+                partial = runner.failed(desc, "failed", f"interrupted after {len(rows)} finished epoch(s), kept; "
+                                        "`--resume` runs the cell again", duration_s=time.perf_counter() - t0,
+                                        epoch_log=rows, interrupted=True)
+            raise CellInterrupted(partial) from None
         if timed_out:
-            return runner.failed(desc, "timeout", f"no result within the time-out of {timeout:g} s; worker killed",
-                                 duration_s=time.perf_counter() - t0)
+            return _keep_epochs(runner.failed(desc, "timeout", f"no result within the time-out of {timeout:g} s; "
+                                              "worker killed", duration_s=time.perf_counter() - t0), epochs_path)
         duration = time.perf_counter() - t0
         cell = _read_result(out)
         if cell is None:
             tail = _stderr_tail(err_path)
             reason = f"worker {_exit_text(proc.returncode)} without writing a result"
             status = "failed"
-            if proc.returncode == -signal.SIGKILL:  # not sent by us: the kernel's out-of-memory killer
-                status, reason = "oom", reason + " (likely the system's out-of-memory killer)"
-            return runner.failed(desc, status, reason + (f": {tail}" if tail else ""), duration_s=duration)
+            if proc.returncode < 0 and oom_evidence.oom_killed_since(oom_before):
+                status, reason = "oom", reason + " (the cgroup counted an out-of-memory kill meanwhile)"
+            return _keep_epochs(runner.failed(desc, status, reason + (f": {tail}" if tail else ""),
+                                              duration_s=duration), epochs_path)
         if cell.get("status") == "ok" and proc.returncode != 0:
             cell["status"] = "failed"
             cell["reason"] = runner.one_line(f"worker {_exit_text(proc.returncode)} after its result: {_stderr_tail(err_path)}")

@@ -11,12 +11,13 @@ import copy
 import dataclasses
 import difflib
 import os
-from pathlib import Path
 
 import yaml
 
+from benchbench.errors import UserError
 
-class PlanError(ValueError):
+
+class PlanError(UserError):
     """bench.yaml or a command-line option is invalid; the message is one line for people."""
 
 
@@ -256,23 +257,19 @@ def read_config(path) -> tuple[dict, dict, str]:
         (content, line map, display name). The content is {} for an empty file.
 
     Raises:
-        PlanError: the file is missing, unreadable or not valid yaml.
+        PlanError: the file is missing, unreadable, not a regular file, over 1 MiB, not UTF-8
+            (naming the line), not valid yaml, or uses an alias or a duplicate key.
     """
+    from benchbench import bounded_io
+
+    from . import plan_yaml
+
     fname = os.fspath(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PlanError(f"{fname}: no such plan file; pass --config FILE or create bench.yaml") from None
-    except OSError as e:
-        raise PlanError(f"{fname}: cannot read the plan file ({e.strerror})") from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{fname}:{mark.line + 1}" if mark is not None else fname
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise PlanError(f"{where}: invalid yaml: {problem}") from None
+    if not os.path.lexists(fname):
+        raise PlanError(f"{fname}: no such plan file; pass --config FILE or create bench.yaml")
+    raw = bounded_io.read_limited(fname, plan_yaml.MAX_PLAN_BYTES, "plan file", PlanError)
+    text = bounded_io.decode_utf8(raw, fname, "plan file", PlanError)
+    data, node = plan_yaml.load_text(text, fname, PlanError)
     if data is None:
         return {}, {}, fname
     if not isinstance(data, dict):

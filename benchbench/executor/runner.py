@@ -330,11 +330,25 @@ def _train_full(c: _Cell, cell: dict, timer, losses: list, stopwatch) -> None:
             row[f"validation/main/{c.wl.metric}"] = vmetric
         row["elapsed_time"] = stopwatch.read()
         cell["epoch_log"].append(row)
+        _append_epoch(c, row)
         q = _quality(c, vloss, vmetric)
         cell["quality"] = q
         if q["reached"]:
             q["time_to_target_s"] = row["elapsed_time"]
             break
+
+
+def _append_epoch(c: _Cell, row: dict) -> None:
+    """Append a finished epoch to the cell's epoch log file (the launcher keeps it if the cell dies)
+    and report it as a progress event."""
+    if c.rank != 0:
+        return
+    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
+    c.progress(epoch_done=row["epoch"], row=clean)
+    path = c.desc.get("epoch_log_path")
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(clean, default=_jsonable) + "\n")
 
 
 def _quality(c: _Cell, vloss: float, vmetric: float) -> dict:
@@ -502,6 +516,9 @@ def main(argv=None) -> int:
     parser.add_argument("--cell", required=True, help="the cell description (JSON)")
     parser.add_argument("--out", required=True, help="where to write the cell result (JSON)")
     args = parser.parse_args(argv)
+    from .lifeline import start_watchdog
+
+    start_watchdog()  # end with the run, even when the launcher is killed outright
     with open(args.cell, encoding="utf-8") as f:
         desc = json.load(f)
     with contextlib.ExitStack() as stack:

@@ -1,10 +1,14 @@
 """What ``benchbench run`` shows while it works and when it is done (rich).
 
 ``RunProgress`` shows one line per finished cell, and on a terminal a live bar for
-the cell in progress; ``summary_table`` builds the end table (workload, device,
+the cell in progress; when the output is not a terminal (a batch job's log) it prints
+a line per finished epoch and at least one line every ``heartbeat_s`` seconds instead; ``summary_table`` builds the end table (workload, device,
 samples/s with its 95% CI, ms/step, GFLOP/s, accuracy or loss, status).
 """
 from __future__ import annotations
+
+import threading
+import time
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -117,28 +121,66 @@ class RunProgress:
     Args:
         total: the number of cells.
         console: where to draw (stderr by default).
+        heartbeat_s: off a terminal, the longest silence between two progress lines (> 0).
     """
 
-    def __init__(self, total: int, console: Console | None = None):
+    def __init__(self, total: int, console: Console | None = None, heartbeat_s: float = 30.0):
+        if not heartbeat_s > 0:
+            raise ValueError(f"RunProgress: heartbeat_s must be > 0, got {heartbeat_s!r}")
         self.total = total
         self.console = console or make_console(stderr=True)
         self._live = None
         self._task = None
+        self._heartbeat_s = heartbeat_s
+        self._current = None       # (index, label, start time, last event) of the cell in progress
+        self._last_line = time.monotonic()
+        self._stop = threading.Event()
+        self._beat = None
+        if not self.console.is_terminal:
+            self._beat = threading.Thread(target=self._heartbeat, name="benchbench-progress", daemon=True)
+            self._beat.start()
         if self.console.is_terminal:
             self._live = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                                   TimeElapsedColumn(), console=self.console, transient=True)
             self._live.start()
 
+    def _say(self, text: str) -> None:
+        self._last_line = time.monotonic()
+        self.console.print(text, soft_wrap=True, highlight=False)
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(min(self._heartbeat_s, 1.0)):
+            cur = self._current
+            if cur is None or time.monotonic() - self._last_line < self._heartbeat_s:
+                continue
+            index, label, t0, event = cur
+            info = ""
+            if event.get("done") is not None and event.get("total"):
+                info = f" step {event['done']}/{event['total']}"
+            if event.get("epoch") is not None:
+                info += f" epoch {event['epoch']}"
+            self._say(f"[{index + 1}/{self.total}] {label}: running{info} ({time.monotonic() - t0:.0f} s)")
+
     def start(self, index: int, desc: dict) -> None:
         """A cell starts."""
+        self._current = (index, cell_label(desc), time.monotonic(), {})
         if self._live is not None:
             if self._task is not None:
                 self._live.remove_task(self._task)
             self._task = self._live.add_task(f"[{index + 1}/{self.total}] {cell_label(desc)}", total=None, info="starting")
 
     def update(self, index: int, event: dict) -> None:
-        """A progress event from the worker (``done``, ``total``, ``loss``...)."""
-        if self._live is None or self._task is None:
+        """A progress event from the worker (``done``, ``total``, ``loss``, ``epoch_done``...)."""
+        if self._current is not None and self._current[0] == index and "epoch_done" not in event:
+            self._current = self._current[:3] + (event,)
+        if self._live is None:
+            if "epoch_done" in event and self._current is not None:
+                row = event.get("row") or {}
+                cols = "  ".join(f"{k} {v:.4g}" for k, v in row.items()
+                                 if k != "epoch" and isinstance(v, (int, float)))
+                self._say(f"[{index + 1}/{self.total}] {self._current[1]}: epoch {event['epoch_done']}  {cols}")
+            return
+        if self._task is None or "epoch_done" in event:
             return
         info = event.get("phase") or (f"epoch {event['epoch']}" if "epoch" in event else "")
         if event.get("loss") is not None:
@@ -153,10 +195,13 @@ class RunProgress:
         if tput != "-":
             line.append(f"  {tput} samples/s")
         line.append(f"  ({cell.get('duration_s') or 0.0:.1f} s)")
+        self._current = None
+        self._last_line = time.monotonic()
         self.console.print(line)
 
     def close(self) -> None:
-        """Stop the live display."""
+        """Stop the live display (and the heartbeat)."""
+        self._stop.set()
         if self._live is not None:
             self._live.stop()
             self._live = None

@@ -1,0 +1,139 @@
+"""Checks made before any work, so that what the user got wrong is one line and exit 2.
+
+Output folders and files are tried (a small file written and removed) before a run, a profile or
+a report starts; the data folder must be a readable folder; no two specs may name the
+same cell; a data-parallel cell under strong scaling needs a batch that divides over
+its ranks.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from benchbench.errors import UserError
+
+_PROBE_BYTES = 64 << 10  # a disk that cannot take this cannot take a results file
+
+
+def _probe(folder: Path, what: str) -> None:
+    """Write and remove a small file in ``folder`` (a full or read-only disk fails here)."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".benchbench-probe-")
+    except OSError as e:
+        raise UserError(f"{what} {folder}: cannot write there ({e.strerror or e})") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(b"\0" * _PROBE_BYTES)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        raise UserError(f"{what} {folder}: cannot write there ({e.strerror or e}); free space or choose "
+                        "another folder") from None
+    finally:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def check_output_dir(path, option: str = "--output") -> Path:
+    """Make sure results can be written under folder ``path``, without creating anything.
+
+    The folder itself, or the nearest folder above it that exists, must take a small file.
+
+    Raises:
+        UserError: ``path`` (or a folder on the way to it) is a file, or nothing can be
+            written there (read-only, permission denied, full).
+    """
+    folder = Path(path)
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        what = "is a file" if probe == folder else f"cannot be created: {probe} is a file"
+        raise UserError(f"{option} {folder}: {what}, not a folder; give a folder for the results")
+    _probe(probe, option)
+    return folder
+
+
+def check_output_file(path, option: str) -> Path:
+    """Make sure file ``path`` can be written, before the work that produces it.
+
+    Nothing is left behind: an existing file is not touched, a missing one is not created.
+
+    Raises:
+        UserError: ``path`` is a folder, its folder is missing or not a folder, or it cannot be written.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise UserError(f"{option} {target}: is a folder; give a file name")
+    parent = target.parent
+    if not parent.is_dir():
+        kind = "is not a folder" if parent.exists() else "does not exist"
+        raise UserError(f"{option} {target}: the folder {parent} {kind}")
+    if target.exists():
+        if not os.access(target, os.W_OK):
+            raise UserError(f"{option} {target}: the file cannot be written (permission denied)")
+        return target
+    _probe(parent, option)
+    return target
+
+
+def check_data_dir(path) -> None:
+    """A data folder given by the user must be a readable folder when it exists.
+
+    Raises:
+        UserError: a file, or a folder that cannot be listed.
+    """
+    if path is None:
+        return
+    folder = Path(path)
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise UserError(f"--data-dir {folder}: is a file, not a folder")
+    try:
+        next(os.scandir(folder), None)
+    except OSError as e:
+        raise UserError(f"--data-dir {folder}: cannot read the folder ({e.strerror or e})") from None
+
+
+def check_unique_cells(rows) -> None:
+    """No two specs may name the same cell.
+
+    Args:
+        rows: ``(cell id, where it came from)`` pairs, e.g. ``("mlp_mnist/cpu/r0", "workload 'mlp_mnist', device 'cpu'")``.
+
+    Raises:
+        UserError: a cell id given twice; the message names both sources.
+    """
+    seen = {}
+    for cell_id, source in rows:
+        if cell_id in seen:
+            raise UserError(f"cell {cell_id} is given twice ({seen[cell_id]}; {source}); give each workload "
+                            "and device once")
+        seen[cell_id] = source
+
+
+def check_scaling(workloads, specs, scaling: str) -> None:
+    """Under strong scaling a data-parallel cell splits the batch over its ranks: it must divide.
+
+    Args:
+        workloads: ``(Workload, params, label)`` triples.
+        specs: device specs (with ``n_ranks`` and ``spec``).
+        scaling: ``strong`` or ``weak``.
+
+    Raises:
+        UserError: a batch that does not divide over a spec's ranks.
+    """
+    if scaling != "strong":
+        return
+    for wl, _, label in workloads:
+        for spec in specs:
+            n = int(spec.n_ranks)
+            if n > 1 and int(wl.batch_size) % n:
+                raise UserError(f"{label} on {spec.spec}: the batch size {wl.batch_size} does not divide over "
+                                f"{n} ranks under strong scaling; use --scaling weak or a rank count that divides it")

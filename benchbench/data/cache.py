@@ -7,7 +7,9 @@ also found directly in the cache directory (and MNIST in torchvision's ``MNIST/r
 """
 import gzip
 import hashlib
+import io
 import os
+import stat
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -110,14 +112,31 @@ def verify_content(data: bytes, content: str, where: str, name: str,
         raise DataError(f"{where}: SHA-256 mismatch (expected {want}, got {got}); {fix_hint(name)}")
 
 
-def read_file(path: Path, name: str) -> bytes:
+MAX_FILE_BYTES = 512 << 20  # the largest official file, uncompressed, is under 200 MiB
+
+
+def read_file(path: Path, name: str, limit: int = MAX_FILE_BYTES) -> bytes:
     """The uncompressed bytes of ``path``, gunzipped when it is gzip-compressed.
 
+    The file must be a regular file; it is read, and decompressed as a stream, up to
+    ``limit`` bytes, so a device, a FIFO, a sparse giant or a decompression bomb is
+    refused quickly and in bounded memory.
+
     Raises:
-        DataError: the file cannot be read, or is a truncated or corrupt gzip stream.
+        DataError: the file cannot be read, is not a regular file, is larger than ``limit``
+            (compressed or not), or is a truncated or corrupt gzip stream.
     """
     try:
-        raw = path.read_bytes()
+        st = os.stat(path)
+    except OSError as err:
+        raise DataError(f"{path}: cannot be read ({err.strerror or err}); {fix_hint(name)}") from err
+    if not stat.S_ISREG(st.st_mode):
+        raise DataError(f"{path}: not a regular file (a folder, device or FIFO); {fix_hint(name)}")
+    if st.st_size > limit:
+        raise DataError(f"{path}: {st.st_size} bytes, more than any {name} file; {fix_hint(name)}")
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(limit + 1)
     except OSError as err:
         raise DataError(f"{path}: cannot be read ({err.strerror or err}); {fix_hint(name)}") from err
     if not raw.startswith(_GZIP_MAGIC):
@@ -125,9 +144,14 @@ def read_file(path: Path, name: str) -> bytes:
             raise DataError(f"{path}: not a gzip file; {fix_hint(name)}")
         return raw
     try:
-        return gzip.decompress(raw)
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
+            data = stream.read(limit + 1)
     except (EOFError, OSError, zlib.error) as err:
         raise DataError(f"{path}: truncated or corrupt gzip file ({err}); {fix_hint(name)}") from err
+    if len(data) > limit:
+        raise DataError(f"{path}: decompresses to more than {limit >> 20} MiB, more than any {name} file "
+                        f"(a corrupt or hostile file); {fix_hint(name)}")
+    return data
 
 
 def read_verified(path: Path, content: str, name: str, hashes: Mapping[str, str | None] | None = None,

@@ -135,9 +135,11 @@ def resolve_runs(paths: list[Path] | None, results_dir: Path = Path("results")) 
 
 
 def runs_label(runs: list[Run]) -> dict[int, str]:
-    """Short, unique labels for runs: the machine id, with the run id where a machine repeats."""
+    """Short, unique labels for runs: the machine id, with the run id where a machine repeats, and
+    the position (``#2``) where the same run is given twice (a run compared with itself or a copy)."""
     ids = [r.machine_id for r in runs]
-    return {i: (r.machine_id if ids.count(r.machine_id) == 1 else f"{r.machine_id}@{r.run_id}") for i, r in enumerate(runs)}
+    labels = [r.machine_id if ids.count(r.machine_id) == 1 else f"{r.machine_id}@{r.run_id}" for r in runs]
+    return {i: (label if labels.count(label) == 1 else f"{label}#{i + 1}") for i, label in enumerate(labels)}
 
 
 def file_stem(text: str) -> str:

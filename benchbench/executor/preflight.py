@@ -16,8 +16,10 @@ from benchbench.errors import UserError
 _PROBE_BYTES = 64 << 10  # a disk that cannot take this cannot take a results file
 
 
-def _probe(folder: Path, what: str) -> None:
+def _probe(folder: Path, what: str, given: Path | None = None) -> None:
     """Write and remove a small file in ``folder`` (a full or read-only disk fails here)."""
+    if given is not None and given != folder:
+        what = f"{what} {given}: in"
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".benchbench-probe-")
     except OSError as e:
@@ -55,7 +57,7 @@ def check_output_dir(path, option: str = "--output") -> Path:
     if probe.exists() and not probe.is_dir():
         what = "is a file" if probe == folder else f"cannot be created: {probe} is a file"
         raise UserError(f"{option} {folder}: {what}, not a folder; give a folder for the results")
-    _probe(probe, option)
+    _probe(probe, option, folder)
     return folder
 
 
@@ -78,7 +80,7 @@ def check_output_file(path, option: str) -> Path:
         if not os.access(target, os.W_OK):
             raise UserError(f"{option} {target}: the file cannot be written (permission denied)")
         return target
-    _probe(parent, option)
+    _probe(parent, option, target)
     return target
 
 

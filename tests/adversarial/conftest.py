@@ -146,7 +146,7 @@ def project(tmp_path):
 def results_doc(run_id="20261123T105100Z-3f9c2a", status="interrupted", cells=None):
     """A small valid results document (one ok cell unless ``cells`` is given)."""
     cell = {"id": "tiny/cpu/r0", "workload": "tiny", "device": "cpu", "device_kind": "cpu", "n_devices": 1,
-            "communicator": "single", "repeat": 0, "status": "ok", "reason": None,
+            "communicator": "single", "repeat": 0, "status": "ok", "reason": None, "batch_size": 8,
             "timing": {"step_s": [0.01, 0.011, 0.012]},
             "stats": {"step_s": {"n": 3, "median": 0.011, "q1": 0.0105, "q3": 0.0115, "iqr": 0.001,
                                  "ci_low": 0.01, "ci_high": 0.012, "noisy": False}}}

@@ -150,6 +150,8 @@ def test_worker_does_not_outlive_a_sigkilled_run(project):
     proc.kill()
     proc.communicate(timeout=30)
     gone, alive = psutil.wait_procs(workers, timeout=30)
+    for p in alive:  # leave nothing behind, even when the test fails
+        p.kill()
     assert not alive, f"workers outlived the run: {alive}"
 
 

@@ -255,12 +255,13 @@ def test_cpu_data_parallel_cell(project):
 @pytest.mark.mpi
 def test_a_rank_that_raises_fails_the_cell_with_its_rank_and_reason(project):
     start = time.monotonic()
-    proc = cli(project, *run_args(project, "--device", "cpu:dp2", "--workload", "rankcrash", "--timeout", "60"))
+    proc = cli(project, *run_args(project, "--device", "cpu:dp2", "--workload", "rankcrash", "--timeout", "240"),
+               timeout=280)
     assert proc.returncode == 1, proc.stderr + proc.stdout
     [cell] = only_run(project)["cells"]
-    assert cell["status"] == "failed" and cell["device"] == "cpu:dp2"
+    assert cell["status"] == "failed" and cell["device"] == "cpu:dp2"  # not "timeout"
     assert "rank 1" in cell["reason"] and "rank one gives up" in cell["reason"], cell["reason"]
-    assert time.monotonic() - start < 45  # ended by the failing rank, not by the cell's time-out
+    assert time.monotonic() - start < 200  # ended by the failing rank, not by the cell's time-out (240 s)
 
 
 def test_info_list_version_and_report(project):

@@ -86,8 +86,11 @@ def test_stopwatch_counts_up_and_resets():
     time.sleep(0.002)
     first = watch.read()
     assert first >= 0.002 and watch.read() >= first
+    time.sleep(0.05)
+    t0 = time.perf_counter()
     watch.reset()
-    assert watch.read() < first + 1.0
+    after = watch.read()
+    assert after <= time.perf_counter() - t0  # counts from the reset, however long a busy machine took
 
 
 @pytest.mark.gpu

@@ -9,7 +9,7 @@ from benchbench.executor.communicators import CollectiveTimeout
 
 comm = communicators.create("mpi", timeout_s=1.0)
 if comm.rank == 1:
-    time.sleep(4)
+    time.sleep(120)  # far beyond rank 0's 1 s time-out, however busy the machine; rank 0's abort ends it
     sys.exit(0)
 try:
     comm.allreduce_sum(numpy.ones(4))

@@ -113,14 +113,17 @@ def verify_content(data: bytes, content: str, where: str, name: str,
 
 
 MAX_FILE_BYTES = 512 << 20  # the largest official file, uncompressed, is under 200 MiB
+_HEADER_BYTES = 64          # enough for any header size_from_header reads
 
 
-def read_file(path: Path, name: str, limit: int = MAX_FILE_BYTES) -> bytes:
+def read_file(path: Path, name: str, limit: int = MAX_FILE_BYTES, size_from_header=None) -> bytes:
     """The uncompressed bytes of ``path``, gunzipped when it is gzip-compressed.
 
     The file must be a regular file; it is read, and decompressed as a stream, up to
     ``limit`` bytes, so a device, a FIFO, a sparse giant or a decompression bomb is
-    refused quickly and in bounded memory.
+    refused quickly and in bounded memory. ``size_from_header(first_bytes)`` may give the
+    exact size the format's header promises (None when it cannot tell): decompression
+    then stops just past that size.
 
     Raises:
         DataError: the file cannot be read, is not a regular file, is larger than ``limit``
@@ -143,11 +146,21 @@ def read_file(path: Path, name: str, limit: int = MAX_FILE_BYTES) -> bytes:
         if path.suffix == ".gz":
             raise DataError(f"{path}: not a gzip file; {fix_hint(name)}")
         return raw
+    promised = None
     try:
         with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
-            data = stream.read(limit + 1)
+            data = stream.read(_HEADER_BYTES)
+            promised = size_from_header(data) if size_from_header is not None else None
+            if promised is not None and promised > limit:
+                raise DataError(f"{path}: its header promises {promised} bytes, more than any {name} file; "
+                                f"{fix_hint(name)}")
+            cap = limit if promised is None else promised
+            data += stream.read(max(cap - len(data), 0) + 1)
     except (EOFError, OSError, zlib.error) as err:
         raise DataError(f"{path}: truncated or corrupt gzip file ({err}); {fix_hint(name)}") from err
+    if promised is not None and len(data) > promised:
+        raise DataError(f"{path}: decompresses to more than the {promised} bytes its header promises; "
+                        f"{fix_hint(name)}")
     if len(data) > limit:
         raise DataError(f"{path}: decompresses to more than {limit >> 20} MiB, more than any {name} file "
                         f"(a corrupt or hostile file); {fix_hint(name)}")
@@ -155,9 +168,9 @@ def read_file(path: Path, name: str, limit: int = MAX_FILE_BYTES) -> bytes:
 
 
 def read_verified(path: Path, content: str, name: str, hashes: Mapping[str, str | None] | None = None,
-                  verify: bool = True) -> bytes:
+                  verify: bool = True, size_from_header=None) -> bytes:
     """``read_file`` followed by ``verify_content``."""
-    data = read_file(path, name)
+    data = read_file(path, name, size_from_header=size_from_header)
     verify_content(data, content, str(path), name, hashes, verify)
     return data
 

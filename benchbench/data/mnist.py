@@ -71,11 +71,37 @@ def parse_idx(data: bytes, where: str, magic: int, ndim: int) -> np.ndarray:
     return np.frombuffer(data, np.uint8, offset=header).reshape(dims)
 
 
+def idx_size(header: bytes, magic: int | None = None) -> int | None:
+    """The exact size of an IDX file from its first bytes (magic and dimensions), or None.
+
+    With ``magic``, a header with another magic number gives None (``parse_idx`` then says
+    what is wrong with it).
+
+    Example:
+        >>> idx_size(bytes([0, 0, 8, 1]) + (10).to_bytes(4, "big"))
+        18
+    """
+    if len(header) < 4 or header[:2] != b"\0\0" or header[2] != 0x08:
+        return None
+    if magic is not None and int.from_bytes(header[:4], "big") != magic:
+        return None
+    ndim = header[3]
+    if ndim == 0 or len(header) < 4 + 4 * ndim:
+        return None
+    dims = [int.from_bytes(header[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    size = 1
+    for d in dims:
+        size *= d
+    return 4 + 4 * ndim + size
+
+
 def _read_split(images_path: Path, labels_path: Path, images_content: str, labels_content: str,
                 hashes, verify) -> tuple[np.ndarray, np.ndarray]:
-    images = parse_idx(cache.read_verified(images_path, images_content, NAME, hashes, verify),
+    images = parse_idx(cache.read_verified(images_path, images_content, NAME, hashes, verify,
+                                          size_from_header=lambda h: idx_size(h, IMAGES_MAGIC)),
                        str(images_path), IMAGES_MAGIC, 3)
-    labels = parse_idx(cache.read_verified(labels_path, labels_content, NAME, hashes, verify),
+    labels = parse_idx(cache.read_verified(labels_path, labels_content, NAME, hashes, verify,
+                                          size_from_header=lambda h: idx_size(h, LABELS_MAGIC)),
                        str(labels_path), LABELS_MAGIC, 1)
     fix = cache.fix_hint(NAME)
     if images.shape[1:] != IMAGE_SHAPE[1:]:

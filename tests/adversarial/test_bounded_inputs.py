@@ -141,3 +141,31 @@ def test_read_limited_reads_no_more_than_its_limit(tmp_path):
         bounded_io.read_limited(path, 99, "file")
     with pytest.raises(ValueError, match="limit"):
         bounded_io.read_limited(path, 0, "file")
+
+
+def _idx_header(*dims):
+    return bytes([0, 0, 8, len(dims)]) + b"".join(d.to_bytes(4, "big") for d in dims)
+
+
+def test_gzip_stream_longer_than_its_idx_header_promises_is_refused(tmp_path):
+    from benchbench.data import mnist
+
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    with gzip.open(path, "wb") as f:
+        f.write(_idx_header(10, 28, 28) + b"\0" * (10 * 28 * 28) + b"\0" * (8 << 20))
+    with pytest.raises(DataError, match=f"more than the {16 + 10 * 28 * 28} bytes its header promises"):
+        cache.read_file(path, "mnist", size_from_header=mnist.idx_size)
+    exact = tmp_path / "t10k-images-idx3-ubyte.gz"
+    with gzip.open(exact, "wb") as f:
+        f.write(_idx_header(10, 28, 28) + b"\1" * (10 * 28 * 28))
+    assert len(cache.read_file(exact, "mnist", size_from_header=mnist.idx_size)) == 16 + 10 * 28 * 28
+
+
+def test_idx_header_promising_more_than_any_dataset_is_refused_before_reading(tmp_path):
+    from benchbench.data import mnist
+
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    with gzip.open(path, "wb") as f:
+        f.write(_idx_header(4_000_000_000, 28, 28))
+    with pytest.raises(DataError, match="header promises"):
+        cache.read_file(path, "mnist", size_from_header=mnist.idx_size)

@@ -18,7 +18,7 @@ import yaml
 from benchbench.errors import UserError
 
 MAX_PLAN_BYTES = 1 << 20   # a plan is a few hundred bytes
-MAX_NODES = 50_000
+MAX_NODES = 10_000   # a plan has a few hundred values
 MAX_DEPTH = 32
 
 

@@ -49,7 +49,7 @@ def test_full_cell_killed_mid_run_keeps_its_epochs_and_names_the_signal(project)
 def test_full_cell_timing_out_keeps_its_epochs(project):
     (project / "stall.flag").write_text("")
     (project / "plan.yaml").write_text((project / "plan.yaml").read_text().replace(
-        "full: {warmup_steps: 1, val_batches: 1}", "full: {warmup_steps: 1, val_batches: 1, timeout_s: 12}"))
+        "full: {warmup_steps: 1, val_batches: 1}", "full: {warmup_steps: 1, val_batches: 1, timeout_s: 10}"))
     proc = cli(project, *run_args(project, "--workload", "stall_late", "--profile", "full"))
     assert proc.returncode == 1, proc.stderr
     [cell] = only_run(project)["cells"]

@@ -33,7 +33,9 @@ def test_rows_add_up_to_the_step(lenet_profile):
     accounted = r["functions_s"] + r["update_s"]
     assert abs(accounted - r["profiled_step_s"]) <= MARGIN * r["profiled_step_s"], (accounted, r["profiled_step_s"])
     assert r["step_s"] > 0
-    assert sum(row["share"] for row in r["rows"]) <= 1.0 + 1e-9
+    # Each row is a median over the steps and the step a median of totals: on a busy machine the
+    # sum of the medians can pass the median of the sums, within the same margin.
+    assert sum(row["share"] for row in r["rows"]) <= 1.0 + MARGIN
 
 
 def test_format_profile_lists_every_row(lenet_profile):

@@ -68,5 +68,7 @@ def test_paths_must_be_a_list(results_dir):
 
 def test_labels_and_file_stem(alpha_run, beta_run):
     assert runs_label([alpha_run, beta_run]) == {0: "alpha-1a2b3c4d", 1: "beta-5e6f7a8b"}
-    assert runs_label([alpha_run, alpha_run])[1] == f"alpha-1a2b3c4d@{alpha_run.run_id}"
+    # the same run twice (compared with itself or a copy): still one label per position
+    assert runs_label([alpha_run, alpha_run]) == {0: f"alpha-1a2b3c4d@{alpha_run.run_id}#1",
+                                                  1: f"alpha-1a2b3c4d@{alpha_run.run_id}#2"}
     assert file_stem("a/<b> c") == "a_b_c"

@@ -223,7 +223,7 @@ def run_one(desc: dict, hostfile=None, on_progress=None, log_path=None) -> dict:
         t0 = time.perf_counter()
         timed_out = False
         oom_before = oom_evidence.oom_kill_count()
-        env = {**os.environ, lifeline.RUN_PID_ENV: str(os.getpid())}
+        env = {**os.environ, lifeline.RUN_PID_ENV: lifeline.run_pid_value()}
         try:
             with open(err_path, "wb") as err, subprocess.Popen(
                     cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True,

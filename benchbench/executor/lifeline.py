@@ -5,7 +5,9 @@ kernel to SIGKILL the worker when the launcher dies (``PR_SET_PDEATHSIG``), so e
 SIGKILL of ``benchbench run`` takes its worker along. Processes further down (MPI ranks
 under ``mpiexec``) do not have the launcher as parent, so every worker also runs a
 watchdog thread that polls the launcher's process id (passed in ``RUN_PID_ENV``) and
-ends its own process group when the launcher is gone.
+ends its own process group when the launcher is gone. The variable holds
+``PID@HOST``: ranks on other nodes of a multi-node run cannot see the launcher's
+process and do not watch it (mpiexec ends them with their node's proxy).
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import ctypes
 import ctypes.util
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -38,6 +41,18 @@ def set_parent_death_signal(sig: int = signal.SIGKILL) -> bool:
         return False
 
 
+def run_pid_value(pid: int | None = None) -> str:
+    """The value of ``RUN_PID_ENV`` for a worker of process ``pid`` (default: this one): ``PID@HOST``."""
+    return f"{os.getpid() if pid is None else int(pid)}@{socket.gethostname()}"
+
+
+def _watched_pid() -> int | None:
+    pid, _, host = os.environ.get(RUN_PID_ENV, "").partition("@")
+    if not pid.isdigit() or host != socket.gethostname():
+        return None
+    return int(pid)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -53,15 +68,14 @@ def start_watchdog(pid: int | None = None, interval_s: float = 1.0) -> threading
 
     Args:
         pid: the run's main process (default: from the ``BENCHBENCH_RUN_PID`` environment
-            variable; no watchdog when it is not set).
+            variable; no watchdog when it is not set or names another host).
         interval_s: how often to look, in seconds (> 0).
 
     Returns:
         The thread, or None when there is no process to watch.
     """
     if pid is None:
-        text = os.environ.get(RUN_PID_ENV, "")
-        pid = int(text) if text.isdigit() else None
+        pid = _watched_pid()
     if pid is None or pid <= 1:
         return None
     if not interval_s > 0:

@@ -172,4 +172,12 @@ def test_watchdog_ends_the_worker_when_the_run_is_gone():
                          start_new_session=True)
     assert out.returncode in (-signal.SIGKILL, 137), out
     assert time.monotonic() - t0 < 50
-    assert lifeline.start_watchdog(pid=None) is None or lifeline.RUN_PID_ENV in os.environ
+
+
+def test_watchdog_watches_only_a_run_on_this_host(monkeypatch):
+    monkeypatch.setenv(lifeline.RUN_PID_ENV, "1234@some-other-node")
+    assert lifeline._watched_pid() is None
+    monkeypatch.setenv(lifeline.RUN_PID_ENV, lifeline.run_pid_value(4321))
+    assert lifeline._watched_pid() == 4321
+    monkeypatch.setenv(lifeline.RUN_PID_ENV, "garbage")
+    assert lifeline.start_watchdog() is None

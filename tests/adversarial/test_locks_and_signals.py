@@ -181,3 +181,24 @@ def test_watchdog_watches_only_a_run_on_this_host(monkeypatch):
     assert lifeline._watched_pid() == 4321
     monkeypatch.setenv(lifeline.RUN_PID_ENV, "garbage")
     assert lifeline.start_watchdog() is None
+
+
+@pytest.mark.mpi
+def test_sigterm_ends_every_rank_of_a_data_parallel_cell(project):
+    proc = popen(project, *run_args(project, "--workload", "hang", "--device", "cpu:dp2"))
+    deadline, ranks = time.monotonic() + 90, []
+    while time.monotonic() < deadline and len(ranks) < 2:
+        ranks = [p for p in psutil.Process(proc.pid).children(recursive=True)
+                 if "benchbench.executor.runner" in " ".join(p.cmdline()) and "mpiexec" not in p.cmdline()[0]]
+        time.sleep(0.2)
+    assert len(ranks) >= 2, "the ranks did not start"
+    everything = psutil.Process(proc.pid).children(recursive=True)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    gone, alive = psutil.wait_procs(everything, timeout=30)
+    for p in alive:
+        p.kill()
+    assert not alive, f"left running after SIGTERM: {alive}"
+    assert only_run(project)["status"] == "interrupted"
+

@@ -1,5 +1,6 @@
 """Classes 4 and 5: what the user did is one line and exit 2 before any work; bugs are exit 3."""
 import json
+import os
 import shutil
 
 import pytest
@@ -193,3 +194,21 @@ def test_internal_error_during_a_run_keeps_finished_cells(project, monkeypatch, 
     run = results.load(path)
     assert run["status"] == "interrupted" and [c["workload"] for c in run["cells"]] == ["tiny"]
     assert not list((project / "results").rglob("*.lock"))
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="permissions do not bind root")
+def test_output_and_data_folders_without_permission(project):
+    locked = project / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        proc = cli(project, *[a if a != project / "results" else locked / "results" for a in run_args(project)])
+        assert_user_error(proc, "--output", "cannot write")
+        unreadable = project / "data"
+        unreadable.mkdir(mode=0o000)
+        proc = cli(project, *run_args(project, "--data-dir", unreadable))
+        assert_user_error(proc, "--data-dir", "cannot read")
+    finally:
+        for folder in (locked, project / "data"):
+            if folder.exists():
+                folder.chmod(0o700)

@@ -16,14 +16,17 @@ from .conftest import cli, only_run, popen, run_args
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.mark.parametrize("raising", ["raise SystemExit(3)", "raise KeyboardInterrupt", "import sys; sys.exit()",
-                                     "raise GeneratorExit"])
-def test_suite_raising_anything_at_import_is_reported_and_others_load(project, raising):
+@pytest.mark.parametrize("raising, name", [("raise SystemExit(3)", "SystemExit: 3"),
+                                           ("raise KeyboardInterrupt", "KeyboardInterrupt"),
+                                           ("import sys; sys.exit()", "SystemExit"),
+                                           ("raise GeneratorExit", "GeneratorExit"),
+                                           ("1 / 0", "ZeroDivisionError")])
+def test_suite_raising_anything_at_import_is_reported_and_others_load(project, raising, name):
     (project / "suites" / "broken.py").write_text(raising + "\n")
     reg = registry.discover(project / "suites", entry_points=False)
     assert "tiny" in reg.workloads
     [(where, message)] = reg.errors
-    assert where.endswith("broken.py") and message
+    assert where.endswith("broken.py") and message.startswith(name), message
 
 
 def test_list_and_run_go_on_beside_a_suite_that_exits(project):

@@ -198,8 +198,10 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_plot(args) -> int:
+    from benchbench.executor import preflight
     from benchbench.reporting import plots
 
+    preflight.check_output_dir(args.outdir, "--outdir")
     written = plots.plot([Path(p) for p in args.results] or None, Path(args.results_dir), args.kind, Path(args.outdir))
     for path in written:
         print(f"wrote {path}")

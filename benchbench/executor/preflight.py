@@ -56,7 +56,7 @@ def check_output_dir(path, option: str = "--output") -> Path:
         probe = probe.parent
     if probe.exists() and not probe.is_dir():
         what = "is a file" if probe == folder else f"cannot be created: {probe} is a file"
-        raise UserError(f"{option} {folder}: {what}, not a folder; give a folder for the results")
+        raise UserError(f"{option} {folder}: {what}, not a folder; give a folder")
     _probe(probe, option, folder)
     return folder
 

@@ -119,6 +119,12 @@ def test_report_output_checked_before_reporting(project):
     assert_user_error(proc, "--output", "does not exist")
 
 
+def test_plot_outdir_that_is_a_file(project):
+    (project / "r.json").write_text(json.dumps(results_doc()))
+    (project / "plots").write_text("")
+    assert_user_error(cli(project, "plot", project / "r.json", "--outdir", project / "plots"), "--outdir", "is a file")
+
+
 def test_compare_output_that_is_a_folder(project):
     (project / "r.json").write_text(json.dumps(results_doc()))
     proc = cli(project, "compare", project / "r.json", project / "r.json", "--output", project)

@@ -28,14 +28,25 @@ def test_rows_name_layers_and_functions(lenet_profile):
     assert conv1["gflops"] > 0
 
 
-def test_rows_add_up_to_the_step(lenet_profile):
-    r = lenet_profile
+def _adds_up(r) -> bool:
     accounted = r["functions_s"] + r["update_s"]
-    assert abs(accounted - r["profiled_step_s"]) <= MARGIN * r["profiled_step_s"], (accounted, r["profiled_step_s"])
-    assert r["step_s"] > 0
     # Each row is a median over the steps and the step a median of totals: on a busy machine the
     # sum of the medians can pass the median of the sums, within the same margin.
-    assert sum(row["share"] for row in r["rows"]) <= 1.0 + MARGIN
+    return (abs(accounted - r["profiled_step_s"]) <= MARGIN * r["profiled_step_s"]
+            and sum(row["share"] for row in r["rows"]) <= 1.0 + MARGIN)
+
+
+def test_rows_add_up_to_the_step(lenet_profile):
+    # A burst of load from other processes can hit a few of the profiled steps: measure again (at
+    # most twice) before calling it a failure. An accounting error fails every attempt.
+    r = lenet_profile
+    for _ in range(2):
+        if _adds_up(r):
+            break
+        r = profile_workload("lenet5_cifar10", steps=4, warmup=1)
+    assert _adds_up(r), (r["functions_s"] + r["update_s"], r["profiled_step_s"],
+                         sum(row["share"] for row in r["rows"]))
+    assert r["step_s"] > 0
 
 
 def test_format_profile_lists_every_row(lenet_profile):

@@ -137,7 +137,9 @@ class _Cell:
         self.wl, self.params = registry.resolve(desc["workload"], registry.discover())
         indices = desc.get("indices") or []
         if desc.get("device_kind") == "gpu":
-            self.device = backend.Device(f"gpu:{indices[self.rank] if len(indices) > self.rank else indices[0]}")
+            # A GPU of this rank's own node: the node-local rank picks it, not the global rank.
+            local = int(getattr(comm, "local_rank", self.rank)) if comm is not None else 0
+            self.device = backend.Device(f"gpu:{indices[local] if len(indices) > local else indices[0]}")
         else:
             self.device = backend.Device("cpu")
         self.core, self.backend = core, backend
@@ -508,34 +510,76 @@ def main(argv=None) -> int:
         return _worker(desc, args.out, stack)
 
 
+def _rank_out(out: str, rank: int) -> str:
+    """Where a rank writes its record: rank 0 the result, another rank ``result.json.rankN``."""
+    return out if rank == 0 else f"{out}.rank{rank}"
+
+
+def _write_failure(desc: dict, out: str, rank: int, reason: str) -> None:
+    cell = failed(desc, "failed", reason)
+    cell["failed_at"] = time.time()
+    write_json(_rank_out(out, rank), cell)
+
+
+def _abort_world(code: int = 1) -> None:
+    """End every rank of the job at once (a rank that failed before its communicator existed)."""
+    sys.stderr.flush()
+    try:
+        from mpi4py import MPI
+
+        MPI.COMM_WORLD.Abort(code)
+    except Exception:  # no MPI: this process alone ends
+        pass
+
+
+def _create_comm(desc: dict, out: str, stack: contextlib.ExitStack, state: dict):
+    """The cell's communicator, on the GPU of this rank's node-local rank for a GPU cell."""
+    from . import communicators
+    from .communicators import topology
+
+    place = topology.placement()
+    state["rank"] = place.rank
+    options = {}
+    if desc.get("device_kind") == "gpu":
+        # NCCL binds a communicator to the GPU that is current when it is created.
+        from ..core import backend
+
+        gpu = topology.gpu_for_rank(desc.get("indices") or [], place.local_rank, place.node)
+        state["where"] = f"gpu:{gpu} of node {place.node}"
+        stack.enter_context(backend.Device(f"gpu:{gpu}").scope())
+        options["init_timeout_s"] = float(desc.get("collective_timeout_s", 300))
+        options["on_init_timeout"] = lambda msg: _write_failure(desc, out, place.rank, msg)
+    comm = communicators.create(desc.get("communicator", "mpi"),
+                                timeout_s=float(desc.get("collective_timeout_s", 300)), **options)
+    comm.local_rank = place.local_rank
+    return comm
+
+
 def _worker(desc: dict, out: str, stack: contextlib.ExitStack) -> int:
     n_ranks = int(desc.get("n_ranks", 1))
     comm, rank = None, _rank_from_env()
     if n_ranks > 1:
+        state = {"rank": rank, "where": None}
         try:
-            indices = desc.get("indices") or []
-            if desc.get("device_kind") == "gpu" and rank < len(indices):
-                # NCCL binds a communicator to the GPU that is current when it is created.
-                from ..core import backend
-
-                stack.enter_context(backend.Device(f"gpu:{indices[rank]}").scope())
-            from . import communicators
-
-            comm = communicators.create(desc.get("communicator", "mpi"),
-                                        timeout_s=float(desc.get("collective_timeout_s", 300)))
+            comm = _create_comm(desc, out, stack, state)
             rank = comm.rank
         except Exception as e:
             traceback.print_exc(file=sys.stderr)
-            cell = failed(desc, "failed", f"rank {rank}: cannot create the {desc.get('communicator')} communicator: {e}")
-            write_json(out if rank == 0 else f"{out}.rank{rank}", cell)
+            rank = state["rank"]
+            where = f" ({state['where']})" if state["where"] else ""
+            _write_failure(desc, out, rank, f"rank {rank}{where}: cannot create the {desc.get('communicator')} "
+                                            f"communicator: {type(e).__name__}: {e}")
+            _abort_world(1)  # the peers must not wait out the collective time-out
             return 1
     cell = run_cell(desc, comm)
     if cell["status"] != "ok" and comm is not None and cell["reason"] and not cell["reason"].startswith("rank "):
         cell["reason"] = one_line(f"rank {rank}: {cell['reason']}")
+    if comm is not None and cell["status"] != "ok":
+        cell["failed_at"] = time.time()
     if rank == 0:
         write_json(out, cell)
     elif cell["status"] != "ok":
-        write_json(f"{out}.rank{rank}", cell)
+        write_json(_rank_out(out, rank), cell)
     if comm is not None:
         if cell["status"] in ("failed", "oom"):
             sys.stderr.flush()

@@ -53,6 +53,10 @@ class MpiCommunicator(Communicator):
 
     def allreduce_sum(self, array):
         self._check(array, "allreduce_sum")
+        return self._mpi_allreduce_sum(array)
+
+    def _mpi_allreduce_sum(self, array):
+        # Host buffers over MPI; subclasses that reduce device buffers elsewhere keep using this one.
         if self.size == 1:
             return array
         req = self.comm.Iallreduce(self._MPI.IN_PLACE, array, op=self._MPI.SUM)
@@ -70,7 +74,7 @@ class MpiCommunicator(Communicator):
         payload = numpy.frombuffer(pickle.dumps(obj), dtype=numpy.uint8)
         sizes = numpy.zeros(self.size, dtype=numpy.int64)
         sizes[self.rank] = payload.size
-        self.allreduce_sum(sizes)
+        self._mpi_allreduce_sum(sizes)
         buf = numpy.empty(int(sizes.sum()), dtype=numpy.uint8)
         displs = numpy.concatenate([[0], numpy.cumsum(sizes)[:-1]])
         req = self.comm.Iallgatherv(payload, [buf, sizes, displs, self._MPI.BYTE])

@@ -335,6 +335,11 @@ def _cmd_run(args) -> int:
                 if spec.kind == "cpu":
                     desc["dtype"] = "float32"
                 descs.append(desc)
+    from benchbench.executor import batch_split
+
+    descs, left_out = batch_split.keep_splittable(descs, batch_split.named_specs(plan.devices, n_gpus))
+    for line in left_out:
+        print(line, file=sys.stderr)
     machine = system.fingerprint()
     if args.resume:
         if old["machine"]["id"] != machine["id"]:

@@ -208,7 +208,7 @@ class _Cell:
                 self.optimizer.update()
         if self.dp:
             timer.split_last("allreduce", float(self.optimizer.last_allreduce_s), "update")
-        return self._mean(_scalar(loss), _scalar(metric, _scalar(loss)))
+        return self._mean(*_to_host(loss, metric))
 
     def _mean(self, *values):
         if not self.dp:
@@ -259,6 +259,21 @@ class _Cell:
             else:
                 h.update(repr(value).encode())
         return h.hexdigest()
+
+
+def _to_host(loss, metric) -> tuple[float, float]:
+    """``(loss, metric)`` as floats, read from the device in ONE transfer (the metric is the loss
+    when the workload has none)."""
+    from ..core import backend
+
+    la = getattr(loss, "array", loss)
+    ma = la if metric is None else getattr(metric, "array", metric)
+    if backend.get_array_module(la, ma) is numpy:
+        return _scalar(la), _scalar(ma)
+    xp = backend.cupy
+    both = xp.stack([xp.asarray(la, dtype=numpy.float64).reshape(()), xp.asarray(ma, dtype=numpy.float64).reshape(())])
+    loss_v, metric_v = backend.as_numpy(both).tolist()
+    return float(loss_v), float(metric_v)
 
 
 def _scalar(v, default=math.nan) -> float:

@@ -124,7 +124,13 @@ _positive_float = _number_type(float, lambda v: v > 0, "a positive number")
 def _cmd_info(args) -> int:
     from benchbench import system
 
+    from benchbench.core import backend
+
     print(system.format_fingerprint(system.fingerprint()))
+    if not backend.cuda_available():
+        print(f"GPUs: none usable: {backend.cuda_unavailable_reason()}")
+    for warning in backend.cupy_import_warnings():
+        print(f"cupy import warning: {warning}")
     return EXIT_OK
 
 

@@ -465,13 +465,32 @@ def run_cell(desc: dict, comm=None) -> dict:
     cell["memory"]["peak_host_bytes"] = _peak_host_bytes()
     if c is not None and c.size > 1:
         try:
-            cell["memory"]["peak_host_bytes"] = max(c.comm.allgather_obj(cell["memory"]["peak_host_bytes"]))
+            _combine_ranks(cell, c.comm)
         except Exception:
             pass
     cell["duration_s"] = time.perf_counter() - t0
     if cell["stats"] is None and cell["status"] == "ok":
         cell["status"], cell["reason"] = "failed", "no timed step (the profile has 0 steps)"
     return cell
+
+
+def _combine_ranks(cell: dict, comm) -> None:
+    """Figures of a data-parallel cell over all its ranks (one object all-gather): the peak host and
+    device memory of the largest rank, and the energy of every rank's GPU summed (when each has one)."""
+    mem, energy = cell["memory"], cell["energy"]
+    rows = comm.allgather_obj((mem["peak_host_bytes"], mem["peak_device_bytes"], energy["joules"]))
+    mem["peak_host_bytes"] = max(r[0] for r in rows)
+    devs = [r[1] for r in rows if r[1] is not None]
+    mem["peak_device_bytes"] = max(devs) if devs else None
+    joules = [r[2] for r in rows]
+    if energy["joules"] is not None:
+        if all(j is not None for j in joules):
+            total = float(sum(joules))
+            epochs = len(cell["epoch_log"])
+            energy.update(joules=total, joules_per_epoch=total / epochs if epochs else None,
+                          source=f"nvml, sum over {len(rows)} GPUs")
+        else:  # not every rank's GPU reports energy: no total rather than a part of it
+            energy.update(joules=None, joules_per_epoch=None, source=None)
 
 
 def _start_monitor(device):

@@ -256,7 +256,7 @@ def _cmd_profile(args) -> int:
     specs, _ = devices.parse_specs(args.device, backend.gpu_count(), hint=devices.gpu_hint(cuda_count=backend.gpu_count()))
     if len(specs) != 1 or specs[0].n_ranks != 1:
         raise UsageError(f"profile --device: one device (cpu or gpu:N), got {args.device!r}")
-    result = profile.profile_workload(args.workload, device=args.device, steps=args.steps, warmup=args.warmup,
+    result = profile.profile_workload(args.workload, device=specs[0].spec, steps=args.steps, warmup=args.warmup,
                                       data=args.data, data_dir=args.data_dir, seed=args.seed)
     print(profile.format_profile(result, top=args.top))
     if args.json:

@@ -231,8 +231,11 @@ def as_numpy(a):
 
 
 def synchronize(xp_or_array=None):
-    """Wait for the current GPU stream when cupy is in use; nothing on the CPU."""
+    """Wait for the current stream of a cupy array's GPU (of the current GPU for ``cupy``); nothing on the CPU."""
     if cupy is None:
         return
-    if xp_or_array is cupy or isinstance(xp_or_array, cupy.ndarray):
+    if isinstance(xp_or_array, cupy.ndarray):
+        with xp_or_array.device:  # the array's own GPU, which need not be the current one
+            cupy.cuda.get_current_stream().synchronize()
+    elif xp_or_array is cupy:
         cupy.cuda.get_current_stream().synchronize()

@@ -465,32 +465,15 @@ def run_cell(desc: dict, comm=None) -> dict:
     cell["memory"]["peak_host_bytes"] = _peak_host_bytes()
     if c is not None and c.size > 1:
         try:
-            _combine_ranks(cell, c.comm)
+            from .ranks import combine_ranks
+
+            combine_ranks(cell, c.comm)
         except Exception:
             pass
     cell["duration_s"] = time.perf_counter() - t0
     if cell["stats"] is None and cell["status"] == "ok":
         cell["status"], cell["reason"] = "failed", "no timed step (the profile has 0 steps)"
     return cell
-
-
-def _combine_ranks(cell: dict, comm) -> None:
-    """Figures of a data-parallel cell over all its ranks (one object all-gather): the peak host and
-    device memory of the largest rank, and the energy of every rank's GPU summed (when each has one)."""
-    mem, energy = cell["memory"], cell["energy"]
-    rows = comm.allgather_obj((mem["peak_host_bytes"], mem["peak_device_bytes"], energy["joules"]))
-    mem["peak_host_bytes"] = max(r[0] for r in rows)
-    devs = [r[1] for r in rows if r[1] is not None]
-    mem["peak_device_bytes"] = max(devs) if devs else None
-    joules = [r[2] for r in rows]
-    if energy["joules"] is not None:
-        if all(j is not None for j in joules):
-            total = float(sum(joules))
-            epochs = len(cell["epoch_log"])
-            energy.update(joules=total, joules_per_epoch=total / epochs if epochs else None,
-                          source=f"nvml, sum over {len(rows)} GPUs")
-        else:  # not every rank's GPU reports energy: no total rather than a part of it
-            energy.update(joules=None, joules_per_epoch=None, source=None)
 
 
 def _start_monitor(device):
@@ -544,66 +527,23 @@ def main(argv=None) -> int:
         return _worker(desc, args.out, stack)
 
 
-def _rank_out(out: str, rank: int) -> str:
-    """Where a rank writes its record: rank 0 the result, another rank ``result.json.rankN``."""
-    return out if rank == 0 else f"{out}.rank{rank}"
-
-
-def _write_failure(desc: dict, out: str, rank: int, reason: str) -> None:
-    cell = failed(desc, "failed", reason)
-    cell["failed_at"] = time.time()
-    write_json(_rank_out(out, rank), cell)
-
-
-def _abort_world(code: int = 1) -> None:
-    """End every rank of the job at once (a rank that failed before its communicator existed)."""
-    sys.stderr.flush()
-    try:
-        from mpi4py import MPI
-
-        MPI.COMM_WORLD.Abort(code)
-    except Exception:  # no MPI: this process alone ends
-        pass
-
-
-def _create_comm(desc: dict, out: str, stack: contextlib.ExitStack, state: dict):
-    """The cell's communicator, on the GPU of this rank's node-local rank for a GPU cell."""
-    from . import communicators
-    from .communicators import topology
-
-    place = topology.placement()
-    state["rank"] = place.rank
-    options = {}
-    if desc.get("device_kind") == "gpu":
-        # NCCL binds a communicator to the GPU that is current when it is created.
-        from ..core import backend
-
-        gpu = topology.gpu_for_rank(desc.get("indices") or [], place.local_rank, place.node)
-        state["where"] = f"gpu:{gpu} of node {place.node}"
-        stack.enter_context(backend.Device(f"gpu:{gpu}").scope())
-        options["init_timeout_s"] = float(desc.get("collective_timeout_s", 300))
-        options["on_init_timeout"] = lambda msg: _write_failure(desc, out, place.rank, msg)
-    comm = communicators.create(desc.get("communicator", "mpi"),
-                                timeout_s=float(desc.get("collective_timeout_s", 300)), **options)
-    comm.local_rank = place.local_rank
-    return comm
-
-
 def _worker(desc: dict, out: str, stack: contextlib.ExitStack) -> int:
     n_ranks = int(desc.get("n_ranks", 1))
     comm, rank = None, _rank_from_env()
     if n_ranks > 1:
+        from . import ranks
+
         state = {"rank": rank, "where": None}
         try:
-            comm = _create_comm(desc, out, stack, state)
+            comm = ranks.create_comm(desc, out, stack, state)
             rank = comm.rank
         except Exception as e:
             traceback.print_exc(file=sys.stderr)
             rank = state["rank"]
             where = f" ({state['where']})" if state["where"] else ""
-            _write_failure(desc, out, rank, f"rank {rank}{where}: cannot create the {desc.get('communicator')} "
-                                            f"communicator: {type(e).__name__}: {e}")
-            _abort_world(1)  # the peers must not wait out the collective time-out
+            ranks.write_failure(desc, out, rank, f"rank {rank}{where}: cannot create the {desc.get('communicator')} "
+                                                 f"communicator: {type(e).__name__}: {e}")
+            ranks.abort_world(1)  # the peers must not wait out the collective time-out
             return 1
     cell = run_cell(desc, comm)
     if cell["status"] != "ok" and comm is not None and cell["reason"] and not cell["reason"].startswith("rank "):
@@ -613,7 +553,7 @@ def _worker(desc: dict, out: str, stack: contextlib.ExitStack) -> int:
     if rank == 0:
         write_json(out, cell)
     elif cell["status"] != "ok":
-        write_json(_rank_out(out, rank), cell)
+        write_json(f"{out}.rank{rank}", cell)
     if comm is not None:
         if cell["status"] in ("failed", "oom"):
             sys.stderr.flush()

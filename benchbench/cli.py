@@ -341,8 +341,10 @@ def _cmd_run(args) -> int:
                 if spec.kind == "cpu":
                     desc["dtype"] = "float32"
                 descs.append(desc)
-    from benchbench.executor import batch_split
+    from benchbench.executor import batch_split, nodes
 
+    if plan.hostfile:
+        descs = nodes.spread_over_nodes(descs, len(nodes.read_hostfile(plan.hostfile)))
     descs, left_out = batch_split.keep_splittable(descs, batch_split.named_specs(plan.devices, n_gpus))
     for line in left_out:
         print(line, file=sys.stderr)
@@ -409,6 +411,7 @@ def _user_errors() -> tuple:
     """The exception types that are the user's to fix (one line, exit 2)."""
     kinds = [UsageError]
     for module, name in (("benchbench.executor.plan", "PlanError"), ("benchbench.executor.devices", "DeviceSpecError"),
+                         ("benchbench.executor.nodes", "HostfileError"),
                          ("benchbench.data", "DataError"), ("benchbench.results", "ResultsError"),
                          ("benchbench.reporting.runs", "ReportError")):
         mod = sys.modules.get(module)

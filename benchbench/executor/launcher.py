@@ -91,6 +91,8 @@ def worker_command(desc: dict, cell_path, out_path, hostfile=None) -> list[str]:
     prefix = [mpiexec, "-n", str(n)]
     if hostfile:
         prefix += ["-f", str(hostfile)]
+        if desc.get("ranks_per_node"):  # a GPU cell: as many ranks on each node as it lists GPUs
+            prefix += ["-ppn", str(int(desc["ranks_per_node"]))]
     return prefix + cmd
 
 

@@ -66,3 +66,32 @@ def test_a_rank_without_a_gpu_aborts_its_peers_at_once_and_is_named(tmp_path):
     assert got["status"] == "failed"
     assert got["reason"].startswith("rank 2: cannot create the nccl communicator: ValueError: node a runs more "
                                     "ranks than the device spec lists GPUs (2: 0,1); local rank 2 has none"), got["reason"]
+
+
+@pytest.mark.gpu
+def test_nccl_status_checks_that_the_library_loads(monkeypatch):
+    from cupy.cuda import nccl
+
+    def broken():
+        raise RuntimeError("libnccl.so.2: cannot open shared object file")
+
+    assert nccl_module.nccl_status() == (True, None)
+    monkeypatch.setattr(nccl, "get_version", broken)
+    ok, why = nccl_module.nccl_status()
+    assert not ok and why == "the NCCL library does not load (RuntimeError: libnccl.so.2: cannot open shared object file)"
+    assert not nccl_module.nccl_available()
+
+
+@pytest.mark.mpi
+@pytest.mark.multi_gpu(2)
+def test_nccl_unusable_on_one_rank_fails_every_rank_at_once_naming_it(tmp_path):
+    start = time.monotonic()
+    proc = subprocess.run([MPIEXEC, "-n", "2", sys.executable, str(Path(__file__).parent / "mpi_scripts" /
+                                                                    "nccl_broken.py"), str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert time.monotonic() - start < 60
+    for r in range(2):
+        text = (tmp_path / f"rank{r}.txt").read_text()
+        assert text.startswith("NCCL is not usable on rank 1: the NCCL library does not load (RuntimeError: "
+                               "libnccl.so.2"), text

@@ -336,6 +336,8 @@ def _cmd_run(args) -> int:
                     desc["dtype"] = "float32"
                 descs.append(desc)
     machine = system.fingerprint()
+    if machine.get("simulated_gpus"):
+        print(f"benchbench: {backend.SIMULATED_NOTE}", file=sys.stderr)
     if args.resume:
         if old["machine"]["id"] != machine["id"]:
             raise UsageError(f"--resume: run {old['run_id']} was recorded on machine {old['machine']['id']}, "

@@ -37,6 +37,15 @@ def cupy_available() -> bool:
     return cupy is not None
 
 
+def gpu_simulated() -> bool:
+    """True when ``cupy`` is the simulated CUDA machine of ``tests/simgpu`` (no figure is a GPU's)."""
+    return cupy is not None and bool(getattr(cupy, "_benchbench_simulated", False))
+
+
+SIMULATED_NOTE = ("SIMULATED GPUs (tests/simgpu): GPU cells prove that the code runs; "
+                  "their timings, energy and memory are not figures of any GPU")
+
+
 def cuda_available() -> bool:
     """True when cupy imported and at least one CUDA device answers."""
     global _cuda_ok

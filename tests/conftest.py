@@ -21,6 +21,14 @@ def _mpi_available():
     return os.path.exists(os.path.join(os.path.dirname(sys.executable), "mpiexec")) or bool(shutil.which("mpiexec"))
 
 
+def pytest_configure(config):
+    # Subprocesses (the CLI, mpiexec ranks) run in other folders: a relative PYTHONPATH such as
+    # tests/simgpu must keep pointing at the same place there.
+    parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if parts:
+        os.environ["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in parts)
+
+
 def pytest_collection_modifyitems(config, items):
     n_gpus = backend.gpu_count()
     mpi_ok = _mpi_available()

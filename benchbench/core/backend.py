@@ -8,6 +8,7 @@ types and clear errors.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 
 import numpy
@@ -35,6 +36,32 @@ _cuda_ok: bool | None = None
 def cupy_available() -> bool:
     """True when cupy imported (a GPU may still be missing)."""
     return cupy is not None
+
+
+_blas = {"controller": None, "pid": None}
+
+
+def blas_threads() -> int:
+    """The CPU BLAS library's current thread limit (threadpoolctl), else ``OMP_NUM_THREADS``, else 1.
+
+    The executor sets the limit (data-parallel ranks share the cores); array code that splits its own
+    work over threads (large copies) follows it so that it oversubscribes nothing.
+    """
+    pid = os.getpid()
+    if _blas["pid"] != pid:  # a forked child re-reads its own limits
+        _blas["pid"], _blas["controller"] = pid, None
+        try:
+            import threadpoolctl
+
+            found = threadpoolctl.ThreadpoolController().select(user_api="blas").lib_controllers
+            _blas["controller"] = found[0] if found else None
+        except Exception:  # noqa: BLE001 - no introspection: fall back to the environment
+            _blas["controller"] = None
+    lib = _blas["controller"]
+    if lib is not None:
+        return max(1, int(lib.num_threads))
+    text = os.environ.get("OMP_NUM_THREADS", "") or "1"
+    return max(1, int(text)) if text.isdigit() else 1
 
 
 def gpu_simulated() -> bool:

@@ -29,7 +29,7 @@ FORBIDDEN = {
     "benchbench/stats.py": ("benchbench.",),
     "benchbench/executor/": ("benchbench.reporting", "benchbench.cli"),
     "benchbench/reporting/": ("benchbench.executor", "benchbench.cli", "benchbench.core"),
-    "suites/": ("benchbench.executor", "benchbench.reporting", "benchbench.results", "benchbench.cli",
+    "benchbench/suites/": ("benchbench.executor", "benchbench.reporting", "benchbench.results", "benchbench.cli",
                 "benchbench.system", "benchbench.stats"),
 }
 # core may import only the standard library, numpy and itself; its backend boundary (backend.py) also
@@ -66,7 +66,7 @@ def _imports(path: Path):
 
 
 def _files():
-    return sorted(PACKAGE.rglob("*.py")) + sorted((ROOT / "suites").glob("*.py"))
+    return sorted(PACKAGE.rglob("*.py"))
 
 
 def _stdlib(name: str) -> bool:

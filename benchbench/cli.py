@@ -349,6 +349,8 @@ def _cmd_run(args) -> int:
     for line in left_out:
         print(line, file=sys.stderr)
     machine = system.fingerprint()
+    if machine.get("simulated_gpus"):
+        print(f"benchbench: {backend.SIMULATED_NOTE}", file=sys.stderr)
     if args.resume:
         if old["machine"]["id"] != machine["id"]:
             raise UsageError(f"--resume: run {old['run_id']} was recorded on machine {old['machine']['id']}, "

@@ -47,7 +47,7 @@ WORKLOADS = {
 OVERHEAD_TARGET_US = 10.0
 SETTLE_S = 0.2
 BLOCK_S = 0.1
-SUITES = Path(__file__).resolve().parent.parent / "suites"
+SUITES = Path(__file__).resolve().parent.parent / "benchbench" / "suites"
 
 
 # --------------------------------------------------------------------------- statistics

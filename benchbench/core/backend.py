@@ -8,6 +8,7 @@ types and clear errors.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import warnings
 
@@ -72,6 +73,41 @@ def cupy_missing_text() -> str:
     if isinstance(e, ModuleNotFoundError) and (e.name or "").split(".")[0] == "cupy":
         return "cupy is not installed"
     return f"cupy is installed but its import failed ({cupy_import_error()})"
+
+
+_blas = {"controller": None, "pid": None}
+
+
+def blas_threads() -> int:
+    """The CPU BLAS library's current thread limit (threadpoolctl), else ``OMP_NUM_THREADS``, else 1.
+
+    The executor sets the limit (data-parallel ranks share the cores); array code that splits its own
+    work over threads (large copies) follows it so that it oversubscribes nothing.
+    """
+    pid = os.getpid()
+    if _blas["pid"] != pid:  # a forked child re-reads its own limits
+        _blas["pid"], _blas["controller"] = pid, None
+        try:
+            import threadpoolctl
+
+            found = threadpoolctl.ThreadpoolController().select(user_api="blas").lib_controllers
+            _blas["controller"] = found[0] if found else None
+        except Exception:  # noqa: BLE001 - no introspection: fall back to the environment
+            _blas["controller"] = None
+    lib = _blas["controller"]
+    if lib is not None:
+        return max(1, int(lib.num_threads))
+    text = os.environ.get("OMP_NUM_THREADS", "") or "1"
+    return max(1, int(text)) if text.isdigit() else 1
+
+
+def gpu_simulated() -> bool:
+    """True when ``cupy`` is the simulated CUDA machine of ``tests/simgpu`` (no figure is a GPU's)."""
+    return cupy is not None and bool(getattr(cupy, "_benchbench_simulated", False))
+
+
+SIMULATED_NOTE = ("SIMULATED GPUs (tests/simgpu): GPU cells prove that the code runs; "
+                  "their timings, energy and memory are not figures of any GPU")
 
 
 def cuda_available() -> bool:

@@ -28,12 +28,12 @@ def write_failure(desc: dict, out: str, rank: int, reason: str) -> None:
 
 def abort_world(code: int = 1) -> None:
     """End every rank of the job at once (a rank that failed before its communicator existed)."""
+    from . import communicators
+
     sys.stderr.flush()
     try:
-        from mpi4py import MPI
-
-        MPI.COMM_WORLD.Abort(code)
-    except Exception:  # no MPI: this process alone ends
+        communicators.abort_world(code)
+    except Exception:  # MPI itself broken: this process alone ends
         pass
 
 

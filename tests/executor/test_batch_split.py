@@ -99,3 +99,21 @@ def test_cli_refuses_a_named_spec_that_cannot_split_before_anything_runs(tmp_pat
     assert lines == ["benchbench: error: cpu:dp3: strong scaling splits the global batch over 3 ranks, and mlp_mnist's "
                      "batch of 100 does not divide by 3; use --scaling weak, or a device count that divides it (2)"]
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.simgpu
+@pytest.mark.parametrize("n_gpus", [3, 6, 8])
+def test_gpu_all_that_cannot_split_is_refused_on_simulated_machines(tmp_path, n_gpus):
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "benchbench", "run", "--device", "gpu:all", "--workload", "mlp_mnist",
+                           "--data", "synthetic", "--output", str(tmp_path / "results")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "BENCHBENCH_SIM_GPUS": str(n_gpus)})
+    spec = "gpu:" + ",".join(map(str, range(n_gpus)))
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().startswith(f"benchbench: error: {spec}: strong scaling splits the global batch over "
+                                          f"{n_gpus} ranks, and mlp_mnist's batch of 100 does not divide by {n_gpus}")
+    assert not (tmp_path / "results").exists()

@@ -42,6 +42,13 @@ def create(name: str = "single", timeout_s: float = 300.0, **options) -> Communi
     return getattr(module, cls_name)(timeout_s=timeout_s, **options)
 
 
+def abort_world(code: int = 1) -> None:
+    """End every rank of the MPI job at once (see ``mpi.abort_world``)."""
+    from .mpi import abort_world as _abort_world
+
+    _abort_world(code)
+
+
 def available() -> dict[str, bool]:
     """Which communicators can be created on this machine (without creating them)."""
     from . import mpi, nccl
@@ -49,4 +56,4 @@ def available() -> dict[str, bool]:
     return {"single": True, "mpi": mpi.mpi4py_available(), "nccl": nccl.nccl_available()}
 
 
-__all__ = ["create", "available", "Communicator", "CommunicatorError", "CollectiveTimeout", "SingleCommunicator"]
+__all__ = ["create", "available", "abort_world", "Communicator", "CommunicatorError", "CollectiveTimeout", "SingleCommunicator"]

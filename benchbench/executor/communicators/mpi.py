@@ -26,6 +26,16 @@ def import_mpi():
     return MPI
 
 
+def abort_world(code: int = 1) -> None:
+    """End every rank of ``MPI.COMM_WORLD`` at once (a rank that failed before it had a
+    communicator); without a usable MPI nothing happens and this process ends on its own."""
+    try:
+        MPI = import_mpi()
+    except CommunicatorError:
+        return
+    MPI.COMM_WORLD.Abort(code)
+
+
 class MpiCommunicator(Communicator):
     """Collectives over ``MPI.COMM_WORLD`` with non-blocking calls and a time-out."""
 

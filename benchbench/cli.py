@@ -126,7 +126,13 @@ _positive_float = _number_type(float, lambda v: v > 0, "a positive number")
 def _cmd_info(args) -> int:
     from benchbench import system
 
+    from benchbench.core import backend
+
     print(system.format_fingerprint(system.fingerprint()))
+    if not backend.cuda_available():
+        print(f"GPUs: none usable: {backend.cuda_unavailable_reason()}")
+    for warning in backend.cupy_import_warnings():
+        print(f"cupy import warning: {warning}")
     return EXIT_OK
 
 
@@ -281,7 +287,7 @@ def _cmd_profile(args) -> int:
         registry.resolve(args.workload, registry.discover())
     except ValueError as e:
         raise UsageError(f"profile: {str(e).removeprefix('resolve: ')}") from None
-    result = profile.profile_workload(args.workload, device=args.device, steps=args.steps, warmup=args.warmup,
+    result = profile.profile_workload(args.workload, device=specs[0].spec, steps=args.steps, warmup=args.warmup,
                                       data=args.data, data_dir=args.data_dir, seed=args.seed)
     print(profile.format_profile(result, top=args.top))
     if args.json:
@@ -370,7 +376,6 @@ def _run(args, held: list) -> int:
     if plan.hostfile and not Path(plan.hostfile).is_file():
         raise UsageError(f"--hostfile: no such file {plan.hostfile!r}")
     preflight.check_data_dir(plan.data_dir)
-    preflight.check_scaling(workloads, specs, plan.scaling)
     if plan.dtype != "float32" and any(s.kind == "cpu" for s in specs):
         print(f"benchbench: the CPU cells run in float32 (--dtype {plan.dtype} applies to the GPU cells)",
               file=sys.stderr)
@@ -384,8 +389,17 @@ def _run(args, held: list) -> int:
                 descs.append(desc)
                 sources.append((desc["id"], f"workload {plan.workloads[i]!r} on device {spec.spec!r}"))
     preflight.check_unique_cells(sources)
+    from benchbench.executor import batch_split, nodes
+
+    if plan.hostfile:
+        descs = nodes.spread_over_nodes(descs, len(nodes.read_hostfile(plan.hostfile)))
+    descs, left_out = batch_split.keep_splittable(descs, batch_split.named_specs(plan.devices, n_gpus))
+    for line in left_out:
+        print(line, file=sys.stderr)
     preflight.check_output_dir(run_path.parent if args.resume else plan.output)
     machine = system.fingerprint()
+    if machine.get("simulated_gpus"):
+        print(f"benchbench: {backend.SIMULATED_NOTE}", file=sys.stderr)
     if args.resume:
         if old["machine"]["id"] != machine["id"]:
             raise UsageError(f"--resume: run {old['run_id']} was recorded on machine {old['machine']['id']}, "
@@ -457,6 +471,7 @@ def _user_errors() -> tuple:
     """The exception types that are the user's to fix (one line, exit 2)."""
     kinds = [UserError]
     for module, name in (("benchbench.executor.plan", "PlanError"), ("benchbench.executor.devices", "DeviceSpecError"),
+                         ("benchbench.executor.nodes", "HostfileError"),
                          ("benchbench.data", "DataError"), ("benchbench.results", "ResultsError"),
                          ("benchbench.reporting.runs", "ReportError")):
         mod = sys.modules.get(module)

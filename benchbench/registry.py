@@ -328,11 +328,16 @@ class Registry:
 
 
 def default_suites_dir():
-    """``./suites`` when the current directory has one, else the ``suites/`` beside the package."""
+    """``./suites`` when the current directory has one, else the built-in ``benchbench/suites``."""
     here = Path.cwd() / "suites"
     if here.is_dir():
         return here
-    return Path(__file__).resolve().parent.parent / "suites"
+    return builtin_suites_dir()
+
+
+def builtin_suites_dir():
+    """The folder of the built-in workloads, inside the package (so a wheel carries them)."""
+    return Path(__file__).resolve().parent / "suites"
 
 
 def discover(suites_dir=None, entry_points=True):

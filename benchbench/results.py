@@ -93,6 +93,7 @@ _MACHINE = _Obj({
     "memory_bytes": ("int?", False),
     "env": (_Obj({"*": ("str?", False)}), False),
     "gpus": (_List(_GPU), True),
+    "simulated_gpus": ("bool", False),
     "versions": (_Obj({"*": ("str?", False)}), False),
 })
 

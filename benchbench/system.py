@@ -505,11 +505,17 @@ def machine_id(fp: dict) -> str:
     """
     if not isinstance(fp, dict) or not isinstance(fp.get("cpu"), dict):
         raise ValueError(f"machine_id: fp must be a fingerprint() dict, got {type(fp).__name__}")
-    parts = [str(fp["cpu"].get("model", ""))]
+    parts = [str(fp["cpu"].get("model", ""))] + (["simulated GPUs"] if fp.get("simulated_gpus") else [])
     for gpu in fp.get("gpus") or ():
         parts += [str(gpu.get("name", "")), str(gpu.get("uuid") or "")]
     digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:8]
     return f"{_slug(str(fp.get('hostname', '')))}-{digest}"
+
+
+def _gpus_simulated() -> bool:
+    from benchbench.core import backend
+
+    return backend.gpu_simulated()
 
 
 def fingerprint() -> dict:
@@ -530,10 +536,17 @@ def fingerprint() -> dict:
         "memory_bytes": memory_bytes(),
         "env": env,
         "gpus": gpu_list(),
+        "simulated_gpus": _gpus_simulated(),
         "versions": versions(),
     }
     fp["id"] = machine_id(fp)
     return fp
+
+
+def _simulated_note() -> str:
+    from benchbench.core import backend
+
+    return backend.SIMULATED_NOTE
 
 
 def _gib(n) -> str:
@@ -546,7 +559,8 @@ def format_fingerprint(fp: dict) -> str:
         raise ValueError(f"format_fingerprint: fp must be a fingerprint() dict, got {type(fp).__name__}")
     cpu, blas = fp["cpu"], fp.get("blas") or {}
     mhz = f", max {cpu['max_mhz']:.0f} MHz" if cpu.get("max_mhz") else ""
-    lines = [
+    lines = [] if not fp.get("simulated_gpus") else [f"WARNING   {_simulated_note()}"]
+    lines += [
         f"machine   {fp.get('id')} (host {fp.get('hostname')})",
         f"os        {fp.get('os')}, Python {fp.get('python')}",
         f"cpu       {cpu.get('model')} ({cpu.get('arch')}), {cpu.get('cores_physical') or '?'} physical / "

@@ -1,7 +1,7 @@
 """PyTorch equivalents of the suite models, used as a yardstick by ``train_step.py``.
 
 Each model has the same layer shapes, activations, pooling, loss, optimizer and
-hyper-parameters as its workload in ``suites/``, and its attributes carry the same
+hyper-parameters as its workload in ``benchbench/suites/``, and its attributes carry the same
 names, so that :func:`load_benchbench_params` can copy a benchbench model's initial
 parameters into it (the first losses of both then agree, which checks the equivalence).
 
@@ -19,7 +19,7 @@ from torch.nn import functional as F
 
 
 class MLP(nn.Module):
-    """suites/mlp_mnist.py: 784-units-units-10, ReLU."""
+    """benchbench/suites/mlp_mnist.py: 784-units-units-10, ReLU."""
 
     def __init__(self, units=1000):
         super().__init__()
@@ -34,7 +34,7 @@ class MLP(nn.Module):
 
 
 class CNN(nn.Module):
-    """suites/cnn_mnist.py: conv5x5x32, max-pool 2 stride 1, conv5x5x64, max-pool 2 stride 1, fc512, fc10."""
+    """benchbench/suites/cnn_mnist.py: conv5x5x32, max-pool 2 stride 1, conv5x5x64, max-pool 2 stride 1, fc512, fc10."""
 
     def __init__(self):
         super().__init__()
@@ -51,7 +51,7 @@ class CNN(nn.Module):
 
 
 class LeNet5(nn.Module):
-    """suites/lenet5_cifar10.py: sigmoid conv6, conv16, conv120 (5x5) with 2x2 max pooling, fc84, fc10."""
+    """benchbench/suites/lenet5_cifar10.py: sigmoid conv6, conv16, conv120 (5x5) with 2x2 max pooling, fc84, fc10."""
 
     def __init__(self):
         super().__init__()
@@ -70,7 +70,7 @@ class LeNet5(nn.Module):
 
 
 class SineLSTM(nn.Module):
-    """suites/lstm_sine.py: Linear(1, H) -> LSTM(H, H) -> Linear(H, 1) at every step.
+    """benchbench/suites/lstm_sine.py: Linear(1, H) -> LSTM(H, H) -> Linear(H, 1) at every step.
 
     ``fused=False`` unrolls the sequence in Python with ``nn.LSTMCell`` (one call per step,
     as benchbench's stateful ``L.LSTM``); ``fused=True`` runs it in one ``nn.LSTM`` call.
@@ -164,7 +164,7 @@ RESNET_ARCH = {
 
 
 class ResNet(nn.Module):
-    """suites/resnet_cifar10.py: 3x3 stem, stages 64-512 with strides 1, 2, 2, 2, global average pool, fc10."""
+    """benchbench/suites/resnet_cifar10.py: 3x3 stem, stages 64-512 with strides 1, 2, 2, 2, global average pool, fc10."""
 
     def __init__(self, depth):
         super().__init__()

@@ -47,7 +47,7 @@ WORKLOADS = {
 OVERHEAD_TARGET_US = 10.0
 SETTLE_S = 0.2
 BLOCK_S = 0.1
-SUITES = Path(__file__).resolve().parent.parent / "suites"
+SUITES = Path(__file__).resolve().parent.parent / "benchbench" / "suites"
 
 
 # --------------------------------------------------------------------------- statistics
@@ -151,6 +151,14 @@ def measure(spec, steps, warmup, torch_models=None, settle=SETTLE_S, block_s=BLO
     if steps < 1 or warmup < 0 or settle < 0:
         raise ValueError(f"measure: steps must be >= 1, warmup and settle >= 0, got steps={steps}, "
                          f"warmup={warmup}, settle={settle}")
+    from benchbench.core import backend
+
+    # gpu:N with N >= 1: the arrays each step creates must land on that GPU (it is made current).
+    with backend.Device(device).scope():
+        return _measure(spec, steps, warmup, torch_models, settle, block_s, device)
+
+
+def _measure(spec, steps, warmup, torch_models, settle, block_s, device):
     bb = BenchbenchStep(spec, device=device)
     tq = TorchStep(bb, torch_models) if torch_models is not None else None
     sides = [("benchbench", bb)] + ([("torch", tq)] if tq is not None else [])
@@ -254,13 +262,34 @@ def machine_info():
     }
 
 
+def tf32_off():
+    """Switch TF32 off for benchbench (cupy) before cupy loads, and for cuBLAS/cuDNN process-wide.
+
+    Both frameworks then compute float32 GEMMs and convolutions in full float32, so that the
+    comparison is like for like. Returns what was set (recorded in the results).
+    """
+    os.environ["NVIDIA_TF32_OVERRIDE"] = "0"
+    if "cupy" not in sys.modules:
+        os.environ["CUPY_TF32"] = "0"
+    return tf32_state()
+
+
+def tf32_state():
+    """The TF32 settings of this process as the results record them (None: unset, i.e. the default)."""
+    return {"NVIDIA_TF32_OVERRIDE": os.environ.get("NVIDIA_TF32_OVERRIDE"),
+            "CUPY_TF32": os.environ.get("CUPY_TF32")}
+
+
 def import_torch(threads):
-    """``(torch, torch_models)`` with torch set to ``threads`` threads, or ``(None, None)`` without torch."""
+    """``(torch, torch_models)`` with torch set to ``threads`` threads and TF32 off, or ``(None, None)``."""
     try:
         import torch
     except ImportError:
         return None, None
     torch.set_num_threads(threads)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.set_float32_matmul_precision("highest")
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import torch_models
 
@@ -286,13 +315,16 @@ def run(names, steps=None, warmup=3, use_torch=True, overhead_repeats=200, settl
         The dict ``--json`` writes: ``machine``, ``gemm``, ``overhead``, ``workloads``.
     """
     info = machine_info()  # before torch loads its own libraries
+    info["tf32"] = tf32_state()
     threads = max([b["num_threads"] or 1 for b in info["blas"]] or [1])
     torch, torch_models = import_torch(threads) if use_torch else (None, None)
     if torch is None:
         info["torch_skipped"] = "not installed" if use_torch else "not asked for"
     if torch is not None:
         info["torch"] = {"version": torch.__version__, "num_threads": torch.get_num_threads(),
-                         "set_to_blas_threads": threads}
+                         "set_to_blas_threads": threads,
+                         "allow_tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
+                         "allow_tf32_cudnn": bool(torch.backends.cudnn.allow_tf32)}
     info["device"] = device
     # Both frameworks' imports leave many long-lived objects that the cyclic garbage collector
     # would scan again and again during the small-op steps; benchbench's runner freezes them too.
@@ -321,9 +353,13 @@ def format_report(result):
                      f"{b['num_threads']} threads ({b['threading_layer']}); numpy {m['numpy']}")
     lines.append(f"OPENBLAS_CORETYPE: {m['OPENBLAS_CORETYPE'] or 'not set'}; CPUs: {m['cpu_count']}; "
                  f"load average at start {_load(m['loadavg_start'])}, at end {_load(m.get('loadavg_end'))}")
+    tf = m.get("tf32") or {}
+    lines.append(f"TF32: NVIDIA_TF32_OVERRIDE={tf.get('NVIDIA_TF32_OVERRIDE')}, CUPY_TF32={tf.get('CUPY_TF32')} "
+                 "(0: off, full float32 GEMMs and convolutions)")
     if "torch" in m:
         t = m["torch"]
-        lines.append(f"PyTorch {t['version']}: {t['num_threads']} threads (set equal to the BLAS threads)")
+        lines.append(f"PyTorch {t['version']}: {t['num_threads']} threads (set equal to the BLAS threads); "
+                     f"TF32 matmul {t.get('allow_tf32_matmul')}, cuDNN {t.get('allow_tf32_cudnn')}")
     else:
         lines.append(f"PyTorch: {m['torch_skipped']} (benchbench half only)")
     ref = f"GEMM {g['n']}^3 float32: numpy {g['numpy_gflops']:.1f} GFLOP/s"
@@ -362,15 +398,18 @@ def _load(la):
     return "?" if la is None else " ".join(f"{v:.1f}" for v in la)
 
 
-def profile(spec, steps=3, top=25):
+def profile(spec, steps=3, top=25, device="cpu"):
     """cProfile of ``steps`` benchbench training steps (after one warm-up), sorted by cumulative time."""
-    bb = BenchbenchStep(spec, device=device)
-    bb.step()
-    prof = cProfile.Profile()
-    prof.enable()
-    for _ in range(steps):
+    from benchbench.core import backend
+
+    with backend.Device(device).scope():
+        bb = BenchbenchStep(spec, device=device)
         bb.step()
-    prof.disable()
+        prof = cProfile.Profile()
+        prof.enable()
+        for _ in range(steps):
+            bb.step()
+        prof.disable()
     buf = io.StringIO()
     pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(top)
     buf.write("\n")
@@ -391,6 +430,7 @@ def main(argv=None):
     parser.add_argument("--profile", action="store_true", help="print a cProfile of the benchbench steps too")
     parser.add_argument("--device", default="cpu", help="cpu or gpu:N (PyTorch then runs on cuda:N)")
     args = parser.parse_args(argv)
+    tf32_off()  # before cupy or torch load their libraries
     if (args.steps is not None and args.steps < 1) or args.warmup < 0 or args.settle < 0:
         parser.error(f"--steps must be >= 1, --warmup and --settle >= 0, got {args.steps}, {args.warmup}, "
                      f"{args.settle}")
@@ -404,7 +444,7 @@ def main(argv=None):
         for name in names:
             spec = WORKLOADS.get(name, (name, name))[1]
             print(f"\n===== cProfile: {spec} =====")
-            print(profile(spec))
+            print(profile(spec, device=args.device))
     return 0
 
 

@@ -21,9 +21,18 @@ def _mpi_available():
     return os.path.exists(os.path.join(os.path.dirname(sys.executable), "mpiexec")) or bool(shutil.which("mpiexec"))
 
 
+def pytest_configure(config):
+    # Subprocesses (the CLI, mpiexec ranks) run in other folders: a relative PYTHONPATH such as
+    # tests/simgpu must keep pointing at the same place there.
+    parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if parts:
+        os.environ["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in parts)
+
+
 def pytest_collection_modifyitems(config, items):
     n_gpus = backend.gpu_count()
     mpi_ok = _mpi_available()
+    simulated = backend.gpu_simulated()
     for item in items:
         if item.get_closest_marker("gpu") and n_gpus == 0:
             item.add_marker(pytest.mark.skip(reason="needs an NVIDIA GPU with cupy"))
@@ -32,6 +41,8 @@ def pytest_collection_modifyitems(config, items):
             need = m.args[0] if m.args else 2
             if n_gpus < need:
                 item.add_marker(pytest.mark.skip(reason=f"needs {need} GPUs, found {n_gpus}"))
+        if item.get_closest_marker("simgpu") and not simulated:
+            item.add_marker(pytest.mark.skip(reason="needs the simulated GPUs: PYTHONPATH=tests/simgpu"))
         if item.get_closest_marker("mpi") and not mpi_ok:
             item.add_marker(pytest.mark.skip(reason="needs mpi4py and mpiexec"))
         if item.get_closest_marker("slow") and not config.getoption("--runslow"):

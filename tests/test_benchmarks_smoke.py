@@ -50,3 +50,27 @@ def test_main_writes_json_without_torch(train_step, tmp_path, monkeypatch, capsy
     assert "torch" not in result["machine"]
     printed = capsys.readouterr().out
     assert "MLP/MNIST" in printed and "PyTorch: not asked for" in printed
+
+
+@pytest.mark.multi_gpu(2)
+def test_measure_on_the_second_gpu(train_step):
+    row = train_step.measure("mlp_mnist:small", steps=1, warmup=1, torch_models=None, settle=0, device="gpu:1")
+    assert math.isfinite(row["benchbench"]["first_loss"]) and len(row["benchbench"]["step_ms"]) == 1
+
+
+def test_profile_takes_the_device(train_step):
+    text = train_step.profile("mlp_mnist:small", steps=1, top=3, device="cpu")
+    assert "cumulative" in text
+
+
+def test_tf32_state_is_recorded(train_step, monkeypatch):
+    monkeypatch.setenv("NVIDIA_TF32_OVERRIDE", "1")  # monkeypatch restores both afterwards
+    monkeypatch.setenv("CUPY_TF32", "1")
+    assert train_step.tf32_state() == {"NVIDIA_TF32_OVERRIDE": "1", "CUPY_TF32": "1"}
+    lines = train_step.format_report({"machine": {"blas": [], "OPENBLAS_CORETYPE": None, "cpu_count": 1,
+                                                  "loadavg_start": None, "torch_skipped": "not installed",
+                                                  "tf32": train_step.tf32_off()},
+                                      "gemm": {"n": 8, "numpy_gflops": 1.0},
+                                      "overhead": {"n_ops": 2, "benchbench_us_per_op": 1.0}, "workloads": []})
+    # cupy is already loaded in this process (or absent): CUPY_TF32 is left as it was, and said so
+    assert any(line.startswith("TF32: NVIDIA_TF32_OVERRIDE=0, CUPY_TF32=") for line in lines), lines

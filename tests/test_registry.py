@@ -163,7 +163,8 @@ def test_discover_defaults_to_the_current_directory_then_the_repository(tmp_path
     assert list(discover(entry_points=False).workloads) == ["mine"]
     monkeypatch.chdir(tmp_path / "suites")  # no suites/ here: the one shipped beside the package
     shipped = registry.default_suites_dir()
-    assert shipped.name == "suites" and (shipped.parent / "benchbench").is_dir()
+    assert shipped == registry.builtin_suites_dir() and shipped.parent.name == "benchbench"
+    assert (shipped / "mlp_mnist.py").is_file()
 
 
 class _FakeEntryPoint:

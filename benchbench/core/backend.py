@@ -8,18 +8,33 @@ types and clear errors.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import warnings
 
 import numpy
 
-try:  # pragma: no cover - depends on the machine
-    import cupy  # noqa: F401
-    import cupy.cuda  # noqa: F401
 
-    _cupy_import_error: Exception | None = None
-except Exception as _e:  # ImportError, or a broken CUDA install
-    cupy = None
-    _cupy_import_error = _e
+def _import_cupy():
+    """``(cupy or None, the exception that stopped it or None, the warnings it emitted)``.
+
+    A warning while importing cupy (a CUDA version notice, a deprecation) must not decide
+    whether the GPU is used: where warnings are errors (pytest here), it would otherwise
+    end the import and make every GPU path look absent. The warnings are kept, not shown.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            import cupy as module
+            import cupy.cuda  # noqa: F401
+        except Exception as e:  # ImportError, or a broken CUDA install
+            module, error = None, e
+        else:
+            error = None
+    return module, error, tuple(f"{w.category.__name__}: {w.message}" for w in caught)
+
+
+cupy, _cupy_import_error, _cupy_import_warnings = _import_cupy()
 
 
 class _StubNdarray:
@@ -30,6 +45,7 @@ ndarray = cupy.ndarray if cupy is not None else _StubNdarray
 
 _SPEC = re.compile(r"^(cpu|gpu:(\d+))$")
 _cuda_ok: bool | None = None
+_cuda_error: str | None = None
 
 
 def cupy_available() -> bool:
@@ -37,18 +53,84 @@ def cupy_available() -> bool:
     return cupy is not None
 
 
+def cupy_import_error() -> str | None:
+    """Why cupy could not be imported (``"ModuleNotFoundError: No module named 'cupy'"``), or None."""
+    if _cupy_import_error is None:
+        return None
+    return f"{type(_cupy_import_error).__name__}: {_cupy_import_error}"
+
+
+def cupy_import_warnings() -> tuple[str, ...]:
+    """The warnings importing cupy emitted (kept, not shown: they must not disable the GPU)."""
+    return _cupy_import_warnings
+
+
+def cupy_missing_text() -> str:
+    """What stops cupy, for people: not installed, or installed but failing to import (and why)."""
+    e = _cupy_import_error
+    if e is None:
+        return "cupy imported"
+    if isinstance(e, ModuleNotFoundError) and (e.name or "").split(".")[0] == "cupy":
+        return "cupy is not installed"
+    return f"cupy is installed but its import failed ({cupy_import_error()})"
+
+
+_blas = {"controller": None, "pid": None}
+
+
+def blas_threads() -> int:
+    """The CPU BLAS library's current thread limit (threadpoolctl), else ``OMP_NUM_THREADS``, else 1.
+
+    The executor sets the limit (data-parallel ranks share the cores); array code that splits its own
+    work over threads (large copies) follows it so that it oversubscribes nothing.
+    """
+    pid = os.getpid()
+    if _blas["pid"] != pid:  # a forked child re-reads its own limits
+        _blas["pid"], _blas["controller"] = pid, None
+        try:
+            import threadpoolctl
+
+            found = threadpoolctl.ThreadpoolController().select(user_api="blas").lib_controllers
+            _blas["controller"] = found[0] if found else None
+        except Exception:  # noqa: BLE001 - no introspection: fall back to the environment
+            _blas["controller"] = None
+    lib = _blas["controller"]
+    if lib is not None:
+        return max(1, int(lib.num_threads))
+    text = os.environ.get("OMP_NUM_THREADS", "") or "1"
+    return max(1, int(text)) if text.isdigit() else 1
+
+
+def gpu_simulated() -> bool:
+    """True when ``cupy`` is the simulated CUDA machine of ``tests/simgpu`` (no figure is a GPU's)."""
+    return cupy is not None and bool(getattr(cupy, "_benchbench_simulated", False))
+
+
+SIMULATED_NOTE = ("SIMULATED GPUs (tests/simgpu): GPU cells prove that the code runs; "
+                  "their timings, energy and memory are not figures of any GPU")
+
+
 def cuda_available() -> bool:
     """True when cupy imported and at least one CUDA device answers."""
-    global _cuda_ok
+    global _cuda_ok, _cuda_error
     if _cuda_ok is None:
         if cupy is None:
-            _cuda_ok = False
+            _cuda_ok, _cuda_error = False, cupy_missing_text()
         else:
             try:
-                _cuda_ok = cupy.cuda.runtime.getDeviceCount() > 0
-            except Exception:
-                _cuda_ok = False
+                n = cupy.cuda.runtime.getDeviceCount()
+            except Exception as e:
+                _cuda_ok, _cuda_error = False, f"CUDA does not answer ({type(e).__name__}: {e})"
+            else:
+                _cuda_ok = n > 0
+                _cuda_error = None if _cuda_ok else "CUDA reports no device"
     return _cuda_ok
+
+
+def cuda_unavailable_reason() -> str | None:
+    """Why :func:`cuda_available` is False (one clause), or None when a GPU answers."""
+    cuda_available()
+    return _cuda_error
 
 
 def gpu_count() -> int:
@@ -114,8 +196,8 @@ class Device:
         self.kind, self.index = "gpu", int(m.group(2))
         if cupy is None:
             raise RuntimeError(
-                f"Device: {spec!r} needs cupy, which is not importable here "
-                f"({_cupy_import_error}); install it with `pip install 'benchbench[gpu]'` on a machine with an NVIDIA GPU"
+                f"Device: {spec!r} needs cupy, and {cupy_missing_text()}; install it with "
+                "`pip install 'benchbench[gpu]'` on a machine with an NVIDIA GPU"
             )
         n = gpu_count()
         if self.index >= n:
@@ -185,8 +267,11 @@ def as_numpy(a):
 
 
 def synchronize(xp_or_array=None):
-    """Wait for the current GPU stream when cupy is in use; nothing on the CPU."""
+    """Wait for the current stream of a cupy array's GPU (of the current GPU for ``cupy``); nothing on the CPU."""
     if cupy is None:
         return
-    if xp_or_array is cupy or isinstance(xp_or_array, cupy.ndarray):
+    if isinstance(xp_or_array, cupy.ndarray):
+        with xp_or_array.device:  # the array's own GPU, which need not be the current one
+            cupy.cuda.get_current_stream().synchronize()
+    elif xp_or_array is cupy:
         cupy.cuda.get_current_stream().synchronize()

@@ -216,13 +216,19 @@ class LossScaler:
     def unscale(self, grads):
         """Check ``grads`` (flat arrays) for inf/NaN; if all are finite, divide them by ``scale`` in place.
 
-        One reduction (a sum, which is inf or NaN when any element is) and one in-place
+        One reduction per array (a sum, which is inf or NaN when any element is), their total
+        read back to the host once, the step's only device-to-host transfer, and one in-place
         multiply per array. Returns whether the gradients were finite.
         """
+        grads = list(grads)
+        if not grads:
+            return True
         with numpy.errstate(over="ignore", invalid="ignore"):
-            for g in grads:
-                if not math.isfinite(float(g.sum())):
-                    return False
+            total = grads[0].sum(dtype=numpy.float32)
+            for g in grads[1:]:  # the flat buffers of one device: the sums add up there
+                total = total + g.sum(dtype=numpy.float32)
+            if not math.isfinite(float(total)):
+                return False
         if self.scale != 1.0:
             inv = 1.0 / self.scale
             for g in grads:

@@ -253,9 +253,10 @@ def gpu_hint(nvml_count: int | None = None, cuda_count: int | None = None) -> st
     if nvml_count == 0 or cuda_count > 0:
         return None
     if not backend.cupy_available():
-        return (f"NVML sees {nvml_count} GPU(s) but cupy is not installed; "
+        return (f"NVML sees {nvml_count} GPU(s) but {backend.cupy_missing_text()}; "
                 "install it with `pip install 'benchbench[gpu]'`")
-    return f"NVML sees {nvml_count} GPU(s) but CUDA reports none; check CUDA_VISIBLE_DEVICES and the driver"
+    why = backend.cuda_unavailable_reason() or "CUDA reports none"
+    return f"NVML sees {nvml_count} GPU(s) but {why}; check CUDA_VISIBLE_DEVICES and the driver"
 
 
 def _cuda_nvml_match(i: int, nvml: list[dict], by_bus: dict) -> dict | None:

@@ -94,6 +94,8 @@ def worker_command(desc: dict, cell_path, out_path, hostfile=None) -> list[str]:
     prefix = [mpiexec, "-n", str(n)]
     if hostfile:
         prefix += ["-f", str(hostfile)]
+        if desc.get("ranks_per_node"):  # a GPU cell: as many ranks on each node as it lists GPUs
+            prefix += ["-ppn", str(int(desc["ranks_per_node"]))]
     return prefix + cmd
 
 
@@ -135,25 +137,43 @@ def _exit_text(code: int) -> str:
     return f"exited with code {code}"
 
 
+_CONSEQUENCES = ("CollectiveTimeout", "another rank died or hangs")
+
+
+def _root_cause_key(record: dict, rank: int) -> tuple:
+    """Order failing ranks' records so that the root cause comes first: a failure of its own
+    before a time-out waiting for a peer, then the earliest, then the lowest rank."""
+    reason = str(record.get("reason") or "")
+    consequence = any(c in reason for c in _CONSEQUENCES)
+    when = record.get("failed_at")
+    return (consequence, when if isinstance(when, (int, float)) else float("inf"), rank)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8")) or None
+    except (OSError, ValueError):
+        return None
+
+
 def _read_result(out: Path) -> dict | None:
-    """The cell result: a failing rank's own record wins over rank 0's (which then only saw the
-    others stop); None when no process wrote one."""
-    found = None
-    if out.exists():
-        try:
-            found = json.loads(out.read_text(encoding="utf-8")) or None
-        except (OSError, ValueError):
-            found = None
+    """The cell result: rank 0's when it is ok; otherwise the root cause among the failing
+    ranks' records (see :func:`_root_cause_key`), not a peer's time-out; None when no
+    process wrote one."""
+    found = _read_json(out) if out.exists() else None
     if found is not None and found.get("status") == "ok":
         return found
-    for rank_file in sorted(out.parent.glob(out.name + ".rank*")):
-        try:
-            other = json.loads(rank_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
+    failing = [(found, 0)] if found is not None and found.get("status") is not None else []
+    for rank_file in out.parent.glob(out.name + ".rank*"):
+        suffix = rank_file.name[len(out.name) + len(".rank"):]
+        other = _read_json(rank_file) if suffix.isdigit() else None
         if other and other.get("status") not in (None, "ok"):
-            return other
-    return found
+            failing.append((other, int(suffix)))
+    if not failing:
+        return found
+    cause = min(failing, key=lambda fr: _root_cause_key(*fr))[0]
+    cause.pop("failed_at", None)
+    return cause
 
 
 class CellInterrupted(KeyboardInterrupt):

@@ -2,8 +2,7 @@
 
 Output folders and files are tried (a small file written and removed) before a run, a profile or
 a report starts; the data folder must be a readable folder; no two specs may name the
-same cell; a data-parallel cell under strong scaling needs a batch that divides over
-its ranks.
+same cell. (A batch that does not split over its ranks is ``batch_split``'s to refuse.)
 """
 from __future__ import annotations
 
@@ -119,23 +118,3 @@ def check_unique_cells(rows) -> None:
                             "and device once")
         seen[cell_id] = source
 
-
-def check_scaling(workloads, specs, scaling: str) -> None:
-    """Under strong scaling a data-parallel cell splits the batch over its ranks: it must divide.
-
-    Args:
-        workloads: ``(Workload, params, label)`` triples.
-        specs: device specs (with ``n_ranks`` and ``spec``).
-        scaling: ``strong`` or ``weak``.
-
-    Raises:
-        UserError: a batch that does not divide over a spec's ranks.
-    """
-    if scaling != "strong":
-        return
-    for wl, _, label in workloads:
-        for spec in specs:
-            n = int(spec.n_ranks)
-            if n > 1 and int(wl.batch_size) % n:
-                raise UserError(f"{label} on {spec.spec}: the batch size {wl.batch_size} does not divide over "
-                                f"{n} ranks under strong scaling; use --scaling weak or a rank count that divides it")

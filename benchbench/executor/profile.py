@@ -29,13 +29,22 @@ def profile_workload(spec: str, device: str = "cpu", steps: int = 5, warmup: int
         backward_s, total_s, share, flops and gflops), data (source and note).
     """
     from .. import registry
-    from ..core import backend, profiler, seed as core_seed
-    from ..data import BatchIterator
+    from ..core import backend
 
     if steps < 1 or warmup < 0:
         raise ValueError(f"profile: steps must be >= 1 and warmup >= 0, got steps={steps}, warmup={warmup}")
     wl, params = registry.resolve(spec, registry.discover(suites_dir))
     dev = backend.Device(device)
+    # gpu:N with N >= 1: every array the step creates (gradients, optimizer state, the loss
+    # seed) must land on that GPU, so it is the current device for the whole profile.
+    with dev.scope():
+        return _profile_on(wl, params, spec, dev, steps, warmup, data, data_dir, seed)
+
+
+def _profile_on(wl, params, spec, dev, steps, warmup, data, data_dir, seed) -> dict:
+    from ..core import backend, profiler, seed as core_seed
+    from ..data import BatchIterator
+
     core_seed(seed)
     batch = wl.batch_size
     n_steps = warmup + 2 * steps

@@ -137,7 +137,9 @@ class _Cell:
         self.wl, self.params = registry.resolve(desc["workload"], registry.discover())
         indices = desc.get("indices") or []
         if desc.get("device_kind") == "gpu":
-            self.device = backend.Device(f"gpu:{indices[self.rank] if len(indices) > self.rank else indices[0]}")
+            # A GPU of this rank's own node: the node-local rank picks it, not the global rank.
+            local = int(getattr(comm, "local_rank", self.rank)) if comm is not None else 0
+            self.device = backend.Device(f"gpu:{indices[local] if len(indices) > local else indices[0]}")
         else:
             self.device = backend.Device("cpu")
         self.core, self.backend = core, backend
@@ -206,7 +208,7 @@ class _Cell:
                 self.optimizer.update()
         if self.dp:
             timer.split_last("allreduce", float(self.optimizer.last_allreduce_s), "update")
-        return self._mean(_scalar(loss), _scalar(metric, _scalar(loss)))
+        return self._mean(*_to_host(loss, metric))
 
     def _mean(self, *values):
         if not self.dp:
@@ -257,6 +259,21 @@ class _Cell:
             else:
                 h.update(repr(value).encode())
         return h.hexdigest()
+
+
+def _to_host(loss, metric) -> tuple[float, float]:
+    """``(loss, metric)`` as floats, read from the device in ONE transfer (the metric is the loss
+    when the workload has none)."""
+    from ..core import backend
+
+    la = getattr(loss, "array", loss)
+    ma = la if metric is None else getattr(metric, "array", metric)
+    if backend.get_array_module(la, ma) is numpy:
+        return _scalar(la), _scalar(ma)
+    xp = backend.cupy
+    both = xp.stack([xp.asarray(la, dtype=numpy.float64).reshape(()), xp.asarray(ma, dtype=numpy.float64).reshape(())])
+    loss_v, metric_v = backend.as_numpy(both).tolist()
+    return float(loss_v), float(metric_v)
 
 
 def _scalar(v, default=math.nan) -> float:
@@ -462,7 +479,9 @@ def run_cell(desc: dict, comm=None) -> dict:
     cell["memory"]["peak_host_bytes"] = _peak_host_bytes()
     if c is not None and c.size > 1:
         try:
-            cell["memory"]["peak_host_bytes"] = max(c.comm.allgather_obj(cell["memory"]["peak_host_bytes"]))
+            from .ranks import combine_ranks
+
+            combine_ranks(cell, c.comm)
         except Exception:
             pass
     cell["duration_s"] = time.perf_counter() - t0
@@ -529,26 +548,25 @@ def _worker(desc: dict, out: str, stack: contextlib.ExitStack) -> int:
     n_ranks = int(desc.get("n_ranks", 1))
     comm, rank = None, _rank_from_env()
     if n_ranks > 1:
+        from . import ranks
+
+        state = {"rank": rank, "where": None}
         try:
-            indices = desc.get("indices") or []
-            if desc.get("device_kind") == "gpu" and rank < len(indices):
-                # NCCL binds a communicator to the GPU that is current when it is created.
-                from ..core import backend
-
-                stack.enter_context(backend.Device(f"gpu:{indices[rank]}").scope())
-            from . import communicators
-
-            comm = communicators.create(desc.get("communicator", "mpi"),
-                                        timeout_s=float(desc.get("collective_timeout_s", 300)))
+            comm = ranks.create_comm(desc, out, stack, state)
             rank = comm.rank
         except Exception as e:
             traceback.print_exc(file=sys.stderr)
-            cell = failed(desc, "failed", f"rank {rank}: cannot create the {desc.get('communicator')} communicator: {e}")
-            write_json(out if rank == 0 else f"{out}.rank{rank}", cell)
+            rank = state["rank"]
+            where = f" ({state['where']})" if state["where"] else ""
+            ranks.write_failure(desc, out, rank, f"rank {rank}{where}: cannot create the {desc.get('communicator')} "
+                                                 f"communicator: {type(e).__name__}: {e}")
+            ranks.abort_world(1)  # the peers must not wait out the collective time-out
             return 1
     cell = run_cell(desc, comm)
     if cell["status"] != "ok" and comm is not None and cell["reason"] and not cell["reason"].startswith("rank "):
         cell["reason"] = one_line(f"rank {rank}: {cell['reason']}")
+    if comm is not None and cell["status"] != "ok":
+        cell["failed_at"] = time.time()
     if rank == 0:
         write_json(out, cell)
     elif cell["status"] != "ok":

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from benchbench import stats
-from benchbench.reporting.runs import ReportError, Run, resolve_runs, runs_label
+from benchbench.reporting.runs import ReportError, Run, refuse_simulated_against_real, resolve_runs, runs_label
 from benchbench.reporting.summary import group_cells, multi_params, summarize_run, throughput_samples
 from benchbench.reporting.tables import FORMATS, fmt_number, markdown_table, text_table
 
@@ -188,6 +188,7 @@ def compare(paths: list[Path], prices: dict[str, float] | None = None, fmt: str 
         raise ReportError("compare needs at least two results files or folders, e.g. "
                           "`benchbench compare results/machine-a results/machine-b`")
     runs = resolve_runs(list(paths), results_dir)
+    refuse_simulated_against_real(runs)
     if fmt == "html":
         from benchbench.reporting.html import html_report
 

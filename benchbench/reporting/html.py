@@ -14,7 +14,7 @@ import pandas as pd
 
 from benchbench.reporting.compare import compare_frame, compare_notes, display_compare
 from benchbench.reporting.plots import build_figures
-from benchbench.reporting.runs import Run, file_stem, resolve_runs, runs_label
+from benchbench.reporting.runs import Run, file_stem, refuse_simulated_against_real, resolve_runs, runs_label
 from benchbench.reporting.summary import summarize_run
 from benchbench.reporting.tables import data_notes, display_frame, run_header
 
@@ -127,6 +127,7 @@ def html_report(paths: list[Path] | None = None, results_dir: Path = Path("resul
         body = run_section(runs[0], plots)
         default = file_stem(f"{runs[0].machine_id}_{runs[0].run_id}") + ".html"
     else:
+        refuse_simulated_against_real(runs)
         labels = runs_label(runs)
         title = "benchbench comparison: " + " vs ".join(labels.values())
         body = comparison_section(runs, prices) + "\n" + "\n".join(run_section(r, plots) for r in runs)

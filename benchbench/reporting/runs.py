@@ -17,6 +17,10 @@ class ReportError(ValueError):
     """A results file that cannot be reported: one line naming the file and the problem."""
 
 
+SIMULATED_BANNER = ("WARNING: this run used SIMULATED GPUs (tests/simgpu): its GPU cells prove that the code "
+                    "runs; their timings, energy and memory are not figures of any GPU")
+
+
 @dataclass(frozen=True)
 class Run:
     """One loaded results file.
@@ -145,3 +149,12 @@ def runs_label(runs: list[Run]) -> dict[int, str]:
 def file_stem(text: str) -> str:
     """``text`` made safe as a file name: runs of other characters than ``A-Za-z0-9._=-`` become ``_``."""
     return re.sub(r"[^A-Za-z0-9._=-]+", "_", text).strip("_.") or "report"
+
+
+def refuse_simulated_against_real(runs: list[Run]) -> None:
+    """Raise ReportError when simulated-GPU runs and real ones are compared: simulated figures are no GPU's."""
+    simulated = [r for r in runs if r.machine.get("simulated_gpus")]
+    if simulated and len(simulated) < len(runs):
+        names = ", ".join(f"{r.machine_id} (run {r.run_id})" for r in simulated)
+        raise ReportError(f"compare: {names} used simulated GPUs, whose figures are not a GPU's; "
+                          "compare it only with other simulated runs")

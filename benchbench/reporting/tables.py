@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchbench.reporting.runs import ReportError, Run, resolve_runs
+from benchbench.reporting.runs import SIMULATED_BANNER, ReportError, Run, resolve_runs
 from benchbench.reporting.summary import summarize_run
 
 FORMATS = ("terminal", "markdown", "csv", "html")
@@ -155,7 +155,8 @@ def run_header(run: Run) -> list[str]:
         gpu_text = ", ".join(f"{names.count(n)} × {n}" for n in dict.fromkeys(names))
     soft = ", ".join(f"{k} {v}" for k, v in versions.items() if v)
     plan = run.data.get("plan") or {}
-    return [
+    banner = [SIMULATED_BANNER] if m.get("simulated_gpus") else []
+    return banner + [
         f"machine {run.machine_id} · run {run.run_id} · {run.date} · {run.data.get('status', '?')}"
         f" · profile {plan.get('profile', '?')} · {run.path}",
         f"CPU: {cpu.get('model', '?')} ({cpu.get('cores_physical', '?')} cores; BLAS {blas.get('library', '?')} "

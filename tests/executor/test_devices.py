@@ -158,6 +158,7 @@ def test_discover_lists_gpus_cupy_cannot_use(monkeypatch):
     monkeypatch.setattr(system, "gpu_list", lambda: _nvml_gpus(1))
     monkeypatch.setattr(backend, "gpu_count", lambda: 0)
     monkeypatch.setattr(backend, "cupy_available", lambda: False)
+    monkeypatch.setattr(backend, "_cupy_import_error", ModuleNotFoundError("No module named 'cupy'", name="cupy"))
     found = devices.discover()
     assert len(found) == 2 and not found[1].usable and "cupy is not installed" in found[1].note
     hint = devices.gpu_hint()

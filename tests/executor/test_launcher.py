@@ -142,3 +142,22 @@ def test_a_failing_rank_wins_over_rank_zero(tmp_path):
     assert launcher._read_result(out)["reason"] == "rank 1: boom"
     out.write_text(json.dumps({"status": "ok", "reason": None}))
     assert launcher._read_result(out)["status"] == "ok"
+
+
+def test_the_root_cause_wins_over_peers_timing_out(tmp_path):
+    out = tmp_path / "result.json"
+    # rank 0 failed first with its own error; ranks 1 and 2 then timed out waiting for it
+    out.write_text(json.dumps({"status": "failed", "reason": "rank 0: RuntimeError: CUDA error", "failed_at": 10.0}))
+    for r, when in ((1, 12.0), (2, 11.0)):
+        (tmp_path / f"result.json.rank{r}").write_text(json.dumps({
+            "status": "failed", "failed_at": when,
+            "reason": f"rank {r}: CollectiveTimeout: nccl allreduce on rank {r}/3 timed out after 5 s: another rank "
+                      "died or hangs"}))
+    got = launcher._read_result(out)
+    assert got["reason"] == "rank 0: RuntimeError: CUDA error" and "failed_at" not in got
+    # of two failures of their own, the earlier one
+    (tmp_path / "result.json.rank1").write_text(json.dumps({"status": "failed", "reason": "rank 1: boom",
+                                                            "failed_at": 9.5}))
+    assert launcher._read_result(out)["reason"] == "rank 1: boom"
+    (tmp_path / "result.json.rank1.tmp123").write_text("{")  # a half-written file is ignored
+    assert launcher._read_result(out)["reason"] == "rank 1: boom"

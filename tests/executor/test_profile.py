@@ -58,3 +58,12 @@ def test_format_profile_lists_every_row(lenet_profile):
 def test_bad_steps():
     with pytest.raises(ValueError, match="steps must be >= 1"):
         profile_workload("mlp_mnist", steps=0)
+
+
+@pytest.mark.multi_gpu(2)
+def test_profile_on_the_second_gpu_runs_there():
+    from benchbench.core import backend
+
+    result = profile_workload("mlp_mnist:small", device="gpu:1", steps=1, warmup=1)
+    assert result["device"] == "gpu:1" and result["step_s"] > 0
+    assert backend.cupy.cuda.Device().id == 0  # the scope ended: the previous device is current again

@@ -8,7 +8,7 @@ import pytest
 from benchbench.core import no_backprop_mode, using_config
 from benchbench.registry import discover, resolve
 
-SUITES = Path(__file__).resolve().parents[2] / "suites"
+SUITES = Path(__file__).resolve().parents[2] / "benchbench" / "suites"
 
 
 @pytest.fixture(scope="session")

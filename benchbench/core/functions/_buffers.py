@@ -25,6 +25,8 @@ import weakref
 
 import numpy
 
+from .. import backend
+
 __all__ = ["BufferPool", "acquire", "release", "copy", "split_run", "clear", "copy_threads"]
 
 # Below this size a copy runs in the calling thread: starting threads would cost more.
@@ -116,29 +118,12 @@ def clear():
 
 
 # -- threaded copy ---------------------------------------------------------------------
-_blas = {"controller": None, "pid": None}
 _executor = {"pool": None, "pid": None}
 
 
 def copy_threads():
     """Threads a large copy may use: the BLAS library's current thread count (at least 1)."""
-    pid = os.getpid()
-    if _blas["pid"] != pid:
-        _blas["pid"] = pid
-        _blas["controller"] = None
-        try:
-            import threadpoolctl
-
-            found = threadpoolctl.ThreadpoolController().select(user_api="blas").lib_controllers
-            _blas["controller"] = found[0] if found else None
-        except Exception:  # noqa: BLE001 - no introspection: fall back to the environment
-            _blas["controller"] = None
-    lib = _blas["controller"]
-    if lib is not None:
-        n = lib.num_threads
-    else:
-        n = int(os.environ.get("OMP_NUM_THREADS", "1") or 1)
-    return max(1, min(int(n), os.cpu_count() or 1))
+    return max(1, min(backend.blas_threads(), os.cpu_count() or 1))
 
 
 def _thread_pool():

@@ -5,7 +5,15 @@ A hook runs before the update rule (``timing = 'pre'``, the default) or after it
 """
 from __future__ import annotations
 
-import math
+
+import numpy
+
+from .. import backend
+
+
+def _same_device(a, ref):
+    """``a`` on the device of ``ref`` (itself when it is there already)."""
+    return backend.to_device(a, backend.get_device_from_array(ref))
 
 
 class WeightDecay:
@@ -45,15 +53,19 @@ class GradientClipping:
         self.threshold = float(threshold)
 
     def __call__(self, optimizer):
+        # Computed on the device, without reading the norm back: the gradients are multiplied
+        # by min(1, threshold / norm) (1 for a zero norm), a 0-d array of their own device.
         groups = optimizer.packed_groups()
-        sq = sum(float(g.xp.dot(g.grad, g.grad)) for g in groups)
-        norm = math.sqrt(sq)
-        if norm == 0.0:
+        if not groups:
             return
-        rate = self.threshold / norm
-        if rate < 1.0:
-            for g in groups:
-                g.grad *= rate
+        sq = None
+        for g in groups:
+            part = g.xp.dot(g.grad, g.grad).astype(numpy.float64)
+            sq = part if sq is None else sq + _same_device(part, sq)
+        norm = groups[0].xp.sqrt(sq)
+        rate = groups[0].xp.minimum(self.threshold / groups[0].xp.maximum(norm, numpy.finfo(numpy.float64).tiny), 1.0)
+        for g in groups:
+            g.grad *= _same_device(rate, g.grad).astype(g.grad.dtype)
 
 
 class GradientHardClipping:

@@ -80,6 +80,7 @@ class PackedGroup:
         self.work = xp.empty(self.offsets[-1], dtype=dtype)
         self.state = {}
         self.views = []
+        self.missing = []  # (lo, hi) of the parameters whose gradient was None at the last gather
         for p, lo, hi in zip(self.params, self.offsets, self.offsets[1:]):
             self.data[lo:hi] = p.array.reshape(-1)
             view = self.data[lo:hi].reshape(p.array.shape)
@@ -98,14 +99,29 @@ class PackedGroup:
         """Copy every parameter's gradient into ``grad`` (zeros where a gradient is None)."""
         grads = [p.grad for p in self.params]
         if all(g is not None for g in grads):
+            self.missing = []
             self.xp.concatenate([g.reshape(-1) for g in grads], out=self.grad)
             return self.grad
+        self.missing = []
         for g, lo, hi in zip(grads, self.offsets, self.offsets[1:]):
             if g is None:
                 self.grad[lo:hi] = 0
+                self.missing.append((lo, hi))
             else:
                 self.grad[lo:hi] = g.reshape(-1)
         return self.grad
+
+    def hold_missing(self):
+        """Copies of the data and state of the parameters without a gradient (restored by ``restore``)."""
+        return [(lo, hi, self.data[lo:hi].copy(), {k: s[lo:hi].copy() for k, s in self.state.items()})
+                for lo, hi in self.missing]
+
+    def restore(self, held):
+        """Put back what ``hold_missing`` kept: a parameter without a gradient is not updated (Chainer)."""
+        for lo, hi, data, state in held:
+            self.data[lo:hi] = data
+            for k, s in state.items():
+                self.state[k][lo:hi] = s
 
 
 class Optimizer:
@@ -302,7 +318,10 @@ class Optimizer:
                     hook(self)
             for g in groups:
                 with backend.get_device_from_array(g.data).scope():
+                    held = g.hold_missing() if g.missing else None
                     self.update_group(g)
+                    if held:
+                        g.restore(held)
             for hook in hooks:
                 if getattr(hook, "timing", "pre") == "post":
                     hook(self)

@@ -20,12 +20,13 @@ _FACTORIES = {
 }
 
 
-def create(name: str = "single", timeout_s: float = 300.0) -> Communicator:
+def create(name: str = "single", timeout_s: float = 300.0, **options) -> Communicator:
     """Create the communicator called ``name``.
 
     Args:
         name: ``"single"``, ``"mpi"`` or ``"nccl"``.
         timeout_s: seconds any collective may wait before raising ``CollectiveTimeout``.
+        **options: passed to the communicator's class (e.g. ``init_timeout_s`` of ``nccl``).
 
     Raises:
         ValueError: an unknown name.
@@ -38,7 +39,14 @@ def create(name: str = "single", timeout_s: float = 300.0) -> Communicator:
     import importlib
 
     module = importlib.import_module(f".{module_name}", __name__)
-    return getattr(module, cls_name)(timeout_s=timeout_s)
+    return getattr(module, cls_name)(timeout_s=timeout_s, **options)
+
+
+def abort_world(code: int = 1) -> None:
+    """End every rank of the MPI job at once (see ``mpi.abort_world``)."""
+    from .mpi import abort_world as _abort_world
+
+    _abort_world(code)
 
 
 def available() -> dict[str, bool]:
@@ -48,4 +56,4 @@ def available() -> dict[str, bool]:
     return {"single": True, "mpi": mpi.mpi4py_available(), "nccl": nccl.nccl_available()}
 
 
-__all__ = ["create", "available", "Communicator", "CommunicatorError", "CollectiveTimeout", "SingleCommunicator"]
+__all__ = ["create", "available", "abort_world", "Communicator", "CommunicatorError", "CollectiveTimeout", "SingleCommunicator"]

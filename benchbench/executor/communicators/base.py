@@ -27,6 +27,7 @@ class Communicator(abc.ABC):
         self.timeout_s = float(timeout_s)
         self.rank = 0
         self.size = 1
+        self.local_rank = 0  # the rank among the ranks of this node (see ``topology``)
 
     @abc.abstractmethod
     def broadcast(self, array, root: int = 0):

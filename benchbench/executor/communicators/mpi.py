@@ -26,6 +26,16 @@ def import_mpi():
     return MPI
 
 
+def abort_world(code: int = 1) -> None:
+    """End every rank of ``MPI.COMM_WORLD`` at once (a rank that failed before it had a
+    communicator); without a usable MPI nothing happens and this process ends on its own."""
+    try:
+        MPI = import_mpi()
+    except CommunicatorError:
+        return
+    MPI.COMM_WORLD.Abort(code)
+
+
 class MpiCommunicator(Communicator):
     """Collectives over ``MPI.COMM_WORLD`` with non-blocking calls and a time-out."""
 
@@ -38,6 +48,7 @@ class MpiCommunicator(Communicator):
         self.comm = comm if comm is not None else MPI.COMM_WORLD
         self.rank = self.comm.Get_rank()
         self.size = self.comm.Get_size()
+        self.local_rank = self.rank  # one node unless told otherwise (the runner sets it from ``topology``)
 
     def _check(self, array, what):
         if not isinstance(array, numpy.ndarray):
@@ -53,6 +64,10 @@ class MpiCommunicator(Communicator):
 
     def allreduce_sum(self, array):
         self._check(array, "allreduce_sum")
+        return self._mpi_allreduce_sum(array)
+
+    def _mpi_allreduce_sum(self, array):
+        # Host buffers over MPI; subclasses that reduce device buffers elsewhere keep using this one.
         if self.size == 1:
             return array
         req = self.comm.Iallreduce(self._MPI.IN_PLACE, array, op=self._MPI.SUM)
@@ -70,7 +85,7 @@ class MpiCommunicator(Communicator):
         payload = numpy.frombuffer(pickle.dumps(obj), dtype=numpy.uint8)
         sizes = numpy.zeros(self.size, dtype=numpy.int64)
         sizes[self.rank] = payload.size
-        self.allreduce_sum(sizes)
+        self._mpi_allreduce_sum(sizes)
         buf = numpy.empty(int(sizes.sum()), dtype=numpy.uint8)
         displs = numpy.concatenate([[0], numpy.cumsum(sizes)[:-1]])
         req = self.comm.Iallgatherv(payload, [buf, sizes, displs, self._MPI.BYTE])

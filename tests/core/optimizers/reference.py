@@ -36,12 +36,16 @@ def run(model, opt, steps):
 
 
 def reference(model, steps, rule):
-    """The same updates with ``rule(param_array, grad, state, t)`` applied parameter by parameter."""
+    """The same updates with ``rule(param_array, grad, state, t)`` applied parameter by parameter.
+
+    A parameter whose gradient is None is skipped: its value and its state stay as they are
+    (Chainer's rule); ``t`` is the optimizer's step count, the same for every parameter.
+    """
     params = {n: p.array.copy() for n, p in model.namedparams()}
     states = {n: {} for n in params}
     for step in range(steps):
         for name, g in grads_for(model, step).items():
             if g is None:
-                g = numpy.zeros_like(params[name])
+                continue
             rule(params[name], g, states[name], step + 1)
     return params

@@ -221,3 +221,29 @@ def test_to_device_moves_state_with_repack():
     numpy.testing.assert_array_equal(cupy.asnumpy(groups[0].state["m"]), m_state)
     opt.update()
     assert isinstance(m.l1.W.array, cupy.ndarray)
+
+
+@pytest.mark.parametrize("make", [optimizers.SGD, lambda: optimizers.MomentumSGD(lr=0.1),
+                                  lambda: optimizers.Adam(alpha=0.01)])
+def test_a_parameter_without_gradient_is_not_updated(make):
+    """Chainer's rule: a parameter whose grad is None keeps its value and its optimizer state."""
+    m = Net()
+    opt = make().setup(m)
+    opt.add_hook(optimizers.WeightDecay(0.1))
+    for step in range(3):  # state builds up with every gradient present
+        _set_grads(m, step)
+        opt.update()
+    frozen = {n: p.array.copy() for n, p in m.namedparams() if n.startswith("/l1")}
+    state = {k: s.copy() for k, s in opt.packed_groups()[0].state.items()}
+    moved = m.l2.W.array.copy()
+    _set_grads(m, 7)
+    m.l1.W.grad = None
+    m.l1.b.grad = None
+    opt.update()
+    for n, p in m.namedparams():
+        if n in frozen:
+            numpy.testing.assert_array_equal(p.array, frozen[n], err_msg=n)
+    lo, hi = 0, m.l1.W.size + m.l1.b.size  # /l1/W and /l1/b come first in name order
+    for k, s in opt.packed_groups()[0].state.items():
+        numpy.testing.assert_array_equal(s[lo:hi], state[k][lo:hi], err_msg=k)
+    assert not numpy.array_equal(m.l2.W.array, moved)  # the others still move

@@ -1,0 +1,329 @@
+"""Simulated NCCL (``cupy.cuda.nccl``) across real processes.
+
+A communicator is made as with real NCCL: one rank calls ``get_unique_id()``, the id travels to the
+others (over MPI), and every rank calls ``NcclCommunicator(ndev, uid, rank)`` with its GPU current.
+The ranks then meet over loopback TCP (rank 0 is the hub) and collectives really move the bytes of
+the device buffers named by their pointers.
+
+Strict where NCCL is unforgiving: every rank must call the same collectives in the same order with
+the same count, type and root (a mismatch is an ``NcclError`` on every rank, where real NCCL would
+hang or corrupt); a buffer must be a live allocation on the communicator's device. Unlike real
+NCCL, a peer that never comes or dies is an ``NcclError`` after ``BENCHBENCH_SIM_NCCL_TIMEOUT``
+seconds (default 120) rather than a hang.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import pickle
+import secrets
+import socket
+import struct
+import tempfile
+import time
+
+import numpy
+
+from .. import _state
+from . import memory as _memory
+
+NCCL_INT8 = NCCL_CHAR = 0
+NCCL_UINT8 = 1
+NCCL_INT32 = NCCL_INT = 2
+NCCL_UINT32 = 3
+NCCL_INT64 = 4
+NCCL_UINT64 = 5
+NCCL_FLOAT16 = NCCL_HALF = 6
+NCCL_FLOAT32 = NCCL_FLOAT = 7
+NCCL_FLOAT64 = NCCL_DOUBLE = 8
+NCCL_SUM, NCCL_PROD, NCCL_MAX, NCCL_MIN, NCCL_AVG = 0, 1, 2, 3, 4
+
+_DTYPES = {0: numpy.int8, 1: numpy.uint8, 2: numpy.int32, 3: numpy.uint32, 4: numpy.int64, 5: numpy.uint64,
+           6: numpy.float16, 7: numpy.float32, 8: numpy.float64}
+_OPS = {NCCL_SUM: "sum", NCCL_PROD: "prod", NCCL_MAX: "max", NCCL_MIN: "min", NCCL_AVG: "avg"}
+_VERSION = 22800
+
+
+class NcclError(RuntimeError):
+    """NCCL's error (``status`` as ncclResult_t: 3 internal, 4 invalid argument, 5 invalid usage)."""
+
+    def __init__(self, status, message=""):
+        self.status = status
+        super().__init__(f"NCCL_ERROR ({status}): {message}")
+
+
+def get_version() -> int:
+    return _VERSION
+
+
+def get_build_version() -> int:
+    return _VERSION
+
+
+def get_unique_id() -> tuple:
+    """A fresh id: 128 small integers, as cupy returns it."""
+    return tuple(secrets.token_bytes(16)) + (0,) * 112
+
+
+def _timeout() -> float:
+    text = os.environ.get("BENCHBENCH_SIM_NCCL_TIMEOUT", "").strip()
+    return float(text) if text else 120.0
+
+
+def _send(sock, obj) -> None:
+    payload = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    sock.sendall(struct.pack("!Q", len(payload)) + payload)
+
+
+def _recv_exact(sock, n) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(min(n - len(buf), 1 << 20))
+        if not chunk:
+            raise ConnectionError("peer closed the connection")
+        buf += chunk
+    return bytes(buf)
+
+
+def _recv(sock):
+    (n,) = struct.unpack("!Q", _recv_exact(sock, 8))
+    return pickle.loads(_recv_exact(sock, n))
+
+
+def _rendezvous_dir(uid) -> str:
+    if not isinstance(uid, (tuple, list)) or len(uid) != 128:
+        raise NcclError(4, "invalid unique id (expected the 128-integer tuple of get_unique_id())")
+    token = bytes(int(v) & 0xFF for v in uid[:16]).hex()
+    return os.path.join(tempfile.gettempdir(), f"benchbench-simnccl-{token}")
+
+
+class NcclCommunicator:
+    """One rank of a simulated NCCL communicator, bound to the device current at creation."""
+
+    def __init__(self, ndev: int, commId, rank: int):
+        if not isinstance(ndev, int) or ndev < 1 or not isinstance(rank, int) or not 0 <= rank < ndev:
+            raise NcclError(4, f"invalid ndev {ndev!r} or rank {rank!r}")
+        self._ndev, self._rank = ndev, rank
+        self._device = _state.check_device(_state.local.device)
+        _state.contexts.add(self._device)
+        self._seq = 0
+        self._peers: dict[int, socket.socket] = {}
+        self._hub: socket.socket | None = None
+        self._closed = False
+        if ndev > 1:
+            self._connect(_rendezvous_dir(commId))
+
+    # ---- set-up
+    def _connect(self, folder: str) -> None:
+        deadline = time.monotonic() + _timeout()
+        if self._rank == 0:
+            os.makedirs(folder, exist_ok=True)
+            srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            srv.bind(("127.0.0.1", 0))
+            srv.listen(self._ndev)
+            port_file = os.path.join(folder, "port")
+            with open(port_file + ".tmp", "w") as f:
+                f.write(str(srv.getsockname()[1]))
+            os.replace(port_file + ".tmp", port_file)
+            try:
+                while len(self._peers) < self._ndev - 1:
+                    srv.settimeout(max(0.01, deadline - time.monotonic()))
+                    try:
+                        conn, _ = srv.accept()
+                    except socket.timeout:
+                        raise NcclError(5, f"communicator init: {len(self._peers) + 1} of {self._ndev} ranks "
+                                           f"joined within {_timeout():.0f} s") from None
+                    conn.settimeout(_timeout())
+                    peer = _recv(conn)
+                    if peer.get("ndev") != self._ndev or peer.get("rank") in self._peers or peer.get("rank") == 0:
+                        raise NcclError(5, f"communicator init: inconsistent rank {peer}")
+                    self._peers[peer["rank"]] = conn
+                for conn in self._peers.values():
+                    _send(conn, {"ok": True})
+            finally:
+                srv.close()
+                for name in ("port",):
+                    try:
+                        os.unlink(os.path.join(folder, name))
+                    except OSError:
+                        pass
+                try:
+                    os.rmdir(folder)
+                except OSError:
+                    pass
+        else:
+            port_file = os.path.join(folder, "port")
+            while True:
+                try:
+                    with open(port_file) as f:
+                        port = int(f.read())
+                    break
+                except (OSError, ValueError):
+                    if time.monotonic() > deadline:
+                        raise NcclError(5, f"communicator init: rank 0 did not appear within {_timeout():.0f} s")
+                    time.sleep(0.01)
+            sock = socket.create_connection(("127.0.0.1", port), timeout=_timeout())
+            _send(sock, {"rank": self._rank, "ndev": self._ndev})
+            try:
+                _recv(sock)
+            except (OSError, ConnectionError) as e:
+                raise NcclError(3, f"communicator init failed: {e}") from None
+            self._hub = sock
+
+    # ---- the device buffers behind pointers
+    def _buffer(self, ptr: int, count: int, datatype: int, what: str) -> numpy.ndarray:
+        if datatype not in _DTYPES:
+            raise NcclError(4, f"{what}: invalid datatype {datatype!r}")
+        dtype = numpy.dtype(_DTYPES[datatype])
+        nbytes = int(count) * dtype.itemsize
+        mem = _memory.find_block(int(ptr), nbytes)
+        if mem is None:
+            raise NcclError(4, f"{what}: pointer {ptr:#x} (+{nbytes} bytes) is not a live device allocation "
+                               "(a host buffer, a freed array, or a count past the end)")
+        if mem.device_id != self._device:
+            raise NcclError(4, f"{what}: the buffer is on GPU {mem.device_id}, the communicator on GPU {self._device}")
+        raw = (ctypes.c_char * nbytes).from_address(int(ptr))
+        return numpy.frombuffer(raw, dtype=dtype, count=int(count))
+
+    def _collective(self, header: dict, send: numpy.ndarray | None, recv: numpy.ndarray | None):
+        if self._closed:
+            raise NcclError(5, "the communicator was destroyed or aborted")
+        header = dict(header, seq=self._seq)
+        self._seq += 1
+        if self._ndev == 1:
+            result = self._reduce(header, {0: send})
+        elif self._rank == 0:
+            contributions = {0: send}
+            try:
+                for r, conn in sorted(self._peers.items()):
+                    h, data = _recv(conn)
+                    if h != dict(header, rank=r):
+                        raise NcclError(5, f"collective mismatch: rank 0 called {header}, rank {r} called {h}; "
+                                           "every rank must call the same collectives in the same order")
+                    contributions[r] = data
+            except (OSError, ConnectionError, socket.timeout) as e:
+                self._fail_all(f"a peer failed during {header['op']}: {e}")
+                raise NcclError(3, f"{header['op']}: a peer rank failed or timed out ({e})") from None
+            except NcclError as e:
+                self._fail_all(str(e))
+                raise
+            result = self._reduce(header, contributions)
+            for r, conn in self._peers.items():
+                try:
+                    _send(conn, ("ok", result if header["op"] != "reduce" or header["root"] == r else None))
+                except OSError:
+                    pass
+            if header["op"] == "reduce" and header["root"] != 0:
+                result = None
+        else:
+            try:
+                _send(self._hub, (dict(header, rank=self._rank), send))
+                status, result = _recv(self._hub)
+            except (OSError, ConnectionError, socket.timeout) as e:
+                raise NcclError(3, f"{header['op']}: the connection to rank 0 failed ({e})") from None
+            if status != "ok":
+                raise NcclError(5, result)
+        if recv is not None and result is not None:
+            recv[...] = result
+        return result
+
+    @staticmethod
+    def _reduce(header, contributions):
+        op = header["op"]
+        parts = [contributions[r] for r in sorted(contributions)]
+        if op == "bcast":
+            return contributions[header["root"]]
+        if op == "allGather":
+            return numpy.concatenate(parts)
+        name = _OPS[header["redop"]]
+        if name in ("sum", "avg"):
+            out = parts[0].copy()
+            for p in parts[1:]:
+                out += p
+            if name == "avg":
+                out = (out / len(parts)).astype(out.dtype)
+        elif name == "prod":
+            out = numpy.prod(numpy.stack(parts), axis=0).astype(parts[0].dtype)
+        else:
+            out = (numpy.max if name == "max" else numpy.min)(numpy.stack(parts), axis=0)
+        if op == "reduceScatter":
+            return out
+        return out
+
+    def _fail_all(self, message):
+        for conn in self._peers.values():
+            try:
+                _send(conn, ("error", message))
+            except OSError:
+                pass
+
+    # ---- the collectives (device pointers, as cupy's binding takes them)
+    def allReduce(self, sendbuf, recvbuf, count, datatype, op, stream):
+        if op not in _OPS:
+            raise NcclError(4, f"allReduce: invalid op {op!r}")
+        send = self._buffer(sendbuf, count, datatype, "allReduce").copy()
+        recv = self._buffer(recvbuf, count, datatype, "allReduce")
+        self._collective({"op": "allReduce", "count": int(count), "dtype": datatype, "redop": op, "root": None},
+                         send, recv)
+
+    def reduce(self, sendbuf, recvbuf, count, datatype, op, root, stream):
+        send = self._buffer(sendbuf, count, datatype, "reduce").copy()
+        recv = self._buffer(recvbuf, count, datatype, "reduce") if self._rank == root else None
+        self._collective({"op": "reduce", "count": int(count), "dtype": datatype, "redop": op, "root": int(root)},
+                         send, recv)
+
+    def bcast(self, buff, count, datatype, root, stream):
+        buf = self._buffer(buff, count, datatype, "bcast")
+        self._collective({"op": "bcast", "count": int(count), "dtype": datatype, "redop": None, "root": int(root)},
+                         buf.copy() if self._rank == root else None, buf)
+
+    def broadcast(self, sendbuff, recvbuff, count, datatype, root, stream):
+        send = self._buffer(sendbuff, count, datatype, "broadcast").copy() if self._rank == root else None
+        recv = self._buffer(recvbuff, count, datatype, "broadcast")
+        self._collective({"op": "bcast", "count": int(count), "dtype": datatype, "redop": None, "root": int(root)},
+                         send, recv)
+
+    def allGather(self, sendbuf, recvbuf, count, datatype, stream):
+        send = self._buffer(sendbuf, count, datatype, "allGather").copy()
+        recv = self._buffer(recvbuf, count * self._ndev, datatype, "allGather")
+        self._collective({"op": "allGather", "count": int(count), "dtype": datatype, "redop": None, "root": None},
+                         send, recv)
+
+    # ---- identity and life
+    def rank_id(self) -> int:
+        return self._rank
+
+    def size(self) -> int:
+        return self._ndev
+
+    def device_id(self) -> int:
+        return self._device
+
+    def _close(self):
+        self._closed = True
+        for s in list(self._peers.values()) + ([self._hub] if self._hub is not None else []):
+            try:
+                s.close()
+            except OSError:
+                pass
+        self._peers, self._hub = {}, None
+
+    def destroy(self):
+        self._close()
+
+    def abort(self):
+        self._close()
+
+    def __del__(self):
+        try:
+            self._close()
+        except Exception:
+            pass
+
+
+def groupStart():
+    return None
+
+
+def groupEnd():
+    return None

@@ -1,0 +1,90 @@
+"""benchmarks/gpu_acceptance.sh: valid bash, every step listed with its time-out, a check that can fail."""
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "benchmarks" / "gpu_acceptance.sh"
+STEPS = ["info", "gpu-tests", "run-all", "train-step", "profile", "deterministic", "float16"]
+
+
+def _sh(*args, env=None, timeout=60):
+    return subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "PYTHON": sys.executable, **(env or {})})
+
+
+def test_the_script_is_valid_bash():
+    proc = subprocess.run(["bash", "-n", str(SCRIPT)], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("tiny", [False, True])
+def test_dry_run_lists_every_step_with_a_time_out_and_runs_nothing(tmp_path, tiny):
+    out = tmp_path / "out"
+    proc = _sh("--dry-run", *(["--tiny"] if tiny else []), str(out))
+    assert proc.returncode == 0, proc.stderr
+    rows = re.findall(r"^(\S+)\s+(?:timeout\s+(\d+)s|skipped:)", proc.stdout, re.M)
+    assert [name for name, _ in rows] == STEPS, proc.stdout
+    limits = [int(t) for _, t in rows if t]
+    assert all(t > 0 for t in limits)
+    if not tiny:  # one H100/H200: the whole acceptance within 10 minutes
+        assert sum(limits) <= 600, limits
+    assert 'pytest -m gpu or multi_gpu' in proc.stdout
+    assert "run --config" in proc.stdout and "--device all" in proc.stdout and "--dtype float16" in proc.stdout
+    assert "profile resnet_cifar10 --device gpu:0" in proc.stdout
+    assert "--deterministic --repeat 2" in proc.stdout
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("args", [[], ["--bogus", "x"], ["a", "b"]])
+def test_usage_errors(args):
+    proc = _sh(*args)
+    assert proc.returncode == 2 and "usage:" in proc.stderr
+
+
+def _load_repeats_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("acceptance_repeats", ROOT / "benchmarks" / "acceptance_repeats.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_repeat_check_passes_identical_repeats_and_fails_different_ones(tmp_path):
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("workloads: [mlp_mnist:small]\ndevices: cpu\ndata: synthetic\nprofiles:\n  quick:\n"
+                    "    warmup_steps: 0\n    steps: 2\n    val_batches: 1\n")
+    proc = subprocess.run([sys.executable, "-m", "benchbench", "run", "--config", str(plan), "--deterministic",
+                           "--repeat", "2", "--output", str(tmp_path / "res")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    check = _load_repeats_module().check
+    ok, lines = check(tmp_path / "res")
+    assert ok and len(lines) == 1 and lines[0].endswith(" on cpu: 2 repeats, bit-identical (distinct weights: 1, "
+                                                       "final-loss spread: 0.0)"), lines
+    (run_file,) = list((tmp_path / "res").rglob("*.json"))
+    run = json.loads(run_file.read_text())
+    h = run["cells"][1]["hashes"]["weights"]
+    run["cells"][1]["hashes"]["weights"] = ("0" if h[0] != "0" else "1") + h[1:]
+    run_file.write_text(json.dumps(run))
+    ok, lines = check(tmp_path / "res")
+    assert not ok and "DIFFERENT" in lines[0], lines
+
+
+@pytest.mark.simgpu
+@pytest.mark.multi_gpu(2)
+@pytest.mark.timeout(1200)
+def test_tiny_acceptance_on_the_simulated_gpus(tmp_path):
+    # About a minute and a half on a quiet machine; the script's own time-outs bound it.
+    proc = _sh("--tiny", str(tmp_path), timeout=1500)
+    summary = (tmp_path / "summary.txt").read_text()
+    assert proc.returncode == 0, summary + proc.stdout[-3000:]
+    assert "GPUs: simulated" in summary
+    for step in STEPS:
+        assert re.search(rf"^{step}\s+(ok|skipped: no PyTorch)\s", summary, re.M), summary

@@ -1,0 +1,132 @@
+"""The dependency rules of shared/DESIGN.md, read from every module's imports (top-level and lazy alike).
+
+A failure names the file, the line, the import and the rule it breaks.
+"""
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "benchbench"
+
+# Optional third-party dependencies and the only places allowed to import them.
+OPTIONAL_IMPORTERS = {
+    "cupy": ("benchbench/core/backend.py",),
+    "cupyx": ("benchbench/core/backend.py",),
+    "cupy.cuda.nccl": ("benchbench/executor/communicators/",),
+    "mpi4py": ("benchbench/executor/communicators/",),
+    "pynvml": ("benchbench/system.py", "benchbench/system/"),
+    "pandas": ("benchbench/reporting/",),
+    "matplotlib": ("benchbench/reporting/",),
+}
+# What a layer may never import (benchbench modules by dotted prefix).
+FORBIDDEN = {
+    "benchbench/core/": ("benchbench.data", "benchbench.registry", "benchbench.executor", "benchbench.results",
+                         "benchbench.reporting", "benchbench.cli", "benchbench.stats", "benchbench.system"),
+    "benchbench/data/": ("benchbench.core", "benchbench.registry", "benchbench.executor", "benchbench.results",
+                         "benchbench.reporting", "benchbench.cli", "benchbench.stats", "benchbench.system"),
+    "benchbench/stats.py": ("benchbench.",),
+    "benchbench/executor/": ("benchbench.reporting", "benchbench.cli"),
+    "benchbench/reporting/": ("benchbench.executor", "benchbench.cli", "benchbench.core"),
+    "benchbench/suites/": ("benchbench.executor", "benchbench.reporting", "benchbench.results", "benchbench.cli",
+                "benchbench.system", "benchbench.stats"),
+}
+# core may import only the standard library, numpy and itself; its backend boundary (backend.py) also
+# reaches cupy (above) and threadpoolctl, the BLAS thread limit that the executor sets.
+CORE_THIRD_PARTY = {"numpy"}
+BACKEND_THIRD_PARTY = {"threadpoolctl", "cupy", "cupyx"}
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(ROOT).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def _imports(path: Path):
+    """(line, dotted name) of every import in ``path``, relative imports resolved."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    package = _module_name(path) if path.name == "__init__.py" else _module_name(path).rpartition(".")[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)] if node.level > 1 else base
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            for alias in node.names:  # `from cupy.cuda import nccl` imports cupy.cuda.nccl
+                yield node.lineno, f"{mod}.{alias.name}" if alias.name != "*" else mod
+
+
+def _files():
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def _stdlib(name: str) -> bool:
+    import sys
+
+    return name.split(".")[0] in sys.stdlib_module_names or name.split(".")[0] == "__future__"
+
+
+def _within(name: str, banned: str) -> bool:
+    """``name`` is ``banned`` or inside it (``banned`` ending in a dot: anything below that prefix)."""
+    if banned.endswith("."):
+        return name.startswith(banned)
+    return name == banned or name.startswith(banned + ".")
+
+
+def violations():
+    found = []
+    for path in _files():
+        rel = path.relative_to(ROOT).as_posix()
+        for line, name in _imports(path):
+            top = name.split(".")[0]
+            for dep, allowed in OPTIONAL_IMPORTERS.items():
+                if (name == dep or name.startswith(dep + ".")) and not any(rel.startswith(a) for a in allowed):
+                    if dep == "cupy" and name.startswith("cupy.cuda.nccl") and \
+                            any(rel.startswith(a) for a in OPTIONAL_IMPORTERS["cupy.cuda.nccl"]):
+                        continue  # NCCL is reached as cupy.cuda.nccl by the communicators
+                    found.append(f"{rel}:{line}: imports {name}: only {', '.join(allowed)} may import {dep}")
+            for layer, banned in FORBIDDEN.items():
+                if rel.startswith(layer) and any(_within(name, b) for b in banned):
+                    found.append(f"{rel}:{line}: imports {name}: {layer} may not import it")
+            if rel.startswith("benchbench/core/") and top != "benchbench" and not _stdlib(name) \
+                    and top not in CORE_THIRD_PARTY and not (top in BACKEND_THIRD_PARTY
+                                                             and rel == "benchbench/core/backend.py"):
+                found.append(f"{rel}:{line}: imports {name}: core imports no third-party package but numpy "
+                             "(cupy only in core/backend.py)")
+    return sorted(set(found))
+
+
+def test_imports_follow_the_design_rules():
+    found = violations()
+    assert not found, "import rules of shared/DESIGN.md broken:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("source, rel, needle", [
+    ("import pandas\n", "benchbench/core/variable.py", "core imports no third-party"),
+    ("from benchbench.reporting import tables\n", "benchbench/executor/runner.py", "may not import"),
+    ("import cupy\n", "benchbench/executor/timing.py", "only benchbench/core/backend.py may import cupy"),
+    ("from ..executor import plan\n", "benchbench/core/link.py", "may not import"),
+    ("from mpi4py import MPI\n", "benchbench/system.py", "may import mpi4py"),
+])
+def test_the_checker_catches_a_forbidden_edge(tmp_path, source, rel, needle):
+    fake_root = tmp_path
+    target = fake_root / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(source)
+    global ROOT, PACKAGE
+    saved = ROOT, PACKAGE
+    ROOT, PACKAGE = fake_root, fake_root / "benchbench"
+    try:
+        found = violations()
+    finally:
+        ROOT, PACKAGE = saved
+    assert any(needle in f and rel in f for f in found), found

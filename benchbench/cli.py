@@ -335,6 +335,14 @@ def _cmd_run(args) -> int:
                 if spec.kind == "cpu":
                     desc["dtype"] = "float32"
                 descs.append(desc)
+    from benchbench.executor import interference, probes
+
+    busy = interference.preflight()
+    warning = interference.preflight_warning(busy)
+    if warning:
+        print(warning, file=sys.stderr)
+    calibration = probes.RunCalibration()
+    calibration.run_start()
     machine = system.fingerprint()
     if args.resume:
         if old["machine"]["id"] != machine["id"]:
@@ -347,12 +355,15 @@ def _cmd_run(args) -> int:
     else:
         run = results.new_run(machine, plan.as_dict(), ["benchbench", *sys.argv[1:]])
         writer = results.RunWriter(plan.output, run)
+    writer.run["preflight"] = busy
+    writer.run["probes"] = calibration.as_dict()
     writer.write()
     run_id = writer.run["run_id"]
     progress = summary.RunProgress(len(descs))
     new_cells = []
 
     def cell_done(i, cell):
+        calibration.after_cell(i, cell)
         try:
             stored = writer.add_cell(cell)
         except results.ResultsError as e:  # a malformed record still leaves a trace
@@ -361,7 +372,7 @@ def _cmd_run(args) -> int:
         progress.done(i, stored)
 
     try:
-        launcher.run_cells(descs, on_cell_start=progress.start, on_progress=progress.update,
+        launcher.run_cells(descs, on_cell_start=lambda i, d: (calibration.before_cell(i, d), progress.start(i, d)), on_progress=progress.update,
                            on_cell_done=cell_done, hostfile=plan.hostfile)
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -373,6 +384,8 @@ def _cmd_run(args) -> int:
               f"complete the run with `benchbench run --resume {run_id}{where}`", file=sys.stderr)
         return EXIT_INTERRUPTED
     progress.close()
+    calibration.run_end()
+    writer.run["probes"] = calibration.as_dict()
     writer.finish("complete")
     cells = done_cells + new_cells
     _print_summary(summary, writer, cells)

@@ -73,6 +73,7 @@ PLAN = textwrap.dedent('''
         warmup_steps: 1
         steps: 3
         val_batches: 1
+        min_time_s: 0
         workloads:
           hang: {timeout_s: 3}
 ''')

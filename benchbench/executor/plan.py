@@ -20,7 +20,7 @@ class PlanError(ValueError):
     """bench.yaml or a command-line option is invalid; the message is one line for people."""
 
 
-_STEP_KEYS = {"warmup_steps", "steps", "val_batches", "epochs", "timeout_s"}
+_STEP_KEYS = {"warmup_steps", "steps", "val_batches", "epochs", "timeout_s", "min_time_s"}
 _PROFILE_KEYS = _STEP_KEYS | {"workloads"}
 _TOP_KEYS = {
     "workloads", "devices", "profile", "profiles", "repeat", "seed", "data", "data_dir",
@@ -48,7 +48,7 @@ DEFAULTS = {
     "hostfile": None,
     "profiles": {
         "quick": {
-            "warmup_steps": 2, "steps": 20, "val_batches": 2, "timeout_s": 600,
+            "warmup_steps": 2, "steps": 20, "val_batches": 2, "timeout_s": 600, "min_time_s": 2.0,
             "workloads": {
                 "lstm_sine": {"steps": 30, "val_batches": 5},
                 "cnn_mnist": {"warmup_steps": 3, "steps": 8, "val_batches": 1},
@@ -181,6 +181,11 @@ class _Checker:
             self.int_(block["epochs"], path + ["epochs"], 1, allow_none=True)
         if "timeout_s" in block:
             self.number(block["timeout_s"], path + ["timeout_s"], allow_none=True)
+        if "min_time_s" in block:
+            v = block["min_time_s"]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 3600:
+                self.fail(path + ["min_time_s"], f"'{_dotted(path + ['min_time_s'])}' must be a number of seconds "
+                                                 f"from 0 to 3600, got {_show(v)}")
         if with_workloads and block.get("workloads") is not None:
             wl = block["workloads"]
             if not isinstance(wl, dict):

@@ -29,6 +29,7 @@ import numpy
 
 PROGRESS_PREFIX = "@progress "
 _MAX_REASON = 300
+_MAX_TIMED_STEPS = 100_000  # bound on the steps a minimum timed duration adds
 
 
 # --------------------------------------------------------------------------- the cell record
@@ -291,10 +292,22 @@ def _train_quick(c: _Cell, cell: dict, timer, losses: list) -> None:
     for i in range(total):
         if i == warmup:
             timer.reset()
+            c.window.start()
         loss, metric = c.step(timer)
         losses.append(loss)
         _check_finite(loss, i + 1)
         c.progress(done=i + 1, total=total, phase="warm-up" if i < warmup else "timed", loss=loss)
+    # A minimum timed duration, not only a step count: a window of a few tenths of a second says
+    # little (clock ticks, a single scheduler hiccup).
+    min_time = float(s.get("min_time_s") or 0.0)
+    extra = 0
+    while min_time and sum(timer.step_s) < min_time and len(timer.step_s) < _MAX_TIMED_STEPS:
+        loss, metric = c.step(timer)
+        losses.append(loss)
+        extra += 1
+        _check_finite(loss, total + extra)
+    cell["timing"]["min_time_s"] = min_time
+    c.window.stop()
     vloss, vmetric = c.validate(s.get("val_batches"))
     cell["quality"] = _quality(c, vloss, vmetric)
 
@@ -312,6 +325,7 @@ def _train_full(c: _Cell, cell: dict, timer, losses: list, stopwatch) -> None:
         for _ in range(per_epoch):
             if step == warmup:
                 timer.reset()
+                c.window.start()
             loss, metric = c.step(timer)
             step += 1
             losses.append(loss)
@@ -320,7 +334,9 @@ def _train_full(c: _Cell, cell: dict, timer, losses: list, stopwatch) -> None:
             sum_metric += metric
             if step % 10 == 0 or step == epochs * per_epoch:
                 c.progress(done=step, total=epochs * per_epoch, epoch=epoch + 1, loss=loss)
+        c.window.pause()
         vloss, vmetric = c.validate(s.get("val_batches"))
+        c.window.resume()
         row = {"epoch": epoch + 1, "main/loss": sum_loss / per_epoch, "validation/main/loss": vloss}
         if accuracy:
             row["main/accuracy"] = sum_metric / per_epoch
@@ -335,6 +351,7 @@ def _train_full(c: _Cell, cell: dict, timer, losses: list, stopwatch) -> None:
         if q["reached"]:
             q["time_to_target_s"] = row["elapsed_time"]
             break
+    c.window.stop()
 
 
 def _quality(c: _Cell, vloss: float, vmetric: float) -> dict:
@@ -397,14 +414,18 @@ def run_cell(desc: dict, comm=None) -> dict:
         The cell record (results schema), status ok / failed / oom / diverged.
     """
     from .timing import Stopwatch, StepTimer
+    from .window import TimedWindow
 
     t0 = time.perf_counter()
     cell = skeleton(desc)
-    timer = losses = c = monitor = None
+    timer = losses = c = monitor = pool = threads = gpu_probe_before = None
     try:
         c = _Cell(desc, comm)
         cell["flops_per_sample"] = {k: float(v) for k, v in c.wl.flops_per_sample(c.params).items()}
         monitor = _start_monitor(c.device)
+        c.window = TimedWindow(monitor)
+        pool = _start_pool_peak(c.device)
+        gpu_probe_before = _gpu_probe(c.device)
         threads = _cpu_threads_per_rank(c)
         if threads is not None:
             cell["threads_per_rank"] = threads
@@ -428,9 +449,15 @@ def run_cell(desc: dict, comm=None) -> dict:
     except Exception as e:  # the cell fails, the run goes on
         traceback.print_exc(file=sys.stderr)
         cell["status"], cell["reason"] = classify(e), one_line(f"{type(e).__name__}: {e}")
+        if cell["status"] == "oom":
+            cell["memory"]["failed_alloc_bytes"] = _failed_alloc(e, pool)
     try:
+        if c is not None and getattr(c, "window", None) is not None:
+            c.window.stop()
         if timer is not None:
             _summaries(cell, c, timer)
+            _window_records(cell, c, timer, threads, gpu_probe_before)
+        _pool_records(cell, c, pool)
         if losses:
             cell["loss_curve"] = [float(v) if math.isfinite(v) else None for v in losses]
         if c is not None and getattr(c, "mixed", False):
@@ -482,10 +509,95 @@ def _finish_monitor(mon, cell):
     joules = info.get("joules", info.get("energy_j"))
     peak = info.get("peak_memory_bytes", info.get("peak_device_bytes"))
     cell["memory"]["peak_device_bytes"] = int(peak) if peak is not None else None
+    cell["memory"]["device_scope"] = (f"NVML, {info.get('memory_scope')}-wide (CUDA context and the pool's cached "
+                                      "blocks included), rank 0" if peak is not None else None)
     if joules is not None:
-        epochs = len(cell["epoch_log"])
-        cell["energy"] = {"joules": float(joules), "joules_per_epoch": float(joules) / epochs if epochs else None,
-                          "source": "nvml"}
+        # The whole cell (data loading, model build, validation) on rank 0's GPU: kept, labelled, not
+        # used for samples/J (that is the timed window's, see window.combine).
+        cell["energy"]["whole_cell_joules_rank0"] = float(joules)
+
+
+def _gather(c, value, cell) -> list:
+    """``value`` of every rank (a list of one outside data parallel, or where this rank failed)."""
+    if c is None or c.size <= 1 or cell["status"] != "ok":
+        return [value]
+    return list(c.comm.allgather_obj(value))
+
+
+def _gpu_probe(device):
+    if device.kind != "gpu":
+        return None
+    from . import probes
+
+    try:
+        return {"gpu_gemm_gflops": probes.measure(device, budget_s=0.02, reps=2, cpu=False)["gpu_gemm_gflops"]}
+    except Exception as e:
+        print(f"benchbench: GPU probe unavailable: {e}", file=sys.stderr)
+        return None
+
+
+def _window_records(cell, c, timer, threads, gpu_probe_before) -> None:
+    """The cell's interference and energy over the timed window, from every rank."""
+    from .window import combine
+
+    gpu_probe_after = _gpu_probe(c.device) if timer.step_s else None
+    mine = c.window.as_dict()
+    mine["gpu_probes"] = [gpu_probe_before, gpu_probe_after]
+    ranks = _gather(c, mine, cell)
+    if not timer.step_s:
+        return
+    blas = threads if threads is not None else _blas_threads_now()
+    steps = len(timer.step_s)
+    per_epoch = c.train_it.batches_per_epoch if c.desc.get("profile") == "full" else None
+    record, energy = combine(ranks, threads_per_rank=blas, probes=None, steps=steps,
+                             samples=steps * int(cell["batch_size"] or 0), steps_per_epoch=per_epoch)
+    if record is not None:
+        gp = [r["gpu_probes"] for r in ranks if r.get("gpu_probes") and r["gpu_probes"][0]]
+        if gp:
+            record["gpu_probes"] = {"before": [g[0] for g in gp], "after": [g[1] for g in gp]}
+        cell["interference"] = record
+    cell["energy"] = energy
+
+
+def _blas_threads_now():
+    from .interference import blas_threads
+
+    return blas_threads()
+
+
+def _start_pool_peak(device):
+    if device.kind != "gpu":
+        return None
+    from ..core import backend
+    from .device_memory import PoolPeak
+
+    try:
+        return PoolPeak(backend.cupy).install()
+    except Exception as e:
+        print(f"benchbench: memory pool tracking unavailable: {e}", file=sys.stderr)
+        return None
+
+
+def _failed_alloc(exc, pool):
+    from .device_memory import failed_size
+
+    size = failed_size(exc)
+    if size is None and pool is not None:
+        size = pool.failed_bytes
+    return size
+
+
+def _pool_records(cell, c, pool) -> None:
+    """The pool's high-water mark of allocated bytes on every rank."""
+    if pool is not None:
+        pool.uninstall()
+    peak = pool.peak_bytes if pool is not None else None
+    peaks = _gather(c, peak, cell)
+    if all(p is None for p in peaks):
+        return
+    cell["memory"]["pool_peak_bytes_per_rank"] = peaks
+    cell["memory"]["pool_peak_bytes"] = max(p for p in peaks if p is not None)
+    cell["memory"]["pool_scope"] = "memory pool high-water mark of allocated bytes, per rank (max shown)"
 
 
 # --------------------------------------------------------------------------- process entry

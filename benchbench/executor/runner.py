@@ -27,6 +27,9 @@ import traceback
 
 import numpy
 
+from .cell_figures import (deterministic_environment, deterministic_record, failed_alloc, gpu_probe, pool_records,
+                           start_pool_peak, window_records)
+
 PROGRESS_PREFIX = "@progress "
 _MAX_REASON = 300
 _MAX_TIMED_STEPS = 100_000  # bound on the steps a minimum timed duration adds
@@ -418,14 +421,17 @@ def run_cell(desc: dict, comm=None) -> dict:
 
     t0 = time.perf_counter()
     cell = skeleton(desc)
+    mode = deterministic_record(desc)
+    if mode is not None:
+        cell["deterministic_mode"] = mode
     timer = losses = c = monitor = pool = threads = gpu_probe_before = None
     try:
         c = _Cell(desc, comm)
         cell["flops_per_sample"] = {k: float(v) for k, v in c.wl.flops_per_sample(c.params).items()}
         monitor = _start_monitor(c.device)
         c.window = TimedWindow(monitor)
-        pool = _start_pool_peak(c.device)
-        gpu_probe_before = _gpu_probe(c.device)
+        pool = start_pool_peak(c.device)
+        gpu_probe_before = gpu_probe(c.device)
         threads = _cpu_threads_per_rank(c)
         if threads is not None:
             cell["threads_per_rank"] = threads
@@ -450,14 +456,14 @@ def run_cell(desc: dict, comm=None) -> dict:
         traceback.print_exc(file=sys.stderr)
         cell["status"], cell["reason"] = classify(e), one_line(f"{type(e).__name__}: {e}")
         if cell["status"] == "oom":
-            cell["memory"]["failed_alloc_bytes"] = _failed_alloc(e, pool)
+            cell["memory"]["failed_alloc_bytes"] = failed_alloc(e, pool)
     try:
         if c is not None and getattr(c, "window", None) is not None:
             c.window.stop()
         if timer is not None:
             _summaries(cell, c, timer)
-            _window_records(cell, c, timer, threads, gpu_probe_before)
-        _pool_records(cell, c, pool)
+            window_records(cell, c, timer, threads, gpu_probe_before)
+        pool_records(cell, c, pool)
         if losses:
             cell["loss_curve"] = [float(v) if math.isfinite(v) else None for v in losses]
         if c is not None and getattr(c, "mixed", False):
@@ -517,89 +523,6 @@ def _finish_monitor(mon, cell):
         cell["energy"]["whole_cell_joules_rank0"] = float(joules)
 
 
-def _gather(c, value, cell) -> list:
-    """``value`` of every rank (a list of one outside data parallel, or where this rank failed)."""
-    if c is None or c.size <= 1 or cell["status"] != "ok":
-        return [value]
-    return list(c.comm.allgather_obj(value))
-
-
-def _gpu_probe(device):
-    if device.kind != "gpu":
-        return None
-    from . import probes
-
-    try:
-        return {"gpu_gemm_gflops": probes.measure(device, budget_s=0.02, reps=2, cpu=False)["gpu_gemm_gflops"]}
-    except Exception as e:
-        print(f"benchbench: GPU probe unavailable: {e}", file=sys.stderr)
-        return None
-
-
-def _window_records(cell, c, timer, threads, gpu_probe_before) -> None:
-    """The cell's interference and energy over the timed window, from every rank."""
-    from .window import combine
-
-    gpu_probe_after = _gpu_probe(c.device) if timer.step_s else None
-    mine = c.window.as_dict()
-    mine["gpu_probes"] = [gpu_probe_before, gpu_probe_after]
-    ranks = _gather(c, mine, cell)
-    if not timer.step_s:
-        return
-    blas = threads if threads is not None else _blas_threads_now()
-    steps = len(timer.step_s)
-    per_epoch = c.train_it.batches_per_epoch if c.desc.get("profile") == "full" else None
-    record, energy = combine(ranks, threads_per_rank=blas, probes=None, steps=steps,
-                             samples=steps * int(cell["batch_size"] or 0), steps_per_epoch=per_epoch)
-    if record is not None:
-        gp = [r["gpu_probes"] for r in ranks if r.get("gpu_probes") and r["gpu_probes"][0]]
-        if gp:
-            record["gpu_probes"] = {"before": [g[0] for g in gp], "after": [g[1] for g in gp]}
-        cell["interference"] = record
-    cell["energy"] = energy
-
-
-def _blas_threads_now():
-    from .interference import blas_threads
-
-    return blas_threads()
-
-
-def _start_pool_peak(device):
-    if device.kind != "gpu":
-        return None
-    from ..core import backend
-    from .device_memory import PoolPeak
-
-    try:
-        return PoolPeak(backend.cupy).install()
-    except Exception as e:
-        print(f"benchbench: memory pool tracking unavailable: {e}", file=sys.stderr)
-        return None
-
-
-def _failed_alloc(exc, pool):
-    from .device_memory import failed_size
-
-    size = failed_size(exc)
-    if size is None and pool is not None:
-        size = pool.failed_bytes
-    return size
-
-
-def _pool_records(cell, c, pool) -> None:
-    """The pool's high-water mark of allocated bytes on every rank."""
-    if pool is not None:
-        pool.uninstall()
-    peak = pool.peak_bytes if pool is not None else None
-    peaks = _gather(c, peak, cell)
-    if all(p is None for p in peaks):
-        return
-    cell["memory"]["pool_peak_bytes_per_rank"] = peaks
-    cell["memory"]["pool_peak_bytes"] = max(p for p in peaks if p is not None)
-    cell["memory"]["pool_scope"] = "memory pool high-water mark of allocated bytes, per rank (max shown)"
-
-
 # --------------------------------------------------------------------------- process entry
 def _rank_from_env() -> int:
     for key in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"):
@@ -616,6 +539,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     with open(args.cell, encoding="utf-8") as f:
         desc = json.load(f)
+    deterministic_environment(desc)
     with contextlib.ExitStack() as stack:
         return _worker(desc, args.out, stack)
 

@@ -78,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     prof.add_argument("--json", metavar="F", help="also write the raw profile as JSON")
     prof.add_argument("--chart", metavar="F", help="also draw the bar chart (F.png, F.svg, or both for another name)")
 
+    bw = sub.add_parser("bandwidth", help="measure a data-parallel group's interconnect: an all-reduce sweep")
+    bw.add_argument("--device", required=True, metavar="SPEC", help="cpu:dpN or gpu:I,J,...")
+    bw.add_argument("--sizes", metavar="BYTES,...", help="message sizes in bytes (default 1 KiB to 16 MiB)")
+    bw.add_argument("--reps", type=_positive_int, default=10, metavar="N", help="timed all-reduces per size")
+    bw.add_argument("--json", metavar="F", help="also write the sweep as JSON")
+
     fmts = ("terminal", "markdown", "csv", "html")
     rep = sub.add_parser("report", help="tables of results files")
     rep.add_argument("results", nargs="*", metavar="RESULTS")
@@ -199,6 +205,25 @@ def _parse_prices(items) -> dict:
             raise UsageError(f"--price must be MACHINE-ID=PRICE (e.g. myhost-1a2b3c4d=12000), got {item!r}")
         prices[machine] = price
     return prices
+
+
+def _cmd_bandwidth(args) -> int:
+    import json
+
+    from benchbench.executor import bandwidth
+
+    sizes = bandwidth.DEFAULT_SIZES
+    if args.sizes:
+        try:
+            sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
+        except ValueError:
+            raise UsageError(f"--sizes must be byte counts separated by commas, got {args.sizes!r}") from None
+    result = bandwidth.run_sweep(args.device, sizes, reps=args.reps)
+    print(bandwidth.format_sweep(result, result["device"]))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1), encoding="utf-8")
+        print(f"wrote {args.json}")
+    return EXIT_OK
 
 
 def _cmd_compare(args) -> int:
@@ -404,7 +429,8 @@ def _print_summary(summary, writer, cells) -> None:
 
 
 _VERBS = {"run": "_cmd_run", "info": "_cmd_info", "list": "_cmd_list", "data": "_cmd_data",
-          "profile": "_cmd_profile", "report": "_cmd_report", "plot": "_cmd_plot", "compare": "_cmd_compare"}
+          "profile": "_cmd_profile", "report": "_cmd_report", "plot": "_cmd_plot", "compare": "_cmd_compare",
+          "bandwidth": "_cmd_bandwidth"}
 
 
 def _user_errors() -> tuple:

@@ -132,3 +132,43 @@ def deterministic_record(desc: dict) -> dict | None:
                 "note": "on the CPU the kernels (numpy, BLAS) are deterministic already: the mode changes nothing"}
     return {"changes": ["advanced-index gradient (get_item backward): sorted segment sum instead of atomic add.at"]
             + list(_ENV_CHANGES), "differs": True, "note": None}
+
+
+def interconnect_record(cell, c) -> None:
+    """A short all-reduce sweep over the cell's own communicator (data-parallel cells that finished)."""
+    if c is None or c.size <= 1 or cell["status"] != "ok":
+        return
+    from . import bandwidth
+
+    xp, sync = c.device.xp, (c.device.synchronize if c.device.kind == "gpu" else None)
+    try:
+        with c.device.scope():
+            result = bandwidth.sweep(c.comm, bandwidth.CELL_SIZES, reps=5, warmup=1, xp=xp, synchronize=sync)
+    except Exception as e:  # the measurement never fails a finished cell
+        cell["interconnect"] = {"error": f"{type(e).__name__}: {e}"}
+        return
+    result["communicator"] = cell.get("communicator")
+    cell["interconnect"] = result
+
+
+def batchnorm_record(cell, c) -> None:
+    """Data parallel: were the BatchNorm running statistics the same on every rank at the end?"""
+    if c is None or c.size <= 1 or cell["status"] != "ok" or getattr(c, "model", None) is None:
+        return
+    import hashlib
+
+    import numpy
+
+    h = hashlib.sha256()
+    for name, (link, attr) in sorted(c.model.namedpersistents(), key=lambda kv: kv[0]):
+        value = getattr(link, attr, None)
+        if c.backend.is_array(value) and value.dtype.kind == "f":
+            h.update(name.encode())
+            h.update(numpy.ascontiguousarray(c.backend.as_numpy(value)).tobytes())
+    digests = c.comm.allgather_obj(h.hexdigest())
+    names = list(getattr(c, "synced_persistents", []) or [])
+    cell["batchnorm_sync"] = {
+        "buffers": len(names), "ranks_agree": len(set(digests)) == 1,
+        "rule": "floating-point persistent buffers (BatchNorm running mean and variance) averaged over the "
+                "ranks before every validation; the last validation ends the training",
+    }

@@ -27,8 +27,8 @@ import traceback
 
 import numpy
 
-from .cell_figures import (deterministic_environment, deterministic_record, failed_alloc, gpu_probe, pool_records,
-                           start_pool_peak, window_records)
+from .cell_figures import (batchnorm_record, deterministic_environment, deterministic_record, failed_alloc, gpu_probe,
+                           interconnect_record, pool_records, start_pool_peak, window_records)
 
 PROGRESS_PREFIX = "@progress "
 _MAX_REASON = 300
@@ -223,6 +223,10 @@ class _Cell:
         from ..data import BatchIterator
 
         core, be = self.core, self.backend
+        if self.dp:  # every rank validates with the same BatchNorm running statistics
+            from .data_parallel import average_persistents
+
+            self.synced_persistents = average_persistents(self.model, self.comm)
         it = BatchIterator(self.val_data, self.per_rank, shuffle=False, rank=self.rank, size=self.size, repeat=False)
         n_batches = it.batches_per_epoch if max_batches is None else min(int(max_batches), it.batches_per_epoch)
         tot_loss = tot_metric = 0.0
@@ -464,6 +468,8 @@ def run_cell(desc: dict, comm=None) -> dict:
             _summaries(cell, c, timer)
             window_records(cell, c, timer, threads, gpu_probe_before)
         pool_records(cell, c, pool)
+        interconnect_record(cell, c)
+        batchnorm_record(cell, c)
         if losses:
             cell["loss_curve"] = [float(v) if math.isfinite(v) else None for v in losses]
         if c is not None and getattr(c, "mixed", False):

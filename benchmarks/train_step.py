@@ -254,6 +254,37 @@ def machine_info():
     }
 
 
+def tf32_off(device, torch=None, environ=None):
+    """Set TF32 off on both sides of a GPU comparison and say what was set.
+
+    benchbench computes in float32; PyTorch on an Ampere-or-later GPU would run its convolutions
+    (cuDNN's default) in TF32, with a 10-bit mantissa, and win by a precision it does not keep.
+    cupy reads ``CUPY_TF32`` when it is imported (so this runs before benchbench's first cupy
+    import); ``NVIDIA_TF32_OVERRIDE=0`` turns it off in the CUDA libraries under both.
+
+    Args:
+        device: ``"cpu"`` or ``"gpu:N"``; nothing is set for the CPU.
+        torch: the imported torch module, or None.
+        environ: the environment to change (default ``os.environ``).
+
+    Returns:
+        The record ``run`` keeps under ``machine.tf32``.
+    """
+    environ = os.environ if environ is None else environ
+    if not str(device).startswith("gpu"):
+        return {"applies": False, "note": "CPU: TF32 is a GPU tensor-core format; nothing to set"}
+    environ["CUPY_TF32"] = "0"
+    environ["NVIDIA_TF32_OVERRIDE"] = "0"
+    record = {"applies": True, "CUPY_TF32": "0", "NVIDIA_TF32_OVERRIDE": "0",
+              "cupy_imported_before": "cupy" in sys.modules}
+    if torch is not None:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        record["torch.backends.cuda.matmul.allow_tf32"] = bool(torch.backends.cuda.matmul.allow_tf32)
+        record["torch.backends.cudnn.allow_tf32"] = bool(torch.backends.cudnn.allow_tf32)
+    return record
+
+
 def import_torch(threads):
     """``(torch, torch_models)`` with torch set to ``threads`` threads, or ``(None, None)`` without torch."""
     try:
@@ -287,7 +318,10 @@ def run(names, steps=None, warmup=3, use_torch=True, overhead_repeats=200, settl
     """
     info = machine_info()  # before torch loads its own libraries
     threads = max([b["num_threads"] or 1 for b in info["blas"]] or [1])
+    info["tf32"] = tf32_off(device)  # before benchbench imports cupy
     torch, torch_models = import_torch(threads) if use_torch else (None, None)
+    if torch is not None:
+        info["tf32"] = tf32_off(device, torch)
     if torch is None:
         info["torch_skipped"] = "not installed" if use_torch else "not asked for"
     if torch is not None:
@@ -316,6 +350,9 @@ def format_report(result):
     """The result of :func:`run` as text lines."""
     m, g, o = result["machine"], result["gemm"], result["overhead"]
     lines = []
+    if (m.get("tf32") or {}).get("applies"):
+        lines.append("TF32: off on both sides (CUPY_TF32=0, NVIDIA_TF32_OVERRIDE=0, torch allow_tf32 = False): "
+                     "float32 against float32")
     for b in m["blas"]:
         lines.append(f"BLAS: {b['internal_api']} {b['version']}, kernel {b['architecture']}, "
                      f"{b['num_threads']} threads ({b['threading_layer']}); numpy {m['numpy']}")

@@ -50,3 +50,23 @@ def test_main_writes_json_without_torch(train_step, tmp_path, monkeypatch, capsy
     assert "torch" not in result["machine"]
     printed = capsys.readouterr().out
     assert "MLP/MNIST" in printed and "PyTorch: not asked for" in printed
+
+
+def test_tf32_is_off_on_both_sides_for_a_gpu(train_step):
+    class Flags:
+        allow_tf32 = True
+
+    class FakeTorch:
+        class backends:
+            class cuda:
+                matmul = Flags()
+
+            cudnn = Flags()
+
+    env = {"CUPY_TF32": "1"}
+    record = train_step.tf32_off("gpu:0", FakeTorch, env)
+    assert env == {"CUPY_TF32": "0", "NVIDIA_TF32_OVERRIDE": "0"}
+    assert FakeTorch.backends.cuda.matmul.allow_tf32 is False and FakeTorch.backends.cudnn.allow_tf32 is False
+    assert record["torch.backends.cuda.matmul.allow_tf32"] is False and record["torch.backends.cudnn.allow_tf32"] is False
+    cpu_env = {}
+    assert train_step.tf32_off("cpu", FakeTorch, cpu_env)["applies"] is False and cpu_env == {}

@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--hostfile", metavar="F", help="MPI hostfile for data parallel across nodes")
     r.add_argument("--deterministic", action="store_true", default=None)
     r.add_argument("--dtype", choices=("float32", "float16", "bfloat16"))
+    r.add_argument("--until", choices=("target", "epochs"),
+                   help="full profile: stop at the quality target (time-to-accuracy) or train every epoch")
 
     sub.add_parser("info", help="print the machine fingerprint that results record")
     lst = sub.add_parser("list", help="list the workloads and their variants")
@@ -301,7 +303,7 @@ def _cmd_run(args) -> int:
         "devices": args.device, "workloads": args.workload, "profile": args.profile, "repeat": args.repeat,
         "data": args.data, "data_dir": args.data_dir, "output": args.output, "seed": args.seed,
         "timeout_s": args.timeout, "scaling": args.scaling, "hostfile": args.hostfile,
-        "deterministic": args.deterministic, "dtype": args.dtype,
+        "deterministic": args.deterministic, "dtype": args.dtype, "until": args.until,
     }
     done_cells, run_path = [], None
     if args.resume:

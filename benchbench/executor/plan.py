@@ -24,11 +24,12 @@ _STEP_KEYS = {"warmup_steps", "steps", "val_batches", "epochs", "timeout_s", "mi
 _PROFILE_KEYS = _STEP_KEYS | {"workloads"}
 _TOP_KEYS = {
     "workloads", "devices", "profile", "profiles", "repeat", "seed", "data", "data_dir",
-    "timeout_s", "output", "scaling", "dtype", "deterministic", "hostfile",
+    "timeout_s", "output", "scaling", "dtype", "deterministic", "hostfile", "until",
 }
 PROFILES = ("quick", "full")
 DATA_SOURCES = ("auto", "real", "synthetic")
 SCALINGS = ("strong", "weak")
+UNTILS = ("target", "epochs")  # full profile: stop at the quality target, or train every epoch
 DTYPES = ("float32", "float16", "bfloat16")
 
 # The plan used when no bench.yaml is found; the shipped bench.yaml says the same (a test checks it).
@@ -46,6 +47,7 @@ DEFAULTS = {
     "dtype": "float32",
     "deterministic": False,
     "hostfile": None,
+    "until": "target",
     "profiles": {
         "quick": {
             "warmup_steps": 2, "steps": 20, "val_batches": 2, "timeout_s": 600, "min_time_s": 2.0,
@@ -80,6 +82,7 @@ class Plan:
     deterministic: bool
     hostfile: str | None
     timeout_given: bool = False
+    until: str = "target"
     lines: dict = dataclasses.field(default_factory=dict, repr=False)
 
     def settings(self, workload_name: str) -> dict:
@@ -96,6 +99,8 @@ class Plan:
         out.update((prof.get("workloads") or {}).get(workload_name) or {})
         if self.timeout_given or out["timeout_s"] is None:  # --timeout beats the plan file
             out["timeout_s"] = self.timeout_s
+        if self.profile == "full":
+            out["until"] = self.until
         return out
 
     def as_dict(self) -> dict:
@@ -215,6 +220,7 @@ class _Checker:
         self.choice(cfg["data"], DATA_SOURCES, ["data"])
         self.choice(cfg["scaling"], SCALINGS, ["scaling"])
         self.choice(cfg["dtype"], DTYPES, ["dtype"])
+        self.choice(cfg["until"], UNTILS, ["until"])
         if not isinstance(cfg["deterministic"], bool):
             self.fail(["deterministic"], f"'deterministic' must be true or false, got {_show(cfg['deterministic'])}")
         self.number(cfg["timeout_s"], ["timeout_s"])
@@ -331,6 +337,7 @@ def load_plan(path=None, overrides: dict | None = None) -> Plan:
         deterministic=merged["deterministic"],
         hostfile=merged["hostfile"],
         timeout_given=(overrides or {}).get("timeout_s") is not None,
+        until=merged["until"],
         lines=lines,
     )
 

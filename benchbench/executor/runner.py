@@ -317,6 +317,8 @@ def _train_quick(c: _Cell, cell: dict, timer, losses: list) -> None:
     c.window.stop()
     vloss, vmetric = c.validate(s.get("val_batches"))
     cell["quality"] = _quality(c, vloss, vmetric)
+    # A quick cell trains a few steps: its quality is a sanity value, not a verdict on the target.
+    cell["quality"]["judged"] = False
 
 
 def _train_full(c: _Cell, cell: dict, timer, losses: list, stopwatch) -> None:
@@ -325,6 +327,7 @@ def _train_full(c: _Cell, cell: dict, timer, losses: list, stopwatch) -> None:
     epochs = int(s.get("epochs") or c.wl.epochs)
     per_epoch = c.train_it.batches_per_epoch
     accuracy = c.wl.metric == "accuracy"
+    until = s.get("until") or "target"
     step = 0
     for epoch in range(epochs):
         c.wl.adjust_optimizer(c.optimizer, epoch, epochs, c.params)
@@ -354,11 +357,25 @@ def _train_full(c: _Cell, cell: dict, timer, losses: list, stopwatch) -> None:
         row["elapsed_time"] = stopwatch.read()
         cell["epoch_log"].append(row)
         q = _quality(c, vloss, vmetric)
+        _keep_best(q, cell.get("quality"), row["elapsed_time"])
+        q["until"], q["epochs"] = until, epoch + 1
         cell["quality"] = q
-        if q["reached"]:
+        if q["reached"] and q.get("time_to_target_s") is None:
             q["time_to_target_s"] = row["elapsed_time"]
+        if q["reached"] and until == "target":
             break
     c.window.stop()
+
+
+def _keep_best(q: dict, previous: dict | None, elapsed: float) -> None:
+    """``q`` (this epoch's quality) gains the best value so far and the first time the target was reached."""
+    prev = previous or {}
+    best = prev.get("best_value")
+    value = q["value"]
+    if value is not None and (best is None or (value > best if q["higher_is_better"] else value < best)):
+        best = value
+    q["best_value"] = best
+    q["time_to_target_s"] = prev.get("time_to_target_s")
 
 
 def _quality(c: _Cell, vloss: float, vmetric: float) -> dict:

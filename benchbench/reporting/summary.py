@@ -26,7 +26,7 @@ COLUMNS = [
     "quality_target", "quality_reached", "higher_is_better", "time_to_target_s", "speedup_vs_cpu",
     "baseline_device", "scaling_efficiency", "peak_memory_bytes", "energy_j_per_epoch",
     "energy_j", "duration_s", "interval", "contended", "contended_reason", "samples_per_joule",
-    "energy_window",
+    "energy_window", "quality_judged", "quality_best",
 ]
 
 
@@ -163,7 +163,15 @@ def _quality(cells: list[dict]) -> dict:
         "quality_reached": all(bool(c["quality"].get("reached")) for c in pool),
         "higher_is_better": bool(q.get("higher_is_better", True)),
         "time_to_target_s": float(np.median(ttas)) if ttas else float("nan"),
+        # Quick cells train a few steps: their quality is a sanity value, never judged against the target.
+        "quality_judged": all(c["quality"].get("judged", True) for c in pool),
+        "quality_best": _median_of([c["quality"].get("best_value") for c in pool]),
     }
+
+
+def _median_of(values) -> float:
+    vals = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return float(np.median(vals)) if vals else float("nan")
 
 
 def group_cells(run: Run, multi: set[str] | None = None) -> dict[tuple[str, str], list[dict]]:
@@ -223,6 +231,8 @@ def _row(key: tuple[str, str], cells: list[dict]) -> dict:
     quality = _quality(cells)
     for name in ("quality_metric", "quality_value", "quality_target", "quality_reached", "higher_is_better", "time_to_target_s"):
         row[name] = quality.get(name, None if name in ("quality_metric", "quality_reached") else float("nan"))
+    row["quality_judged"] = quality.get("quality_judged", True)
+    row["quality_best"] = quality.get("quality_best", float("nan"))
     if row["higher_is_better"] is None or (isinstance(row["higher_is_better"], float) and np.isnan(row["higher_is_better"])):
         row["higher_is_better"] = True
     return row

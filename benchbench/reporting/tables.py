@@ -64,6 +64,11 @@ def _quality_text(row) -> str:
         return "—"
     metric = row.quality_metric or "quality"
     text = f"{metric} {row.quality_value:.4g}"
+    if not getattr(row, "quality_judged", True):
+        return text + " (quick: sanity value)"
+    best = getattr(row, "quality_best", float("nan"))
+    if _finite(best) and best != row.quality_value:
+        text += f", best {best:.4g}"
     if _finite(row.quality_target):
         sign = "≥" if row.higher_is_better else "≤"
         mark = "✓" if row.quality_reached else "✗"

@@ -308,6 +308,8 @@ def _train_quick(c: _Cell, cell: dict, timer, losses: list) -> None:
     # little (clock ticks, a single scheduler hiccup).
     min_time = float(s.get("min_time_s") or 0.0)
     extra = 0
+    if min_time and sum(timer.step_s) < min_time:
+        c.fixed_steps, c.fixed_weights_hash = total, c.weights_hash()
     while min_time and sum(timer.step_s) < min_time and len(timer.step_s) < _MAX_TIMED_STEPS:
         loss, metric = c.step(timer)
         losses.append(loss)
@@ -494,8 +496,12 @@ def run_cell(desc: dict, comm=None) -> dict:
         if c is not None and c.size > 1:
             cell["allreduce_bytes"] = int(getattr(c.optimizer, "allreduce_bytes", 0) or 0)
         if c is not None and getattr(c, "model", None) is not None:
-            cell["hashes"] = {"weights": c.weights_hash(),
-                              "loss_curve": hashlib.sha256(numpy.asarray(losses or [], numpy.float64).tobytes()).hexdigest()}
+            # The steps a minimum timed duration adds depend on the machine's speed: the hashes cover the
+            # fixed steps (warm-up + steps) only, so that repeats of the same computation compare equal.
+            fixed = getattr(c, "fixed_steps", None)
+            curve = losses[:fixed] if fixed is not None else losses
+            cell["hashes"] = {"weights": getattr(c, "fixed_weights_hash", None) or c.weights_hash(),
+                              "loss_curve": hashlib.sha256(numpy.asarray(curve or [], numpy.float64).tobytes()).hexdigest()}
         _finish_monitor(monitor, cell)
     except Exception as e:
         traceback.print_exc(file=sys.stderr)

@@ -158,3 +158,12 @@ def test_full_cell_until_epochs_trains_every_epoch_and_keeps_the_best(suites):
 def test_quick_quality_is_not_judged(suites):
     cell = runner.run_cell(desc())
     assert cell["quality"]["judged"] is False
+
+
+def test_minimum_time_steps_do_not_change_the_hashes(suites):
+    # The extra steps depend on the machine's speed; the hashes cover the fixed steps only.
+    a = runner.run_cell(desc(min_time_s=0.2))
+    b = runner.run_cell(desc(min_time_s=0.4))
+    plain = runner.run_cell(desc())
+    assert len(b["timing"]["step_s"]) > len(plain["timing"]["step_s"]) == 3
+    assert a["hashes"] == b["hashes"] == plain["hashes"]

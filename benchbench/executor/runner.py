@@ -308,9 +308,18 @@ def _train_quick(c: _Cell, cell: dict, timer, losses: list) -> None:
     # little (clock ticks, a single scheduler hiccup).
     min_time = float(s.get("min_time_s") or 0.0)
     extra = 0
-    if min_time and sum(timer.step_s) < min_time:
+
+    def more():  # every rank of a data-parallel cell must take the same number of steps: rank 0 decides
+        go = bool(min_time) and sum(timer.step_s) < min_time and len(timer.step_s) < _MAX_TIMED_STEPS
+        return bool(c.comm.bcast_obj(go)) if c.dp else go
+
+    if more():
         c.fixed_steps, c.fixed_weights_hash = total, c.weights_hash()
-    while min_time and sum(timer.step_s) < min_time and len(timer.step_s) < _MAX_TIMED_STEPS:
+        loss, metric = c.step(timer)
+        losses.append(loss)
+        extra += 1
+        _check_finite(loss, total + extra)
+    while extra and more():
         loss, metric = c.step(timer)
         losses.append(loss)
         extra += 1

@@ -9,13 +9,18 @@ from benchbench.executor import bandwidth
 
 
 class SleepLink:
-    """A 2-rank communicator whose all-reduce of S bytes takes ``a + S / b`` seconds."""
+    """A 2-rank communicator whose all-reduce of S bytes takes ``a + S / b`` seconds of a virtual
+    clock (so that the truth holds on a busy machine too)."""
 
     def __init__(self, a, b, size=2):
         self.a, self.b, self.rank, self.size = a, b, 0, size
+        self.now = 0.0
+
+    def perf_counter(self):
+        return self.now
 
     def allreduce_sum(self, buf):
-        time.sleep(self.a + buf.nbytes / self.b)
+        self.now += self.a + buf.nbytes / self.b
         return buf
 
     def barrier(self):
@@ -25,15 +30,28 @@ class SleepLink:
         return [obj] * self.size
 
 
-def test_sweep_recovers_a_set_latency_and_bandwidth():
+def test_sweep_with_a_real_sleep_sees_the_link(monkeypatch):
+    class Sleeping(SleepLink):
+        def allreduce_sum(self, buf):
+            time.sleep(self.a + buf.nbytes / self.b)
+            return buf
+
+    # A real clock on a busy machine: sleep() only oversleeps, so only bounds hold.
+    result = bandwidth.sweep(Sleeping(0.002, 1e9), [1024, 8 << 20], reps=2, warmup=0)
+    small, large = result["points"]
+    assert small["time_s"] >= 0.002 and large["time_s"] >= 0.002 + (8 << 20) / 1e9
+
+
+def test_sweep_recovers_a_set_latency_and_bandwidth(monkeypatch):
     a, b = 0.004, 2e9  # 4 ms per all-reduce (2 ms per hop on 2 ranks), 2 GB/s
-    sizes = [1 << 20, 4 << 20, 16 << 20, 32 << 20]
-    result = bandwidth.sweep(SleepLink(a, b), sizes, reps=3, warmup=0)
+    sizes = [1024, 1 << 20, 4 << 20, 16 << 20, 32 << 20]
+    link = SleepLink(a, b)
+    monkeypatch.setattr(bandwidth, "time", link)
+    result = bandwidth.sweep(link, sizes, reps=3, warmup=1)
     fit = result["fit"]
-    # sleep() only ever oversleeps, by a scheduler tick at most on a busy machine.
-    assert fit["latency_s"] == pytest.approx(a / 2, rel=0.25)
-    assert fit["bandwidth_bytes_per_s"] == pytest.approx(b, rel=0.1)
-    assert fit["max_abs_residual"] < 0.1 and len(fit["residuals"]) == 4
+    assert fit["latency_s"] == pytest.approx(a / 2, rel=1e-6)
+    assert fit["bandwidth_bytes_per_s"] == pytest.approx(b, rel=1e-6)
+    assert fit["max_abs_residual"] < 1e-6 and len(fit["residuals"]) == 5
     p = result["points"][-1]
     assert p["algbw_gbs"] == pytest.approx((32 << 20) / p["time_s"] / 1e9)
     assert p["busbw_gbs"] == pytest.approx(p["algbw_gbs"])  # 2(n-1)/n = 1 on two ranks

@@ -156,3 +156,16 @@ def test_a_deterministic_cpu_cell_says_it_changed_nothing(suites):  # noqa: F811
     cell = runner.run_cell(d)
     assert cell["status"] == "ok" and cell["deterministic_mode"]["differs"] is False
     assert cell["deterministic_mode"]["changes"] == []
+
+
+@pytest.mark.mpi
+def test_a_minimum_time_in_data_parallel_keeps_the_ranks_in_step(suites):  # noqa: F811
+    from benchbench.executor import launcher
+
+    d = desc(min_time_s=0.5, steps=2)
+    d.update(id="tiny/cpu:dp2/r0", device="cpu:dp2", n_ranks=2, communicator="mpi", timeout_s=120.0,
+             collective_timeout_s=60.0, batch_size=8)
+    cell = launcher.run_one(d)
+    assert cell["status"] == "ok", cell["reason"]
+    assert sum(cell["timing"]["step_s"]) >= 0.5 and len(cell["timing"]["step_s"]) > 2
+    assert cell["interference"]["verdict"] in ("quiet", "contended") and cell["interconnect"]["ranks"] == 2

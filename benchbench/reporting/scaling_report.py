@@ -104,7 +104,8 @@ def scaling_text(run: Run) -> str:
         if m is None:
             lines.append(f"- {e['workload']} on {e['kind'].upper()} ({e['mode']} scaling): no prediction: {e['note']}")
             continue
-        bw = f", fitted bandwidth {m.bandwidth / 1e9:.3g} GB/s over {m.bytes / 1e6:.3g} MB" if m.bandwidth else ""
+        kind_bw = "measured" if m.source == "measured interconnect" else "fitted"
+        bw = f", {kind_bw} bandwidth {m.bandwidth / 1e9:.3g} GB/s over {m.bytes / 1e6:.3g} MB" if m.bandwidth else ""
         lines.append(f"- {e['workload']} on {e['kind'].upper()} ({e['mode']} scaling): compute {m.t_compute * 1e3:.3g} ms"
                      f"/step, all-reduce {m.comm_s * 1e3:.3g} ms, latency {m.latency * 1e6:.3g} us{bw} "
                      f"(all-reduce terms: {m.source})")

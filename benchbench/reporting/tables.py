@@ -223,7 +223,8 @@ def figure_notes(run: Run, summary: pd.DataFrame) -> list[str]:
         if end.get("sgemm_gflops"):
             text += f"; end {end['sgemm_gflops']:.3g} GFLOP/s, {end.get('membw_gbs', float('nan')):.3g} GB/s"
         notes.append(text)
-    if "energy_window" in summary and (summary["energy_window"] == "timed steps").any():
+    if "energy_window" in summary and ((summary["energy_window"] == "timed steps")
+                                       & summary["samples_per_joule"].notna()).any():
         notes.append("energy: NVML counters read when timing starts and after the last timed step, on every rank, summed")
     return notes
 

@@ -362,14 +362,6 @@ def _cmd_run(args) -> int:
                 if spec.kind == "cpu":
                     desc["dtype"] = "float32"
                 descs.append(desc)
-    from benchbench.executor import interference, probes
-
-    busy = interference.preflight()
-    warning = interference.preflight_warning(busy)
-    if warning:
-        print(warning, file=sys.stderr)
-    calibration = probes.RunCalibration()
-    calibration.run_start()
     machine = system.fingerprint()
     if args.resume:
         if old["machine"]["id"] != machine["id"]:
@@ -382,6 +374,14 @@ def _cmd_run(args) -> int:
     else:
         run = results.new_run(machine, plan.as_dict(), ["benchbench", *sys.argv[1:]])
         writer = results.RunWriter(plan.output, run)
+    from benchbench.executor import interference, probes
+
+    busy = interference.preflight()  # after every usage check: a busy machine is a warning, not an error
+    warning = interference.preflight_warning(busy)
+    if warning:
+        print(warning, file=sys.stderr)
+    calibration = probes.RunCalibration()
+    calibration.run_start()
     writer.run["preflight"] = busy
     writer.run["probes"] = calibration.as_dict()
     writer.write()

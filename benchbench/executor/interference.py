@@ -114,7 +114,7 @@ def summarize(windows: list[dict], threads_per_rank: int | None = None, gpu: dic
     wall, cores = main["wall_s"], int(main["cores"])
     own = sum(w["own_s"] for w in windows)
     other_s = max(0.0, main["busy_s"] - own)
-    share = other_s / (wall * cores) if wall > 0 else 0.0
+    share = min(1.0, other_s / (wall * cores)) if wall > 0 else 0.0  # clock ticks can overshoot a little
     # Both counters tick in TICK_S per CPU: a short window cannot resolve a small share.
     uncertainty = min(1.0, 2.0 * TICK_S * (len(windows) + cores) / (wall * cores)) if wall > 0 else 1.0
     other_cores = other_s / wall if wall > 0 else 0.0
@@ -175,7 +175,7 @@ def preflight(interval_s: float = 0.5, threshold: float = PREFLIGHT_BUSY_SHARE) 
         if used > 0.02 * r["wall_s"]:
             top.append({"pid": pid, "name": p.info.get("name") or "?", "core_share": used / r["wall_s"]})
     top.sort(key=lambda t: -t["core_share"])
-    share = max(0.0, r["busy_s"] - r["own_s"]) / (r["wall_s"] * r["cores"])
+    share = min(1.0, max(0.0, r["busy_s"] - r["own_s"]) / (r["wall_s"] * r["cores"]))
     try:
         load = float(os.getloadavg()[0])
     except (AttributeError, OSError):

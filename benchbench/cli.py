@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--hostfile", metavar="F", help="MPI hostfile for data parallel across nodes")
     r.add_argument("--deterministic", action="store_true", default=None)
     r.add_argument("--dtype", choices=("float32", "float16", "bfloat16"))
+    r.add_argument("--until", choices=("target", "epochs"),
+                   help="full profile: stop at the quality target (time-to-accuracy) or train every epoch")
 
     sub.add_parser("info", help="print the machine fingerprint that results record")
     lst = sub.add_parser("list", help="list the workloads and their variants")
@@ -79,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     prof.add_argument("--top", type=_positive_int, metavar="N", help="only the N slowest calls")
     prof.add_argument("--json", metavar="F", help="also write the raw profile as JSON")
     prof.add_argument("--chart", metavar="F", help="also draw the bar chart (F.png, F.svg, or both for another name)")
+
+    bw = sub.add_parser("bandwidth", help="measure a data-parallel group's interconnect: an all-reduce sweep")
+    bw.add_argument("--device", required=True, metavar="SPEC", help="cpu:dpN or gpu:I,J,...")
+    bw.add_argument("--sizes", metavar="BYTES,...", help="message sizes in bytes (default 1 KiB to 16 MiB)")
+    bw.add_argument("--reps", type=_positive_int, default=10, metavar="N", help="timed all-reduces per size")
+    bw.add_argument("--json", metavar="F", help="also write the sweep as JSON")
 
     fmts = ("terminal", "markdown", "csv", "html")
     rep = sub.add_parser("report", help="tables of results files")
@@ -230,6 +238,25 @@ def _parse_prices(items) -> dict:
     return prices
 
 
+def _cmd_bandwidth(args) -> int:
+    import json
+
+    from benchbench.executor import bandwidth
+
+    sizes = bandwidth.DEFAULT_SIZES
+    if args.sizes:
+        try:
+            sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
+        except ValueError:
+            raise UsageError(f"--sizes must be byte counts separated by commas, got {args.sizes!r}") from None
+    result = bandwidth.run_sweep(args.device, sizes, reps=args.reps)
+    print(bandwidth.format_sweep(result, result["device"]))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1), encoding="utf-8")
+        print(f"wrote {args.json}")
+    return EXIT_OK
+
+
 def _cmd_compare(args) -> int:
     from benchbench.reporting import compare
 
@@ -322,7 +349,7 @@ def _run(args, held: list) -> int:
         "devices": args.device, "workloads": args.workload, "profile": args.profile, "repeat": args.repeat,
         "data": args.data, "data_dir": args.data_dir, "output": args.output, "seed": args.seed,
         "timeout_s": args.timeout, "scaling": args.scaling, "hostfile": args.hostfile,
-        "deterministic": args.deterministic, "dtype": args.dtype,
+        "deterministic": args.deterministic, "dtype": args.dtype, "until": args.until,
     }
     done_cells, run_path = [], None
     if args.resume:
@@ -415,11 +442,22 @@ def _run(args, held: list) -> int:
         held.append(runlock.RunLock(writer.path).acquire())
         if writer.path.exists():  # never overwrite another results file
             raise RuntimeError(f"{writer.path} already exists; a new run never reuses a run id")
+    from benchbench.executor import interference, probes
+
+    busy = interference.preflight()  # after every usage check: a busy machine is a warning, not an error
+    warning = interference.preflight_warning(busy)
+    if warning:
+        print(warning, file=sys.stderr)
+    calibration = probes.RunCalibration()
+    calibration.run_start()
+    writer.run["preflight"] = busy
+    writer.run["probes"] = calibration.as_dict()
     writer.write()
     progress = summary.RunProgress(len(descs))
     new_cells = []
 
     def cell_done(i, cell):
+        calibration.after_cell(i, cell)
         try:
             stored = writer.add_cell(cell)
         except results.ResultsError as e:  # a malformed record still leaves a trace
@@ -429,8 +467,8 @@ def _run(args, held: list) -> int:
 
     try:
         with signals.terminate_as_interrupt():
-            launcher.run_cells(descs, on_cell_start=progress.start, on_progress=progress.update,
-                               on_cell_done=cell_done, hostfile=plan.hostfile)
+            launcher.run_cells(descs, on_cell_start=lambda i, d: (calibration.before_cell(i, d), progress.start(i, d)),
+                               on_progress=progress.update, on_cell_done=cell_done, hostfile=plan.hostfile)
     except KeyboardInterrupt as e:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         progress.close()
@@ -446,6 +484,8 @@ def _run(args, held: list) -> int:
         writer.finish("interrupted")
         raise
     progress.close()
+    calibration.run_end()
+    writer.run["probes"] = calibration.as_dict()
     writer.finish("complete")
     cells = done_cells + new_cells
     _print_summary(summary, writer, cells)
@@ -464,7 +504,8 @@ def _print_summary(summary, writer, cells) -> None:
 
 
 _VERBS = {"run": "_cmd_run", "info": "_cmd_info", "list": "_cmd_list", "data": "_cmd_data",
-          "profile": "_cmd_profile", "report": "_cmd_report", "plot": "_cmd_plot", "compare": "_cmd_compare"}
+          "profile": "_cmd_profile", "report": "_cmd_report", "plot": "_cmd_plot", "compare": "_cmd_compare",
+          "bandwidth": "_cmd_bandwidth"}
 
 
 def _user_errors() -> tuple:

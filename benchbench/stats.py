@@ -269,3 +269,122 @@ def speedup_efficiency(base_throughput, scaled_throughput, n_devices: int, confi
         "efficiency_ci_high": r["ci_high"] / n,
         "significant": r["significant"],
     }
+
+
+# --------------------------------------------------------------------------- repeats
+RUN_TO_RUN_CV = 0.05  # run-to-run variation assumed where only one repeat was measured
+MAX_REPEATS_ADVICE = 50
+
+
+def _as_groups(groups, func: str) -> list[numpy.ndarray]:
+    if isinstance(groups, (str, bytes, dict)) or not hasattr(groups, "__len__") or len(groups) == 0:
+        raise ValueError(f"{func}: groups must be a non-empty list of sample sequences (one per repeat)")
+    return [_as_samples(g, func, f"groups[{i}]") for i, g in enumerate(groups)]
+
+
+def _hierarchical_medians(groups: list[numpy.ndarray], n_boot: int, rng) -> numpy.ndarray:
+    """Medians of ``n_boot`` two-level resamples: repeats with replacement, then steps within each."""
+    r = len(groups)
+    out = numpy.empty(n_boot)
+    for b in range(n_boot):
+        picked = rng.integers(0, r, size=r)
+        parts = [groups[k][rng.integers(0, groups[k].size, size=groups[k].size)] for k in picked]
+        out[b] = numpy.median(numpy.concatenate(parts))
+    return out
+
+
+def repeats_summary(groups, confidence: float = 0.95, n_boot: int = 2000, seed: int = 0) -> dict:
+    """:func:`summarize` of samples from one or more repeats, with the interval the repeats allow.
+
+    With two or more repeats the interval comes from a hierarchical bootstrap (resample the repeats,
+    then the steps within each), which carries the run-to-run variation; with one repeat it is the
+    ordinary bootstrap of that run's steps, labelled ``within-run``: steps of one process are
+    autocorrelated and share its conditions, so that interval says nothing about another run.
+
+    Args:
+        groups: one sequence of samples per repeat (each non-empty, finite).
+        confidence, n_boot, seed: as in :func:`summarize`.
+
+    Returns:
+        The :func:`summarize` dict of all samples pooled, its ``ci_low``/``ci_high`` replaced as
+        described, plus ``interval`` (``"hierarchical"`` or ``"within-run"``), ``repeats`` and
+        ``repeat_medians``.
+
+    Example:
+        >>> s = repeats_summary([[1.0, 1.1, 0.9], [1.2, 1.3, 1.1]])
+        >>> s["interval"], s["repeats"]
+        ('hierarchical', 2)
+    """
+    _check_options("repeats_summary", confidence, n_boot, seed)
+    parts = _as_groups(groups, "repeats_summary")
+    out = _summarize_array(numpy.concatenate(parts), float(confidence), int(n_boot), int(seed))
+    out["repeats"] = len(parts)
+    out["repeat_medians"] = [float(numpy.median(p)) for p in parts]
+    if len(parts) < 2:
+        out["interval"] = "within-run"
+        return out
+    meds = _hierarchical_medians(parts, int(n_boot), numpy.random.default_rng(seed))
+    lo, hi = _percentile_interval(meds, float(confidence))
+    out["ci_low"], out["ci_high"] = min(lo, out["median"]), max(hi, out["median"])
+    out["interval"] = "hierarchical"
+    out["noisy"] = bool(out["noisy"] or _relative((out["ci_high"] - out["ci_low"]) / 2.0, out["median"]) > NOISY_CI)
+    return out
+
+
+def repeats_ratio(a_groups, b_groups, confidence: float = 0.95, n_boot: int = 2000, seed: int = 0) -> dict:
+    """Ratio of medians ``median(a) / median(b)`` of two repeated measurements, and whether it is settled.
+
+    With at least two repeats on both sides the interval is a hierarchical bootstrap (see
+    :func:`repeats_summary`) and ``significant`` says whether it excludes 1. With one repeat on
+    either side the interval is within-run only and ``significant`` is False: a second run need not
+    reproduce a difference that steps of one run call significant. ``repeats_needed`` then says how
+    many repeats per side would decide a difference of this size, from the measured run-to-run
+    variation of the repeat medians (or ``RUN_TO_RUN_CV`` where it was not measured).
+
+    Args:
+        a_groups, b_groups: one sequence of samples per repeat on each side.
+        confidence, n_boot, seed: as in :func:`summarize`.
+
+    Returns:
+        ``{ratio, ci_low, ci_high, significant, interval, repeats_a, repeats_b, repeats_needed,
+        run_to_run_cv, cv_source}``; ``repeats_needed`` is None when the interval is hierarchical
+        and significant, and ``MAX_REPEATS_ADVICE + 1`` stands for "more than that".
+    """
+    _check_options("repeats_ratio", confidence, n_boot, seed)
+    a = _as_groups(a_groups, "repeats_ratio")
+    b = _as_groups(b_groups, "repeats_ratio")
+    pa, pb = numpy.concatenate(a), numpy.concatenate(b)
+    med_b = float(numpy.median(pb))
+    if med_b == 0.0:
+        raise ValueError("repeats_ratio: b_groups has median 0; the ratio is undefined")
+    ratio = float(numpy.median(pa)) / med_b
+    hierarchical = len(a) >= 2 and len(b) >= 2
+    if hierarchical:
+        rng = numpy.random.default_rng(seed)
+        boots = _hierarchical_medians(a, int(n_boot), rng) / _hierarchical_medians(b, int(n_boot), rng)
+        lo, hi = _percentile_interval(boots[numpy.isfinite(boots)], float(confidence))
+        lo, hi = min(lo, ratio), max(hi, ratio)
+        significant = bool(lo > 1.0 or hi < 1.0)
+    else:
+        r = ratio_ci(pa, pb, confidence=confidence, n_boot=n_boot, seed=seed)
+        lo, hi, significant = r["ci_low"], r["ci_high"], False
+    logs = [numpy.log(numpy.median(g)) for side in (a, b) for g in side if numpy.median(g) > 0]
+    dof = sum(len(side) - 1 for side in (a, b))
+    if dof >= 1:
+        centred = [numpy.log(numpy.median(g)) - numpy.mean([numpy.log(numpy.median(h)) for h in side])
+                   for side in (a, b) for g in side]
+        cv, source = float(numpy.sqrt(numpy.sum(numpy.square(centred)) / dof)), "measured"
+    else:
+        cv, source = RUN_TO_RUN_CV, "assumed"
+    needed = None
+    if not significant:
+        effect = abs(numpy.log(ratio)) if ratio > 0 else 0.0
+        z = 1.96
+        if effect == 0.0 or not logs:
+            needed = MAX_REPEATS_ADVICE + 1
+        else:
+            n = math.ceil(2.0 * (z * max(cv, 1e-9) / effect) ** 2)
+            needed = min(max(n, 2), MAX_REPEATS_ADVICE + 1)
+    return {"ratio": ratio, "ci_low": float(lo), "ci_high": float(hi), "significant": significant,
+            "interval": "hierarchical" if hierarchical else "within-run", "repeats_a": len(a), "repeats_b": len(b),
+            "repeats_needed": needed, "run_to_run_cv": cv, "cv_source": source}

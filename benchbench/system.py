@@ -339,6 +339,11 @@ def _handle_for_cuda_index(nv, index: int):
     return _call(nv, "nvmlDeviceGetHandleByIndex", index)
 
 
+# NVML clock event (throttle) reason bits that slow a measurement down.
+_CLOCK_EVENTS = ((0x4, "sw_power_cap"), (0x8, "hw_slowdown"), (0x20, "sw_thermal"), (0x40, "hw_thermal"),
+                 (0x80, "hw_power_brake"))
+
+
 class GpuMonitor:
     """Energy and peak memory of one GPU over a cell, from NVML.
 
@@ -407,6 +412,36 @@ class GpuMonitor:
             if used is not None and (self._peak is None or used > self._peak):
                 self._peak, self._scope = used, scope
         return used
+
+    def energy_mj(self) -> int | None:
+        """The GPU's total-energy counter now (mJ), or None where NVML does not give it."""
+        if self._handle is None:
+            return None
+        value = _call(self._nv, "nvmlDeviceGetTotalEnergyConsumption", self._handle)
+        return int(value) if isinstance(value, int) else None
+
+    def process_ids(self) -> list[int] | None:
+        """Process ids with a compute context on the GPU now, or None where NVML does not say."""
+        if self._handle is None:
+            return None
+        procs = _call(self._nv, "nvmlDeviceGetComputeRunningProcesses", self._handle)
+        if procs is None:
+            return None
+        return sorted({int(p.pid) for p in procs if isinstance(getattr(p, "pid", None), int)})
+
+    def clock_events(self) -> list[str] | None:
+        """Reasons the GPU's clocks are held down now (thermal, power cap, hardware slowdown...).
+
+        Idle and application-clock settings are not events; None where NVML does not say.
+        """
+        if self._handle is None:
+            return None
+        mask = _call(self._nv, "nvmlDeviceGetCurrentClocksEventReasons", self._handle)
+        if mask is None:
+            mask = _call(self._nv, "nvmlDeviceGetCurrentClocksThrottleReasons", self._handle)
+        if not isinstance(mask, int):
+            return None
+        return [name for bit, name in _CLOCK_EVENTS if mask & bit]
 
     def stop(self) -> dict:
         """Stop sampling and return ``{index, energy_j, peak_memory_bytes, memory_scope, source}``."""

@@ -262,22 +262,35 @@ def machine_info():
     }
 
 
-def tf32_off():
-    """Switch TF32 off for benchbench (cupy) before cupy loads, and for cuBLAS/cuDNN process-wide.
+def tf32_off(device, torch=None, environ=None):
+    """Set TF32 off on both sides of a GPU comparison and say what was set.
 
-    Both frameworks then compute float32 GEMMs and convolutions in full float32, so that the
-    comparison is like for like. Returns what was set (recorded in the results).
+    benchbench computes in float32; PyTorch on an Ampere-or-later GPU would run its convolutions
+    (cuDNN's default) in TF32, with a 10-bit mantissa, and win by a precision it does not keep.
+    cupy reads ``CUPY_TF32`` when it is imported (so this runs before benchbench's first cupy
+    import); ``NVIDIA_TF32_OVERRIDE=0`` turns it off in the CUDA libraries under both.
+
+    Args:
+        device: ``"cpu"`` or ``"gpu:N"``; nothing is set for the CPU.
+        torch: the imported torch module, or None.
+        environ: the environment to change (default ``os.environ``).
+
+    Returns:
+        The record ``run`` keeps under ``machine.tf32``.
     """
-    os.environ["NVIDIA_TF32_OVERRIDE"] = "0"
-    if "cupy" not in sys.modules:
-        os.environ["CUPY_TF32"] = "0"
-    return tf32_state()
-
-
-def tf32_state():
-    """The TF32 settings of this process as the results record them (None: unset, i.e. the default)."""
-    return {"NVIDIA_TF32_OVERRIDE": os.environ.get("NVIDIA_TF32_OVERRIDE"),
-            "CUPY_TF32": os.environ.get("CUPY_TF32")}
+    environ = os.environ if environ is None else environ
+    if not str(device).startswith("gpu"):
+        return {"applies": False, "note": "CPU: TF32 is a GPU tensor-core format; nothing to set"}
+    environ["CUPY_TF32"] = "0"
+    environ["NVIDIA_TF32_OVERRIDE"] = "0"
+    record = {"applies": True, "CUPY_TF32": "0", "NVIDIA_TF32_OVERRIDE": "0",
+              "cupy_imported_before": "cupy" in sys.modules}
+    if torch is not None:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        record["torch.backends.cuda.matmul.allow_tf32"] = bool(torch.backends.cuda.matmul.allow_tf32)
+        record["torch.backends.cudnn.allow_tf32"] = bool(torch.backends.cudnn.allow_tf32)
+    return record
 
 
 def import_torch(threads):
@@ -315,9 +328,11 @@ def run(names, steps=None, warmup=3, use_torch=True, overhead_repeats=200, settl
         The dict ``--json`` writes: ``machine``, ``gemm``, ``overhead``, ``workloads``.
     """
     info = machine_info()  # before torch loads its own libraries
-    info["tf32"] = tf32_state()
     threads = max([b["num_threads"] or 1 for b in info["blas"]] or [1])
+    info["tf32"] = tf32_off(device)  # before benchbench imports cupy
     torch, torch_models = import_torch(threads) if use_torch else (None, None)
+    if torch is not None:
+        info["tf32"] = tf32_off(device, torch)
     if torch is None:
         info["torch_skipped"] = "not installed" if use_torch else "not asked for"
     if torch is not None:
@@ -348,14 +363,14 @@ def format_report(result):
     """The result of :func:`run` as text lines."""
     m, g, o = result["machine"], result["gemm"], result["overhead"]
     lines = []
+    if (m.get("tf32") or {}).get("applies"):
+        lines.append("TF32: off on both sides (CUPY_TF32=0, NVIDIA_TF32_OVERRIDE=0, torch allow_tf32 = False): "
+                     "float32 against float32")
     for b in m["blas"]:
         lines.append(f"BLAS: {b['internal_api']} {b['version']}, kernel {b['architecture']}, "
                      f"{b['num_threads']} threads ({b['threading_layer']}); numpy {m['numpy']}")
     lines.append(f"OPENBLAS_CORETYPE: {m['OPENBLAS_CORETYPE'] or 'not set'}; CPUs: {m['cpu_count']}; "
                  f"load average at start {_load(m['loadavg_start'])}, at end {_load(m.get('loadavg_end'))}")
-    tf = m.get("tf32") or {}
-    lines.append(f"TF32: NVIDIA_TF32_OVERRIDE={tf.get('NVIDIA_TF32_OVERRIDE')}, CUPY_TF32={tf.get('CUPY_TF32')} "
-                 "(0: off, full float32 GEMMs and convolutions)")
     if "torch" in m:
         t = m["torch"]
         lines.append(f"PyTorch {t['version']}: {t['num_threads']} threads (set equal to the BLAS threads); "
@@ -430,7 +445,7 @@ def main(argv=None):
     parser.add_argument("--profile", action="store_true", help="print a cProfile of the benchbench steps too")
     parser.add_argument("--device", default="cpu", help="cpu or gpu:N (PyTorch then runs on cuda:N)")
     args = parser.parse_args(argv)
-    tf32_off()  # before cupy or torch load their libraries
+    tf32_off(args.device)  # before cupy or torch load their libraries
     if (args.steps is not None and args.steps < 1) or args.warmup < 0 or args.settle < 0:
         parser.error(f"--steps must be >= 1, --warmup and --settle >= 0, got {args.steps}, {args.warmup}, "
                      f"{args.settle}")

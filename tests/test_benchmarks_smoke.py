@@ -63,14 +63,21 @@ def test_profile_takes_the_device(train_step):
     assert "cumulative" in text
 
 
-def test_tf32_state_is_recorded(train_step, monkeypatch):
-    monkeypatch.setenv("NVIDIA_TF32_OVERRIDE", "1")  # monkeypatch restores both afterwards
-    monkeypatch.setenv("CUPY_TF32", "1")
-    assert train_step.tf32_state() == {"NVIDIA_TF32_OVERRIDE": "1", "CUPY_TF32": "1"}
-    lines = train_step.format_report({"machine": {"blas": [], "OPENBLAS_CORETYPE": None, "cpu_count": 1,
-                                                  "loadavg_start": None, "torch_skipped": "not installed",
-                                                  "tf32": train_step.tf32_off()},
-                                      "gemm": {"n": 8, "numpy_gflops": 1.0},
-                                      "overhead": {"n_ops": 2, "benchbench_us_per_op": 1.0}, "workloads": []})
-    # cupy is already loaded in this process (or absent): CUPY_TF32 is left as it was, and said so
-    assert any(line.startswith("TF32: NVIDIA_TF32_OVERRIDE=0, CUPY_TF32=") for line in lines), lines
+def test_tf32_is_off_on_both_sides_for_a_gpu(train_step):
+    class Flags:
+        allow_tf32 = True
+
+    class FakeTorch:
+        class backends:
+            class cuda:
+                matmul = Flags()
+
+            cudnn = Flags()
+
+    env = {"CUPY_TF32": "1"}
+    record = train_step.tf32_off("gpu:0", FakeTorch, env)
+    assert env == {"CUPY_TF32": "0", "NVIDIA_TF32_OVERRIDE": "0"}
+    assert FakeTorch.backends.cuda.matmul.allow_tf32 is False and FakeTorch.backends.cudnn.allow_tf32 is False
+    assert record["torch.backends.cuda.matmul.allow_tf32"] is False and record["torch.backends.cudnn.allow_tf32"] is False
+    cpu_env = {}
+    assert train_step.tf32_off("cpu", FakeTorch, cpu_env)["applies"] is False and cpu_env == {}

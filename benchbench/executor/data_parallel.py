@@ -98,3 +98,31 @@ class DataParallelOptimizer:
         self.last_allreduce_s = time.perf_counter() - t0
         self.allreduce_bytes = int(sum(g.nbytes for g in grads))
         self.inner.update_packed()
+
+
+def average_persistents(model, comm) -> list[str]:
+    """Average every floating-point persistent buffer of ``model`` over the ranks, in place.
+
+    In data parallel each rank's BatchNormalization sees only its shard, so its running mean
+    and variance drift apart from the other ranks'; validation and the final model would then
+    depend on the rank. Called before every validation and at the end of training, this sets
+    every rank's buffers to the mean over ranks (the running mean is then the running mean of
+    the global batches; the running variance is the mean of the shards' running variances).
+    Integer buffers (counters) are left alone.
+
+    Args:
+        model: a ``core.Link``.
+        comm: the communicator (with ``allreduce_mean``).
+
+    Returns:
+        The names of the buffers averaged, in the (sorted) order every rank uses.
+    """
+    if comm is None or getattr(comm, "size", 1) <= 1:
+        return []
+    done = []
+    for name, (link, attr) in sorted(model.namedpersistents(), key=lambda kv: kv[0]):
+        value = getattr(link, attr, None)
+        if backend.is_array(value) and value.dtype.kind == "f":
+            comm.allreduce_mean(value)
+            done.append(name)
+    return done

@@ -21,15 +21,16 @@ class PlanError(UserError):
     """bench.yaml or a command-line option is invalid; the message is one line for people."""
 
 
-_STEP_KEYS = {"warmup_steps", "steps", "val_batches", "epochs", "timeout_s"}
+_STEP_KEYS = {"warmup_steps", "steps", "val_batches", "epochs", "timeout_s", "min_time_s"}
 _PROFILE_KEYS = _STEP_KEYS | {"workloads"}
 _TOP_KEYS = {
     "workloads", "devices", "profile", "profiles", "repeat", "seed", "data", "data_dir",
-    "timeout_s", "output", "scaling", "dtype", "deterministic", "hostfile",
+    "timeout_s", "output", "scaling", "dtype", "deterministic", "hostfile", "until",
 }
 PROFILES = ("quick", "full")
 DATA_SOURCES = ("auto", "real", "synthetic")
 SCALINGS = ("strong", "weak")
+UNTILS = ("target", "epochs")  # full profile: stop at the quality target, or train every epoch
 DTYPES = ("float32", "float16", "bfloat16")
 
 # The plan used when no bench.yaml is found; the shipped bench.yaml says the same (a test checks it).
@@ -47,9 +48,10 @@ DEFAULTS = {
     "dtype": "float32",
     "deterministic": False,
     "hostfile": None,
+    "until": "target",
     "profiles": {
         "quick": {
-            "warmup_steps": 2, "steps": 20, "val_batches": 2, "timeout_s": 600,
+            "warmup_steps": 2, "steps": 20, "val_batches": 2, "timeout_s": 600, "min_time_s": 2.0,
             "workloads": {
                 "lstm_sine": {"steps": 30, "val_batches": 5},
                 "cnn_mnist": {"warmup_steps": 3, "steps": 8, "val_batches": 1},
@@ -81,6 +83,7 @@ class Plan:
     deterministic: bool
     hostfile: str | None
     timeout_given: bool = False
+    until: str = "target"
     lines: dict = dataclasses.field(default_factory=dict, repr=False)
 
     def settings(self, workload_name: str) -> dict:
@@ -97,6 +100,8 @@ class Plan:
         out.update((prof.get("workloads") or {}).get(workload_name) or {})
         if self.timeout_given or out["timeout_s"] is None:  # --timeout beats the plan file
             out["timeout_s"] = self.timeout_s
+        if self.profile == "full":
+            out["until"] = self.until
         return out
 
     def as_dict(self) -> dict:
@@ -182,6 +187,11 @@ class _Checker:
             self.int_(block["epochs"], path + ["epochs"], 1, allow_none=True)
         if "timeout_s" in block:
             self.number(block["timeout_s"], path + ["timeout_s"], allow_none=True)
+        if "min_time_s" in block:
+            v = block["min_time_s"]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 3600:
+                self.fail(path + ["min_time_s"], f"'{_dotted(path + ['min_time_s'])}' must be a number of seconds "
+                                                 f"from 0 to 3600, got {_show(v)}")
         if with_workloads and block.get("workloads") is not None:
             wl = block["workloads"]
             if not isinstance(wl, dict):
@@ -211,6 +221,7 @@ class _Checker:
         self.choice(cfg["data"], DATA_SOURCES, ["data"])
         self.choice(cfg["scaling"], SCALINGS, ["scaling"])
         self.choice(cfg["dtype"], DTYPES, ["dtype"])
+        self.choice(cfg["until"], UNTILS, ["until"])
         if not isinstance(cfg["deterministic"], bool):
             self.fail(["deterministic"], f"'deterministic' must be true or false, got {_show(cfg['deterministic'])}")
         self.number(cfg["timeout_s"], ["timeout_s"])
@@ -323,6 +334,7 @@ def load_plan(path=None, overrides: dict | None = None) -> Plan:
         deterministic=merged["deterministic"],
         hostfile=merged["hostfile"],
         timeout_given=(overrides or {}).get("timeout_s") is not None,
+        until=merged["until"],
         lines=lines,
     )
 

@@ -73,19 +73,13 @@ def create_comm(desc: dict, out: str, stack: contextlib.ExitStack, state: dict):
 
 
 def combine_ranks(cell: dict, comm) -> None:
-    """Figures of a data-parallel cell over all its ranks (one object all-gather): the peak host and
-    device memory of the largest rank, and the energy of every rank's GPU summed (when each has one)."""
-    mem, energy = cell["memory"], cell["energy"]
-    rows = comm.allgather_obj((mem["peak_host_bytes"], mem["peak_device_bytes"], energy["joules"]))
+    """Memory figures of a data-parallel cell over all its ranks (one object all-gather): the peak host
+    and device memory of the largest rank. (Energy is summed over the ranks' timed windows by
+    ``window.combine``.)"""
+    mem = cell["memory"]
+    rows = comm.allgather_obj((mem["peak_host_bytes"], mem["peak_device_bytes"]))
     mem["peak_host_bytes"] = max(r[0] for r in rows)
     devs = [r[1] for r in rows if r[1] is not None]
     mem["peak_device_bytes"] = max(devs) if devs else None
-    joules = [r[2] for r in rows]
-    if energy["joules"] is not None:
-        if all(j is not None for j in joules):
-            total = float(sum(joules))
-            epochs = len(cell["epoch_log"])
-            energy.update(joules=total, joules_per_epoch=total / epochs if epochs else None,
-                          source=f"nvml, sum over {len(rows)} GPUs")
-        else:  # not every rank's GPU reports energy: no total rather than a part of it
-            energy.update(joules=None, joules_per_epoch=None, source=None)
+    if devs and mem.get("device_scope"):
+        mem["device_scope"] = mem["device_scope"].replace("rank 0", f"the largest of {len(rows)} ranks")

@@ -27,8 +27,12 @@ import traceback
 
 import numpy
 
+from .cell_figures import (batchnorm_record, deterministic_environment, deterministic_record, failed_alloc, gpu_probe,
+                           interconnect_record, pool_records, start_pool_peak, window_records)
+
 PROGRESS_PREFIX = "@progress "
 _MAX_REASON = 300
+_MAX_TIMED_STEPS = 100_000  # bound on the steps a minimum timed duration adds
 
 
 # --------------------------------------------------------------------------- the cell record
@@ -221,6 +225,10 @@ class _Cell:
         from ..data import BatchIterator
 
         core, be = self.core, self.backend
+        if self.dp:  # every rank validates with the same BatchNorm running statistics
+            from .data_parallel import average_persistents
+
+            self.synced_persistents = average_persistents(self.model, self.comm)
         it = BatchIterator(self.val_data, self.per_rank, shuffle=False, rank=self.rank, size=self.size, repeat=False)
         n_batches = it.batches_per_epoch if max_batches is None else min(int(max_batches), it.batches_per_epoch)
         tot_loss = tot_metric = 0.0
@@ -308,12 +316,37 @@ def _train_quick(c: _Cell, cell: dict, timer, losses: list) -> None:
     for i in range(total):
         if i == warmup:
             timer.reset()
+            c.window.start()
         loss, metric = c.step(timer)
         losses.append(loss)
         _check_finite(loss, i + 1)
         c.progress(done=i + 1, total=total, phase="warm-up" if i < warmup else "timed", loss=loss)
+    # A minimum timed duration, not only a step count: a window of a few tenths of a second says
+    # little (clock ticks, a single scheduler hiccup).
+    min_time = float(s.get("min_time_s") or 0.0)
+    extra = 0
+
+    def more():  # every rank of a data-parallel cell must take the same number of steps: rank 0 decides
+        go = bool(min_time) and sum(timer.step_s) < min_time and len(timer.step_s) < _MAX_TIMED_STEPS
+        return bool(c.comm.bcast_obj(go)) if c.dp else go
+
+    if more():
+        c.fixed_steps, c.fixed_weights_hash = total, c.weights_hash()
+        loss, metric = c.step(timer)
+        losses.append(loss)
+        extra += 1
+        _check_finite(loss, total + extra)
+    while extra and more():
+        loss, metric = c.step(timer)
+        losses.append(loss)
+        extra += 1
+        _check_finite(loss, total + extra)
+    cell["timing"]["min_time_s"] = min_time
+    c.window.stop()
     vloss, vmetric = c.validate(s.get("val_batches"))
     cell["quality"] = _quality(c, vloss, vmetric)
+    # A quick cell trains a few steps: its quality is a sanity value, not a verdict on the target.
+    cell["quality"]["judged"] = False
 
 
 def _train_full(c: _Cell, cell: dict, timer, losses: list, stopwatch) -> None:
@@ -322,6 +355,7 @@ def _train_full(c: _Cell, cell: dict, timer, losses: list, stopwatch) -> None:
     epochs = int(s.get("epochs") or c.wl.epochs)
     per_epoch = c.train_it.batches_per_epoch
     accuracy = c.wl.metric == "accuracy"
+    until = s.get("until") or "target"
     step = 0
     for epoch in range(epochs):
         c.wl.adjust_optimizer(c.optimizer, epoch, epochs, c.params)
@@ -329,6 +363,7 @@ def _train_full(c: _Cell, cell: dict, timer, losses: list, stopwatch) -> None:
         for _ in range(per_epoch):
             if step == warmup:
                 timer.reset()
+                c.window.start()
             loss, metric = c.step(timer)
             step += 1
             losses.append(loss)
@@ -337,7 +372,9 @@ def _train_full(c: _Cell, cell: dict, timer, losses: list, stopwatch) -> None:
             sum_metric += metric
             if step % 10 == 0 or step == epochs * per_epoch:
                 c.progress(done=step, total=epochs * per_epoch, epoch=epoch + 1, loss=loss)
+        c.window.pause()
         vloss, vmetric = c.validate(s.get("val_batches"))
+        c.window.resume()
         row = {"epoch": epoch + 1, "main/loss": sum_loss / per_epoch, "validation/main/loss": vloss}
         if accuracy:
             row["main/accuracy"] = sum_metric / per_epoch
@@ -349,10 +386,25 @@ def _train_full(c: _Cell, cell: dict, timer, losses: list, stopwatch) -> None:
         cell["epoch_log"].append(row)
         _append_epoch(c, row)
         q = _quality(c, vloss, vmetric)
+        _keep_best(q, cell.get("quality"), row["elapsed_time"])
+        q["until"], q["epochs"] = until, epoch + 1
         cell["quality"] = q
-        if q["reached"]:
+        if q["reached"] and q.get("time_to_target_s") is None:
             q["time_to_target_s"] = row["elapsed_time"]
+        if q["reached"] and until == "target":
             break
+    c.window.stop()
+
+
+def _keep_best(q: dict, previous: dict | None, elapsed: float) -> None:
+    """``q`` (this epoch's quality) gains the best value so far and the first time the target was reached."""
+    prev = previous or {}
+    best = prev.get("best_value")
+    value = q["value"]
+    if value is not None and (best is None or (value > best if q["higher_is_better"] else value < best)):
+        best = value
+    q["best_value"] = best
+    q["time_to_target_s"] = prev.get("time_to_target_s")
 
 
 def _append_epoch(c: _Cell, row: dict) -> None:
@@ -428,14 +480,21 @@ def run_cell(desc: dict, comm=None) -> dict:
         The cell record (results schema), status ok / failed / oom / diverged.
     """
     from .timing import Stopwatch, StepTimer
+    from .window import TimedWindow
 
     t0 = time.perf_counter()
     cell = skeleton(desc)
-    timer = losses = c = monitor = None
+    mode = deterministic_record(desc)
+    if mode is not None:
+        cell["deterministic_mode"] = mode
+    timer = losses = c = monitor = pool = threads = gpu_probe_before = None
     try:
         c = _Cell(desc, comm)
         cell["flops_per_sample"] = {k: float(v) for k, v in c.wl.flops_per_sample(c.params).items()}
         monitor = _start_monitor(c.device)
+        c.window = TimedWindow(monitor)
+        pool = start_pool_peak(c.device)
+        gpu_probe_before = gpu_probe(c.device)
         threads = _cpu_threads_per_rank(c)
         if threads is not None:
             cell["threads_per_rank"] = threads
@@ -459,9 +518,17 @@ def run_cell(desc: dict, comm=None) -> dict:
     except Exception as e:  # the cell fails, the run goes on
         traceback.print_exc(file=sys.stderr)
         cell["status"], cell["reason"] = classify(e), one_line(f"{type(e).__name__}: {e}")
+        if cell["status"] == "oom":
+            cell["memory"]["failed_alloc_bytes"] = failed_alloc(e, pool)
     try:
+        if c is not None and getattr(c, "window", None) is not None:
+            c.window.stop()
         if timer is not None:
             _summaries(cell, c, timer)
+            window_records(cell, c, timer, threads, gpu_probe_before)
+        pool_records(cell, c, pool)
+        interconnect_record(cell, c)
+        batchnorm_record(cell, c)
         if losses:
             cell["loss_curve"] = [float(v) if math.isfinite(v) else None for v in losses]
         if c is not None and getattr(c, "mixed", False):
@@ -469,8 +536,12 @@ def run_cell(desc: dict, comm=None) -> dict:
         if c is not None and c.size > 1:
             cell["allreduce_bytes"] = int(getattr(c.optimizer, "allreduce_bytes", 0) or 0)
         if c is not None and getattr(c, "model", None) is not None:
-            cell["hashes"] = {"weights": c.weights_hash(),
-                              "loss_curve": hashlib.sha256(numpy.asarray(losses or [], numpy.float64).tobytes()).hexdigest()}
+            # The steps a minimum timed duration adds depend on the machine's speed: the hashes cover the
+            # fixed steps (warm-up + steps) only, so that repeats of the same computation compare equal.
+            fixed = getattr(c, "fixed_steps", None)
+            curve = losses[:fixed] if fixed is not None else losses
+            cell["hashes"] = {"weights": getattr(c, "fixed_weights_hash", None) or c.weights_hash(),
+                              "loss_curve": hashlib.sha256(numpy.asarray(curve or [], numpy.float64).tobytes()).hexdigest()}
         _finish_monitor(monitor, cell)
     except Exception as e:
         traceback.print_exc(file=sys.stderr)
@@ -515,10 +586,12 @@ def _finish_monitor(mon, cell):
     joules = info.get("joules", info.get("energy_j"))
     peak = info.get("peak_memory_bytes", info.get("peak_device_bytes"))
     cell["memory"]["peak_device_bytes"] = int(peak) if peak is not None else None
+    cell["memory"]["device_scope"] = (f"NVML, {info.get('memory_scope')}-wide (CUDA context and the pool's cached "
+                                      "blocks included), rank 0" if peak is not None else None)
     if joules is not None:
-        epochs = len(cell["epoch_log"])
-        cell["energy"] = {"joules": float(joules), "joules_per_epoch": float(joules) / epochs if epochs else None,
-                          "source": "nvml"}
+        # The whole cell (data loading, model build, validation) on rank 0's GPU: kept, labelled, not
+        # used for samples/J (that is the timed window's, see window.combine).
+        cell["energy"]["whole_cell_joules_rank0"] = float(joules)
 
 
 # --------------------------------------------------------------------------- process entry
@@ -540,6 +613,7 @@ def main(argv=None) -> int:
     start_watchdog()  # end with the run, even when the launcher is killed outright
     with open(args.cell, encoding="utf-8") as f:
         desc = json.load(f)
+    deterministic_environment(desc)
     with contextlib.ExitStack() as stack:
         return _worker(desc, args.out, stack)
 

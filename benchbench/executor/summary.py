@@ -49,7 +49,8 @@ def throughput_text(cell: dict) -> str:
     if not sps:
         return "-"
     noisy = " ~" if sps.get("noisy") else ""
-    return f"{_sig(sps['median'])} [{_sig(sps['ci_low'])}–{_sig(sps['ci_high'])}]{noisy}"
+    contended = " ~contended" if (cell.get("interference") or {}).get("verdict") == "contended" else ""
+    return f"{_sig(sps['median'])} [{_sig(sps['ci_low'])}–{_sig(sps['ci_high'])}]{noisy}{contended}"
 
 
 def quality_text(cell: dict) -> str:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from benchbench import stats
 from benchbench.reporting.runs import ReportError, Run, refuse_simulated_against_real, resolve_runs, runs_label
-from benchbench.reporting.summary import group_cells, multi_params, summarize_run, throughput_samples
+from benchbench.reporting.summary import group_cells, multi_params, summarize_run, throughput_groups
 from benchbench.reporting.tables import FORMATS, fmt_number, markdown_table, text_table
 
 MISSING = "missing"
@@ -83,23 +83,29 @@ def compare_frame(runs: list[Run], prices: dict[str, float] | None = None) -> pd
     keys = list(dict.fromkeys(k for s in summaries for k in s.index))
     rows = []
     for key in keys:
-        base_samples = throughput_samples(groups[0].get(key, []))
+        base_groups = throughput_groups(groups[0].get(key, []))
         for i, run in enumerate(runs):
             summary = summaries[i]
             row = summary.loc[key] if key in summary.index else None
             out = {"workload": key[0], "device": key[1], "machine": labels[i], "run_id": run.run_id,
                    "status": MISSING if row is None else row.status, "reason": "" if row is None else row.reason,
                    "samples_per_s": np.nan, "ci_low": np.nan, "ci_high": np.nan, "ratio": np.nan,
-                   "ratio_ci_low": np.nan, "ratio_ci_high": np.nan, "significant": None}
+                   "ratio_ci_low": np.nan, "ratio_ci_high": np.nan, "significant": None, "interval": None,
+                   "repeats_needed": None, "contended": False if row is None else bool(row.contended),
+                   "contended_reason": "" if row is None else row.contended_reason}
             if row is not None:
                 out.update(samples_per_s=row.samples_per_s, ci_low=row.samples_per_s_ci_low, ci_high=row.samples_per_s_ci_high)
-            samples = throughput_samples(groups[i].get(key, []))
-            if i > 0 and samples.size and base_samples.size:
-                r = stats.ratio_ci(samples, base_samples)
-                out.update(ratio=r["ratio"], ratio_ci_low=r["ci_low"], ratio_ci_high=r["ci_high"], significant=r["significant"])
+            samples = throughput_groups(groups[i].get(key, []))
+            if i > 0 and samples and base_groups:
+                # Significance needs repeats on both sides: steps of one run are not independent runs.
+                r = stats.repeats_ratio(samples, base_groups)
+                out.update(ratio=r["ratio"], ratio_ci_low=r["ci_low"], ratio_ci_high=r["ci_high"], significant=r["significant"],
+                           interval=r["interval"], repeats_needed=r["repeats_needed"])
             watts = _watts(row)
             out["watts"] = watts
             out["samples_per_joule"] = out["samples_per_s"] / watts if np.isfinite(watts) and watts > 0 else np.nan
+            if row is not None and np.isfinite(row.samples_per_joule):  # measured over the timed window
+                out["samples_per_joule"] = row.samples_per_joule
             price = prices.get(run.machine_id)
             out["samples_per_s_per_1k_price"] = out["samples_per_s"] / price * 1000 if price else np.nan
             rows.append(out)
@@ -110,7 +116,16 @@ def _ratio_text(r) -> str:
     if not np.isfinite(r.ratio):
         return "—"
     text = f"{r.ratio:.3g}× [{r.ratio_ci_low:.3g}, {r.ratio_ci_high:.3g}]"
-    return text if r.significant else text + " no significant difference"
+    if r.significant:
+        return text
+    if r.interval == "within-run":
+        need = r.repeats_needed
+        more = f"more than {stats.MAX_REPEATS_ADVICE}" if need and need > stats.MAX_REPEATS_ADVICE else str(need)
+        return text + f" within-run only: not significant; about {more} repeats per machine would decide it"
+    need = r.repeats_needed
+    if need and need <= stats.MAX_REPEATS_ADVICE:
+        return text + f" no significant difference (about {need} repeats per machine would decide it)"
+    return text + " no significant difference"
 
 
 def display_compare(frame: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
@@ -129,7 +144,7 @@ def display_compare(frame: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
             elif not np.isfinite(r.samples_per_s):
                 out[f"{m} samples/s"] = f"{r.status}: {r.reason}" if r.reason else str(r.status)
             else:
-                out[f"{m} samples/s"] = fmt_number(r.samples_per_s)
+                out[f"{m} samples/s"] = fmt_number(r.samples_per_s) + (" ~contended" if r.contended else "")
         for m in labels[1:]:
             out[f"{m} / {base}"] = _ratio_text(sub.loc[m])
         if has_energy:
@@ -157,8 +172,32 @@ def compare_notes(runs: list[Run], frame: pd.DataFrame) -> list[str]:
             items = ", ".join(f"{w} on {d}" for w, d in zip(missing["workload"], missing["device"]))
             notes.append(f"missing on {label}: {items}")
     if frame["samples_per_joule"].notna().any():
-        notes.append("samples/J = samples/s ÷ mean power (measured energy ÷ cell duration)")
+        notes.append("samples/J: samples of the timed steps ÷ the energy of all ranks over the same window; results "
+                     "without a timed-window energy fall back to samples/s ÷ mean power of the whole cell")
+    contended = frame[frame["contended"].astype(bool)]
+    for r in contended.itertuples():
+        notes.append(f"warning: {r.workload} on {r.device} on {r.machine} was contended ({r.contended_reason}); "
+                     "its ratio compares a busy machine, not the hardware")
+    if (frame["interval"] == "within-run").any():
+        notes.append("within-run: one repeat on a side; such intervals miss run-to-run variation and are never called "
+                     "significant (run with --repeat 3 on both machines)")
+    probe_line = probe_figures(runs)
+    if probe_line:
+        notes.append(probe_line)
     return notes
+
+
+def probe_figures(runs: list[Run]) -> str | None:
+    """The machines' calibration probes side by side (the state of each machine when it ran)."""
+    labels = runs_label(runs)
+    parts = []
+    for i, run in enumerate(runs):
+        start = ((run.data.get("probes") or {}).get("start")) or {}
+        if start.get("sgemm_gflops"):
+            parts.append(f"{labels[i]} {start['sgemm_gflops']:.3g} GFLOP/s sgemm, {start.get('membw_gbs', float('nan')):.3g} GB/s copy")
+    if not parts:
+        return None
+    return "calibration probes at the start of each run: " + "; ".join(parts)
 
 
 def compare(paths: list[Path], prices: dict[str, float] | None = None, fmt: str = "terminal",

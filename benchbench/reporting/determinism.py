@@ -4,8 +4,11 @@ Cells of the same workload (and parameters) on the same device are grouped by mo
 (``deterministic`` true or false). Within a group of two or more finished repeats the weight
 and loss-curve hashes either all agree (bit-identical) or not; where they differ, the spread
 of the final training loss and of the validation quality says by how much. Where a run (or
-the runs given together) holds both modes, the slowdown is the ratio of the median
-throughputs with its bootstrap CI.
+the runs given together) holds both modes *and the modes differ* (deterministic mode changed
+something: on GPUs, atomic-free gradients, TF32 off, cuBLAS's deterministic workspace), the
+slowdown is the ratio of the median throughputs with its bootstrap CI. On the CPU the kernels
+are deterministic already, so the two modes are the same computation: the report says so and
+shows no cost (a ratio there would measure noise).
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import numpy as np
 
 from benchbench import stats
 from benchbench.reporting.runs import Run
-from benchbench.reporting.summary import multi_params, throughput_samples, workload_key
+from benchbench.reporting.summary import multi_params, throughput_groups, workload_key
 
 
 def _final_loss(cell: dict):
@@ -27,6 +30,19 @@ def _spread(values):
     if len(vals) < 2:
         return None
     return float(max(vals) - min(vals))
+
+
+def _modes_differ(cells: list[dict]) -> bool:
+    """Did deterministic mode change the computation of these cells? (Records without the field:
+    only GPU cells can differ.)"""
+    for c in cells:
+        mode = c.get("deterministic_mode")
+        if isinstance(mode, dict):
+            if mode.get("differs"):
+                return True
+        elif c.get("device_kind") == "gpu":
+            return True
+    return False
 
 
 def determinism_rows(runs: list[Run]) -> list[dict]:
@@ -62,10 +78,11 @@ def determinism_rows(runs: list[Run]) -> list[dict]:
             row["bit_identical"] = len(weights) == 1 and len(curves) == 1
             row["distinct_weights"] = len(weights)
         other = groups.get((workload, device, not det))
-        if det and other:
-            fast, slow = throughput_samples(other), throughput_samples(group)
-            if fast.size and slow.size:
-                r = stats.ratio_ci(fast, slow)
+        row["modes_differ"] = _modes_differ(group) if det else None
+        if det and other and row["modes_differ"]:
+            fast, slow = throughput_groups(other), throughput_groups(group)
+            if fast and slow:
+                r = stats.repeats_ratio(fast, slow)
                 row.update(slowdown=r["ratio"], slowdown_ci_low=r["ci_low"], slowdown_ci_high=r["ci_high"],
                            slowdown_significant=r["significant"])
         if len(group) >= 2 or row["slowdown"] is not None:
@@ -93,6 +110,8 @@ def determinism_text(runs: list[Run]) -> str:
                 parts.append(f"quality spread {r['quality_spread']:.3g}")
             verdict = ", ".join(parts)
         line = f"- {r['workload']} on {r['device']} ({mode}): {verdict}"
+        if r["deterministic"] and r["modes_differ"] is False:
+            line += "; on the CPU runs are deterministic already: the mode changes nothing, so it has no cost to show"
         if r["slowdown"] is not None:
             sig = "" if r["slowdown_significant"] else ", no significant difference"
             line += (f"; step time x{r['slowdown']:.3f} that of the default mode "

@@ -123,9 +123,13 @@ def scaling_figure(run: Run, workload: str):
         n_max = max(n_max, int(n.max()))
         grid = np.arange(1, 2 * int(n.max()) + 1, dtype=float)
         ax.plot(grid, thr[0] * grid, ":", color=color, alpha=0.7, label=f"{kind.upper()} ideal (linear)")
-        model = fit([ScalingPoint(p[0], p[4], p[5]) for p in points], mode=mode)  # step times: no bytes needed
-        ax.plot(grid, predicted_throughput(model, grid, points[0][6]), "--", color=color, alpha=0.9,
-                label=f"{kind.upper()} ring all-reduce model")
+        try:
+            model = fit([ScalingPoint(p[0], p[4], p[5]) for p in points], mode=mode)  # step times: no bytes needed
+        except ValueError:  # too few device counts to fit the model: no curve rather than a guess
+            model = None
+        if model is not None:
+            ax.plot(grid, predicted_throughput(model, grid, points[0][6]), "--", color=color, alpha=0.9,
+                    label=f"{kind.upper()} ring all-reduce model")
         for ni, ti in zip(n[1:], thr[1:]):
             ax.annotate(f"{ti / (thr[0] * ni):.0%}", (ni, ti), textcoords="offset points", xytext=(6, -12), fontsize=8)
     ax.set_xscale("log", base=2)

@@ -7,10 +7,12 @@ The step time on ``n`` devices is modelled as::
               + 2 (n - 1) / n × bytes / bandwidth      (ring all-reduce: reduce-scatter + all-gather)
               + 2 (n - 1) × latency                    (one hop latency per ring step)
 
-Results files do not record the gradient size, so the bandwidth term is fitted as one number of
-seconds, ``comm_s = bytes / bandwidth``; where the gradient size is known (``fit(..., bytes=...)``)
-the model also states the bandwidth, and ``predict(..., bandwidth=...)`` answers "what if the
-interconnect were faster".
+The all-reduce terms come from measurements only: from an all-reduce sweep of the device group
+(``link=``, see ``executor.bandwidth``) with the gradient size (``bytes=``), or, failing that,
+fitted from scaling points at three or more distinct device counts (two unknowns need more
+than two points to be checked at all). Fewer points and no sweep: ``fit`` refuses
+(``InsufficientData``) rather than guess. ``predict(..., bandwidth=...)`` answers "what if the
+interconnect were faster" — an assumption, which reports label as such.
 
 Example:
     >>> model = fit([ScalingPoint(1, 0.010), ScalingPoint(2, 0.0065, 0.0015), ScalingPoint(4, 0.0045, 0.0020)])
@@ -24,6 +26,12 @@ from dataclasses import dataclass
 import numpy as np
 
 MODES = ("strong", "weak")
+MIN_DEVICE_COUNTS = 3  # distinct device counts needed to fit both all-reduce terms from scaling points
+EXTRAPOLATION_FACTOR = 4  # predictions past this multiple of the largest measured count are extrapolations
+
+
+class InsufficientData(ValueError):
+    """The points cannot determine the all-reduce terms and no interconnect was measured."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,8 @@ class ScalingModel:
         latency: per-hop latency, seconds.
         bytes: gradient bytes all-reduced per step, where known.
         bandwidth: bytes per second, where ``bytes`` is known.
+        source: where the all-reduce terms come from (a measured interconnect or a fit).
+        max_measured_n: the largest device count measured (predictions past 4x it are extrapolations).
     """
 
     mode: str
@@ -60,6 +70,8 @@ class ScalingModel:
     latency: float
     bytes: float | None = None
     bandwidth: float | None = None
+    source: str = "fitted"
+    max_measured_n: int = 1
 
 
 def _as_point(p) -> ScalingPoint:
@@ -101,7 +113,7 @@ def _comm_columns(n: np.ndarray) -> np.ndarray:
     return np.stack([2 * (n - 1) / n, 2 * (n - 1)], axis=1)
 
 
-def fit(points, mode: str = "strong", bytes: float | None = None) -> ScalingModel:
+def fit(points, mode: str = "strong", bytes: float | None = None, link: dict | None = None) -> ScalingModel:
     """Fits the ring all-reduce model to measured points.
 
     The compute time comes from the single-device point where there is one, otherwise from the
@@ -113,11 +125,15 @@ def fit(points, mode: str = "strong", bytes: float | None = None) -> ScalingMode
         points: ``ScalingPoint`` objects (or dicts / tuples of the same fields); at least one.
         mode: ``strong`` or ``weak``.
         bytes: gradient bytes all-reduced per step, where known (gives the model a bandwidth).
+        link: a measured interconnect, ``{"latency_s", "bandwidth_bytes_per_s"}`` (``executor.bandwidth``
+            fit); with ``bytes`` its terms are used instead of fitting them.
 
     Returns:
         The fitted :class:`ScalingModel`.
 
     Raises:
+        InsufficientData: data-parallel points at fewer than ``MIN_DEVICE_COUNTS`` distinct device
+            counts and no measured link (with the gradient size).
         ValueError: no points, a bad point, or an unknown mode.
     """
     if mode not in MODES:
@@ -135,7 +151,20 @@ def fit(points, mode: str = "strong", bytes: float | None = None) -> ScalingMode
         estimates = [(p.step_s - (p.allreduce_s or 0.0)) * divisor(p.n) for p in pts]
         t_compute = max(float(np.median(estimates)), 0.0)
     multi = [p for p in pts if p.n > 1]
+    counts = sorted({p.n for p in pts})
     comm_s = latency = 0.0
+    measured = (link is not None and bytes is not None and (link.get("bandwidth_bytes_per_s") or 0) > 0
+                and link.get("latency_s") is not None)
+    if measured:
+        comm_s, latency = float(bytes) / float(link["bandwidth_bytes_per_s"]), float(link["latency_s"])
+        return ScalingModel(mode=mode, t_compute=t_compute, comm_s=comm_s, latency=latency, bytes=bytes,
+                            bandwidth=float(link["bandwidth_bytes_per_s"]), source="measured interconnect",
+                            max_measured_n=max(counts))
+    if len(counts) < MIN_DEVICE_COUNTS:
+        raise InsufficientData(
+            f"fit: the all-reduce latency and bandwidth need a measured interconnect (`benchbench bandwidth`, "
+            f"with the gradient size) or scaling points at {MIN_DEVICE_COUNTS} or more distinct device counts; "
+            f"got device counts {counts}")
     if multi:
         n = np.array([p.n for p in multi], dtype=np.float64)
         if all(p.allreduce_s is not None for p in multi):
@@ -144,7 +173,8 @@ def fit(points, mode: str = "strong", bytes: float | None = None) -> ScalingMode
             target = np.array([max(p.step_s - t_compute / divisor(p.n), 0.0) for p in multi])
         comm_s, latency = (float(c) for c in _nonnegative_lstsq(_comm_columns(n), target))
     bandwidth = bytes / comm_s if bytes is not None and comm_s > 0 else None
-    return ScalingModel(mode=mode, t_compute=t_compute, comm_s=comm_s, latency=latency, bytes=bytes, bandwidth=bandwidth)
+    return ScalingModel(mode=mode, t_compute=t_compute, comm_s=comm_s, latency=latency, bytes=bytes, bandwidth=bandwidth,
+                        source=f"fitted from {len(counts)} device counts", max_measured_n=max(counts))
 
 
 def predict(model: ScalingModel, n, bandwidth: float | None = None):

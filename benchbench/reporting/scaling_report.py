@@ -12,7 +12,7 @@ import numpy as np
 
 from benchbench.reporting.plots import scaling_series
 from benchbench.reporting.runs import Run
-from benchbench.reporting.scaling import fit, predict, predicted_throughput
+from benchbench.reporting.scaling import EXTRAPOLATION_FACTOR, InsufficientData, fit, predict, predicted_throughput
 from benchbench.reporting.summary import group_cells
 
 # Effective one-direction bandwidths, bytes/s, for what-if predictions.
@@ -32,6 +32,17 @@ def _gradient_bytes(run: Run, workload: str, kind: str) -> float | None:
     return float(np.median(sizes)) if sizes else None
 
 
+def _measured_link(run: Run, workload: str, kind: str) -> dict | None:
+    """The median latency and bandwidth of the all-reduce sweeps recorded with the data-parallel cells."""
+    fits = [((c.get("interconnect") or {}).get("fit") or {}) for (w, _), cells in group_cells(run).items()
+            if w == workload for c in cells if c.get("device_kind") == kind and c.get("status") == "ok"]
+    lat = [f["latency_s"] for f in fits if isinstance(f.get("latency_s"), (int, float))]
+    bw = [f["bandwidth_bytes_per_s"] for f in fits if isinstance(f.get("bandwidth_bytes_per_s"), (int, float))]
+    if not lat or not bw:
+        return None
+    return {"latency_s": float(np.median(lat)), "bandwidth_bytes_per_s": float(np.median(bw))}
+
+
 def scaling_models(run: Run) -> list[dict]:
     """One entry per workload × device kind × mode with a data-parallel series.
 
@@ -49,7 +60,13 @@ def scaling_models(run: Run) -> list[dict]:
         for key in sorted(keys):
             for (kind, mode), points in scaling_series(run, key).items():
                 bytes_ = _gradient_bytes(run, workload, kind)
-                model = fit([(p[0], p[4], p[5]) for p in points], mode=mode, bytes=bytes_)
+                try:
+                    model = fit([(p[0], p[4], p[5]) for p in points], mode=mode, bytes=bytes_,
+                                link=_measured_link(run, workload, kind))
+                except InsufficientData as e:
+                    out.append({"workload": key, "kind": kind, "mode": mode, "model": None, "measured": [],
+                                "predicted": {}, "interconnects": {}, "note": str(e).removeprefix("fit: ")})
+                    continue
                 batch = points[0][6]
                 base = points[0][1]
                 measured = []
@@ -72,7 +89,7 @@ def scaling_models(run: Run) -> list[dict]:
                             row[n] = {"samples_per_s": b / t, "efficiency": (b / t) / (n * base)}
                         inter[name] = row
                 out.append({"workload": key, "kind": kind, "mode": mode, "model": model,
-                            "measured": measured, "predicted": predicted, "interconnects": inter})
+                            "measured": measured, "predicted": predicted, "interconnects": inter, "note": None})
     return out
 
 
@@ -84,15 +101,25 @@ def scaling_text(run: Run) -> str:
     lines = ["Scaling model (ring all-reduce: t(n) = compute/n + 2(n-1)/n x bytes/bandwidth + 2(n-1) x latency):"]
     for e in entries:
         m = e["model"]
-        bw = f", fitted bandwidth {m.bandwidth / 1e9:.3g} GB/s over {m.bytes / 1e6:.3g} MB" if m.bandwidth else ""
+        if m is None:
+            lines.append(f"- {e['workload']} on {e['kind'].upper()} ({e['mode']} scaling): no prediction: {e['note']}")
+            continue
+        kind_bw = "measured" if m.source == "measured interconnect" else "fitted"
+        bw = f", {kind_bw} bandwidth {m.bandwidth / 1e9:.3g} GB/s over {m.bytes / 1e6:.3g} MB" if m.bandwidth else ""
         lines.append(f"- {e['workload']} on {e['kind'].upper()} ({e['mode']} scaling): compute {m.t_compute * 1e3:.3g} ms"
-                     f"/step, all-reduce {m.comm_s * 1e3:.3g} ms, latency {m.latency * 1e6:.3g} us{bw}")
+                     f"/step, all-reduce {m.comm_s * 1e3:.3g} ms, latency {m.latency * 1e6:.3g} us{bw} "
+                     f"(all-reduce terms: {m.source})")
         for p in e["measured"]:
             lines.append(f"    n={p['n']}: measured {p['samples_per_s']:,.0f} samples/s, model {p['predicted_samples_per_s']:,.0f}"
                          f" ({p['error']:+.0%})")
+        limit = EXTRAPOLATION_FACTOR * m.max_measured_n
         pred = ", ".join(f"n={n}: {v['samples_per_s']:,.0f} ({v['efficiency']:.0%})" for n, v in e["predicted"].items())
-        lines.append(f"    predicted: {pred}")
+        lines.append(f"    predicted (up to {EXTRAPOLATION_FACTOR}x the largest measured count): {pred}")
         for name, row in e["interconnects"].items():
-            cells = ", ".join(f"n={n}: {v['samples_per_s']:,.0f} samples/s ({v['efficiency']:.0%})" for n, v in row.items())
-            lines.append(f"    over {name}: {cells}")
+            cells = ", ".join(f"n={n}: {v['samples_per_s']:,.0f} samples/s ({v['efficiency']:.0%})"
+                              + (" extrapolated" if n > limit else "") for n, v in row.items())
+            lines.append(f"    assumption, not measured: over {name} ({INTERCONNECTS[name] / 1e9:g} GB/s): {cells}")
+        if any(n > limit for row in e["interconnects"].values() for n in row):
+            lines.append(f"    extrapolated: past {limit} devices ({EXTRAPOLATION_FACTOR}x the largest measured count) "
+                         "the model has not been checked against any measurement")
     return "\n".join(lines) + "\n"

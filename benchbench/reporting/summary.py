@@ -25,7 +25,8 @@ COLUMNS = [
     "samples_per_s_ci_high", "noisy", "ms_per_step", "gflops", "quality_metric", "quality_value",
     "quality_target", "quality_reached", "higher_is_better", "time_to_target_s", "speedup_vs_cpu",
     "baseline_device", "scaling_efficiency", "peak_memory_bytes", "energy_j_per_epoch",
-    "energy_j", "duration_s",
+    "energy_j", "duration_s", "interval", "contended", "contended_reason", "samples_per_joule",
+    "energy_window", "quality_judged", "quality_best",
 ]
 
 
@@ -84,16 +85,32 @@ def phase_medians(cells: list[dict]) -> dict[str, float]:
     return out
 
 
+def throughput_groups(cells: list[dict]) -> list[np.ndarray]:
+    """Samples/s of every timed step, one array per ok repeat (for the hierarchical bootstrap)."""
+    groups = [throughput_samples([c]) for c in cells if c.get("status") == "ok"]
+    return [g for g in groups if g.size]
+
+
 def _throughput_stats(cells: list[dict]) -> dict | None:
     ok = [c for c in cells if c.get("status") == "ok"]
     if len(ok) == 1:
         block = (ok[0].get("stats") or {}).get("samples_per_s")
         if isinstance(block, dict) and isinstance(block.get("median"), (int, float)):
-            return block
-    samples = throughput_samples(ok)
-    if samples.size == 0:
+            return {**block, "interval": "within-run"}
+    groups = throughput_groups(ok)
+    if not groups:
         return None
-    return stats.summarize(samples)
+    return stats.repeats_summary(groups)
+
+
+def contention(cells: list[dict]) -> tuple[bool, str]:
+    """(any ok repeat contended, why) from the cells' ``interference`` records."""
+    reasons = []
+    for c in cells:
+        inter = c.get("interference") if c.get("status") == "ok" else None
+        if isinstance(inter, dict) and inter.get("verdict") == "contended":
+            reasons += [r for r in inter.get("reasons") or [] if r not in reasons]
+    return bool(reasons), "; ".join(reasons)
 
 
 def _first(cells: list[dict], *keys):
@@ -146,7 +163,15 @@ def _quality(cells: list[dict]) -> dict:
         "quality_reached": all(bool(c["quality"].get("reached")) for c in pool),
         "higher_is_better": bool(q.get("higher_is_better", True)),
         "time_to_target_s": float(np.median(ttas)) if ttas else float("nan"),
+        # Quick cells train a few steps: their quality is a sanity value, never judged against the target.
+        "quality_judged": all(c["quality"].get("judged", True) for c in pool),
+        "quality_best": _median_of([c["quality"].get("best_value") for c in pool]),
     }
+
+
+def _median_of(values) -> float:
+    vals = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return float(np.median(vals)) if vals else float("nan")
 
 
 def group_cells(run: Run, multi: set[str] | None = None) -> dict[tuple[str, str], list[dict]]:
@@ -185,13 +210,20 @@ def _row(key: tuple[str, str], cells: list[dict]) -> dict:
         "samples_per_s_ci_low": float(thr.get("ci_low", np.nan)) if thr else float("nan"),
         "samples_per_s_ci_high": float(thr.get("ci_high", np.nan)) if thr else float("nan"),
         "noisy": bool(thr.get("noisy", False)) if thr else False,
+        "interval": thr.get("interval", "within-run") if thr else "",
         "ms_per_step": float(np.median(steps) * 1e3) if steps.size else float("nan"),
         "gflops": _mean_of(cells, "stats", "gflops"),
         "peak_memory_bytes": peak,
         "energy_j_per_epoch": _mean_of(cells, "energy", "joules_per_epoch"),
         "energy_j": _mean_of(cells, "energy", "joules"),
         "duration_s": _mean_of(cells, "duration_s"),
+        "samples_per_joule": _mean_of(cells, "energy", "samples_per_joule"),
+        "energy_window": _first(cells, "energy", "window") or ("whole cell" if _first(cells, "energy", "joules") else ""),
     }
+    row["contended"], row["contended_reason"] = contention(cells)
+    pool_peak = _mean_of(cells, "memory", "pool_peak_bytes")
+    if not np.isnan(pool_peak):
+        row["peak_memory_bytes"] = pool_peak
     if np.isnan(row["gflops"]):
         flops = _first(cells, "flops_per_sample", "train_step")
         if isinstance(flops, (int, float)) and thr:
@@ -199,6 +231,8 @@ def _row(key: tuple[str, str], cells: list[dict]) -> dict:
     quality = _quality(cells)
     for name in ("quality_metric", "quality_value", "quality_target", "quality_reached", "higher_is_better", "time_to_target_s"):
         row[name] = quality.get(name, None if name in ("quality_metric", "quality_reached") else float("nan"))
+    row["quality_judged"] = quality.get("quality_judged", True)
+    row["quality_best"] = quality.get("quality_best", float("nan"))
     if row["higher_is_better"] is None or (isinstance(row["higher_is_better"], float) and np.isnan(row["higher_is_better"])):
         row["higher_is_better"] = True
     return row

@@ -64,6 +64,11 @@ def _quality_text(row) -> str:
         return "—"
     metric = row.quality_metric or "quality"
     text = f"{metric} {row.quality_value:.4g}"
+    if not getattr(row, "quality_judged", True):
+        return text + " (quick: sanity value)"
+    best = getattr(row, "quality_best", float("nan"))
+    if _finite(best) and best != row.quality_value:
+        text += f", best {best:.4g}"
     if _finite(row.quality_target):
         sign = "≥" if row.higher_is_better else "≤"
         mark = "✓" if row.quality_reached else "✗"
@@ -101,6 +106,8 @@ def display_frame(summary: pd.DataFrame) -> pd.DataFrame:
                 sps += f" [{fmt_number(r.samples_per_s_ci_low)}, {fmt_number(r.samples_per_s_ci_high)}]"
             if r.noisy:
                 sps += " ~noisy"
+            if r.contended:
+                sps += " ~contended"
         rows.append({
             "device": r.device + (f" ×{r.repeats}" if r.repeats > 1 else ""),
             "data": r.data_source,
@@ -190,7 +197,37 @@ def _run_text(run: Run, summary: pd.DataFrame, markdown: bool) -> str:
     if notes:
         out += ["", "Data notes:" if not markdown else "**Data notes**", ""]
         out += [f"- {n}" for n in notes]
+    figures = figure_notes(run, summary)
+    if figures:
+        out += ["", "What the figures cover:" if not markdown else "**What the figures cover**", ""]
+        out += [f"- {n}" for n in figures]
     return "\n".join(out) + "\n"
+
+
+def figure_notes(run: Run, summary: pd.DataFrame) -> list[str]:
+    """How the intervals were computed, which cells were contended, and the run's calibration probes."""
+    notes = []
+    kinds = set(summary["interval"].dropna()) if "interval" in summary else set()
+    if "within-run" in kinds:
+        notes.append("95% CI within-run: a bootstrap of one run's steps (one repeat); it does not cover run-to-run "
+                     "variation; use --repeat 3 or more for intervals a second run should reproduce")
+    if "hierarchical" in kinds:
+        notes.append("95% CI over repeats: hierarchical bootstrap (repeats resampled, then steps within each)")
+    for r in summary.itertuples():
+        if getattr(r, "contended", False):
+            notes.append(f"~contended {r.workload} on {r.device}: {r.contended_reason}")
+    probes = run.data.get("probes") or {}
+    start, end = probes.get("start") or {}, probes.get("end") or {}
+    if start.get("sgemm_gflops"):
+        text = f"calibration probes ({probes.get('what', 'sgemm, memory copy')}): start {start['sgemm_gflops']:.3g} GFLOP/s, " \
+               f"{start.get('membw_gbs', float('nan')):.3g} GB/s"
+        if end.get("sgemm_gflops"):
+            text += f"; end {end['sgemm_gflops']:.3g} GFLOP/s, {end.get('membw_gbs', float('nan')):.3g} GB/s"
+        notes.append(text)
+    if "energy_window" in summary and ((summary["energy_window"] == "timed steps")
+                                       & summary["samples_per_joule"].notna()).any():
+        notes.append("energy: NVML counters read when timing starts and after the last timed step, on every rank, summed")
+    return notes
 
 
 def epoch_log_text(run: Run, cell_id: str) -> str:

@@ -114,3 +114,12 @@ def test_built_in_settings_do_not_require_the_shipped_workloads(tmp_path):
     plan = load_plan(write(tmp_path, "workloads: [tiny]\nprofiles:\n  quick:\n    steps: 3\n"))
     check_workload_names(plan, ["tiny"])
     assert plan.settings("tiny")["steps"] == 3
+
+
+def test_until_reaches_the_full_profile_settings():
+    plan = load_plan(None, {"profile": "full", "until": "epochs"})
+    assert plan.until == "epochs" and plan.settings("mlp_mnist")["until"] == "epochs"
+    assert load_plan(None, {"profile": "full"}).settings("mlp_mnist")["until"] == "target"
+    assert "until" not in load_plan(None, {"profile": "quick"}).settings("mlp_mnist")
+    with pytest.raises(PlanError, match="until"):
+        load_plan(None, {"until": "forever"})

@@ -1,4 +1,4 @@
-"""A data-parallel cell's memory and energy figures cover all its ranks."""
+"""A data-parallel cell's memory figures cover all its ranks (energy: see test_gpu_figures / window)."""
 from benchbench.executor import ranks, runner
 
 
@@ -10,29 +10,28 @@ class _Comm:
         return [obj] + self.rows
 
 
-def _cell(host, dev, joules, epochs=0):
+def _cell(host, dev, joules=None):
     cell = runner.skeleton({"id": "w/gpu:0,1/r0", "workload": "w", "device": "gpu:0,1", "n_ranks": 2})
     cell["memory"].update(peak_host_bytes=host, peak_device_bytes=dev)
     cell["energy"].update(joules=joules, source="nvml" if joules is not None else None)
-    cell["epoch_log"] = [{}] * epochs
     return cell
 
 
-def test_energy_sums_over_ranks_and_memory_takes_the_largest_rank():
-    cell = _cell(100, 1000, 5.0, epochs=2)
-    ranks.combine_ranks(cell, _Comm([(300, 700, 7.0), (200, 2000, 3.0)]))
-    assert cell["memory"] == {"peak_host_bytes": 300, "peak_device_bytes": 2000}
-    assert cell["energy"] == {"joules": 15.0, "joules_per_epoch": 7.5, "source": "nvml, sum over 3 GPUs"}
+def test_memory_takes_the_largest_rank_and_energy_is_left_to_the_timed_window():
+    cell = _cell(100, 1000, joules=5.0)
+    ranks.combine_ranks(cell, _Comm([(300, 700), (200, 2000)]))
+    assert cell["memory"]["peak_host_bytes"] == 300 and cell["memory"]["peak_device_bytes"] == 2000
+    assert cell["energy"]["joules"] == 5.0  # already the sum over ranks (window.combine): not summed again
 
 
-def test_no_total_energy_when_a_rank_has_none():
-    cell = _cell(100, None, 5.0)
-    ranks.combine_ranks(cell, _Comm([(50, 800, None)]))
-    assert cell["energy"] == {"joules": None, "joules_per_epoch": None, "source": None}
-    assert cell["memory"] == {"peak_host_bytes": 100, "peak_device_bytes": 800}
+def test_a_rank_without_device_memory_figure():
+    cell = _cell(100, None)
+    ranks.combine_ranks(cell, _Comm([(50, 800)]))
+    assert cell["memory"]["peak_host_bytes"] == 100 and cell["memory"]["peak_device_bytes"] == 800
 
 
-def test_cpu_ranks_keep_no_energy():
-    cell = _cell(100, None, None)
-    ranks.combine_ranks(cell, _Comm([(400, None, None)]))
-    assert cell["energy"]["joules"] is None and cell["memory"] == {"peak_host_bytes": 400, "peak_device_bytes": None}
+def test_cpu_ranks_keep_no_device_figure():
+    cell = _cell(100, None)
+    ranks.combine_ranks(cell, _Comm([(400, None)]))
+    assert cell["energy"]["joules"] is None and cell["memory"]["peak_host_bytes"] == 400
+    assert cell["memory"]["peak_device_bytes"] is None

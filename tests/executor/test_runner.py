@@ -141,3 +141,29 @@ def test_float16_cell_trains_with_float32_master_weights_and_loss_scaling():
     assert cell["dtype"] == "float16"
     assert cell["loss_scale"] == {"final": 2.0 ** 15, "skipped_steps": 0}
     assert len(cell["loss_curve"]) == 4 and cell["loss_curve"][-1] < cell["loss_curve"][0]
+
+
+def test_full_cell_until_epochs_trains_every_epoch_and_keeps_the_best(suites):
+    cell = runner.run_cell(desc(profile="full", val_batches=None, until="epochs"))
+    assert cell["status"] == "ok", cell["reason"]
+    stored(cell)
+    assert [row["epoch"] for row in cell["epoch_log"]] == [1, 2, 3]  # the target (0.0) did not stop it
+    q = cell["quality"]
+    assert q["until"] == "epochs" and q["epochs"] == 3 and q["reached"] is True
+    values = [row["validation/main/accuracy"] for row in cell["epoch_log"]]
+    assert q["value"] == values[-1] and q["best_value"] == max(values)
+    assert q["time_to_target_s"] == cell["epoch_log"][0]["elapsed_time"]  # first reached after epoch 1
+
+
+def test_quick_quality_is_not_judged(suites):
+    cell = runner.run_cell(desc())
+    assert cell["quality"]["judged"] is False
+
+
+def test_minimum_time_steps_do_not_change_the_hashes(suites):
+    # The extra steps depend on the machine's speed; the hashes cover the fixed steps only.
+    a = runner.run_cell(desc(min_time_s=0.2))
+    b = runner.run_cell(desc(min_time_s=0.4))
+    plain = runner.run_cell(desc())
+    assert len(b["timing"]["step_s"]) > len(plain["timing"]["step_s"]) == 3
+    assert a["hashes"] == b["hashes"] == plain["hashes"]

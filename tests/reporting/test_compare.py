@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from benchbench.reporting.runs import ReportError
@@ -14,7 +16,10 @@ def test_ratios_with_ci(frame):
     cpu = frame.loc[("mlp_mnist", "cpu", "beta-5e6f7a8b")]
     base = frame.loc[("mlp_mnist", "cpu", "alpha-1a2b3c4d")]
     assert cpu.ratio == pytest.approx(cpu.samples_per_s / base.samples_per_s, rel=1e-3)
-    assert cpu.ratio_ci_low <= cpu.ratio <= cpu.ratio_ci_high and cpu.significant
+    assert cpu.ratio_ci_low <= cpu.ratio <= cpu.ratio_ci_high
+    # One repeat per machine: a within-run interval excludes 1, yet nothing is called significant.
+    assert cpu.ratio_ci_high < 1 and not cpu.significant and cpu.interval == "within-run"
+    assert 2 <= cpu.repeats_needed <= 3  # a 2x difference at the assumed 5% run-to-run variation
     gpu = frame.loc[("mlp_mnist", "gpu:0", "beta-5e6f7a8b")]
     assert gpu.ratio_ci_low < 1 < gpu.ratio_ci_high and not gpu.significant
 
@@ -31,7 +36,8 @@ def test_energy_price_and_missing(frame):
 def test_compare_text(alpha_path, beta_path):
     text = compare([alpha_path, beta_path], prices={"alpha-1a2b3c4d": 12000})
     line = next(l for l in text.splitlines() if l.startswith("mlp_mnist  gpu:0 "))
-    assert "no significant difference" in line
+    assert "within-run only: not significant" in line and "repeats per machine would decide it" in line
+    assert "never called significant" in text
     assert "missing on beta-5e6f7a8b: mlp_mnist on gpu:1" in text and "lstm_sine on cpu" in text
     assert "software versions differ: numpy: alpha-1a2b3c4d 2.2.1, beta-5e6f7a8b 2.1.0" in text
     assert "alpha-1a2b3c4d samples/s per 1k price" in text
@@ -59,3 +65,33 @@ def test_bad_input(alpha_path, beta_path):
         compare([alpha_path, beta_path], prices={"beta-5e6f7a8b": -1})
     with pytest.raises(ValueError, match="compare: fmt"):
         compare([alpha_path, beta_path], fmt="xls")
+
+
+def _repeated_run(mid, step, repeats, spread, contended=False):
+    from .conftest import cell, run_doc
+    from benchbench.reporting.runs import Run
+
+    cells = []
+    for r in range(repeats):
+        c = cell("mlp_mnist", "cpu", step * (1 + spread * (r - (repeats - 1) / 2)), seed=r, repeat=r)
+        if contended:
+            c["interference"] = {"verdict": "contended", "reasons": ["other processes used 50% of the machine's CPU time"]}
+        cells.append(c)
+    doc = run_doc(mid, cells, gpus=0)
+    doc["probes"] = {"start": {"sgemm_gflops": 90.0 if mid.startswith("a") else 45.0, "membw_gbs": 10.0}}
+    return Run(path=Path(f"/nowhere/{mid}.json"), data=doc)
+
+
+def test_repeats_decide_significance_and_contention_warns():
+    base = _repeated_run("alpha-1a2b3c4d", 0.05, 3, 0.02)
+    fast = _repeated_run("beta-5e6f7a8b", 0.025, 3, 0.02, contended=True)
+    frame = compare_frame([base, fast]).set_index(["machine"])
+    row = frame.loc["beta-5e6f7a8b"]
+    assert row.interval == "hierarchical" and row.significant and row.ratio == pytest.approx(2.0, rel=0.02)
+    same = compare_frame([base, _repeated_run("beta-5e6f7a8b", 0.0502, 3, 0.05)]).set_index(["machine"])
+    assert same.loc["beta-5e6f7a8b"].interval == "hierarchical" and not same.loc["beta-5e6f7a8b"].significant
+    from benchbench.reporting.compare import compare_notes
+
+    notes = compare_notes([base, fast], compare_frame([base, fast]))
+    assert any(n.startswith("warning: mlp_mnist on cpu on beta-5e6f7a8b was contended") for n in notes)
+    assert any("alpha-1a2b3c4d 90 GFLOP/s sgemm" in n and "beta-5e6f7a8b 45 GFLOP/s" in n for n in notes)

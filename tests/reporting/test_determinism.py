@@ -34,3 +34,15 @@ def test_bit_identical_and_slowdown(tmp_path):
 def test_no_section_without_repeats(tmp_path):
     run = load_run(write(tmp_path / "m" / "r.json", run_doc("m-1", [cell("mlp_mnist", "cpu", 0.05)])))
     assert determinism_rows([run]) == [] and determinism_text([run]) == ""
+
+
+def test_on_the_cpu_the_modes_are_the_same_and_no_cost_is_shown(tmp_path):
+    cells = [_repeat("mlp_mnist", "cpu", 0.010, r, det=True, weights="a" * 64, loss=0.25) for r in range(3)]
+    cells += [_repeat("mlp_mnist", "cpu", 0.008, r, det=False, weights="a" * 64, loss=0.25) for r in range(3)]
+    for c in cells[:3]:
+        c["deterministic_mode"] = {"changes": [], "differs": False, "note": "deterministic already"}
+    run = load_run(write(tmp_path / "m" / "r.json", run_doc("m-1", cells)))
+    rows = {r["deterministic"]: r for r in determinism_rows([run])}
+    assert rows[True]["modes_differ"] is False and rows[True]["slowdown"] is None
+    text = determinism_text([run])
+    assert "on the CPU runs are deterministic already" in text and "step time x" not in text

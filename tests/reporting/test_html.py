@@ -37,7 +37,7 @@ def _assert_self_contained(text):
 def test_comparison_page(comparison_html, build):
     text = comparison_html.read_text(encoding="utf-8")
     _assert_self_contained(text)
-    assert "<h2>Comparison</h2>" in text and "no significant difference" in text
+    assert "<h2>Comparison</h2>" in text and "within-run only: not significant" in text
     assert "<h2>Machine alpha-1a2b3c4d — run 20261123T105100Z-3f9c2a</h2>" in text
     assert "<h2>Machine beta-5e6f7a8b — run 20261124T090000Z-aaaaaa</h2>" in text
     assert text.count('<img alt="throughput') == 2

@@ -101,8 +101,7 @@ def test_weak_scaling_on_cpu_processes(tmp_path, build):
     fig = scaling_figure(Run(tmp_path / "r.json", build.run_doc("m-1", cells, gpus=0)), "mlp_mnist")
     (ax,) = fig.axes
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert "CPU measured (weak scaling)" in labels and "CPU ring all-reduce model" in labels
-    model = next(l for l in ax.get_lines() if l.get_label() == "CPU ring all-reduce model")
+    # Two device counts cannot determine the all-reduce terms: no model curve rather than a guess.
+    assert "CPU measured (weak scaling)" in labels and "CPU ring all-reduce model" not in labels
     x, y = ax.containers[0].lines[0].get_data()
-    assert model.get_ydata()[0] == pytest.approx(100 / 0.05, rel=0.02)  # n = 1: the single-device step
     assert [t.get_text() for t in ax.texts] == [f"{y[1] / (2 * y[0]):.0%}"]

@@ -84,3 +84,16 @@ def test_bad_format(alpha_path):
 def test_formatters():
     assert fmt_number(float("nan")) == "—" and fmt_number(12345.6) == "12,346" and fmt_number(1.2345) == "1.23"
     assert fmt_bytes(3 << 30) == "3.00 GiB" and fmt_seconds(7200) == "2.00 h"
+
+
+def test_quick_quality_is_a_sanity_value_and_full_shows_the_best(tmp_path, build):
+    from benchbench.reporting.runs import Run
+    from benchbench.reporting.tables import display_frame
+
+    from .conftest import mlp_quality
+
+    quick = build.cell("mlp_mnist", "cpu", 0.05, quality={**mlp_quality(False, None), "judged": False})
+    full = build.cell("mlp_mnist", "gpu:0", 0.01, quality={**mlp_quality(True, 30.0), "value": 0.9812,
+                                                           "best_value": 0.9840, "until": "epochs"})
+    frame = display_frame(summarize_run(Run(tmp_path / "r.json", build.run_doc("m-1", [quick, full]))))
+    assert list(frame["quality"]) == ["accuracy 0.95 (quick: sanity value)", "accuracy 0.9812, best 0.984 (≥0.98 ✓)"]

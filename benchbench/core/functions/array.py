@@ -4,7 +4,9 @@ from __future__ import annotations
 import numpy
 
 from .. import backend
+from ..config import config
 from ..function import Function
+from ._scatter import scatter_add
 from ..variable import Variable
 
 __all__ = [
@@ -197,7 +199,10 @@ class GetItem(Function):
         x = xs[0]
         gx = xp.zeros(x.shape, dtype=gys[0].dtype)
         if self.advanced and not self.boolean_only:
-            xp.add.at(gx, self.key, gys[0])  # integer indices may repeat: accumulate
+            if xp is not numpy and config.deterministic:
+                # add.at on a GPU accumulates with atomics, in an order that changes from run to run.
+                return (scatter_add(xp, x.shape, gys[0].dtype, self.key, gys[0]),)
+            xp.add.at(gx, self.key, gys[0])  # integer indices may repeat: accumulate (numpy: in order)
         else:
             gx[self.key] = gys[0]
         return (gx,)

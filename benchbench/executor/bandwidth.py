@@ -1,0 +1,215 @@
+"""The interconnect of a data-parallel device group, measured: an all-reduce sweep over message sizes.
+
+As nccl-tests reports it: for each message size ``S`` bytes the median time ``t`` of an in-place
+sum all-reduce over all ranks gives the algorithm bandwidth ``S / t`` and the bus bandwidth
+``S / t × 2(n-1)/n`` (what each link carries in a ring, comparable across rank counts). A straight
+line ``t = a + b × S`` fitted to the sweep gives the ring model's terms:
+``latency = a / (2(n-1))`` per hop and ``bandwidth = 2(n-1)/n / b`` bytes/s, with each size's
+relative residual so the fit can be judged.
+
+Run ``benchbench bandwidth --device cpu:dp2`` (or ``gpu:0,1``); data-parallel cells record a short
+sweep of their own communicator (``interconnect``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy
+
+DEFAULT_SIZES = tuple(4 ** k * 1024 for k in range(0, 8))  # 1 KiB ... 16 MiB
+CELL_SIZES = tuple(4 ** k * 4096 for k in range(0, 6))  # 4 KiB ... 4 MiB, the short sweep of a cell
+
+
+def _validate_sizes(sizes) -> list[int]:
+    out = []
+    for s in sizes:
+        if isinstance(s, bool) or not isinstance(s, (int, numpy.integer)) or s < 4 or s % 4:
+            raise ValueError(f"bandwidth: message sizes must be multiples of 4 bytes >= 4, got {s!r}")
+        out.append(int(s))
+    if len(set(out)) < 2:
+        raise ValueError(f"bandwidth: at least two distinct message sizes are needed to fit a line, got {out}")
+    return sorted(set(out))
+
+
+def sweep(comm, sizes=DEFAULT_SIZES, reps: int = 10, warmup: int = 2, xp=numpy, synchronize=None) -> dict:
+    """Time an in-place float32 sum all-reduce of each message size on every rank of ``comm``.
+
+    Every rank must call it with the same arguments (it is a collective).
+
+    Args:
+        comm: a communicator (``executor.communicators``) with ``allreduce_sum``, ``barrier``,
+            ``allgather_obj``, ``rank``, ``size`` (size >= 2).
+        sizes: message sizes in bytes (multiples of 4; at least two distinct).
+        reps: timed all-reduces per size (>= 1); the median over reps, then the slowest rank, counts.
+        warmup: untimed all-reduces per size first.
+        xp: the array module of the buffers (numpy for MPI, cupy for NCCL).
+        synchronize: called before each clock read (a GPU's synchronisation), or None.
+
+    Returns:
+        ``{ranks, points: [{bytes, time_s, algbw_gbs, busbw_gbs}], fit: see fit_link}``.
+
+    Raises:
+        ValueError: fewer than two ranks, bad sizes or counts.
+    """
+    if comm.size < 2:
+        raise ValueError(f"bandwidth.sweep: an all-reduce needs at least 2 ranks, got {comm.size}")
+    if isinstance(reps, bool) or not isinstance(reps, int) or reps < 1:
+        raise ValueError(f"bandwidth.sweep: reps must be a positive integer, got {reps!r}")
+    sizes = _validate_sizes(sizes)
+    sync = synchronize or (lambda: None)
+    n = comm.size
+    points = []
+    for size in sizes:
+        buf = xp.ones(size // 4, dtype=xp.float32)
+        for _ in range(max(0, int(warmup))):
+            comm.allreduce_sum(buf)
+        times = []
+        for _ in range(reps):
+            comm.barrier()
+            sync()
+            t0 = time.perf_counter()
+            comm.allreduce_sum(buf)
+            sync()
+            times.append(time.perf_counter() - t0)
+        mine = float(numpy.median(times))
+        t = max(comm.allgather_obj(mine))
+        alg = size / t
+        points.append({"bytes": size, "time_s": t, "algbw_gbs": alg / 1e9, "busbw_gbs": alg * 2 * (n - 1) / n / 1e9})
+    return {"ranks": n, "points": points, "fit": fit_link(points, n)}
+
+
+def fit_link(points: list[dict], ranks: int) -> dict:
+    """The ring model's latency and bandwidth from all-reduce times (least squares on ``t = a + b S``).
+
+    Args:
+        points: ``{bytes, time_s}`` for at least two distinct sizes.
+        ranks: the number of ranks of the all-reduce (>= 2).
+
+    Returns:
+        ``{latency_s, bandwidth_bytes_per_s, intercept_s, slope_s_per_byte, residuals, max_abs_residual}``;
+        residuals are relative (``fit / measured - 1``) per point, in the order given. A term
+        the data cannot support (negative) is None.
+    """
+    if isinstance(ranks, bool) or not isinstance(ranks, int) or ranks < 2:
+        raise ValueError(f"bandwidth.fit_link: ranks must be an integer >= 2, got {ranks!r}")
+    s = numpy.array([p["bytes"] for p in points], dtype=numpy.float64)
+    t = numpy.array([p["time_s"] for p in points], dtype=numpy.float64)
+    if len(set(s.tolist())) < 2 or not numpy.all(t > 0):
+        raise ValueError("bandwidth.fit_link: need positive times at two or more distinct sizes")
+    # Relative errors matter across sizes that span decades: weight each point by 1 / t.
+    w = 1.0 / t
+    a_mat = numpy.stack([numpy.ones_like(s), s], axis=1) * w[:, None]
+    (a, b), *_ = numpy.linalg.lstsq(a_mat, t * w, rcond=None)
+    resid = ((a + b * s) / t - 1.0).tolist()
+    hops = 2 * (ranks - 1)
+    return {"latency_s": float(a / hops) if a >= 0 else None,
+            "bandwidth_bytes_per_s": float(hops / ranks / b) if b > 0 else None,
+            "intercept_s": float(a), "slope_s_per_byte": float(b), "residuals": resid,
+            "max_abs_residual": float(max(abs(r) for r in resid))}
+
+
+def format_sweep(result: dict, device: str = "") -> str:
+    """The sweep as a table (nccl-tests' columns) with the fitted terms."""
+    lines = [f"all-reduce sweep{' on ' + device if device else ''}: {result['ranks']} ranks, float32 sum, in place",
+             f"{'bytes':>12}  {'time (us)':>11}  {'algbw (GB/s)':>12}  {'busbw (GB/s)':>12}  {'fit resid.':>10}"]
+    for p, r in zip(result["points"], result["fit"]["residuals"]):
+        lines.append(f"{p['bytes']:>12,}  {p['time_s'] * 1e6:>11.1f}  {p['algbw_gbs']:>12.3f}  {p['busbw_gbs']:>12.3f}"
+                     f"  {r:>+10.1%}")
+    f = result["fit"]
+    lat = "-" if f["latency_s"] is None else f"{f['latency_s'] * 1e6:.3g} us per hop"
+    bw = "-" if f["bandwidth_bytes_per_s"] is None else f"{f['bandwidth_bytes_per_s'] / 1e9:.3g} GB/s"
+    lines.append(f"ring model t = 2(n-1) x latency + 2(n-1)/n x bytes / bandwidth: latency {lat}, bandwidth {bw}, "
+                 f"largest residual {f['max_abs_residual']:.1%}")
+    return "\n".join(lines)
+
+
+class BandwidthError(ValueError):
+    """The sweep cannot run as asked (a device spec that is not a data-parallel group, no MPI)."""
+
+
+def run_sweep(spec: str, sizes=DEFAULT_SIZES, reps: int = 10, timeout_s: float = 600.0) -> dict:
+    """Run the sweep over the device group ``spec`` (``cpu:dpN`` or ``gpu:I,J,...``) under mpiexec.
+
+    Args:
+        spec: a data-parallel device spec.
+        sizes, reps: as in :func:`sweep`.
+        timeout_s: how long the ranks may take.
+
+    Returns:
+        :func:`sweep`'s result, plus ``device`` and ``communicator``.
+
+    Raises:
+        BandwidthError: not a data-parallel group, no mpiexec, or the ranks failed (the message
+            carries the last line of their error output).
+    """
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from ..core import backend
+    from . import devices, launcher
+
+    parsed, _ = devices.parse_specs([spec], backend.gpu_count())
+    if len(parsed) != 1 or parsed[0].n_ranks < 2:
+        raise BandwidthError(f"bandwidth --device: a data-parallel group (cpu:dp2, gpu:0,1 ...), got {spec!r}")
+    d = parsed[0]
+    mpiexec = launcher.mpiexec_path()
+    if mpiexec is None:
+        raise BandwidthError("bandwidth: mpiexec not found; install the MPI runtime with `pip install mpi4py mpich`")
+    sizes = _validate_sizes(sizes)
+    with tempfile.TemporaryDirectory(prefix="benchbench-bw-") as tmp:
+        out = Path(tmp) / "sweep.json"
+        cmd = [mpiexec, "-n", str(d.n_ranks), sys.executable, "-m", "benchbench.executor.bandwidth",
+               "--communicator", d.communicator, "--indices", ",".join(map(str, d.indices or [])),
+               "--sizes", ",".join(map(str, sizes)), "--reps", str(int(reps)), "--out", str(out)]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            raise BandwidthError(f"bandwidth: the sweep on {spec} took longer than {timeout_s:g} s") from None
+        if proc.returncode != 0 or not out.exists():
+            tail = [ln for ln in proc.stderr.splitlines() if ln.strip()][-1:] or ["no output"]
+            raise BandwidthError(f"bandwidth: the sweep on {spec} failed ({tail[0].strip()})")
+        result = json.loads(out.read_text(encoding="utf-8"))
+    result.update(device=d.spec, communicator=d.communicator)
+    return result
+
+
+def main(argv=None) -> int:
+    """A rank of ``benchbench bandwidth`` (under mpiexec): sweep, rank 0 writes the JSON result."""
+    parser = argparse.ArgumentParser(prog="python -m benchbench.executor.bandwidth")
+    parser.add_argument("--communicator", choices=("mpi", "nccl"), required=True)
+    parser.add_argument("--indices", default="", help="GPU index per rank, comma-separated (nccl)")
+    parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)))
+    parser.add_argument("--reps", type=int, default=10)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    from . import communicators
+    from .runner import _rank_from_env, write_json
+
+    xp, sync, scope = numpy, None, None
+    if args.communicator == "nccl":
+        from ..core import backend
+
+        indices = [int(i) for i in args.indices.split(",") if i]
+        rank = _rank_from_env()
+        device = backend.Device(f"gpu:{indices[rank % len(indices)]}")
+        scope = device.scope()
+        scope.__enter__()
+        xp, sync = backend.cupy, device.synchronize
+    comm = communicators.create(args.communicator, timeout_s=120.0)
+    try:
+        result = sweep(comm, [int(s) for s in args.sizes.split(",")], reps=args.reps, xp=xp, synchronize=sync)
+        if comm.rank == 0:
+            write_json(args.out, result)
+    finally:
+        comm.close()
+        if scope is not None:
+            scope.__exit__(None, None, None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

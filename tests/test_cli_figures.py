@@ -1,0 +1,19 @@
+"""`benchbench run` records the pre-flight check, the calibration probes and each cell's interference."""
+from benchbench import results
+
+from .test_cli import cli, project, run_args  # noqa: F401  (fixture)
+
+
+def test_run_records_preflight_probes_and_interference(project):  # noqa: F811
+    proc = cli(project, *run_args(project, "--workload", "tiny"))
+    assert proc.returncode == 0, proc.stderr
+    (path,) = results.find_runs(project / "results")
+    run = results.load(path)
+    assert 0.0 <= run["preflight"]["other_share"] <= 1.0 and isinstance(run["preflight"]["busy"], bool)
+    assert run["probes"]["start"]["sgemm_gflops"] > 0 and run["probes"]["end"]["membw_gbs"] > 0
+    (cell,) = run["cells"]
+    inter = cell["interference"]
+    assert inter["verdict"] in ("quiet", "contended") and inter["probes"]["tolerance"] == 0.25
+    assert inter["probes"]["before"]["sgemm_gflops"] > 0 and inter["probes"]["after"]["sgemm_gflops"] > 0
+    if run["preflight"]["busy"]:
+        assert "benchbench: warning: the machine is busy" in proc.stderr

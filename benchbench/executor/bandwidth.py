@@ -19,6 +19,8 @@ import time
 
 import numpy
 
+from ..errors import UserError
+
 DEFAULT_SIZES = tuple(4 ** k * 1024 for k in range(0, 8))  # 1 KiB ... 16 MiB
 CELL_SIZES = tuple(4 ** k * 4096 for k in range(0, 6))  # 4 KiB ... 4 MiB, the short sweep of a cell
 
@@ -126,8 +128,9 @@ def format_sweep(result: dict, device: str = "") -> str:
     return "\n".join(lines)
 
 
-class BandwidthError(ValueError):
-    """The sweep cannot run as asked (a device spec that is not a data-parallel group, no MPI)."""
+class BandwidthError(UserError):
+    """The sweep cannot run as asked (a device spec that is not a data-parallel group, no MPI, ranks
+    that fail in this environment): one line for the user, exit 2 at the command line."""
 
 
 def run_sweep(spec: str, sizes=DEFAULT_SIZES, reps: int = 10, timeout_s: float = 600.0) -> dict:

@@ -19,10 +19,17 @@ from benchbench.reporting.runs import Run
 from benchbench.reporting.summary import multi_params, throughput_groups, workload_key
 
 
-def _final_loss(cell: dict):
-    curve = cell.get("loss_curve") or []
+def _final_loss(cell: dict, length: int | None = None):
+    """The last finite loss within the first ``length`` steps (all of them when None)."""
+    curve = (cell.get("loss_curve") or [])[:length]
     vals = [v for v in curve if isinstance(v, (int, float)) and np.isfinite(v)]
     return float(vals[-1]) if vals else None
+
+
+def _common_length(group: list[dict]) -> int:
+    """Steps every repeat made: a minimum timed duration lets repeats make different numbers of steps,
+    so losses are compared at the last step they share."""
+    return min((len(c.get("loss_curve") or []) for c in group), default=0)
 
 
 def _spread(values):
@@ -70,7 +77,7 @@ def determinism_rows(runs: list[Run]) -> list[dict]:
         row = {
             "workload": workload, "device": device, "deterministic": det, "repeats": len(group),
             "bit_identical": None, "distinct_weights": None,
-            "loss_spread": _spread([_final_loss(c) for c in group]),
+            "loss_spread": _spread([_final_loss(c, _common_length(group)) for c in group]),
             "quality_spread": _spread([(c.get("quality") or {}).get("value") for c in group]),
             "slowdown": None, "slowdown_ci_low": None, "slowdown_ci_high": None, "slowdown_significant": None,
         }

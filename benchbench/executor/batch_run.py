@@ -14,6 +14,7 @@ The cell's ``batch`` record::
 from __future__ import annotations
 
 import contextlib
+import os
 
 from . import batch as batch_mod
 from . import batch_search
@@ -53,7 +54,17 @@ def _search(c, cell: dict, info: dict) -> int:
     info["memory_limit_bytes"] = info.get("memory_limit_bytes") if c.device.kind == "cpu" else None
     info["memory_limit_enforced"] = limits.enter_context(batch_search.memory_budget(info["memory_limit_bytes"]))
     dtype = mixed_precision.compute_dtype(desc.get("dtype", "float32"))
-    result = batch_search.search(batch_search.make_probe(c, ds.train, dtype), cap=cap)
+    load = None
+    if c.device.kind == "cpu" and c.size == 1 and hasattr(os, "fork"):
+        if desc.get("profile", "quick") == "quick":  # the data the timed steps load at that batch
+            def load(b):
+                d = c.wl.load_data(desc.get("data", "auto"), data_dir=desc.get("data_dir"),
+                                   seed=int(desc.get("seed", 0)), n_train=b, n_val=1)
+                return d.train if isinstance(d.train, (list, tuple)) else (d.train,)
+        probe = batch_search.forked(batch_search.make_probe(c, ds.train, dtype, load))
+    else:
+        probe = batch_search.make_probe(c, ds.train, dtype)
+    result = batch_search.search(probe, cap=cap)
     result["cap_reason"] = cap_why
     result["limit"] = ("device memory" if c.device.kind == "gpu" else
                        "host memory budget" if info["memory_limit_enforced"] else "host memory (no budget enforced)")

@@ -1,9 +1,11 @@
 """The largest batch that trains on a device, searched in the cell's own worker process.
 
-Each probe is one full training step (forward, backward, update) of a fresh model at one batch
-size. The search doubles the batch from 1 until a probe runs out of memory, then bisects between
+Each probe is full training steps (forward, backward, update; ``STEPS_PER_PROBE`` of them) of a
+fresh model at one batch size. The search doubles the batch from 1 until a probe runs out of memory, then bisects between
 the last batch that trained and the first that did not. An out-of-memory is caught and recorded;
-the device's memory pool is emptied between probes. On the CPU the limit is a budget enforced on
+the device's memory pool is emptied between probes. On the CPU each probe runs in a child forked
+from the worker, so the worker's heap after a search is the heap before it and the timed steps at
+the batch found need no more memory than the probe that found it. On the CPU the limit is a budget enforced on
 this process (``RLIMIT_DATA`` above what the worker already holds), so an allocation past it
 raises ``MemoryError`` and the machine never swaps. The search stops at a cap (by default
 ``2**16`` or the training set's size) and says so when the cap, not memory, stopped it.
@@ -12,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import json
+import os
 import resource
 import time
 import tracemalloc
@@ -19,6 +23,10 @@ import tracemalloc
 import numpy
 
 from .batch import DEFAULT_SEARCH_CAP
+
+#: training steps per probe: the second one runs in the steady state of the timed steps (the
+#: optimizer's state allocated, the previous step's gradients alive during the forward pass)
+STEPS_PER_PROBE = 2
 
 
 def search(probe, cap: int = DEFAULT_SEARCH_CAP, start: int = 1) -> dict:
@@ -131,13 +139,15 @@ def _free_device(device) -> None:
         backend.cupy.get_default_memory_pool().free_all_blocks()
 
 
-def make_probe(c, data, dtype=None):
+def make_probe(c, data, dtype=None, load=None):
     """A probe for :func:`search`: one full training step of a fresh model of cell ``c``.
 
     Args:
         c: the runner's ``_Cell`` (workload, parameters, device).
         data: the training arrays (a tuple); a probe's batch takes samples cyclically from them.
         dtype: the mixed-precision compute dtype, or None for float32.
+        load: ``load(batch) -> training arrays``: the data the timed steps will hold at that batch,
+            loaded inside each probe instead of ``data`` (so the probe holds what they will hold).
 
     Returns:
         ``probe(batch) -> (ok, bytes)``: ``bytes`` is the device memory pool's size after the step
@@ -157,10 +167,13 @@ def make_probe(c, data, dtype=None):
         model = optimizer = x = t = loss = metric = tiled = None
         try:
             # As in the timed steps: the training data (``batch`` samples here) and a batch taken from it.
-            idx = numpy.arange(batch) % n
-            tiled = tuple(a[idx] for a in arrays[:2])
+            if load is not None:
+                tiled = tuple(load(batch))[:2]
+            else:
+                idx = numpy.arange(batch) % n
+                tiled = tuple(a[idx] for a in arrays[:2])
             order = numpy.arange(batch)[::-1]
-            x, t = (be.to_device(a[order], dev) for a in tiled)
+            x, t = (be.to_device(a[order % len(a)], dev) for a in tiled)
             model = wl.build_model(params)
             model.to_device(str(dev))
             optimizer, fmodel = wl.build_optimizer(params), model
@@ -168,10 +181,12 @@ def make_probe(c, data, dtype=None):
                 optimizer = mixed_precision.MixedPrecisionOptimizer(optimizer, mixed_precision.loss_scaler_for(dtype))
                 fmodel = mixed_precision.MixedPrecisionModel(model, dtype)
             optimizer.setup(model)
-            loss, metric = wl.forward(fmodel, x, t, params)
-            model.cleargrads()
-            optimizer.backward(loss) if dtype is not None else loss.backward()
-            optimizer.update()
+            for _ in range(STEPS_PER_PROBE):
+                loss = metric = None
+                loss, metric = wl.forward(fmodel, x, t, params)
+                model.cleargrads()
+                optimizer.backward(loss) if dtype is not None else loss.backward()
+                optimizer.update()
             dev.synchronize() if hasattr(dev, "synchronize") else None
             if dev.kind == "gpu":
                 used = int(be.cupy.get_default_memory_pool().total_bytes())
@@ -189,3 +204,42 @@ def make_probe(c, data, dtype=None):
             _free_device(dev)
 
     return probe
+
+
+def forked(probe):
+    """``probe`` run in a child process forked for each call (CPU, one process per cell).
+
+    The child's result ``(ok, bytes)`` comes back through a pipe; an error other than an
+    out-of-memory is raised here as ``RuntimeError``; a child killed by a signal counts as out of
+    memory when the signal is SIGKILL (the kernel's out-of-memory killer), else is an error.
+    """
+    import signal
+
+    def run(batch):
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: one probe, then exit without running any cleanup of the parent's
+            os.close(r)
+            try:
+                msg = {"result": list(probe(batch))}
+            except BaseException as e:
+                msg = {"error": f"{type(e).__name__}: {e}"}
+            with os.fdopen(w, "w") as f:
+                f.write(json.dumps(msg))
+            os._exit(0)
+        os.close(w)
+        with os.fdopen(r) as f:
+            text = f.read()
+        _, status = os.waitpid(pid, 0)
+        if not text:
+            sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+            if sig == signal.SIGKILL:
+                return False, None
+            raise RuntimeError(f"the probe at batch {batch} died without a result (wait status {status})")
+        msg = json.loads(text)
+        if "error" in msg:
+            raise RuntimeError(f"the probe at batch {batch} failed: {msg['error']}")
+        ok, used = msg["result"]
+        return bool(ok), used
+
+    return run

@@ -131,7 +131,7 @@ def batch_descs(desc: dict, sizes: list, memory_limit: int | None, search_cap: i
         d["batch"] = {
             "requested": size, "default": desc.get("batch_size"), "per_device": bool(weak),
             "memory_limit_bytes": memory_limit if desc.get("device_kind") == "cpu" and size == MAX else None,
-            "search_cap": int(search_cap),
+            "search_cap": int(search_cap), "search": None,
         }
         out.append(d)
     return out

@@ -61,7 +61,8 @@ def _search(c, cell: dict, info: dict) -> int:
                 d = c.wl.load_data(desc.get("data", "auto"), data_dir=desc.get("data_dir"),
                                    seed=int(desc.get("seed", 0)), n_train=b, n_val=1)
                 return d.train if isinstance(d.train, (list, tuple)) else (d.train,)
-        probe = batch_search.forked(batch_search.make_probe(c, ds.train, dtype, load))
+        probe = batch_search.forked(batch_search.make_probe(c, ds.train, dtype, load),
+                                    under_budget=info["memory_limit_enforced"] is not None)
     else:
         probe = batch_search.make_probe(c, ds.train, dtype)
     result = batch_search.search(probe, cap=cap)

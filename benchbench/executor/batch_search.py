@@ -95,6 +95,13 @@ def _vm_data_bytes() -> int | None:
     return None
 
 
+def _warm_blas() -> None:
+    """Have the BLAS library allocate its work buffers now, before a limit (it cannot fail cleanly later)."""
+    for dtype in (numpy.float32, numpy.float64):
+        a = numpy.ones((512, 512), dtype)
+        a @ a
+
+
 @contextlib.contextmanager
 def memory_budget(budget: int | None):
     """Limit this process's further allocations to ``budget`` bytes (``RLIMIT_DATA``).
@@ -109,6 +116,7 @@ def memory_budget(budget: int | None):
     if budget is None:
         yield None
         return
+    _warm_blas()
     base = _vm_data_bytes()
     if base is None:
         yield None
@@ -206,13 +214,16 @@ def make_probe(c, data, dtype=None, load=None):
     return probe
 
 
-def forked(probe):
+def forked(probe, timeout_s: float = 600.0, under_budget: bool = False):
     """``probe`` run in a child process forked for each call (CPU, one process per cell).
 
     The child's result ``(ok, bytes)`` comes back through a pipe; an error other than an
     out-of-memory is raised here as ``RuntimeError``; a child killed by a signal counts as out of
-    memory when the signal is SIGKILL (the kernel's out-of-memory killer), else is an error.
+    memory when the signal is SIGKILL (the kernel's out-of-memory killer), and so does a child that
+    exits without a result while ``under_budget`` (a library giving up on a failed allocation);
+    anything else is an error. A child with no result after ``timeout_s`` is killed: an error.
     """
+    import select
     import signal
 
     def run(batch):
@@ -228,12 +239,25 @@ def forked(probe):
                 f.write(json.dumps(msg))
             os._exit(0)
         os.close(w)
-        with os.fdopen(r) as f:
-            text = f.read()
+        chunks, deadline = [], time.monotonic() + timeout_s
+        with os.fdopen(r, "rb") as f:
+            while True:
+                ready, _, _ = select.select([f], [], [], max(0.0, deadline - time.monotonic()))
+                if not ready:
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                    raise RuntimeError(f"the probe at batch {batch} gave no result within {timeout_s:g} s")
+                chunk = os.read(f.fileno(), 65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        text = b"".join(chunks).decode("utf-8")
         _, status = os.waitpid(pid, 0)
         if not text:
             sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
-            if sig == signal.SIGKILL:
+            if sig == signal.SIGKILL or (under_budget and os.WIFEXITED(status)):
+                # the kernel's out-of-memory killer, or a library that exits when an allocation
+                # fails under the budget (OpenBLAS does: "Memory allocation still failed")
                 return False, None
             raise RuntimeError(f"the probe at batch {batch} died without a result (wait status {status})")
         msg = json.loads(text)

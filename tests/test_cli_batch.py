@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from benchbench import results
+from benchbench.executor.batch import DEFAULT_SEARCH_CAP
 
 from .fake_suite import suite_source
 
@@ -128,7 +129,7 @@ def test_the_search_cap_is_said_when_it_not_memory_stopped_it(project):
     assert proc.returncode == 0, proc.stderr + proc.stdout
     (cell,) = runs(project)[0]["cells"]
     s = _search(cell)
-    assert s["stopped_by"] == "cap" and s["max_batch"] == s["cap"] == 1 << 16
+    assert s["stopped_by"] == "cap" and s["max_batch"] == s["cap"] == DEFAULT_SEARCH_CAP
     assert all(p["ok"] for p in s["probes"]) and "not by memory" in s["text"]
     report = cli(project, "report", "--results-dir", str(project / "results"))
     assert "stopped by the search cap" in report.stdout

@@ -17,8 +17,8 @@ import copy
 import re
 
 MAX = "max"
-#: the largest batch the search tries (2**16) unless the training set is smaller
-DEFAULT_SEARCH_CAP = 1 << 16
+#: the largest batch the search tries (2**14) unless the training set is smaller
+DEFAULT_SEARCH_CAP = 1 << 14
 #: the default CPU budget: this fraction of the memory available when the run starts
 DEFAULT_CPU_BUDGET_FRACTION = 0.5
 #: epochs of linear learning-rate warm-up when the full profile runs at another batch

@@ -8,7 +8,7 @@ from the worker, so the worker's heap after a search is the heap before it and t
 the batch found need no more memory than the probe that found it. On the CPU the limit is a budget enforced on
 this process (``RLIMIT_DATA`` above what the worker already holds), so an allocation past it
 raises ``MemoryError`` and the machine never swaps. The search stops at a cap (by default
-``2**16`` or the training set's size) and says so when the cap, not memory, stopped it.
+``2**14`` or the training set's size) and says so when the cap, not memory, stopped it.
 """
 from __future__ import annotations
 

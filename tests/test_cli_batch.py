@@ -1,7 +1,6 @@
 """``benchbench run --batch-size`` end to end: sweeps, the largest batch on the CPU under a small
 memory budget and on simulated GPUs with a small device memory, reports, plots, comparisons and
 the usage errors."""
-import json
 import os
 import subprocess
 import sys
@@ -143,6 +142,7 @@ def test_the_search_cap_is_said_when_it_not_memory_stopped_it(project):
     (["--batch-size", "8", "--memory-limit", "1GiB"], "add --batch-size max"),
     (["--batch-size", "max", "--memory-limit", "lots"], "memory limit"),
     (["--batch-size", "7", "--device", "cpu:dp2"], "does not split"),
+    (["--batch-size", "max", "--device", "cpu:dp2"], "searches on the CPU as one process"),
 ])
 def test_bad_batch_input_is_a_usage_error(project, args, needle):
     proc = run(project, *args)
@@ -150,29 +150,46 @@ def test_bad_batch_input_is_a_usage_error(project, args, needle):
     assert not (project / "results").exists() or not results.find_runs(project / "results")
 
 
-@pytest.mark.gpu
-def test_largest_batch_on_simulated_gpus(project):
+SIM = {"BENCHBENCH_SIM_GPU_MEMORY": "8MiB", "BENCHBENCH_SIM_GPUS": "2"}
+
+
+def _simulated():
     import cupy
 
     if not getattr(cupy, "_benchbench_simulated", False):
         pytest.skip("sized for the simulated GPUs (BENCHBENCH_SIM_GPU_MEMORY)")
-    env = {"BENCHBENCH_SIM_GPU_MEMORY": "8MiB", "BENCHBENCH_SIM_GPUS": "2"}
-    proc = run(project, "--device", "all", "--workload", "wide", "--batch-size", "max", "--memory-limit", "24MiB",
-               env=env)
+
+
+@pytest.mark.gpu
+def test_largest_batch_on_each_simulated_gpu_and_the_cpu(project):
+    _simulated()
+    proc = run(project, "--device", "cpu", "--device", "gpu:0", "--device", "gpu:1", "--workload", "wide",
+               "--batch-size", "max", "--memory-limit", "24MiB", env=SIM)
     assert proc.returncode == 0, proc.stderr + proc.stdout
     cells = {c["device"]: c for c in runs(project)[0]["cells"]}
-    assert set(cells) == {"cpu", "gpu:0", "gpu:1", "gpu:0,1"}
+    assert set(cells) == {"cpu", "gpu:0", "gpu:1"}
+    assert cells["cpu"]["batch"]["search"]["limit"] == "host memory budget"
     for device in ("gpu:0", "gpu:1"):
         s = _search(cells[device])
         assert s["stopped_by"] == "oom" and s["limit"] == "device memory"
-        assert all(p["bytes"] <= 8 << 20 for p in s["probes"] if p["ok"])
-        assert cells[device]["batch_size"] == s["max_batch"]
-    dp = cells["gpu:0,1"]
-    s = dp["batch"]["search"]
-    assert s["max_batch"] == min(s["per_rank_max"]) and dp["per_device_batch"] == s["max_batch"]
-    assert dp["batch_size"] == 2 * s["max_batch"]
-    report = cli(project, "report", "--results-dir", str(project / "results"), env=env)
+        assert cells[device]["batch"]["memory_limit_bytes"] is None
+        assert all(0 < p["bytes"] <= 8 << 20 for p in s["probes"] if p["ok"])
+        assert max(p["batch"] for p in s["probes"] if p["ok"]) + 1 == min(p["batch"] for p in s["probes"] if not p["ok"])
+        assert cells[device]["batch_size"] == s["max_batch"] and cells[device]["status"] == "ok"
+    report = cli(project, "report", "--results-dir", str(project / "results"), env=SIM)
     assert report.returncode == 0, report.stderr
-    assert "largest batch per device" in report.stdout
+    table = report.stdout[report.stdout.index("largest batch per device"):]
     for device in cells:
-        assert json.dumps(device)[1:-1] in report.stdout
+        assert f"{cells[device]['batch']['search']['max_batch']:,}" in table
+
+
+@pytest.mark.gpu
+@pytest.mark.multi_gpu(2)
+def test_largest_batch_of_a_data_parallel_cell_is_the_smallest_over_its_gpus(project):
+    _simulated()
+    proc = run(project, "--device", "gpu:0,1", "--workload", "wide", "--batch-size", "max", env=SIM)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    (dp,) = runs(project)[0]["cells"]
+    s = dp["batch"]["search"]
+    assert len(s["per_rank_max"]) == 2 and s["max_batch"] == min(s["per_rank_max"])
+    assert dp["per_device_batch"] == s["max_batch"] and dp["batch_size"] == 2 * s["max_batch"]

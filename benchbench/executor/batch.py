@@ -209,7 +209,8 @@ def expand(plan, workloads, specs, descs: list, given_limit: bool = True) -> lis
 
     Raises:
         PlanError: a memory limit without ``max`` or without a CPU cell, a budget below one sample,
-            a global batch that does not split over a data-parallel cell's devices.
+            a global batch that does not split over a data-parallel cell's devices, ``max`` on a CPU
+            data-parallel cell.
     """
     from .plan import PlanError
 
@@ -233,6 +234,9 @@ def expand(plan, workloads, specs, descs: list, given_limit: bool = True) -> lis
                                 "give a larger budget")
     for spec in specs:
         n = int(spec.n_ranks)
+        if MAX in sizes and spec.kind == "cpu" and n > 1:
+            raise PlanError(f"--batch-size max searches on the CPU as one process; drop {spec.spec} from the "
+                            "devices (the largest batch per device of cpu is the same)")
         if n > 1 and plan.scaling == "strong":
             bad = [b for b in sizes if b != MAX and b % n]
             if bad:

@@ -56,10 +56,10 @@ def _search(c, cell: dict, info: dict) -> int:
     dtype = mixed_precision.compute_dtype(desc.get("dtype", "float32"))
     load = None
     if c.device.kind == "cpu" and c.size == 1 and hasattr(os, "fork"):
-        if desc.get("profile", "quick") == "quick":  # the data the timed steps load at that batch
+        if desc.get("profile", "quick") == "quick":  # the data the timed steps load (one global batch)
             def load(b):
                 d = c.wl.load_data(desc.get("data", "auto"), data_dir=desc.get("data_dir"),
-                                   seed=int(desc.get("seed", 0)), n_train=b, n_val=1)
+                                   seed=int(desc.get("seed", 0)), n_train=b * c.size, n_val=1)
                 return d.train if isinstance(d.train, (list, tuple)) else (d.train,)
         probe = batch_search.forked(batch_search.make_probe(c, ds.train, dtype, load),
                                     under_budget=info["memory_limit_enforced"] is not None)

@@ -193,3 +193,14 @@ def test_largest_batch_of_a_data_parallel_cell_is_the_smallest_over_its_gpus(pro
     s = dp["batch"]["search"]
     assert len(s["per_rank_max"]) == 2 and s["max_batch"] == min(s["per_rank_max"])
     assert dp["per_device_batch"] == s["max_batch"] and dp["batch_size"] == 2 * s["max_batch"]
+
+
+def test_full_profile_at_another_batch_scales_the_learning_rate_and_says_so(project):
+    proc = run(project, "--profile", "full", "--batch-size", "8,16")
+    assert proc.returncode in (0, 1), proc.stderr + proc.stdout
+    cells = {c["batch"]["requested"]: c for c in runs(project)[0]["cells"]}
+    assert cells[8]["batch"]["lr_scaling"] is None and cells[8]["status"] == "ok"
+    rule = cells[16]["batch"]["lr_scaling"]
+    assert cells[16]["status"] == "ok" and cells[16]["batch"]["quality"] == "learning rate scaled"
+    assert rule["rule"] == "linear scaling with warm-up" and rule["factor"] == 2.0 and rule["warmup_steps"] >= 1
+    assert cells[16]["quality"] is not None and cells[16]["epoch_log"]

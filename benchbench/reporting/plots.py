@@ -247,7 +247,7 @@ def build_figures(run: Run, kind: str = "all") -> tuple[list[tuple[str, object]]
             names = batch_workloads([run])
             for w in names:
                 figures.append((f"batch_{w}", batch_figure([run], w)))
-            if not names:
+            if not names and kind == "batch":  # with "all", a run without a sweep needs no note
                 notes.append(f"{run.path}: batch plot skipped: no timed cell of a batch sweep (run --batch-size)")
             continue
         if k == "throughput":

@@ -6,7 +6,7 @@ import textwrap
 import pytest
 
 from benchbench.executor import batch, batch_run, batch_search
-from benchbench.executor.plan import PlanError, load_plan
+from benchbench.executor.plan import PlanError, load_plan, plan_from_dict
 
 
 @pytest.mark.parametrize("text, want", [("32,64,128", [32, 64, 128]), ("max", ["max"]), (" 16 , MAX", [16, "max"]),
@@ -39,6 +39,8 @@ def test_plan_takes_batch_sizes_and_limit_and_names_bad_values():
     plan = load_plan(None, {"batch_size": "16,max", "memory_limit": "1MiB"})
     assert plan.batch_size == [16, "max"] and plan.memory_limit == 1 << 20
     assert plan.as_dict()["batch_size"] == [16, "max"]
+    again = plan_from_dict(plan.as_dict())  # --resume runs the same batch sizes
+    assert again.batch_size == [16, "max"] and again.memory_limit == 1 << 20
     with pytest.raises(PlanError, match="'batch_size'.*'abc'"):
         load_plan(None, {"batch_size": "abc"})
 

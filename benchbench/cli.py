@@ -57,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--dtype", choices=("float32", "float16", "bfloat16"))
     r.add_argument("--until", choices=("target", "epochs"),
                    help="full profile: stop at the quality target (time-to-accuracy) or train every epoch")
+    r.add_argument("--batch-size", metavar="B,...|max",
+                   help="a cell per batch size (global; per device under --scaling weak), or max: "
+                        "the largest batch that trains on each device")
+    r.add_argument("--memory-limit", metavar="SIZE",
+                   help="CPU memory budget of --batch-size max, e.g. 2GiB (default: half the available memory)")
 
     sub.add_parser("info", help="print the machine fingerprint that results record")
     lst = sub.add_parser("list", help="list the workloads and their variants")
@@ -98,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     pl = sub.add_parser("plot", help="plots of results files")
     pl.add_argument("results", nargs="*", metavar="RESULTS")
-    pl.add_argument("--kind", choices=("throughput", "scaling", "tta", "phases", "all"), default="all")
+    pl.add_argument("--kind", choices=("throughput", "scaling", "tta", "phases", "batch", "all"), default="all")
     pl.add_argument("--outdir", default="plots", metavar="D")
     pl.add_argument("--results-dir", default="results", metavar="DIR")
 
@@ -350,10 +355,12 @@ def _run(args, held: list) -> int:
         "data": args.data, "data_dir": args.data_dir, "output": args.output, "seed": args.seed,
         "timeout_s": args.timeout, "scaling": args.scaling, "hostfile": args.hostfile,
         "deterministic": args.deterministic, "dtype": args.dtype, "until": args.until,
+        "batch_size": args.batch_size, "memory_limit": args.memory_limit,
     }
     done_cells, run_path = [], None
     if args.resume:
-        option = {"devices": "--device", "workloads": "--workload", "timeout_s": "--timeout", "data_dir": "--data-dir"}
+        option = {"devices": "--device", "workloads": "--workload", "timeout_s": "--timeout", "data_dir": "--data-dir",
+                  "batch_size": "--batch-size", "memory_limit": "--memory-limit"}
         given = [option.get(k, f"--{k}") for k, v in overrides.items() if v is not None and k != "output"]
         if args.config:
             given.append("--config")
@@ -424,6 +431,10 @@ def _run(args, held: list) -> int:
     for line in left_out:
         print(line, file=sys.stderr)
     preflight.check_output_dir(run_path.parent if args.resume else plan.output)
+    if plan.batch_size or plan.memory_limit is not None:
+        from .executor import batch as batch_mod
+
+        descs = batch_mod.expand(plan, workloads, specs, descs, given_limit=args.memory_limit is not None)
     machine = system.fingerprint()
     if machine.get("simulated_gpus"):
         print(f"benchbench: {backend.SIMULATED_NOTE}", file=sys.stderr)

@@ -15,6 +15,8 @@ import os
 import yaml
 
 from benchbench.errors import UserError
+from . import batch
+
 
 
 class PlanError(UserError):
@@ -26,6 +28,7 @@ _PROFILE_KEYS = _STEP_KEYS | {"workloads"}
 _TOP_KEYS = {
     "workloads", "devices", "profile", "profiles", "repeat", "seed", "data", "data_dir",
     "timeout_s", "output", "scaling", "dtype", "deterministic", "hostfile", "until",
+    "timeout_s", "output", "scaling", "dtype", "deterministic", "hostfile", "batch_size", "memory_limit",
 }
 PROFILES = ("quick", "full")
 DATA_SOURCES = ("auto", "real", "synthetic")
@@ -49,6 +52,8 @@ DEFAULTS = {
     "deterministic": False,
     "hostfile": None,
     "until": "target",
+    "batch_size": None,      # null: each workload's own batch; a list of sizes and/or "max" (executor/batch.py)
+    "memory_limit": None,    # null: the CPU budget of a "max" search is a fraction of the available memory
     "profiles": {
         "quick": {
             "warmup_steps": 2, "steps": 20, "val_batches": 2, "timeout_s": 600, "min_time_s": 2.0,
@@ -82,6 +87,8 @@ class Plan:
     dtype: str
     deterministic: bool
     hostfile: str | None
+    batch_size: list | None = None
+    memory_limit: int | None = None
     timeout_given: bool = False
     until: str = "target"
     lines: dict = dataclasses.field(default_factory=dict, repr=False)
@@ -176,6 +183,14 @@ class _Checker:
         if not isinstance(value, str) or not value.strip():
             self.fail(path, f"'{_dotted(path)}' must be a non-empty string, got {_show(value)}")
 
+    def batch(self, cfg, key, parse):
+        """Parse ``cfg[key]`` in place with ``parse`` (None stays None)."""
+        if cfg.get(key) is not None:
+            try:
+                cfg[key] = parse(cfg[key])
+            except ValueError as e:
+                self.fail([key], f"'{key}': {e}")
+
     def steps(self, block, path, with_workloads):
         self.keys(block, _PROFILE_KEYS if with_workloads else _STEP_KEYS, path)
         for key in ("warmup_steps", "val_batches"):
@@ -228,6 +243,8 @@ class _Checker:
         self.string(cfg["output"], ["output"])
         self.string(cfg["data_dir"], ["data_dir"], allow_none=True)
         self.string(cfg["hostfile"], ["hostfile"], allow_none=True)
+        self.batch(cfg, "batch_size", batch.parse_batch_sizes)
+        self.batch(cfg, "memory_limit", batch.parse_bytes)
         self.keys(cfg["profiles"], set(PROFILES), ["profiles"])
         for name in PROFILES:
             self.steps(cfg["profiles"].get(name) or {}, ["profiles", name], with_workloads=True)
@@ -333,6 +350,8 @@ def load_plan(path=None, overrides: dict | None = None) -> Plan:
         dtype=merged["dtype"],
         deterministic=merged["deterministic"],
         hostfile=merged["hostfile"],
+        batch_size=merged.get("batch_size"),
+        memory_limit=merged.get("memory_limit"),
         timeout_given=(overrides or {}).get("timeout_s") is not None,
         until=merged["until"],
         lines=lines,

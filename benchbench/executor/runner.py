@@ -158,6 +158,10 @@ class _Cell:
         wl, params, desc = self.wl, self.params, self.desc
         self.core.seed(int(desc.get("seed", 0)))
         global_batch, per_rank = _batches(wl.batch_size, self.size, desc.get("scaling", "strong"))
+        if desc.get("batch"):  # a batch sweep or the largest batch (see executor/batch_run.py)
+            from .batch_run import cell_batches
+
+            global_batch, per_rank = cell_batches(self, cell)
         cell["batch_size"], cell["per_device_batch"] = global_batch, per_rank
         quick = desc.get("profile", "quick") == "quick"
         s = self.settings
@@ -165,6 +169,8 @@ class _Cell:
         n_val = None
         if s.get("val_batches") is not None:
             n_val = max(1, int(s["val_batches"])) * global_batch
+        if quick and desc.get("batch"):  # throughput only: one global batch of data, reshuffled every step
+            n_train, n_val = global_batch, 1
         ds = wl.load_data(desc.get("data", "auto"), data_dir=desc.get("data_dir"), seed=int(desc.get("seed", 0)),
                           n_train=n_train, n_val=n_val)
         cell["data"] = {"dataset": wl.dataset, "source": ds.source, "note": ds.note}
@@ -343,6 +349,8 @@ def _train_quick(c: _Cell, cell: dict, timer, losses: list) -> None:
         _check_finite(loss, total + extra)
     cell["timing"]["min_time_s"] = min_time
     c.window.stop()
+    if (cell.get("batch") or {}).get("quality") == "throughput only":
+        return  # a batch other than the workload's own: throughput only (see executor/batch_run.py)
     vloss, vmetric = c.validate(s.get("val_batches"))
     cell["quality"] = _quality(c, vloss, vmetric)
     # A quick cell trains a few steps: its quality is a sanity value, not a verdict on the target.
@@ -357,13 +365,18 @@ def _train_full(c: _Cell, cell: dict, timer, losses: list, stopwatch) -> None:
     accuracy = c.wl.metric == "accuracy"
     until = s.get("until") or "target"
     step = 0
+    lr_rule = getattr(c, "lr_rule", None)  # training at another batch (see executor/batch_run.py)
     for epoch in range(epochs):
         c.wl.adjust_optimizer(c.optimizer, epoch, epochs, c.params)
+        if lr_rule is not None:
+            lr_base = lr_rule.base(c.optimizer)
         sum_loss = sum_metric = 0.0
         for _ in range(per_epoch):
             if step == warmup:
                 timer.reset()
                 c.window.start()
+            if lr_rule is not None:
+                lr_rule.apply(c.optimizer, lr_base, step)
             loss, metric = c.step(timer)
             step += 1
             losses.append(loss)
@@ -520,6 +533,8 @@ def run_cell(desc: dict, comm=None) -> dict:
         cell["status"], cell["reason"] = classify(e), one_line(f"{type(e).__name__}: {e}")
         if cell["status"] == "oom":
             cell["memory"]["failed_alloc_bytes"] = failed_alloc(e, pool)
+    if getattr(c, "batch_limits", None) is not None:  # the CPU memory budget of a batch search
+        c.batch_limits.close()
     try:
         if c is not None and getattr(c, "window", None) is not None:
             c.window.stop()

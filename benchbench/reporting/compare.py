@@ -244,6 +244,11 @@ def compare(paths: list[Path], prices: dict[str, float] | None = None, fmt: str 
             text = "# benchbench comparison\n\n" + markdown_table(table) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
         else:
             text = "benchbench comparison\n\n" + text_table(table) + "\n\n" + "\n".join(notes) + "\n"
+        from benchbench.reporting.batch import compare_batch_text
+
+        batches = compare_batch_text(runs, markdown=fmt == "markdown")
+        if batches:
+            text += "\n" + batches
     if output is None:
         return text
     output = Path(output)

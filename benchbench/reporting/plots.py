@@ -16,7 +16,7 @@ from benchbench.reporting.runs import Run, file_stem, resolve_runs
 from benchbench.reporting.scaling import ScalingPoint, fit, predicted_throughput
 from benchbench.reporting.summary import PHASES, group_cells, phase_medians, summarize_run
 
-KINDS = ("throughput", "scaling", "tta", "phases")
+KINDS = ("throughput", "scaling", "tta", "phases", "batch")
 _WIDE_RANGE = 50.0
 
 
@@ -233,7 +233,7 @@ def build_figures(run: Run, kind: str = "all") -> tuple[list[tuple[str, object]]
 
     Args:
         run: a loaded run.
-        kind: one of ``throughput``, ``scaling``, ``tta``, ``phases``, ``all``.
+        kind: one of ``throughput``, ``scaling``, ``tta``, ``phases``, ``batch``, ``all``.
 
     Returns:
         ``(figures, notes)``: ``(name, Figure)`` pairs, and one line per plot skipped for lack of data.
@@ -245,6 +245,15 @@ def build_figures(run: Run, kind: str = "all") -> tuple[list[tuple[str, object]]
     figures, notes = [], []
     builders = {"scaling": scaling_figure, "tta": tta_figure, "phases": phases_figure}
     for k in kinds:
+        if k == "batch":  # throughput against batch size (reporting/batch.py)
+            from benchbench.reporting.batch import batch_figure, batch_workloads
+
+            names = batch_workloads([run])
+            for w in names:
+                figures.append((f"batch_{w}", batch_figure([run], w)))
+            if not names and kind == "batch":  # with "all", a run without a sweep needs no note
+                notes.append(f"{run.path}: batch plot skipped: no timed cell of a batch sweep (run --batch-size)")
+            continue
         if k == "throughput":
             fig = throughput_figure(run)
             figures.append(("throughput", fig)) if fig is not None else notes.append(
@@ -268,7 +277,8 @@ def plot(paths: list[Path] | None = None, results_dir: Path = Path("results"), k
     Args:
         paths: results files or folders; ``None`` takes the newest run under ``results_dir``.
         results_dir: where runs are looked for when ``paths`` is empty.
-        kind: ``throughput``, ``scaling``, ``tta``, ``phases`` or ``all``.
+        kind: ``throughput``, ``scaling``, ``tta``, ``phases``, ``batch`` or ``all`` (``batch`` with several
+            runs also draws their curves together, ``compare_batch_<workload>``).
         outdir: the folder to write into (created if needed).
         on_note: called with one line per plot skipped for lack of data (default: print to stderr).
 
@@ -292,6 +302,16 @@ def plot(paths: list[Path] | None = None, results_dir: Path = Path("results"), k
             note(line)
         for name, fig in figures:
             stem = file_stem(f"{run.machine_id}_{run.run_id}_{name}")
+            for ext in ("png", "svg"):
+                path = outdir / f"{stem}.{ext}"
+                fig.savefig(path, format=ext)
+                written.append(path)
+    if kind in ("batch", "all") and len(runs) > 1:  # the machines' curves side by side
+        from benchbench.reporting.batch import batch_figure, batch_workloads
+
+        for w in batch_workloads(runs):
+            fig = batch_figure(runs, w)
+            stem = file_stem(f"compare_batch_{w}")
             for ext in ("png", "svg"):
                 path = outdir / f"{stem}.{ext}"
                 fig.savefig(path, format=ext)

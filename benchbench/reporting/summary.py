@@ -36,7 +36,10 @@ def workload_key(cell: dict, multi_params: set[str]) -> str:
     params = cell.get("params") or {}
     if name in multi_params and params:
         inner = ",".join(f"{k}={params[k]}" for k in sorted(params))
-        return f"{name}[{inner}]"
+        name = f"{name}[{inner}]"
+    batch = cell.get("batch")
+    if isinstance(batch, dict) and "requested" in batch:  # a batch sweep: one row per batch
+        name += f"@b{batch['requested']}"
     return name
 
 

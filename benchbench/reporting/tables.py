@@ -320,7 +320,10 @@ def report(paths: list[Path] | None = None, results_dir: Path = Path("results"),
 
         from benchbench.reporting.scaling_report import scaling_text
 
-        for extra in [determinism_text(runs)] + [scaling_text(run) for run in runs]:
+        from benchbench.reporting.batch import batch_text
+
+        batch_parts = [batch_text(run, markdown=fmt == "markdown") for run in runs]
+        for extra in [determinism_text(runs)] + [scaling_text(run) for run in runs] + batch_parts:
             if extra:
                 text += "\n" + extra
     if output is None:

@@ -84,3 +84,16 @@ def test_run_reports_the_ceiling_fraction(train_step, monkeypatch):
 def test_profile_runs_on_the_cpu(train_step):
     text = train_step.profile("mlp_mnist", steps=1, top=5, device="cpu")
     assert "function calls" in text
+
+
+def test_conv_chunks_ab_restores_the_budget_and_times_both(monkeypatch):
+    spec = importlib.util.spec_from_file_location("benchbench_benchmark_conv_chunks_ab",
+                                                  SCRIPT.parent / "conv_chunks_ab.py")
+    ab = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ab)
+    from benchbench.core.functions import _conv_chunks
+
+    before = _conv_chunks.COL_CHUNK_BYTES
+    med = ab.compare((3, 2, 4, 6, 3, 1, 1), [1 << 62, 1], rounds=1)
+    assert set(med) == {1 << 62, 1} and all(_positive(v) for v in med.values())
+    assert _conv_chunks.COL_CHUNK_BYTES == before

@@ -1,11 +1,12 @@
-"""A/B of the convolution's column chunk size, per layer shape, alternating in one process.
+"""A/B of where a convolution's im2col columns live, per layer shape, alternating in one process.
 
 Each convolution shape of ResNet-18 (batch 64) and of CNN/MNIST and LeNet5 (batch 100) runs
-forward + backward with the whole batch's columns built at once (and kept for the weight
-gradient: the behaviour before chunking) and with the default chunk budget
-(``_conv_chunks.COL_CHUNK_BYTES``: columns built a few samples at a time, built again for the
-weight gradient), in alternating rounds so that machine noise hits both alike. Printed per
-shape: the median ms of each and their ratio (chunked / whole; below 1 means chunking wins).
+forward + backward with the whole batch's columns kept for the weight gradient (the behaviour
+before ``_conv_chunks``), with the defaults (columns over ``HOLD_COL_BYTES`` built again for
+the weight gradient, over ``COL_CHUNK_BYTES`` split over the batch) and, for each
+``--budget-mib``, split into chunks of that size, in alternating rounds so that machine noise
+hits all alike. Printed per shape: the median ms of each and its ratio to the kept columns
+(below 1 is faster).
 
 Usage:
     python benchmarks/conv_chunks_ab.py [--rounds N] [--budget-mib M ...]
@@ -53,40 +54,51 @@ def layer_step(n, c, o, h, k, stride, pad, seed=0):
     return run
 
 
-def compare(shape, budgets, rounds):
-    """Median seconds of ``rounds`` alternating runs per budget (bytes) for one layer shape."""
+def compare(shape, variants, rounds):
+    """Median seconds of ``rounds`` alternating runs for one layer shape.
+
+    Args:
+        shape: ``(N, C, O, H, k, stride, pad)``.
+        variants: ``{name: (COL_CHUNK_BYTES, HOLD_COL_BYTES)}``.
+        rounds: alternating rounds (each variant runs once untimed, then once timed, per round).
+
+    Returns:
+        ``{name: median seconds}``; the module's settings are restored afterwards.
+    """
     run = layer_step(*shape)
-    times = {b: [] for b in budgets}
-    saved = _conv_chunks.COL_CHUNK_BYTES
+    times = {name: [] for name in variants}
+    saved = _conv_chunks.COL_CHUNK_BYTES, _conv_chunks.HOLD_COL_BYTES
     try:
         for _ in range(rounds):
-            for b in budgets:
-                _conv_chunks.COL_CHUNK_BYTES = b
-                run()  # warm the pool for this budget
+            for name, (chunk, hold) in variants.items():
+                _conv_chunks.COL_CHUNK_BYTES, _conv_chunks.HOLD_COL_BYTES = chunk, hold
+                run()  # warm the pool for this variant
                 t0 = time.perf_counter()
                 run()
-                times[b].append(time.perf_counter() - t0)
+                times[name].append(time.perf_counter() - t0)
     finally:
-        _conv_chunks.COL_CHUNK_BYTES = saved
-    return {b: float(numpy.median(v)) for b, v in times.items()}
+        _conv_chunks.COL_CHUNK_BYTES, _conv_chunks.HOLD_COL_BYTES = saved
+    return {name: float(numpy.median(v)) for name, v in times.items()}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=7, help="alternating rounds per shape (default 7)")
-    parser.add_argument("--budget-mib", type=float, nargs="+", default=None,
-                        help="chunk budgets to compare with the whole batch (default: the built-in one)")
+    parser.add_argument("--budget-mib", type=float, nargs="+", default=[],
+                        help="chunk sizes to compare too (columns split over the batch)")
     args = parser.parse_args(argv)
     if args.rounds < 1 or (args.budget_mib and min(args.budget_mib) <= 0):
         parser.error(f"--rounds must be >= 1 and --budget-mib positive, got {args.rounds}, {args.budget_mib}")
-    whole = 1 << 62
-    chunked = [int(m * (1 << 20)) for m in args.budget_mib] if args.budget_mib else [_conv_chunks.COL_CHUNK_BYTES]
-    budgets = [whole] + chunked
-    print(f"{'layer':<32}{'whole ms':>10}" + "".join(f"{f'{b / (1 << 20):g} MiB':>12}{'ratio':>7}" for b in chunked))
-    for name, shape in SHAPES.items():
-        med = compare(shape, budgets, args.rounds)
-        line = f"{name:<32}{med[whole] * 1e3:>10.1f}"
-        line += "".join(f"{med[b] * 1e3:>12.1f}{med[b] / med[whole]:>7.2f}" for b in chunked)
+    never = 1 << 62
+    variants = {"kept": (never, never), "default": (_conv_chunks.COL_CHUNK_BYTES, _conv_chunks.HOLD_COL_BYTES)}
+    for mib in args.budget_mib:
+        variants[f"{mib:g} MiB"] = (int(mib * (1 << 20)), _conv_chunks.HOLD_COL_BYTES)
+    others = list(variants)[1:]
+    print(f"{'layer':<32}{'kept ms':>10}" + "".join(f"{name + ' ms':>14}{'ratio':>7}" for name in others))
+    for label, shape in SHAPES.items():
+        med = compare(shape, variants, args.rounds)
+        line = f"{label:<32}{med['kept'] * 1e3:>10.1f}"
+        line += "".join(f"{med[name] * 1e3:>14.1f}{med[name] / med['kept']:>7.2f}" for name in others)
         print(line, flush=True)
     return 0
 

@@ -93,7 +93,7 @@ def test_conv_chunks_ab_restores_the_budget_and_times_both(monkeypatch):
     spec.loader.exec_module(ab)
     from benchbench.core.functions import _conv_chunks
 
-    before = _conv_chunks.COL_CHUNK_BYTES
-    med = ab.compare((3, 2, 4, 6, 3, 1, 1), [1 << 62, 1], rounds=1)
-    assert set(med) == {1 << 62, 1} and all(_positive(v) for v in med.values())
-    assert _conv_chunks.COL_CHUNK_BYTES == before
+    before = _conv_chunks.COL_CHUNK_BYTES, _conv_chunks.HOLD_COL_BYTES
+    med = ab.compare((3, 2, 4, 6, 3, 1, 1), {"kept": (1 << 62, 1 << 62), "split": (1, 0)}, rounds=1)
+    assert set(med) == {"kept", "split"} and all(_positive(v) for v in med.values())
+    assert (_conv_chunks.COL_CHUNK_BYTES, _conv_chunks.HOLD_COL_BYTES) == before

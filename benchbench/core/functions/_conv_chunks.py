@@ -1,26 +1,34 @@
-"""How a convolution splits its batch so that no whole-batch im2col is ever built on the CPU.
+"""Where a convolution's im2col columns live on the CPU: kept, rebuilt, or split over the batch.
 
 The columns of a whole batch are ``kh*kw`` times the input: for a ResNet-18 step at batch 64
-they were about a gigabyte when every layer kept its own for the weight gradient. Instead the
-convolution builds the columns of a few samples at a time (a chunk of at most
-``COL_CHUNK_BYTES``), multiplies them at once and gives the buffer back; the weight gradient
-builds them again, chunk by chunk, from the retained input. One chunk's columns are small
-enough to stay in the last-level cache between the copy that writes them and the GEMM that
-reads them, which is what pays for copying them twice. The chunks of every layer are views
-of flat work arrays of one size (``chunk_capacity``), so all the layers of a network share the
-same one or two pooled buffers instead of each shape keeping its own.
+they came to about a gigabyte when every layer kept its own from forward to the weight
+gradient. Now a layer keeps its columns only when they are small (``HOLD_COL_BYTES``);
+otherwise the weight gradient builds them again from the retained input (one more strided
+copy, a few per cent of the layer's time), and no layer's columns outlive its own forward or
+backward. Columns larger than ``COL_CHUNK_BYTES`` are built a few samples at a time and
+multiplied chunk by chunk, which bounds a layer's transient memory at large batch sizes
+(smaller GEMMs are slower on a 2-core machine, so the bound is set above what the workloads
+need at their default batch sizes).
 
-On cupy a convolution is one chunk: GPU memory holds a whole batch's columns and one large
-GEMM keeps the device busy.
+Columns that are not kept are views of one flat work array per dtype, as large as the largest
+columns asked for so far (``column_capacity``), so all the layers of a network share one
+pooled buffer instead of each shape keeping its own.
+
+On cupy a convolution is one chunk that keeps its columns, as before: one large GEMM keeps
+the device busy, and nothing here adds a host synchronisation.
 """
 from __future__ import annotations
 
 import numpy
 
-__all__ = ["COL_CHUNK_BYTES", "sample_chunks", "chunk_capacity"]
+__all__ = ["COL_CHUNK_BYTES", "HOLD_COL_BYTES", "sample_chunks", "holds_columns", "column_capacity"]
 
-# Columns of one chunk: large enough for GEMMs with thousands of columns, small enough to stay cached.
-COL_CHUNK_BYTES = 16 << 20
+# Columns above this many bytes are built and multiplied a few samples at a time.
+COL_CHUNK_BYTES = 192 << 20
+# Columns up to this many bytes are kept from forward to the weight gradient; larger ones are rebuilt.
+HOLD_COL_BYTES = 16 << 20
+
+_largest = {}  # itemsize -> elements of the largest unkept columns so far (numpy only)
 
 
 def sample_chunks(xp, n, col_bytes_per_sample, budget=None):
@@ -44,21 +52,27 @@ def sample_chunks(xp, n, col_bytes_per_sample, budget=None):
     return [(n * k // count, n * (k + 1) // count) for k in range(count)]
 
 
-def chunk_capacity(chunks, elems_per_sample, itemsize):
-    """Elements of the flat work array that holds any chunk's columns, or None for a single chunk.
+def holds_columns(xp, nbytes):
+    """Whether whole-batch columns of ``nbytes`` are kept from forward to the weight gradient (always on cupy)."""
+    return xp is not numpy or nbytes <= HOLD_COL_BYTES
 
-    Every split layer asks for the same size (:data:`COL_CHUNK_BYTES`, or more when one sample
-    alone is larger), so the buffer pool hands the same arrays to all of them.
+
+def column_capacity(xp, chunks, elems_per_sample, itemsize):
+    """Elements of the shared flat work array for columns that are not kept (None on cupy).
 
     Args:
+        xp: the array module.
         chunks: the ``(lo, hi)`` pairs of :func:`sample_chunks`.
         elems_per_sample: column elements one sample needs.
         itemsize: bytes per element.
 
     Returns:
-        The element count, or None when ``chunks`` is the whole batch (columns then have their exact shape).
+        The largest of this layer's chunk and every earlier one, so that every layer asks the
+        buffer pool for the same size; None on cupy (exact shapes from its own pool).
     """
-    if len(chunks) == 1:
+    if xp is not numpy:
         return None
-    largest = max(hi - lo for lo, hi in chunks) * elems_per_sample
-    return max(largest, COL_CHUNK_BYTES // itemsize)
+    need = max(hi - lo for lo, hi in chunks) * elems_per_sample
+    cap = max(need, _largest.get(itemsize, 0))
+    _largest[itemsize] = cap
+    return cap

@@ -11,10 +11,9 @@ flipped kernel (one im2col + one GEMM), otherwise a GEMM and a col2im that adds
 padding skips im2col. On the CPU every internal array (padded input, columns, GEMM
 results before the NCHW copy) comes from the ``_buffers`` pool and goes back to it as
 soon as nothing reads it (the columns after the weight gradient), and the large layout
-copies run on the BLAS thread count. Columns larger than ``_conv_chunks.COL_CHUNK_BYTES``
-are built a few samples at a time and never kept: each GEMM writes (or, for ``gW``, adds)
-its chunk's part, and the weight gradient builds them again from the retained input
-(see ``_conv_chunks``).
+copies run on the BLAS thread count. Only small columns are kept for the weight gradient;
+larger ones are built again from the retained input, and very large ones a few samples at a
+time, each GEMM writing (or, for ``gW``, adding) its chunk's part (see ``_conv_chunks``).
 """
 from __future__ import annotations
 
@@ -22,7 +21,7 @@ import numpy
 
 from ..function import Function
 from . import _buffers
-from ._conv_chunks import chunk_capacity, sample_chunks
+from ._conv_chunks import column_capacity, holds_columns, sample_chunks
 from ..variable import Variable
 
 __all__ = ["linear", "convolution_2d"]
@@ -263,9 +262,12 @@ class Convolution2DFunction(Function):
         if self._is_pointwise(kh, kw):
             chunks = [(0, n)]
             xpad = None
+            hold = self.needs_input_grad[1]  # the input's transposed copy, 1x the input
         else:
             chunks = sample_chunks(xp, n, c * kh * kw * oh * ow * x.itemsize)
-            cap = chunk_capacity(chunks, c * kh * kw * oh * ow, x.itemsize)
+            hold = (self.needs_input_grad[1] and len(chunks) == 1
+                    and holds_columns(xp, c * kh * kw * n * oh * ow * x.itemsize))
+            cap = None if hold else column_capacity(xp, chunks, c * kh * kw * oh * ow, x.itemsize)
             x_cnhw = x.transpose(1, 0, 2, 3)
             xpad = _padded(xp, x_cnhw, self.ph, self.pw, oh, ow, kh, kw, self.sy, self.sx, self.dy, self.dx)
         m = oh * ow
@@ -275,8 +277,8 @@ class Convolution2DFunction(Function):
             else:
                 col = _im2col(xp, xpad[:, lo:hi], kh, kw, oh, ow, self.sy, self.sx, self.dy, self.dx, cap)
             xp.matmul(W.reshape(o, -1), col, out=y[:, lo * m:hi * m])
-            if self.needs_input_grad[1] and len(chunks) == 1:
-                self.col = col  # small enough to keep for the weight gradient
+            if hold:
+                self.col = col
             else:
                 _buffers.release(xp, col)
         if xpad is not None:
@@ -330,7 +332,7 @@ class Convolution2DFunction(Function):
                 gx_cnhw = _buffers.acquire(xp, (c, n, hp, wp), gy.dtype)
                 m = oh * ow
                 chunks = sample_chunks(xp, n, c * kh * kw * m * gy.itemsize)
-                cap = chunk_capacity(chunks, c * kh * kw * m, gy.itemsize)
+                cap = column_capacity(xp, chunks, c * kh * kw * m, gy.itemsize)
                 for lo, hi in chunks:
                     gcol = _work(xp, (c * kh * kw, (hi - lo) * m), gy.dtype, cap)
                     xp.matmul(W.reshape(o, -1).T, gy[:, lo * m:hi * m], out=gcol)
@@ -359,7 +361,7 @@ class Convolution2DFunction(Function):
         gx = _buffers.acquire(xp, (c, n * h * w), gy.dtype)
         m = h * w
         chunks = sample_chunks(xp, n, o * kh * kw * m * gy.itemsize)
-        cap = chunk_capacity(chunks, o * kh * kw * m, gy.itemsize)
+        cap = column_capacity(xp, chunks, o * kh * kw * m, gy.itemsize)
         for lo, hi in chunks:
             gcol = _im2col(xp, gpad[:, lo:hi], kh, kw, h, w, 1, 1, 1, 1, cap)
             xp.matmul(w_flip, gcol, out=gx[:, lo * m:hi * m])
@@ -375,7 +377,7 @@ class Convolution2DFunction(Function):
         m = oh * ow
         gW = None
         chunks = sample_chunks(xp, n, c * kh * kw * m * x.itemsize)
-        cap = chunk_capacity(chunks, c * kh * kw * m, x.itemsize)
+        cap = column_capacity(xp, chunks, c * kh * kw * m, x.itemsize)
         for lo, hi in chunks:
             col = _im2col(xp, xpad[:, lo:hi], kh, kw, oh, ow, self.sy, self.sx, self.dy, self.dx, cap)
             part = xp.matmul(gy[:, lo * m:hi * m], col.T)

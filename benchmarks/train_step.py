@@ -7,8 +7,10 @@ so that machine noise affects both alike, on the same synthetic batch (see :func
 PyTorch starts from benchbench's initial parameters, so the first losses agree.
 Printed: ms/step (median and IQR after warm-up), samples/s, achieved GFLOP/s (from the
 workload's ``flops_per_sample``), PyTorch's ms/step and the ratio benchbench / PyTorch;
-a plain numpy float32 GEMM as this machine's reference; the BLAS kernel and threads; the
-per-op framework overhead (a chain of 100 small ops with backward).
+a plain float32 GEMM (numpy's, and PyTorch's) timed at the start and again at the end of the
+run, whose best rate is this run's ceiling: each framework's achieved GFLOP/s is also given
+as a fraction of it (``ceiling`` columns: how near the GEMM rate a whole step gets); the BLAS
+kernel and threads; the per-op framework overhead (a chain of 100 small ops with backward).
 
 Usage:
     python benchmarks/train_step.py [--workload NAME ...] [--steps N] [--warmup N] [--json OUT]
@@ -36,13 +38,13 @@ import numpy
 
 # key: (label, workload spec, target ratio benchbench / PyTorch, default steps)
 WORKLOADS = {
-    "mlp": ("MLP/MNIST", "mlp_mnist", 1.2, 40),
-    "cnn": ("CNN/MNIST", "cnn_mnist", 2.0, 10),
-    "lenet5": ("LeNet5/CIFAR-10", "lenet5_cifar10", 2.0, 40),
+    "mlp": ("MLP/MNIST", "mlp_mnist", 1.0, 40),
+    "cnn": ("CNN/MNIST", "cnn_mnist", 1.2, 10),
+    "lenet5": ("LeNet5/CIFAR-10", "lenet5_cifar10", 1.2, 40),
     "lstm": ("LSTM/sine per-step", "lstm_sine", 1.5, 40),
     "lstm_fused": ("LSTM/sine fused", "lstm_sine:fused=true", 2.0, 100),
     # Augmentation is switched off so that both frameworks time the same model.
-    "resnet18": ("ResNet-18/CIFAR-10", "resnet_cifar10:depth=18,augment=false", 2.0, 4),
+    "resnet18": ("ResNet-18/CIFAR-10", "resnet_cifar10:depth=18,augment=false", 1.2, 4),
 }
 OVERHEAD_TARGET_US = 10.0
 SETTLE_S = 0.2
@@ -203,6 +205,24 @@ def measure_gemm(n=1024, repeats=10, torch=None):
     return out
 
 
+def gemm_ceiling(*gemms):
+    """The best float32 GEMM rate (GFLOP/s) among :func:`measure_gemm` results (numpy's or torch's)."""
+    rates = [g[k] for g in gemms if g for k in ("numpy_gflops", "torch_gflops") if g.get(k)]
+    if not rates:
+        raise ValueError("gemm_ceiling: no GEMM rate was measured")
+    return max(rates)
+
+
+def add_ceiling_fractions(row, ceiling):
+    """Add ``ceiling_fraction`` (achieved GFLOP/s / ``ceiling``) to each framework's half of ``row``."""
+    if not ceiling > 0:
+        raise ValueError(f"add_ceiling_fractions: ceiling must be a positive GFLOP/s, got {ceiling!r}")
+    for name in ("benchbench", "torch"):
+        if name in row and row[name].get("gflops") is not None:
+            row[name]["ceiling_fraction"] = row[name]["gflops"] / ceiling
+    return row
+
+
 def _gemm_gflops(fn, n, repeats):
     fn()
     time.sleep(SETTLE_S)
@@ -355,6 +375,10 @@ def run(names, steps=None, warmup=3, use_torch=True, overhead_repeats=200, settl
         row.update(key=name, label=label, target=target)
         result["workloads"].append(row)
         log("  " + format_row(row))
+    result["gemm_end"] = measure_gemm(torch=torch)
+    result["gemm_ceiling_gflops"] = gemm_ceiling(result["gemm"], result["gemm_end"])
+    for row in result["workloads"]:
+        add_ceiling_fractions(row, result["gemm_ceiling_gflops"])
     info["loadavg_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     return result
 
@@ -377,8 +401,12 @@ def format_report(result):
                      f"TF32 matmul {t.get('allow_tf32_matmul')}, cuDNN {t.get('allow_tf32_cudnn')}")
     else:
         lines.append(f"PyTorch: {m['torch_skipped']} (benchbench half only)")
-    ref = f"GEMM {g['n']}^3 float32: numpy {g['numpy_gflops']:.1f} GFLOP/s"
-    lines.append(ref + (f", torch {g['torch_gflops']:.1f} GFLOP/s" if "torch_gflops" in g else ""))
+    for when, gm in (("start", g), ("end", result.get("gemm_end"))):
+        if gm:
+            ref = f"GEMM {gm['n']}^3 float32 at the {when}: numpy {gm['numpy_gflops']:.1f} GFLOP/s"
+            lines.append(ref + (f", torch {gm['torch_gflops']:.1f} GFLOP/s" if "torch_gflops" in gm else ""))
+    if "gemm_ceiling_gflops" in result:
+        lines.append(f"ceiling (best GEMM rate of this run): {result['gemm_ceiling_gflops']:.1f} GFLOP/s")
     over = f"per-op overhead ({o['n_ops']} add/mul on (10,) + backward): {o['benchbench_us_per_op']:.2f} µs/op"
     over += f" (target <= {OVERHEAD_TARGET_US:g})"
     lines.append(over + (f"; torch {o['torch_us_per_op']:.2f} µs/op" if "torch_us_per_op" in o else ""))
@@ -389,20 +417,29 @@ def format_report(result):
     return lines
 
 
-HEADER = (f"{'workload':<20}{'batch':>6}{'ms/step (IQR)':>20}{'samples/s':>11}{'GFLOP/s':>9}"
-          f"{'torch ms (IQR)':>20}{'ratio':>7}{'target':>8}{'':5}{'min-ratio':>10}  first loss bb/torch")
+HEADER = (f"{'workload':<20}{'batch':>6}{'ms/step (IQR)':>20}{'samples/s':>11}{'GFLOP/s':>9}{'ceiling':>8}"
+          f"{'torch ms (IQR)':>20}{'GFLOP/s':>9}{'ceiling':>8}{'ratio':>7}{'target':>8}{'':5}{'min-ratio':>10}"
+          f"  first loss bb/torch")
 
 
 def format_row(w):
     """One workload of :func:`run`'s result as a line of the table (columns of :data:`HEADER`)."""
     b = w["benchbench"]
-    line = f"{w['label']:<20}{w['batch_size']:>6}{_ms(b):>20}{b['samples_per_s']:>11.0f}{b['gflops']:>9.2f}"
+    line = (f"{w['label']:<20}{w['batch_size']:>6}{_ms(b):>20}{b['samples_per_s']:>11.0f}{b['gflops']:>9.2f}"
+            f"{_fraction(b):>8}")
     if "torch" in w:
+        t = w["torch"]
         ok = "" if w["target"] is None else (" ok" if w["ratio"] <= w["target"] else " MISS")
         target = "" if w["target"] is None else f"<={w['target']:g}"
-        line += (f"{_ms(w['torch']):>20}{w['ratio']:>7.2f}{target:>8}{ok:<5}{w['ratio_min']:>10.2f}"
+        line += (f"{_ms(t):>20}{t['gflops']:>9.2f}{_fraction(t):>8}{w['ratio']:>7.2f}{target:>8}{ok:<5}"
+                 f"{w['ratio_min']:>10.2f}"
                  f"  {b['first_loss']:.5f}/{w['torch']['first_loss']:.5f}")
     return line
+
+
+def _fraction(s):
+    """The share of the GEMM ceiling as a percentage, or '-' before it is known."""
+    return f"{100 * s['ceiling_fraction']:.0f}%" if "ceiling_fraction" in s else "-"
 
 
 def _ms(s):

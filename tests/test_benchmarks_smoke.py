@@ -81,3 +81,48 @@ def test_tf32_is_off_on_both_sides_for_a_gpu(train_step):
     assert record["torch.backends.cuda.matmul.allow_tf32"] is False and record["torch.backends.cudnn.allow_tf32"] is False
     cpu_env = {}
     assert train_step.tf32_off("cpu", FakeTorch, cpu_env)["applies"] is False and cpu_env == {}
+def test_ceiling_fraction_of_each_framework(train_step):
+    ceiling = train_step.gemm_ceiling({"n": 8, "numpy_gflops": 150.0, "torch_gflops": 200.0},
+                                      {"n": 8, "numpy_gflops": 180.0})
+    assert ceiling == 200.0
+    row = {"label": "X", "batch_size": 4, "target": 1.2, "ratio": 1.5, "ratio_min": 1.4,
+           "benchbench": {"ms_median": 2.0, "ms_iqr": 0.1, "samples_per_s": 2000.0, "gflops": 50.0, "first_loss": 1.0},
+           "torch": {"ms_median": 1.0, "ms_iqr": 0.1, "samples_per_s": 4000.0, "gflops": 100.0, "first_loss": 1.0}}
+    train_step.add_ceiling_fractions(row, ceiling)
+    assert row["benchbench"]["ceiling_fraction"] == pytest.approx(0.25)
+    assert row["torch"]["ceiling_fraction"] == pytest.approx(0.5)
+    line = train_step.format_row(row)
+    assert " 25%" in line and " 50%" in line and "MISS" in line
+    with pytest.raises(ValueError, match="ceiling"):
+        train_step.add_ceiling_fractions(row, 0.0)
+    with pytest.raises(ValueError, match="no GEMM rate"):
+        train_step.gemm_ceiling({"n": 8})
+
+
+def test_run_reports_the_ceiling_fraction(train_step, monkeypatch):
+    rates = iter([40.0, 60.0])
+    monkeypatch.setattr(train_step, "measure_gemm", lambda torch=None: {"n": 8, "numpy_gflops": next(rates)})
+    result = train_step.run(["mlp"], steps=1, warmup=0, use_torch=False, overhead_repeats=2, settle=0,
+                            log=lambda line: None)
+    assert result["gemm_ceiling_gflops"] == 60.0
+    bb = result["workloads"][0]["benchbench"]
+    assert bb["ceiling_fraction"] == pytest.approx(bb["gflops"] / 60.0)
+    assert any("ceiling (best GEMM rate of this run): 60.0" in line for line in train_step.format_report(result))
+
+
+def test_profile_runs_on_the_cpu(train_step):
+    text = train_step.profile("mlp_mnist", steps=1, top=5, device="cpu")
+    assert "function calls" in text
+
+
+def test_conv_chunks_ab_restores_the_budget_and_times_both(monkeypatch):
+    spec = importlib.util.spec_from_file_location("benchbench_benchmark_conv_chunks_ab",
+                                                  SCRIPT.parent / "conv_chunks_ab.py")
+    ab = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ab)
+    from benchbench.core.functions import _conv_chunks
+
+    before = _conv_chunks.COL_CHUNK_BYTES, _conv_chunks.HOLD_COL_BYTES
+    med = ab.compare((3, 2, 4, 6, 3, 1, 1), {"kept": (1 << 62, 1 << 62), "split": (1, 0)}, rounds=1)
+    assert set(med) == {"kept", "split"} and all(_positive(v) for v in med.values())
+    assert (_conv_chunks.COL_CHUNK_BYTES, _conv_chunks.HOLD_COL_BYTES) == before

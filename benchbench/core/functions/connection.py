@@ -11,7 +11,9 @@ flipped kernel (one im2col + one GEMM), otherwise a GEMM and a col2im that adds
 padding skips im2col. On the CPU every internal array (padded input, columns, GEMM
 results before the NCHW copy) comes from the ``_buffers`` pool and goes back to it as
 soon as nothing reads it (the columns after the weight gradient), and the large layout
-copies run on the BLAS thread count.
+copies run on the BLAS thread count. Only small columns are kept for the weight gradient;
+larger ones are built again from the retained input, and very large ones a few samples at a
+time, each GEMM writing (or, for ``gW``, adding) its chunk's part (see ``_conv_chunks``).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import numpy
 
 from ..function import Function
 from . import _buffers
+from ._conv_chunks import column_capacity, holds_columns, sample_chunks
 from ..variable import Variable
 
 __all__ = ["linear", "convolution_2d"]
@@ -94,25 +97,37 @@ def _window(xp, a, i, j, oh, ow, sy, sx, dy=1, dx=1):
     return a[:, :, y0:y0 + sy * (oh - 1) + 1:sy, x0:x0 + sx * (ow - 1) + 1:sx]
 
 
-def _im2col(xp, a, kh, kw, oh, ow, sy, sx, dy, dx):
+def _im2col(xp, a, kh, kw, oh, ow, sy, sx, dy, dx, capacity=None):
     """Copy the windows of ``a`` (C, N, Hp, Wp), any strides, into a (C*kh*kw, N*oh*ow) work array.
 
-    The result comes from ``_buffers.acquire``: the caller releases it.
+    The result comes from ``_buffers.acquire`` (the front of a flat array of ``capacity``
+    elements when given): the caller releases it.
     """
     c, n = a.shape[:2]
     s_c, s_n, s_h, s_w = a.strides
     view = xp.lib.stride_tricks.as_strided(
         a, (c, kh, kw, n, oh, ow), (s_c, s_h * dy, s_w * dx, s_n, s_h * sy, s_w * sx)
     )
-    col = _buffers.acquire(xp, view.shape, a.dtype)
+    col = _work(xp, view.shape, a.dtype, capacity)
     _buffers.copy(xp, col, view)
     return col.reshape(c * kh * kw, n * oh * ow)
 
 
-def _col2im(xp, gcol, c, n, kh, kw, oh, ow, sy, sx, hp, wp, dy, dx):
-    """Sum the (C*kh*kw, N*oh*ow) column gradient onto a padded (C, N, hp, wp) work array."""
+def _work(xp, shape, dtype, capacity=None):
+    """A work array of ``shape`` from the pool, the front of a flat one of ``capacity`` elements when given."""
+    if capacity is None:
+        return _buffers.acquire(xp, shape, dtype)
+    size = 1
+    for s in shape:
+        size *= s
+    assert size <= capacity
+    return _buffers.acquire(xp, (capacity,), dtype)[:size].reshape(shape)
+
+
+def _col2im(xp, gcol, c, n, kh, kw, oh, ow, sy, sx, hp, wp, dy, dx, out=None):
+    """Sum the (C*kh*kw, N*oh*ow) column gradient onto a padded (C, N, hp, wp) work array (or ``out``)."""
     gcol = gcol.reshape(c, kh, kw, n, oh, ow)
-    gpad = _buffers.acquire(xp, (c, n, hp, wp), gcol.dtype)
+    gpad = _buffers.acquire(xp, (c, n, hp, wp), gcol.dtype) if out is None else out
     gpad.fill(0)
     for i in range(kh):
         for j in range(kw):
@@ -243,21 +258,33 @@ class Convolution2DFunction(Function):
     def forward(self, xp, xs):
         x, W = xs[0], xs[1]
         n, c, h, w, o, kh, kw, oh, ow = self._geometry(x, W)
+        y = _buffers.acquire(xp, (o, n * oh * ow), x.dtype)
         if self._is_pointwise(kh, kw):
-            col = _cnhw(xp, x).reshape(c, n * h * w)
+            chunks = [(0, n)]
+            xpad = None
+            hold = self.needs_input_grad[1]  # the input's transposed copy, 1x the input
         else:
+            chunks = sample_chunks(xp, n, c * kh * kw * oh * ow * x.itemsize)
+            hold = (self.needs_input_grad[1] and len(chunks) == 1
+                    and holds_columns(xp, c * kh * kw * n * oh * ow * x.itemsize))
+            cap = None if hold else column_capacity(xp, chunks, c * kh * kw * oh * ow, x.itemsize)
             x_cnhw = x.transpose(1, 0, 2, 3)
             xpad = _padded(xp, x_cnhw, self.ph, self.pw, oh, ow, kh, kw, self.sy, self.sx, self.dy, self.dx)
-            col = _im2col(xp, xpad, kh, kw, oh, ow, self.sy, self.sx, self.dy, self.dx)
+        m = oh * ow
+        for lo, hi in chunks:
+            if xpad is None:
+                col = _cnhw(xp, x).reshape(c, n * h * w)
+            else:
+                col = _im2col(xp, xpad[:, lo:hi], kh, kw, oh, ow, self.sy, self.sx, self.dy, self.dx, cap)
+            xp.matmul(W.reshape(o, -1), col, out=y[:, lo * m:hi * m])
+            if hold:
+                self.col = col
+            else:
+                _buffers.release(xp, col)
+        if xpad is not None:
             _release_padded(xp, xpad, x_cnhw)
-        y = _buffers.acquire(xp, (o, n * oh * ow), x.dtype)
-        xp.matmul(W.reshape(o, -1), col, out=y)
         if len(xs) == 3:
             y += xs[2].reshape(o, 1)
-        if self.needs_input_grad[1]:
-            self.col = col
-        else:
-            _buffers.release(xp, col)
         out = _nchw(xp, y.reshape(o, n, oh, ow))
         _buffers.release(xp, y)
         return (out,)
@@ -281,9 +308,13 @@ class Convolution2DFunction(Function):
         gy = gy_cnhw.reshape(o, n * oh * ow)
         gx = gW = gb = None
         if need[1]:
-            gW = xp.matmul(gy, self.col.T).reshape(W.shape).astype(W.dtype, copy=False)
-            _buffers.release(xp, self.col)
-            self.col = None
+            if self.col is None:
+                gW = self._weight_grad_by_chunks(xp, x, W, gy)
+            else:
+                gW = xp.matmul(gy, self.col.T)
+                _buffers.release(xp, self.col)
+                self.col = None
+            gW = gW.reshape(W.shape).astype(W.dtype, copy=False)
         if len(xs) == 3 and need[2]:
             gb = gy.sum(axis=1).astype(xs[2].dtype, copy=False)
         if need[0]:
@@ -296,12 +327,18 @@ class Convolution2DFunction(Function):
                 gx_cnhw = self._input_grad_by_full_convolution(xp, gy, W, x.shape, oh, ow)
                 gx = _nchw(xp, gx_cnhw)
             else:
-                gcol = _buffers.acquire(xp, (c * kh * kw, n * oh * ow), gy.dtype)
-                xp.matmul(W.reshape(o, -1).T, gy, out=gcol)
                 hp = max(h + 2 * self.ph, (oh - 1) * self.sy + (kh - 1) * self.dy + 1)
                 wp = max(w + 2 * self.pw, (ow - 1) * self.sx + (kw - 1) * self.dx + 1)
-                gx_cnhw = _col2im(xp, gcol, c, n, kh, kw, oh, ow, self.sy, self.sx, hp, wp, self.dy, self.dx)
-                _buffers.release(xp, gcol)
+                gx_cnhw = _buffers.acquire(xp, (c, n, hp, wp), gy.dtype)
+                m = oh * ow
+                chunks = sample_chunks(xp, n, c * kh * kw * m * gy.itemsize)
+                cap = column_capacity(xp, chunks, c * kh * kw * m, gy.itemsize)
+                for lo, hi in chunks:
+                    gcol = _work(xp, (c * kh * kw, (hi - lo) * m), gy.dtype, cap)
+                    xp.matmul(W.reshape(o, -1).T, gy[:, lo * m:hi * m], out=gcol)
+                    _col2im(xp, gcol, c, hi - lo, kh, kw, oh, ow, self.sy, self.sx, hp, wp, self.dy, self.dx,
+                            out=gx_cnhw[:, lo:hi])
+                    _buffers.release(xp, gcol)
                 gx = _nchw(xp, gx_cnhw[:, :, self.ph:self.ph + h, self.pw:self.pw + w])
             _buffers.release(xp, gx_cnhw)
             gx = gx.astype(x.dtype, copy=False)
@@ -320,13 +357,37 @@ class Convolution2DFunction(Function):
         qh, qw = kh - 1 - self.ph, kw - 1 - self.pw
         gy4 = gy.reshape(o, n, oh, ow)
         gpad = _padded(xp, gy4, qh, qw, h, w, kh, kw, 1, 1)
-        gcol = _im2col(xp, gpad, kh, kw, h, w, 1, 1, 1, 1)
-        _release_padded(xp, gpad, gy4)
         w_flip = xp.ascontiguousarray(W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(c, -1)
-        gx = _buffers.acquire(xp, (c, n * h * w), gcol.dtype)
-        xp.matmul(w_flip, gcol, out=gx)
-        _buffers.release(xp, gcol)
+        gx = _buffers.acquire(xp, (c, n * h * w), gy.dtype)
+        m = h * w
+        chunks = sample_chunks(xp, n, o * kh * kw * m * gy.itemsize)
+        cap = column_capacity(xp, chunks, o * kh * kw * m, gy.itemsize)
+        for lo, hi in chunks:
+            gcol = _im2col(xp, gpad[:, lo:hi], kh, kw, h, w, 1, 1, 1, 1, cap)
+            xp.matmul(w_flip, gcol, out=gx[:, lo * m:hi * m])
+            _buffers.release(xp, gcol)
+        _release_padded(xp, gpad, gy4)
         return gx.reshape(c, n, h, w)
+
+    def _weight_grad_by_chunks(self, xp, x, W, gy):
+        """``gy @ col.T`` as a (O, C*kh*kw) array, the columns built again from ``x`` a chunk at a time."""
+        n, c, h, w, o, kh, kw, oh, ow = self._geometry(x, W)
+        x_cnhw = x.transpose(1, 0, 2, 3)
+        xpad = _padded(xp, x_cnhw, self.ph, self.pw, oh, ow, kh, kw, self.sy, self.sx, self.dy, self.dx)
+        m = oh * ow
+        gW = None
+        chunks = sample_chunks(xp, n, c * kh * kw * m * x.itemsize)
+        cap = column_capacity(xp, chunks, c * kh * kw * m, x.itemsize)
+        for lo, hi in chunks:
+            col = _im2col(xp, xpad[:, lo:hi], kh, kw, oh, ow, self.sy, self.sx, self.dy, self.dx, cap)
+            part = xp.matmul(gy[:, lo * m:hi * m], col.T)
+            _buffers.release(xp, col)
+            if gW is None:
+                gW = part
+            else:
+                gW += part
+        _release_padded(xp, xpad, x_cnhw)
+        return gW
 
 
 def convolution_2d(x, W, b=None, stride=1, pad=0, cover_all=False, dilate=1):

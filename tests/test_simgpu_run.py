@@ -29,6 +29,7 @@ PLAN = textwrap.dedent('''
         warmup_steps: 1
         steps: 4
         val_batches: 1
+        min_time_s: 0
 ''')
 
 

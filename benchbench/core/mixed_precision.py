@@ -43,8 +43,8 @@ import math
 
 import numpy
 
-from . import backend
 from .config import using_config
+from .functions._checks import OPERAND_TYPES
 from .functions.array import cast
 from .link import Link
 from .variable import Variable
@@ -54,7 +54,6 @@ __all__ = [
     "MixedPrecisionOptimizer",
 ]
 
-_array_types = (numpy.ndarray, backend.ndarray)
 _FLOAT32 = numpy.dtype(numpy.float32)
 
 
@@ -93,13 +92,13 @@ def to_compute_dtype(dtype, *values):
 
 def _is_low_float(a):
     dt = getattr(a, "dtype", None)
-    if dt is None or not isinstance(a, (Variable,) + _array_types):
+    if dt is None or not isinstance(a, OPERAND_TYPES):
         return False
     return dt.kind == "f" and dt.itemsize < 4
 
 
 def _cast_input(a, dtype):
-    if isinstance(a, (Variable,) + _array_types) and a.dtype.kind == "f" and a.dtype != dtype:
+    if isinstance(a, OPERAND_TYPES) and a.dtype.kind == "f" and a.dtype != dtype:
         return cast(a, dtype) if isinstance(a, Variable) else a.astype(dtype)
     return a
 

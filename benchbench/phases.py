@@ -2,11 +2,13 @@
 
 ``PHASES`` lists them in the order a step runs them:
 
-- ``data``: fetching the next batch and moving it to the device.
-- ``forward``: the model's forward pass and the loss.
-- ``backward``: back-propagation of the loss to every parameter's gradient.
-- ``update``: the optimizer's step on the parameters (loss scaling and master weights included).
-- ``allreduce``: averaging the gradients across data-parallel ranks (absent on a single device).
+- ``data``: taking the next batch from the iterator and moving it to the device.
+- ``forward``: the model's forward pass, the loss and the metric.
+- ``backward``: clearing the gradients and back-propagating the loss (scaled under mixed precision).
+- ``update``: the optimizer's step (unscaling, overflow check and master-weight update included),
+  less the gradient all-reduce.
+- ``allreduce``: averaging the gradients over the data-parallel ranks; split out of ``update``,
+  absent on a single device.
 
 Standard library only, so every layer may import it.
 """

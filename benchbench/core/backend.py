@@ -161,9 +161,13 @@ def get_array_module(*args):
     return numpy
 
 
+#: The array classes of both backends, for ``isinstance`` checks.
+ARRAY_TYPES = (numpy.ndarray, ndarray)
+
+
 def is_array(a) -> bool:
     """True for numpy and cupy arrays."""
-    return isinstance(a, (numpy.ndarray, ndarray))
+    return isinstance(a, ARRAY_TYPES)
 
 
 class Device:

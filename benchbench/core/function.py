@@ -17,7 +17,6 @@ from . import backend
 from .config import config
 from .variable import Variable
 
-_ndarray_types = (numpy.ndarray, backend.ndarray)
 _new_variable = Variable.__new__
 
 
@@ -49,7 +48,7 @@ class Function:
         rank = 0
         for x in inputs:
             if not isinstance(x, Variable):
-                if isinstance(x, _ndarray_types):
+                if isinstance(x, backend.ARRAY_TYPES):
                     x = Variable(x, requires_grad=False)
                 else:
                     raise TypeError(
@@ -71,7 +70,7 @@ class Function:
         ys = self.forward(xp, xs) if hook is None else hook.forward(self, xp, xs)
         outs = []
         for y in ys:
-            if not isinstance(y, _ndarray_types):
+            if not isinstance(y, backend.ARRAY_TYPES):
                 y = xp.asarray(y)
             v = _new_variable(Variable)
             v.array = y

@@ -43,10 +43,11 @@ import math
 
 import numpy
 
-from . import backend
 from .config import using_config
+from .functions._checks import OPERAND_TYPES
 from .functions.array import cast
 from .link import Link
+from .optimizers.wrapper import OptimizerWrapper
 from .variable import Variable
 
 __all__ = [
@@ -54,7 +55,6 @@ __all__ = [
     "MixedPrecisionOptimizer",
 ]
 
-_array_types = (numpy.ndarray, backend.ndarray)
 _FLOAT32 = numpy.dtype(numpy.float32)
 
 
@@ -93,13 +93,13 @@ def to_compute_dtype(dtype, *values):
 
 def _is_low_float(a):
     dt = getattr(a, "dtype", None)
-    if dt is None or not isinstance(a, (Variable,) + _array_types):
+    if dt is None or not isinstance(a, OPERAND_TYPES):
         return False
     return dt.kind == "f" and dt.itemsize < 4
 
 
 def _cast_input(a, dtype):
-    if isinstance(a, (Variable,) + _array_types) and a.dtype.kind == "f" and a.dtype != dtype:
+    if isinstance(a, OPERAND_TYPES) and a.dtype.kind == "f" and a.dtype != dtype:
         return cast(a, dtype) if isinstance(a, Variable) else a.astype(dtype)
     return a
 
@@ -262,7 +262,7 @@ def loss_scaler_for(dtype):
     return LossScaler(scale=1.0, dynamic=False)
 
 
-class MixedPrecisionOptimizer:
+class MixedPrecisionOptimizer(OptimizerWrapper):
     """Wrap an optimizer for mixed precision: unscale the packed gradients, skip overflowed steps.
 
     ``pack_grads()`` and ``update_packed()`` keep the inner optimizer's protocol, so
@@ -280,34 +280,17 @@ class MixedPrecisionOptimizer:
         >>> model.cleargrads(); opt.backward(loss); opt.update()
     """
 
-    _own = ("inner", "loss_scaler", "target")
+    _own = OptimizerWrapper._own | {"loss_scaler"}
 
     def __init__(self, inner, loss_scaler=None):
-        if not all(hasattr(inner, a) for a in ("pack_grads", "update_packed", "packed_groups", "setup")):
-            raise TypeError(
-                f"MixedPrecisionOptimizer: inner must be a benchbench optimizer, got {type(inner).__name__}"
-            )
+        super().__init__(inner)
         if loss_scaler is None:
             loss_scaler = LossScaler()
         elif not isinstance(loss_scaler, LossScaler):
             raise TypeError(
                 f"MixedPrecisionOptimizer: loss_scaler must be a LossScaler, got {type(loss_scaler).__name__}"
             )
-        d = self.__dict__
-        d["inner"] = inner
-        d["loss_scaler"] = loss_scaler
-        d["target"] = None
-
-    def __getattr__(self, name):
-        if name in MixedPrecisionOptimizer._own:
-            raise AttributeError(name)
-        return getattr(self.__dict__["inner"], name)
-
-    def __setattr__(self, name, value):
-        if name in MixedPrecisionOptimizer._own:
-            self.__dict__[name] = value
-        else:
-            setattr(self.inner, name, value)
+        self.loss_scaler = loss_scaler
 
     @property
     def loss_scale(self):
@@ -319,12 +302,6 @@ class MixedPrecisionOptimizer:
         """Steps skipped because the gradients overflowed."""
         return self.loss_scaler.skipped_steps
 
-    def setup(self, link):
-        """Set up the inner optimizer on ``link``; returns self."""
-        self.inner.setup(link)
-        self.target = link
-        return self
-
     def backward(self, loss, retain_graph=False):
         """``loss.backward()`` with the loss scaled (see :meth:`LossScaler.backward`)."""
         self.loss_scaler.backward(loss, retain_graph=retain_graph)
@@ -334,16 +311,9 @@ class MixedPrecisionOptimizer:
         if self.target is None:
             raise RuntimeError("MixedPrecisionOptimizer.update: call setup(link) first")
         if lossfun is not None:
-            self.target.cleargrads()
-            loss = lossfun(*args, **kwargs)
-            self.loss_scaler.backward(loss)
-            del loss
+            self._grads_from(lossfun, *args, **kwargs)
         self.pack_grads()
         self.update_packed()
-
-    def pack_grads(self):
-        """Pack the scaled gradients into the inner optimizer's flat buffers; returns them."""
-        return self.inner.pack_grads()
 
     def update_packed(self):
         """Unscale the packed gradients and run the inner update, or skip it on inf/NaN."""

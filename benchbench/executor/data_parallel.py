@@ -12,9 +12,10 @@ from __future__ import annotations
 import time
 
 from ..core import backend
+from ..core.optimizers.wrapper import OptimizerWrapper
 
 
-class DataParallelOptimizer:
+class DataParallelOptimizer(OptimizerWrapper):
     """Wrap ``inner`` so its updates are data parallel over ``comm``.
 
     Args:
@@ -31,37 +32,18 @@ class DataParallelOptimizer:
         >>> loss.backward(); opt.update()
     """
 
+    _own = OptimizerWrapper._own | {"comm", "last_allreduce_s", "allreduce_bytes", "_broadcast_layout"}
+
     def __init__(self, inner, comm):
-        if not hasattr(inner, "pack_grads") or not hasattr(inner, "update_packed"):
-            raise TypeError(
-                f"DataParallelOptimizer: inner must be a benchbench optimizer, got {type(inner).__name__}"
-            )
-        self.inner = inner
+        super().__init__(inner)
         self.comm = comm
-        self.target = None
         self.last_allreduce_s = 0.0
         self.allreduce_bytes = 0
         self._broadcast_layout = None
 
-    _own = frozenset({"inner", "comm", "target", "last_allreduce_s", "allreduce_bytes", "_broadcast_layout"})
-
-    def __getattr__(self, name):
-        # Hyper-parameters, hooks and the step counter of the inner optimizer stay reachable.
-        if name in DataParallelOptimizer._own:
-            raise AttributeError(name)
-        return getattr(self.__dict__["inner"], name)
-
-    def __setattr__(self, name, value):
-        # ``opt.lr = 0.01`` (a learning-rate schedule) must reach the inner optimizer.
-        if name in DataParallelOptimizer._own:
-            self.__dict__[name] = value
-        else:
-            setattr(self.inner, name, value)
-
     def setup(self, link):
         """Set up the inner optimizer on ``link`` and broadcast its parameters from rank 0."""
-        self.target = link
-        self.inner.setup(link)
+        super().setup(link)
         self.broadcast_params()
         return self
 
@@ -79,15 +61,11 @@ class DataParallelOptimizer:
     def update(self, lossfun=None, *args, **kwargs):
         """Optionally compute loss and gradients, then all-reduce them and run the inner update."""
         if lossfun is not None:
-            self.target.cleargrads()
-            loss = lossfun(*args, **kwargs)
-            backward = getattr(self.inner, "backward", None)  # loss scaling, under mixed precision
-            backward(loss) if backward is not None else loss.backward()
-            del loss
+            self._grads_from(lossfun, *args, **kwargs)
         if self._layout() != self._broadcast_layout:
             # Lazily initialised parameters appeared at the first forward pass.
             self.broadcast_params()
-        grads = self.inner.pack_grads()
+        grads = self.pack_grads()
         for g in grads:
             backend.synchronize(g)
         t0 = time.perf_counter()
@@ -97,7 +75,7 @@ class DataParallelOptimizer:
             backend.synchronize(g)
         self.last_allreduce_s = time.perf_counter() - t0
         self.allreduce_bytes = int(sum(g.nbytes for g in grads))
-        self.inner.update_packed()
+        super().update_packed()
 
 
 def average_persistents(model, comm) -> list[str]:

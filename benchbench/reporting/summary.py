@@ -16,7 +16,7 @@ import pandas as pd
 from benchbench import stats
 from benchbench.reporting.runs import Run
 
-PHASES = ("data", "forward", "backward", "update", "allreduce")
+from benchbench.phases import PHASES
 _STATUS_ORDER = {"ok": 0, "diverged": 1, "timeout": 2, "oom": 3, "failed": 4}
 
 COLUMNS = [

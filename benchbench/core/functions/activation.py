@@ -3,21 +3,10 @@ from __future__ import annotations
 
 import numpy
 
-from .. import backend
 from ..function import Function
-from ..variable import Variable
+from ._checks import check_float
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax"]
-
-_operand_types = (Variable, numpy.ndarray, backend.ndarray)
-
-
-def _check_float(name, x):
-    if not isinstance(x, _operand_types):
-        raise TypeError(f"{name}: x must be a Variable or an array, got {type(x).__name__}")
-    if x.dtype.kind != "f":
-        raise TypeError(f"{name}: x must be a float array, got dtype {x.dtype}")
-
 
 def _check_axis(name, x, axis):
     if isinstance(axis, bool) or not isinstance(axis, (int, numpy.integer)):
@@ -134,7 +123,7 @@ def relu(x):
     Returns:
         Variable of ``x``'s shape and dtype.
     """
-    _check_float("relu", x)
+    check_float("relu", "x", x)
     return ReLU().apply((x,))[0]
 
 
@@ -148,7 +137,7 @@ def leaky_relu(x, slope=0.2):
     Returns:
         Variable of ``x``'s shape and dtype.
     """
-    _check_float("leaky_relu", x)
+    check_float("leaky_relu", "x", x)
     if isinstance(slope, bool) or not isinstance(slope, (int, float, numpy.floating, numpy.integer)):
         raise TypeError(f"leaky_relu: slope must be a number, got {type(slope).__name__}")
     return LeakyReLU(float(slope)).apply((x,))[0]
@@ -163,7 +152,7 @@ def sigmoid(x):
     Returns:
         Variable of ``x``'s shape and dtype.
     """
-    _check_float("sigmoid", x)
+    check_float("sigmoid", "x", x)
     return Sigmoid().apply((x,))[0]
 
 
@@ -176,7 +165,7 @@ def tanh(x):
     Returns:
         Variable of ``x``'s shape and dtype.
     """
-    _check_float("tanh", x)
+    check_float("tanh", "x", x)
     return Tanh().apply((x,))[0]
 
 
@@ -193,7 +182,7 @@ def softmax(x, axis=1):
     Example:
         >>> p = softmax(logits)   # logits (N, C): each row sums to 1
     """
-    _check_float("softmax", x)
+    check_float("softmax", "x", x)
     return Softmax(_check_axis("softmax", x, axis)).apply((x,))[0]
 
 
@@ -207,5 +196,5 @@ def log_softmax(x, axis=1):
     Returns:
         Variable of ``x``'s shape and dtype.
     """
-    _check_float("log_softmax", x)
+    check_float("log_softmax", "x", x)
     return LogSoftmax(_check_axis("log_softmax", x, axis)).apply((x,))[0]

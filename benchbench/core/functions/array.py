@@ -7,6 +7,8 @@ from .. import backend
 from ..config import config
 from ..function import Function
 from ._scatter import scatter_add
+from ._checks import ARRAY_TYPES, check_operand
+from .math import _sum_to
 from ..variable import Variable
 
 __all__ = [
@@ -14,33 +16,12 @@ __all__ = [
     "concat", "stack", "split_axis", "broadcast_to", "where", "cast",
 ]
 
-_array_types = (numpy.ndarray, backend.ndarray)
-_operand_types = (Variable, numpy.ndarray, backend.ndarray)
-
-
-def _check_x(name, x, arg="x"):
-    if not isinstance(x, _operand_types):
-        raise TypeError(f"{name}: {arg} must be a Variable or an array, got {type(x).__name__}")
-
-
 def _axis(name, axis, ndim, arg="axis"):
     if isinstance(axis, bool) or not isinstance(axis, (int, numpy.integer)):
         raise TypeError(f"{name}: {arg} must be an int, got {axis!r}")
     if not -ndim <= axis < ndim:
         raise ValueError(f"{name}: {arg} {axis} is out of range for {ndim} dimensions")
     return int(axis) % ndim
-
-
-def _sum_to(g, shape):
-    if g.shape == shape:
-        return g
-    lead = g.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        i + lead for i, n in enumerate(shape) if n == 1 and g.shape[i + lead] != 1
-    )
-    if axes:
-        g = g.sum(axis=axes, keepdims=True)
-    return g.reshape(shape)
 
 
 # -- shape changes -----------------------------------------------------------------------------
@@ -65,7 +46,7 @@ def reshape(x, shape):
     Returns:
         Variable of the new shape, sharing memory with ``x`` where possible.
     """
-    _check_x("reshape", x)
+    check_operand("reshape", "x", x)
     if isinstance(shape, (int, numpy.integer)):
         shape = (int(shape),)
     shape = tuple(shape)
@@ -86,7 +67,7 @@ def flatten(x):
     Returns:
         Variable of shape ``(x.size,)``.
     """
-    _check_x("flatten", x)
+    check_operand("flatten", "x", x)
     return Reshape((x.size,)).apply((x,))[0]
 
 
@@ -114,7 +95,7 @@ def transpose(x, axes=None):
     Returns:
         Variable (a view of ``x``).
     """
-    _check_x("transpose", x)
+    check_operand("transpose", "x", x)
     if axes is not None:
         axes = tuple(int(a) % x.ndim if -x.ndim <= a < x.ndim else a for a in axes)
         if sorted(axes) != list(range(x.ndim)):
@@ -132,7 +113,7 @@ def swapaxes(x, axis1, axis2):
     Returns:
         Variable (a view of ``x``).
     """
-    _check_x("swapaxes", x)
+    check_operand("swapaxes", "x", x)
     a1 = _axis("swapaxes", axis1, x.ndim, "axis1")
     a2 = _axis("swapaxes", axis2, x.ndim, "axis2")
     axes = list(range(x.ndim))
@@ -142,14 +123,14 @@ def swapaxes(x, axis1, axis2):
 
 def expand_dims(x, axis):
     """Insert an axis of length 1 at ``axis`` (``-x.ndim - 1 <= axis <= x.ndim``)."""
-    _check_x("expand_dims", x)
+    check_operand("expand_dims", "x", x)
     a = _axis("expand_dims", axis, x.ndim + 1)
     return Reshape(x.shape[:a] + (1,) + x.shape[a:]).apply((x,))[0]
 
 
 def squeeze(x, axis=None):
     """Remove axes of length 1 (all of them, or those in ``axis``: an int or a tuple of ints)."""
-    _check_x("squeeze", x)
+    check_operand("squeeze", "x", x)
     if axis is None:
         shape = tuple(n for n in x.shape if n != 1)
     else:
@@ -175,7 +156,7 @@ class BroadcastTo(Function):
 
 def broadcast_to(x, shape):
     """Broadcast ``x`` to ``shape`` (numpy rules); the gradient is summed back to ``x.shape``."""
-    _check_x("broadcast_to", x)
+    check_operand("broadcast_to", "x", x)
     shape = (int(shape),) if isinstance(shape, (int, numpy.integer)) else tuple(shape)
     ok = len(shape) >= x.ndim and all(
         n == m or n == 1 for n, m in zip(x.shape[::-1], shape[::-1])
@@ -219,7 +200,7 @@ def get_item(x, slices):
         Variable. Its gradient is scattered back into zeros of ``x``'s shape, accumulating
         over repeated integer indices.
     """
-    _check_x("get_item", x)
+    check_operand("get_item", "x", x)
     key = slices if isinstance(slices, tuple) else (slices,)
     xp = backend.get_array_module(x)
     advanced = False
@@ -232,7 +213,7 @@ def get_item(x, slices):
             k = xp.asarray(k)
             if k.dtype.kind == "f" and k.size == 0:
                 k = k.astype(numpy.intp)
-        if isinstance(k, _array_types):
+        if isinstance(k, ARRAY_TYPES):
             if xp is not numpy:
                 k = xp.asarray(k)
             if k.dtype.kind not in "biu":
@@ -261,12 +242,12 @@ class Concat(Function):
 
 
 def _check_sequence(name, xs):
-    if isinstance(xs, (Variable,) + _array_types) or not isinstance(xs, (list, tuple)):
+    if isinstance(xs, (Variable,) + ARRAY_TYPES) or not isinstance(xs, (list, tuple)):
         raise TypeError(f"{name}: xs must be a list or tuple of Variables/arrays, got {type(xs).__name__}")
     if not xs:
         raise ValueError(f"{name}: xs is empty")
     for i, x in enumerate(xs):
-        _check_x(name, x, f"xs[{i}]")
+        check_operand(name, f"xs[{i}]", x)
 
 
 def concat(xs, axis=1):
@@ -348,7 +329,7 @@ def split_axis(x, indices_or_sections, axis, force_tuple=True):
     Returns:
         tuple of Variables.
     """
-    _check_x("split_axis", x)
+    check_operand("split_axis", "x", x)
     a = _axis("split_axis", axis, x.ndim)
     n = x.shape[a]
     if isinstance(indices_or_sections, (int, numpy.integer)) and not isinstance(indices_or_sections, bool):
@@ -403,11 +384,11 @@ def where(condition, x, y):
     """
     if isinstance(condition, Variable):
         condition = condition.array
-    if not isinstance(condition, _array_types) or condition.dtype.kind != "b":
+    if not isinstance(condition, ARRAY_TYPES) or condition.dtype.kind != "b":
         got = getattr(condition, "dtype", type(condition).__name__)
         raise TypeError(f"where: condition must be a boolean array, got {got}")
-    _check_x("where", x)
-    _check_x("where", y, "y")
+    check_operand("where", "x", x)
+    check_operand("where", "y", y)
     if x.dtype != y.dtype:
         raise TypeError(f"where: x and y must have one dtype, got {x.dtype} and {y.dtype}")
     try:
@@ -452,7 +433,7 @@ def cast(x, dtype):
     Example:
         >>> W16 = cast(model.fc.W, numpy.float16)
     """
-    _check_x("cast", x)
+    check_operand("cast", "x", x)
     src = _float_dtype("cast", x.dtype, "x.dtype")
     dt = _float_dtype("cast", dtype, "dtype")
     if src == dt:

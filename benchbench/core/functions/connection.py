@@ -21,28 +21,13 @@ import numpy
 
 from ..function import Function
 from . import _buffers
+from ._checks import check_float
 from ._conv_chunks import column_capacity, holds_columns, sample_chunks
-from ..variable import Variable
 
 __all__ = ["linear", "convolution_2d"]
 
 
 # -- shared geometry helpers (also used by pooling) ---------------------------------
-def _array_of(v):
-    return v.array if isinstance(v, Variable) else v
-
-
-def _check_float(fname, argname, v):
-    """Raise TypeError unless ``v`` (Variable or array) holds floating-point data."""
-    a = _array_of(v)
-    dtype = getattr(a, "dtype", None)
-    if dtype is None:
-        raise TypeError(f"{fname}: {argname} must be a Variable or an array, got {type(v).__name__}")
-    if dtype.kind != "f":
-        raise TypeError(f"{fname}: {argname} must be a floating-point array, got dtype {dtype}")
-    return a
-
-
 def _pair(fname, argname, value, minimum):
     """Normalise an int or a pair of ints to a tuple and check each is >= ``minimum``."""
     if isinstance(value, (tuple, list)):
@@ -209,8 +194,8 @@ def linear(x, W, b=None, n_batch_axes=1):
     Example:
         >>> y = linear(x, W, b)   # x (100, 784), W (1000, 784) -> y (100, 1000)
     """
-    xa = _check_float("linear", "x", x)
-    Wa = _check_float("linear", "W", W)
+    xa = check_float("linear", "x", x)
+    Wa = check_float("linear", "W", W)
     if not isinstance(n_batch_axes, int) or isinstance(n_batch_axes, bool) or n_batch_axes < 1:
         raise ValueError(f"linear: n_batch_axes must be a positive int, got {n_batch_axes!r}")
     if xa.ndim < n_batch_axes:
@@ -227,7 +212,7 @@ def linear(x, W, b=None, n_batch_axes=1):
         )
     inputs = [x, W]
     if b is not None:
-        ba = _check_float("linear", "b", b)
+        ba = check_float("linear", "b", b)
         if ba.shape != (Wa.shape[0],):
             raise ValueError(f"linear: b must have shape ({Wa.shape[0]},) to match W {Wa.shape}, got {ba.shape}")
         inputs.append(b)
@@ -414,8 +399,8 @@ def convolution_2d(x, W, b=None, stride=1, pad=0, cover_all=False, dilate=1):
         >>> y = convolution_2d(x, W, b, stride=1, pad=1)   # (64, 64, 32, 32) * (64, 64, 3, 3)
     """
     fname = "convolution_2d"
-    xa = _check_float(fname, "x", x)
-    Wa = _check_float(fname, "W", W)
+    xa = check_float(fname, "x", x)
+    Wa = check_float(fname, "W", W)
     if xa.ndim != 4:
         raise ValueError(f"{fname}: x must be 4-D (N, C, H, W), got shape {xa.shape}")
     if Wa.ndim != 4:
@@ -430,7 +415,7 @@ def convolution_2d(x, W, b=None, stride=1, pad=0, cover_all=False, dilate=1):
     dilate = _pair(fname, "dilate", dilate, 1)
     inputs = [x, W]
     if b is not None:
-        ba = _check_float(fname, "b", b)
+        ba = check_float(fname, "b", b)
         if ba.shape != (Wa.shape[0],):
             raise ValueError(f"{fname}: b must have shape ({Wa.shape[0]},) to match W {Wa.shape}, got {ba.shape}")
         inputs.append(b)

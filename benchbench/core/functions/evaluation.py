@@ -1,14 +1,13 @@
 """Evaluation metrics (no gradient): accuracy."""
 from __future__ import annotations
 
-import numpy
 
 from .. import backend
+from ._checks import ARRAY_TYPES, array_of, check_float
 from ..variable import Variable
 
 __all__ = ["accuracy"]
 
-_array_types = (numpy.ndarray, backend.ndarray)
 
 
 def accuracy(y, t, ignore_label=None):
@@ -28,16 +27,10 @@ def accuracy(y, t, ignore_label=None):
         >>> float(acc.array)
     """
     name = "accuracy"
-    if isinstance(y, Variable):
-        y = y.array
-    if isinstance(t, Variable):
-        t = t.array
-    if not isinstance(y, _array_types):
-        raise TypeError(f"{name}: y must be a Variable or an array, got {type(y).__name__}")
-    if not isinstance(t, _array_types):
+    y = check_float(name, "y", y)
+    t = array_of(t)
+    if not isinstance(t, ARRAY_TYPES):
         raise TypeError(f"{name}: t must be an integer array, got {type(t).__name__}")
-    if y.dtype.kind != "f":
-        raise TypeError(f"{name}: y must be a float array, got dtype {y.dtype}")
     if t.dtype.kind not in "iu":
         raise TypeError(f"{name}: t must be an integer array, got dtype {t.dtype}")
     if y.ndim < 2:

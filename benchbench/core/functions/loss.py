@@ -6,25 +6,15 @@ import numpy
 from .. import backend
 from ..function import Function
 from ..variable import Variable
+from ._checks import ARRAY_TYPES, check_float
 
 __all__ = ["softmax_cross_entropy", "mean_squared_error", "sigmoid_cross_entropy"]
-
-_array_types = (numpy.ndarray, backend.ndarray)
-_operand_types = (Variable, numpy.ndarray, backend.ndarray)
-
-
-def _check_float(name, x, arg):
-    if not isinstance(x, _operand_types):
-        raise TypeError(f"{name}: {arg} must be a Variable or an array, got {type(x).__name__}")
-    if x.dtype.kind != "f":
-        raise TypeError(f"{name}: {arg} must be a float array, got dtype {x.dtype}")
-
 
 def _check_labels(name, t, shape):
     """Integer labels ``t`` of ``shape``; returns the array."""
     if isinstance(t, Variable):
         t = t.array
-    if not isinstance(t, _array_types):
+    if not isinstance(t, ARRAY_TYPES):
         raise TypeError(f"{name}: t must be an integer array, got {type(t).__name__}")
     if t.dtype.kind not in "iu":
         raise TypeError(f"{name}: t must be an integer array (int32 or int64), got dtype {t.dtype}")
@@ -110,7 +100,7 @@ def softmax_cross_entropy(x, t, normalize=True, cache_score=True, class_weight=N
         >>> loss = softmax_cross_entropy(model(x), t)
     """
     name = "softmax_cross_entropy"
-    _check_float(name, x, "x")
+    check_float(name, "x", x)
     if x.ndim != 2:
         raise ValueError(f"{name}: x must be 2-D (N, C), got shape {x.shape}")
     t = _check_labels(name, t, x.shape[:1])
@@ -126,7 +116,7 @@ def softmax_cross_entropy(x, t, normalize=True, cache_score=True, class_weight=N
     if class_weight is not None:
         if isinstance(class_weight, Variable):
             class_weight = class_weight.array
-        if not isinstance(class_weight, _array_types) or class_weight.shape != (x.shape[1],):
+        if not isinstance(class_weight, ARRAY_TYPES) or class_weight.shape != (x.shape[1],):
             raise ValueError(
                 f"{name}: class_weight must be an array of shape (C,)=({x.shape[1]},), "
                 f"got {getattr(class_weight, 'shape', type(class_weight).__name__)}"
@@ -157,8 +147,8 @@ def mean_squared_error(x0, x1):
         Variable: a 0-d array of the inputs' dtype.
     """
     name = "mean_squared_error"
-    _check_float(name, x0, "x0")
-    _check_float(name, x1, "x1")
+    check_float(name, "x0", x0)
+    check_float(name, "x1", x1)
     if x0.shape != x1.shape:
         raise ValueError(f"{name}: x0 and x1 must have one shape, got {x0.shape} and {x1.shape}")
     if x0.dtype != x1.dtype:
@@ -213,12 +203,12 @@ def sigmoid_cross_entropy(x, t, normalize=True, reduce="mean"):
         Variable: the loss, of ``x``'s dtype.
     """
     name = "sigmoid_cross_entropy"
-    _check_float(name, x, "x")
+    check_float(name, "x", x)
     if x.ndim < 1:
         raise ValueError(f"{name}: x must have a batch axis, got shape {x.shape}")
     if isinstance(t, Variable):
         t = t.array
-    if not isinstance(t, _array_types) or t.dtype.kind not in "iu":
+    if not isinstance(t, ARRAY_TYPES) or t.dtype.kind not in "iu":
         raise TypeError(
             f"{name}: t must be an integer array, got {getattr(t, 'dtype', type(t).__name__)}"
         )

@@ -1,4 +1,4 @@
-"""Arithmetic and reductions: the functions behind ``Variable``'s operators, plus matmul, sum, mean.
+"""Arithmetic: the functions behind ``Variable``'s operators (add, sub, mul, div, neg, pow) and matmul.
 
 Binary operations broadcast like numpy; in backward each input's gradient is summed back to
 that input's own shape. The other operand may be a Variable, an array or a Python number.
@@ -10,16 +10,11 @@ import numbers
 
 import numpy
 
-from .. import backend
 from ..function import Function
-from ..variable import Variable
+from ._checks import OPERAND_TYPES, check_operand
 
-__all__ = [
-    "add", "sub", "mul", "div", "neg", "pow", "matmul", "sum", "mean",
-    "exp", "log", "sqrt", "square", "absolute", "maximum", "minimum",
-]
+__all__ = ["add", "sub", "mul", "div", "neg", "pow", "matmul"]
 
-_operand_types = (Variable, numpy.ndarray, backend.ndarray)
 
 
 def _sum_to(g, shape, dtype=None):
@@ -48,13 +43,13 @@ def _scalar(name, value):
 
 
 def _shape(v):
-    return v.shape if isinstance(v, _operand_types) else ()
+    return v.shape if isinstance(v, OPERAND_TYPES) else ()
 
 
 def _binary(name, fn, const_fn, rconst_fn, x, y):
     """Dispatch to the array-array Function or to the one with a constant operand."""
-    if isinstance(y, _operand_types):
-        if isinstance(x, _operand_types):
+    if isinstance(y, OPERAND_TYPES):
+        if isinstance(x, OPERAND_TYPES):
             try:
                 return fn().apply((x, y))[0]
             except ValueError as e:
@@ -64,7 +59,7 @@ def _binary(name, fn, const_fn, rconst_fn, x, y):
                     f"{name}: shapes {_shape(x)} and {_shape(y)} do not broadcast"
                 ) from None
         return rconst_fn(_scalar(name, x)).apply((y,))[0]
-    if isinstance(x, _operand_types):
+    if isinstance(x, OPERAND_TYPES):
         return const_fn(_scalar(name, y)).apply((x,))[0]
     raise TypeError(
         f"{name}: at least one operand must be a Variable or an array, "
@@ -260,14 +255,9 @@ class Pow(Function):
         return (gx, gp)
 
 
-def _check_unary(name, x):
-    if not isinstance(x, _operand_types):
-        raise TypeError(f"{name}: x must be a Variable or an array, got {type(x).__name__}")
-
-
 def neg(x):
     """Elementwise ``-x``."""
-    _check_unary("neg", x)
+    check_operand("neg", "x", x)
     return Neg().apply((x,))[0]
 
 
@@ -281,120 +271,10 @@ def pow(x, p):
     Returns:
         Variable: ``x ** p``.
     """
-    _check_unary("pow", x)
-    if isinstance(p, _operand_types):
+    check_operand("pow", "x", x)
+    if isinstance(p, OPERAND_TYPES):
         return _binary("pow", Pow, None, None, x, p)
     return PowConstant(_scalar("pow", p)).apply((x,))[0]
-
-
-class Exp(Function):
-    def forward(self, xp, xs):
-        self.y = xp.exp(xs[0])
-        return (self.y,)
-
-    def backward(self, xp, xs, gys):
-        return (gys[0] * self.y,)
-
-
-class Log(Function):
-    def forward(self, xp, xs):
-        return (xp.log(xs[0]),)
-
-    def backward(self, xp, xs, gys):
-        return (gys[0] / xs[0],)
-
-
-class Sqrt(Function):
-    def forward(self, xp, xs):
-        self.y = xp.sqrt(xs[0])
-        return (self.y,)
-
-    def backward(self, xp, xs, gys):
-        return (gys[0] / (2 * self.y),)
-
-
-class Square(Function):
-    def forward(self, xp, xs):
-        return (xs[0] * xs[0],)
-
-    def backward(self, xp, xs, gys):
-        return (gys[0] * (2 * xs[0]),)
-
-
-class Absolute(Function):
-    def forward(self, xp, xs):
-        return (xp.abs(xs[0]),)
-
-    def backward(self, xp, xs, gys):
-        return (gys[0] * xp.sign(xs[0]),)
-
-
-def exp(x):
-    """Elementwise ``e ** x``."""
-    _check_unary("exp", x)
-    return Exp().apply((x,))[0]
-
-
-def log(x):
-    """Elementwise natural logarithm."""
-    _check_unary("log", x)
-    return Log().apply((x,))[0]
-
-
-def sqrt(x):
-    """Elementwise square root."""
-    _check_unary("sqrt", x)
-    return Sqrt().apply((x,))[0]
-
-
-def square(x):
-    """Elementwise ``x * x``."""
-    _check_unary("square", x)
-    return Square().apply((x,))[0]
-
-
-def absolute(x):
-    """Elementwise ``|x|`` (gradient 0 at 0)."""
-    _check_unary("absolute", x)
-    return Absolute().apply((x,))[0]
-
-
-class _Select(Function):
-    """maximum (``take_first`` where x0 >= x1) or minimum (where x0 <= x1); ties go to x0."""
-
-    def __init__(self, is_max):
-        self.is_max = is_max
-
-    def forward(self, xp, xs):
-        x0, x1 = xs
-        self.first = (x0 >= x1) if self.is_max else (x0 <= x1)
-        return (xp.where(self.first, x0, x1),)
-
-    def backward(self, xp, xs, gys):
-        gy = gys[0]
-        need = self.needs_input_grad
-        zero = gy.dtype.type(0)
-        return (
-            _sum_to(xp.where(self.first, gy, zero), xs[0].shape, xs[0].dtype) if need[0] else None,
-            _sum_to(xp.where(self.first, zero, gy), xs[1].shape, xs[1].dtype) if need[1] else None,
-        )
-
-
-def _select(name, is_max, x0, x1):
-    for arg, v in (("x1", x0), ("x2", x1)):
-        if not isinstance(v, _operand_types):
-            raise TypeError(f"{name}: {arg} must be a Variable or an array, got {type(v).__name__}")
-    return _binary(name, lambda: _Select(is_max), None, None, x0, x1)
-
-
-def maximum(x1, x2):
-    """Elementwise maximum of two Variables/arrays (broadcasting); ties send the gradient to ``x1``."""
-    return _select("maximum", True, x1, x2)
-
-
-def minimum(x1, x2):
-    """Elementwise minimum of two Variables/arrays (broadcasting); ties send the gradient to ``x1``."""
-    return _select("minimum", False, x1, x2)
 
 
 # -- matmul ------------------------------------------------------------------------------------
@@ -454,8 +334,7 @@ def matmul(a, b, transa=False, transb=False):
         >>> y = matmul(x, W, transb=True)   # x @ W.T, as in a linear layer
     """
     for arg, v in (("a", a), ("b", b)):
-        if not isinstance(v, _operand_types):
-            raise TypeError(f"matmul: {arg} must be a Variable or an array, got {type(v).__name__}")
+        check_operand("matmul", arg, v)
         if v.ndim < 2:
             raise ValueError(f"matmul: {arg} must have at least 2 dimensions, got shape {v.shape}")
     ka = a.shape[-2] if transa else a.shape[-1]
@@ -471,82 +350,3 @@ def matmul(a, b, transa=False, transb=False):
         raise ValueError(
             f"matmul: batch dimensions of a {a.shape} and b {b.shape} do not broadcast"
         ) from e
-
-
-# -- reductions --------------------------------------------------------------------------------
-def _normalize_axis(name, axis, ndim):
-    """``axis`` (None, int or tuple of ints) as a sorted tuple of non-negative ints."""
-    if axis is None:
-        return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, numpy.integer)) else axis
-    try:
-        out = []
-        for a in axes:
-            if isinstance(a, bool) or not isinstance(a, (int, numpy.integer)):
-                raise TypeError
-            if not -ndim <= a < ndim:
-                raise ValueError(
-                    f"{name}: axis {axis!r} is out of range for an array of {ndim} dimensions"
-                )
-            out.append(int(a) % ndim)
-    except TypeError:
-        raise TypeError(f"{name}: axis must be None, an int or a tuple of ints, got {axis!r}") from None
-    if len(set(out)) != len(out):
-        raise ValueError(f"{name}: axis {axis!r} repeats an axis")
-    return tuple(sorted(out))
-
-
-class Sum(Function):
-    def __init__(self, axes, keepdims, scale=None):
-        self.axes = axes
-        self.keepdims = keepdims
-        self.scale = scale  # 1/n for mean
-
-    def forward(self, xp, xs):
-        x = xs[0]
-        if self.scale is None:
-            return (xp.asarray(x.sum(axis=self.axes, keepdims=self.keepdims)),)
-        return (xp.asarray(x.mean(axis=self.axes, keepdims=self.keepdims)),)
-
-    def backward(self, xp, xs, gys):
-        x = xs[0]
-        gy = gys[0]
-        if not self.keepdims and self.axes:
-            gy = gy.reshape([1 if i in self.axes else n for i, n in enumerate(x.shape)])
-        if self.scale is not None:
-            gy = gy * self.scale
-        gx = xp.empty(x.shape, dtype=gy.dtype)
-        gx[...] = gy
-        return (gx,)
-
-
-def _reduce(name, x, axis, keepdims, mean):
-    if not isinstance(x, _operand_types):
-        raise TypeError(f"{name}: x must be a Variable or an array, got {type(x).__name__}")
-    axes = _normalize_axis(name, axis, x.ndim)
-    scale = None
-    if mean:
-        n = 1
-        for a in axes:
-            n *= x.shape[a]
-        scale = 1.0 / n if n else float("nan")
-    return Sum(axes, bool(keepdims), scale).apply((x,))[0]
-
-
-def sum(x, axis=None, keepdims=False):
-    """Sum of the elements over ``axis``.
-
-    Args:
-        x: Variable or array.
-        axis: None (all axes), an int, or a tuple of ints.
-        keepdims: keep the reduced axes with length 1.
-
-    Returns:
-        Variable: the sum, of ``x``'s dtype.
-    """
-    return _reduce("sum", x, axis, keepdims, False)
-
-
-def mean(x, axis=None, keepdims=False):
-    """Mean of the elements over ``axis`` (arguments as ``sum``)."""
-    return _reduce("mean", x, axis, keepdims, True)

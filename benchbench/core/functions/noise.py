@@ -3,15 +3,14 @@ from __future__ import annotations
 
 import numpy
 
-from .. import backend
 from ..config import config
 from ..function import Function
 from ..random import get_xp_rng
+from ._checks import check_float
 from ..variable import Variable, as_variable
 
 __all__ = ["dropout"]
 
-_operand_types = (Variable, numpy.ndarray, backend.ndarray)
 
 
 class Dropout(Function):
@@ -52,10 +51,7 @@ def dropout(x, ratio=0.5, *, mask=None, return_mask=False):
         >>> h = dropout(relu(h), ratio=0.5)
     """
     name = "dropout"
-    if not isinstance(x, _operand_types):
-        raise TypeError(f"{name}: x must be a Variable or an array, got {type(x).__name__}")
-    if x.dtype.kind != "f":
-        raise TypeError(f"{name}: x must be a float array, got dtype {x.dtype}")
+    check_float(name, "x", x)
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float, numpy.floating)):
         raise TypeError(f"{name}: ratio must be a number, got {type(ratio).__name__}")
     if not 0.0 <= ratio < 1.0:

@@ -9,7 +9,7 @@ with whole-array operations (no loop over channels).
 from __future__ import annotations
 
 from ..function import Function
-from .connection import _check_float
+from ._checks import check_float
 
 __all__ = ["batch_normalization", "fixed_batch_normalization"]
 
@@ -39,7 +39,7 @@ def _param_shape(x_shape, axes):
 
 
 def _check_param(fname, name, v, pshape):
-    a = _check_float(fname, name, v)
+    a = check_float(fname, name, v)
     if a.shape != pshape:
         raise ValueError(f"{fname}: {name} must have shape {pshape} to match x, got {a.shape}")
     return a
@@ -146,7 +146,7 @@ def batch_normalization(x, gamma, beta, eps=2e-5, running_mean=None, running_var
         >>> y = batch_normalization(x, gamma, beta, running_mean=rm, running_var=rv)
     """
     fname = "batch_normalization"
-    xa = _check_float(fname, "x", x)
+    xa = check_float(fname, "x", x)
     axes = _reduce_axes(fname, xa.ndim, axis)
     _, pshape = _param_shape(xa.shape, axes)
     _check_param(fname, "gamma", gamma, pshape)
@@ -229,7 +229,7 @@ def fixed_batch_normalization(x, gamma, beta, mean, var, eps=2e-5, axis=None):
         >>> y = fixed_batch_normalization(x, gamma, beta, running_mean, running_var)
     """
     fname = "fixed_batch_normalization"
-    xa = _check_float(fname, "x", x)
+    xa = check_float(fname, "x", x)
     axes = _reduce_axes(fname, xa.ndim, axis)
     _, pshape = _param_shape(xa.shape, axes)
     for name, v in (("gamma", gamma), ("beta", beta), ("mean", mean), ("var", var)):

@@ -13,14 +13,15 @@ from __future__ import annotations
 import numpy
 
 from ..function import Function
-from .connection import _check_float, _conv_outsize, _pair, _padded, _release_padded, _window
+from ._checks import check_float
+from .connection import _conv_outsize, _pair, _padded, _release_padded, _window
 
 __all__ = ["max_pooling_2d", "average_pooling_2d", "global_average_pooling_2d"]
 
 
 def _pool_args(fname, x, ksize, stride, pad, cover_all):
     """Validate the pooling arguments; return the geometry as plain ints."""
-    xa = _check_float(fname, "x", x)
+    xa = check_float(fname, "x", x)
     if xa.ndim != 4:
         raise ValueError(f"{fname}: x must be 4-D (N, C, H, W), got shape {xa.shape}")
     kh, kw = _pair(fname, "ksize", ksize, 1)
@@ -200,7 +201,7 @@ def global_average_pooling_2d(x):
         TypeError: non-float ``x``.
         ValueError: ``x`` not 4-D or with an empty spatial extent.
     """
-    xa = _check_float("global_average_pooling_2d", "x", x)
+    xa = check_float("global_average_pooling_2d", "x", x)
     if xa.ndim != 4:
         raise ValueError(f"global_average_pooling_2d: x must be 4-D (N, C, H, W), got shape {xa.shape}")
     if xa.shape[2] < 1 or xa.shape[3] < 1:

@@ -21,7 +21,7 @@ import numpy
 
 from ..backend import get_array_module
 from ..function import Function
-from ..variable import Variable
+from ._checks import array_of, check_float
 
 __all__ = ["lstm", "lstm_sequence"]
 
@@ -33,21 +33,6 @@ def _sigmoid_(x, xp):
     x *= 0.5
     x += 0.5
     return x
-
-
-def _array_of(x):
-    return x.array if isinstance(x, Variable) else x
-
-
-def _check_float(fname, argname, a, ndim):
-    if a is None:
-        raise TypeError(f"{fname}: {argname} must be an array or Variable, got None")
-    if not hasattr(a, "dtype") or not hasattr(a, "shape"):
-        raise TypeError(f"{fname}: {argname} must be an array or Variable, got {type(a).__name__}")
-    if a.dtype.kind != "f":
-        raise TypeError(f"{fname}: {argname} must have a float dtype, got {a.dtype}")
-    if a.ndim != ndim:
-        raise ValueError(f"{fname}: {argname} must have {ndim} axes, got shape {a.shape}")
 
 
 def _gate_grads(xp, a, i, f, o, c_prev, tc, gc, gh, ga, gi, gf, go):
@@ -128,9 +113,8 @@ def lstm(c_prev, x):
     Example:
         >>> c, h = lstm(c, upward(x) + lateral(h))
     """
-    ca, xa = _array_of(c_prev), _array_of(x)
-    _check_float("lstm", "c_prev", ca, 2)
-    _check_float("lstm", "x", xa, 2)
+    ca = check_float("lstm", "c_prev", c_prev, 2)
+    xa = check_float("lstm", "x", x, 2)
     if xa.shape[1] % 4 != 0:
         raise ValueError(f"lstm: x must have 4*H columns, got shape {xa.shape}")
     if ca.shape != (xa.shape[0], xa.shape[1] // 4):
@@ -350,10 +334,9 @@ def lstm_sequence(x_seq, h0, c0, W_x, W_h, b=None):
         >>> h_seq, h, c = lstm_sequence(xs, None, None, W_x, W_h, b)
     """
     fname = "lstm_sequence"
-    xa, wxa, wha = _array_of(x_seq), _array_of(W_x), _array_of(W_h)
-    _check_float(fname, "x_seq", xa, 3)
-    _check_float(fname, "W_x", wxa, 2)
-    _check_float(fname, "W_h", wha, 2)
+    xa = check_float(fname, "x_seq", x_seq, 3)
+    wxa = check_float(fname, "W_x", W_x, 2)
+    wha = check_float(fname, "W_h", W_h, 2)
     t_len, n, in_size = xa.shape
     if t_len == 0:
         raise ValueError(f"{fname}: x_seq must hold at least one step, got shape {xa.shape}")
@@ -373,19 +356,18 @@ def lstm_sequence(x_seq, h0, c0, W_x, W_h, b=None):
         if s is None:
             s = xp.zeros((n, hsz), dtype=dtype)
         else:
-            _check_float(fname, name, _array_of(s), 2)
-            if _array_of(s).shape != (n, hsz):
-                raise ValueError(f"{fname}: {name} must have shape (N, H) = {(n, hsz)}, got {_array_of(s).shape}")
+            sa = check_float(fname, name, s, 2)
+            if sa.shape != (n, hsz):
+                raise ValueError(f"{fname}: {name} must have shape (N, H) = {(n, hsz)}, got {sa.shape}")
         states.append(s)
     inputs = [x_seq, states[0], states[1], W_x, W_h]
     if b is not None:
-        ba = _array_of(b)
-        _check_float(fname, "b", ba, 1)
+        ba = check_float(fname, "b", b, 1)
         if ba.shape != (h4,):
             raise ValueError(f"{fname}: b must have shape (4*H,) = {(h4,)}, got {ba.shape}")
         inputs.append(b)
     for name, v in zip(("x_seq", "h0", "c0", "W_x", "W_h", "b"), inputs):
-        if _array_of(v).dtype != dtype:
-            raise TypeError(f"{fname}: {name} has dtype {_array_of(v).dtype}, x_seq has {dtype}; they must match")
+        if array_of(v).dtype != dtype:
+            raise TypeError(f"{fname}: {name} has dtype {array_of(v).dtype}, x_seq has {dtype}; they must match")
     return tuple(LSTMSequence(b is not None).apply(inputs))
 

@@ -8,8 +8,9 @@ from .momentum_sgd import MomentumSGD  # noqa: F401
 from .hooks import GradientClipping, GradientHardClipping, WeightDecay  # noqa: F401
 from .optimizer import Hyperparameter, Optimizer, PackedGroup  # noqa: F401
 from .sgd import SGD  # noqa: F401
+from .wrapper import OptimizerWrapper  # noqa: F401
 
 __all__ = [
     "Optimizer", "Hyperparameter", "PackedGroup", "SGD", "MomentumSGD", "Adam",
-    "WeightDecay", "GradientClipping", "GradientHardClipping",
+    "WeightDecay", "GradientClipping", "GradientHardClipping", "OptimizerWrapper",
 ]

@@ -83,7 +83,7 @@ def test_linear_validates():
     x, W = numpy.zeros((2, 4), numpy.float32), numpy.zeros((3, 5), numpy.float32)
     with pytest.raises(ValueError, match=r"linear: .*in_size 4.*expects 5"):
         F.linear(x, W)
-    with pytest.raises(TypeError, match="linear: x must be a floating-point array, got dtype int64"):
+    with pytest.raises(TypeError, match="linear: x must be a float array, got dtype int64"):
         F.linear(numpy.zeros((2, 5), numpy.int64), W)
     with pytest.raises(ValueError, match="linear: W must be 2-D"):
         F.linear(x, numpy.zeros((3, 4, 1), numpy.float32))
@@ -160,7 +160,7 @@ def test_convolution_2d_validates():
         F.convolution_2d(numpy.zeros((3, 28, 28), numpy.float32), W)
     with pytest.raises(ValueError, match="convolution_2d: x has 2 channels .* W expects 3"):
         F.convolution_2d(numpy.zeros((2, 2, 8, 8), numpy.float32), W)
-    with pytest.raises(TypeError, match="convolution_2d: W must be a floating-point array, got dtype int32"):
+    with pytest.raises(TypeError, match="convolution_2d: W must be a float array, got dtype int32"):
         F.convolution_2d(x, W.astype(numpy.int32))
     with pytest.raises(ValueError, match="convolution_2d: stride must be positive, got 0"):
         F.convolution_2d(x, W, stride=0)

@@ -153,7 +153,7 @@ def _cmd_list(args) -> int:
     from rich.table import Table
 
     from benchbench import registry
-    from benchbench.executor.summary import make_console
+    from benchbench.executor.progress import make_console
 
     reg = registry.discover(args.suites)
     table = Table(title="workloads", title_justify="left")
@@ -347,7 +347,8 @@ def _run(args, held: list) -> int:
 
     from benchbench import registry, results, runlock, system
     from benchbench.core import backend
-    from benchbench.executor import devices, launcher, preflight, signals, summary
+    from benchbench.executor import devices, launcher, preflight, signals
+    from benchbench.executor import progress as run_progress
     from benchbench.executor import plan as plan_mod
 
     overrides = {
@@ -464,7 +465,7 @@ def _run(args, held: list) -> int:
     writer.run["preflight"] = busy
     writer.run["probes"] = calibration.as_dict()
     writer.write()
-    progress = summary.RunProgress(len(descs))
+    progress = run_progress.RunProgress(len(descs))
     new_cells = []
 
     def cell_done(i, cell):
@@ -486,7 +487,7 @@ def _run(args, held: list) -> int:
         if getattr(e, "partial", None) is not None:  # the epochs an interrupted cell finished
             writer.add_cell(e.partial)
         writer.finish("interrupted")
-        _print_summary(summary, writer, done_cells + new_cells)
+        _print_summary(run_progress, writer, done_cells + new_cells)
         print(f"benchbench: interrupted; {len(new_cells)} of {len(descs)} cells finished and kept in {writer.path}; "
               f"complete the run with `benchbench run --resume {writer.path}`", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -499,7 +500,7 @@ def _run(args, held: list) -> int:
     writer.run["probes"] = calibration.as_dict()
     writer.finish("complete")
     cells = done_cells + new_cells
-    _print_summary(summary, writer, cells)
+    _print_summary(run_progress, writer, cells)
     return EXIT_OK if all(c["status"] == "ok" for c in cells) else EXIT_CELLS_FAILED
 
 

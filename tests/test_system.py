@@ -7,6 +7,9 @@ import types
 import pytest
 
 from benchbench import results, system
+from benchbench.system import cpu as system_cpu
+from benchbench.system import library_versions as system_library_versions
+from benchbench.system import nvml as system_nvml
 
 
 class _Err(Exception):
@@ -71,16 +74,16 @@ def test_fingerprint_has_schema_fields():
 
 
 def test_fingerprint_without_nvml_has_no_gpus(monkeypatch):
-    monkeypatch.setattr(system, "pynvml", _fake_nvml(init_fails=True))
+    monkeypatch.setattr(system_nvml, "pynvml", _fake_nvml(init_fails=True))
     assert system.gpu_list() == []
     assert system.fingerprint()["gpus"] == []
-    monkeypatch.setattr(system, "pynvml", None)
+    monkeypatch.setattr(system_nvml, "pynvml", None)
     assert system.fingerprint()["gpus"] == []
 
 
 def test_gpu_list_from_nvml(monkeypatch):
     nv = _fake_nvml(n=2)
-    monkeypatch.setattr(system, "pynvml", nv)
+    monkeypatch.setattr(system_nvml, "pynvml", nv)
     gpus = system.gpu_list()
     assert [g["index"] for g in gpus] == [0, 1]
     g = gpus[1]
@@ -96,7 +99,7 @@ def test_gpu_list_from_nvml(monkeypatch):
 def test_gpu_list_when_count_fails(monkeypatch):
     nv = _fake_nvml()
     nv.nvmlDeviceGetCount = lambda: (_ for _ in ()).throw(_Err("Unknown Error"))
-    monkeypatch.setattr(system, "pynvml", nv)
+    monkeypatch.setattr(system_nvml, "pynvml", nv)
     assert system.gpu_list() == []
     assert nv.calls["shutdown"] == 1
 
@@ -114,7 +117,7 @@ def test_machine_id_stable_and_hardware_dependent(monkeypatch):
 
 
 def test_fingerprint_with_fake_gpus_is_a_valid_results_machine(monkeypatch):
-    monkeypatch.setattr(system, "pynvml", _fake_nvml(n=2))
+    monkeypatch.setattr(system_nvml, "pynvml", _fake_nvml(n=2))
     fp = system.fingerprint()
     assert [g["name"] for g in fp["gpus"]] == ["Fake GPU 0", "Fake GPU 1"]
     results.new_run(fp, {"profile": "quick", "devices": ["gpu:0"], "workloads": [], "repeat": 1}, "x")
@@ -155,13 +158,13 @@ def test_blas_info_from_threadpoolctl(monkeypatch):
     info = [{"user_api": "openmp", "internal_api": "openmp", "num_threads": 8},
             {"user_api": "blas", "internal_api": "openblas", "version": "0.3.27", "num_threads": 4,
              "architecture": "Haswell"}]
-    monkeypatch.setattr(system, "_threadpool_info", lambda: info)
+    monkeypatch.setattr(system_cpu, "_threadpool_info", lambda: info)
     cpu = {"flags": ["avx", "avx2", "fma", "avx512f"], "arch": "x86_64"}
     out = system.blas_info(cpu, {"OPENBLAS_CORETYPE": "Haswell"})
     assert (out["library"], out["version"], out["kernel"], out["threads"]) == ("openblas", "0.3.27", "Haswell", 4)
     assert "forces the Haswell kernel" in out["warning"]
     assert system.blas_info(cpu, {})["warning"] is None
-    monkeypatch.setattr(system, "_threadpool_info", lambda: [])
+    monkeypatch.setattr(system_cpu, "_threadpool_info", lambda: [])
     assert system.blas_info(cpu, {}) == {"library": None, "version": None, "kernel": None, "threads": None,
                                          "warning": None}
 
@@ -172,13 +175,13 @@ def test_blas_info_on_this_machine_sees_numpy_blas():
 
 
 def test_cpu_info_reads_arm_features(monkeypatch):
-    monkeypatch.setattr(system, "_read_cpuinfo", lambda: {"Features": "fp asimd sve sve2 bf16 i8mm crc32"})
+    monkeypatch.setattr(system_cpu, "_read_cpuinfo", lambda: {"Features": "fp asimd sve sve2 bf16 i8mm crc32"})
     monkeypatch.setattr(system.platform, "processor", lambda: "")
     monkeypatch.setattr(system.platform, "machine", lambda: "aarch64")
     cpu = system.cpu_info()
     assert cpu["flags"] == ["asimd", "bf16", "i8mm", "sve", "sve2"]
     assert cpu["model"] == "aarch64" and cpu["arch"] == "aarch64"
-    monkeypatch.setattr(system, "_read_cpuinfo", lambda: {"Features": "asimd sve2", "CPU implementer": "0x41",
+    monkeypatch.setattr(system_cpu, "_read_cpuinfo", lambda: {"Features": "asimd sve2", "CPU implementer": "0x41",
                                                           "CPU part": "0xd4f"})
     assert system.cpu_info()["model"] == "ARM Neoverse-V2"
 
@@ -186,10 +189,10 @@ def test_cpu_info_reads_arm_features(monkeypatch):
 def test_fingerprint_records_env_and_warning(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     monkeypatch.delenv("OPENBLAS_CORETYPE", raising=False)
-    monkeypatch.setattr(system, "_threadpool_info", lambda: [
+    monkeypatch.setattr(system_cpu, "_threadpool_info", lambda: [
         {"user_api": "blas", "internal_api": "openblas", "version": "0.3", "num_threads": 3,
          "architecture": "Prescott"}])
-    monkeypatch.setattr(system, "_read_cpuinfo", lambda: {"model name": "Big  CPU", "flags": "avx avx2 fma avx512f"})
+    monkeypatch.setattr(system_cpu, "_read_cpuinfo", lambda: {"model name": "Big  CPU", "flags": "avx avx2 fma avx512f"})
     fp = system.fingerprint()
     assert fp["env"]["OMP_NUM_THREADS"] == "3" and fp["env"]["OPENBLAS_CORETYPE"] is None
     assert fp["cpu"]["model"] == "Big CPU" and fp["blas"]["warning"] is None
@@ -201,7 +204,7 @@ def test_fingerprint_records_env_and_warning(monkeypatch):
 
 
 def test_format_fingerprint_without_gpu(monkeypatch):
-    monkeypatch.setattr(system, "pynvml", None)
+    monkeypatch.setattr(system_nvml, "pynvml", None)
     text = system.format_fingerprint(system.fingerprint())
     assert "gpus      none found" in text and "versions  benchbench" in text
     with pytest.raises(ValueError, match="format_fingerprint"):
@@ -224,14 +227,14 @@ def test_versions_read_metadata_without_importing_optional_layers():
 def test_nccl_version_text(code, text):
     fake_cupy = types.SimpleNamespace(cuda=types.SimpleNamespace(
         nccl=types.SimpleNamespace(available=True, get_version=lambda: code)))
-    assert system._nccl_version(fake_cupy) == text
+    assert system_library_versions._nccl_version(fake_cupy) == text
 
 
 # ---------------------------------------------------------------- GpuMonitor
 
 def test_gpu_monitor_energy_and_peak_memory(monkeypatch):
     nv = _fake_nvml(energy=(5_000_000, 5_750_500), used=(1 << 30, 3 << 30, 2 << 30))
-    monkeypatch.setattr(system, "pynvml", nv)
+    monkeypatch.setattr(system_nvml, "pynvml", nv)
     with system.GpuMonitor(1) as mon:
         mon.sample()
     r = mon.result
@@ -244,14 +247,14 @@ def test_gpu_monitor_energy_and_peak_memory(monkeypatch):
 def test_gpu_monitor_prefers_this_process_memory(monkeypatch):
     nv = _fake_nvml()
     nv.nvmlDeviceGetComputeRunningProcesses = lambda h: [types.SimpleNamespace(pid=os.getpid(), usedGpuMemory=42)]
-    monkeypatch.setattr(system, "pynvml", nv)
+    monkeypatch.setattr(system_nvml, "pynvml", nv)
     r = system.GpuMonitor(0).start().stop()
     assert (r["peak_memory_bytes"], r["memory_scope"]) == (42, "process")
 
 
 def test_gpu_monitor_background_sampling(monkeypatch):
     nv = _fake_nvml(used=tuple(range(1, 10_000)))
-    monkeypatch.setattr(system, "pynvml", nv)
+    monkeypatch.setattr(system_nvml, "pynvml", nv)
     mon = system.GpuMonitor(0, interval_s=0.001).start()
     while mon._peak is not None and mon._peak < 5:
         mon._stop_event.wait(0.001)
@@ -268,7 +271,7 @@ def test_gpu_monitor_without_nvml_gives_none(monkeypatch, nvml):
         fake.nvmlDeviceGetTotalEnergyConsumption = unsupported
         fake.nvmlDeviceGetMemoryInfo = unsupported
         fake.nvmlDeviceGetComputeRunningProcesses = unsupported
-    monkeypatch.setattr(system, "pynvml", fake)
+    monkeypatch.setattr(system_nvml, "pynvml", fake)
     with system.GpuMonitor(0) as mon:
         pass
     assert mon.result["energy_j"] is None and mon.result["peak_memory_bytes"] is None

@@ -190,7 +190,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     from . import communicators
-    from .runner import _rank_from_env, write_json
+    from .runner import write_json
+    from .worker import _rank_from_env
 
     xp, sync, scope = numpy, None, None
     if args.communicator == "nccl":

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from benchbench import registry, results
 from benchbench.executor import launcher, oom_evidence
-from benchbench.executor.summary import RunProgress
+from benchbench.executor.progress import RunProgress
 
 from .conftest import cli, only_run, popen, run_args
 

@@ -180,10 +180,10 @@ def test_user_error_type_is_exit_2(monkeypatch, capsys):
 
 def test_internal_error_during_a_run_keeps_finished_cells(project, monkeypatch, capsys):
     from benchbench import results
-    from benchbench.executor import summary
+    from benchbench.executor import progress
 
     calls = {"n": 0}
-    real_done = summary.RunProgress.done
+    real_done = progress.RunProgress.done
 
     def done_then_bug(self, index, cell):
         real_done(self, index, cell)
@@ -191,7 +191,7 @@ def test_internal_error_during_a_run_keeps_finished_cells(project, monkeypatch, 
         if calls["n"] == 1:
             raise KeyError("a bug after the first cell")
 
-    monkeypatch.setattr(summary.RunProgress, "done", done_then_bug)
+    monkeypatch.setattr(progress.RunProgress, "done", done_then_bug)
     monkeypatch.chdir(project)
     code = cli_mod.main([str(a) for a in run_args(project, "--workload", "tiny", "sleepy")])
     assert code == 3

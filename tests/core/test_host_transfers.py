@@ -85,13 +85,13 @@ def test_a_mixed_precision_step_reads_back_once():
 
 
 def test_the_runner_reads_loss_and_metric_in_one_transfer():
-    from benchbench.executor import runner
+    from benchbench.executor import training
 
     cupy = backend.cupy
     with backend.Device("gpu:1").scope():
         loss, metric = cupy.asarray(numpy.float32(0.25)), cupy.asarray(numpy.float32(0.75))
         n0 = _transfers()
-        assert runner._to_host(loss, metric) == (0.25, 0.75)
-        assert runner._to_host(loss, None) == (0.25, 0.25)
+        assert training._to_host(loss, metric) == (0.25, 0.75)
+        assert training._to_host(loss, None) == (0.25, 0.25)
         assert _transfers() - n0 == 2
-    assert runner._to_host(numpy.float32(0.5), None) == (0.5, 0.5)
+    assert training._to_host(numpy.float32(0.5), None) == (0.5, 0.5)

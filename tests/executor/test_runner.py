@@ -4,7 +4,7 @@ import json
 import pytest
 
 from benchbench import results
-from benchbench.executor import runner
+from benchbench.executor import runner, training
 
 from ..fake_suite import suite_source
 
@@ -117,11 +117,11 @@ def test_skeleton_and_failed_records_follow_the_schema():
 
 
 def test_batches_for_strong_and_weak_scaling():
-    assert runner._batches(100, 1, "strong") == (100, 100)
-    assert runner._batches(100, 4, "strong") == (100, 25)
-    assert runner._batches(100, 4, "weak") == (400, 100)
+    assert training._batches(100, 1, "strong") == (100, 100)
+    assert training._batches(100, 4, "strong") == (100, 25)
+    assert training._batches(100, 4, "weak") == (400, 100)
     with pytest.raises(ValueError, match="does not split over 3 ranks"):
-        runner._batches(100, 3, "strong")
+        training._batches(100, 3, "strong")
 
 
 def test_classify():

@@ -1,0 +1,130 @@
+"""Machine fingerprint: CPU, BLAS and threads, memory, GPUs via NVML, performance settings, versions.
+
+The parts live in submodules: ``cpu`` (CPU, BLAS, memory, performance
+variables), ``nvml`` (GPU list and ``GpuMonitor``; the only importer of
+``pynvml``) and ``library_versions`` (library versions). This module assembles them into
+``fingerprint()``, derives ``machine_id`` and formats the block for ``benchbench
+info``; it re-exports the public names of the parts.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import re
+import socket
+
+from benchbench.system.cpu import (ISA_FLAGS, PERF_ENV_VARS, blas_info, blas_warning, cpu_info,
+                                   memory_bytes)
+from benchbench.system.nvml import GpuMonitor, cuda_pci_bus_id, gpu_list
+from benchbench.system.library_versions import versions
+
+__all__ = ["ISA_FLAGS", "PERF_ENV_VARS", "GpuMonitor", "blas_info", "blas_warning", "cpu_info",
+           "cuda_pci_bus_id", "fingerprint", "format_fingerprint", "gpu_list", "machine_id", "memory_bytes",
+           "versions"]
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40].strip("-")
+    return slug or "host"
+
+
+def machine_id(fp: dict) -> str:
+    """A stable id for the hardware: ``<hostname slug>-<8 hex>``, the hex a SHA-256 of CPU model and GPUs.
+
+    Raises:
+        ValueError: ``fp`` is not a fingerprint dict.
+    """
+    if not isinstance(fp, dict) or not isinstance(fp.get("cpu"), dict):
+        raise ValueError(f"machine_id: fp must be a fingerprint() dict, got {type(fp).__name__}")
+    parts = [str(fp["cpu"].get("model", ""))] + (["simulated GPUs"] if fp.get("simulated_gpus") else [])
+    for gpu in fp.get("gpus") or ():
+        parts += [str(gpu.get("name", "")), str(gpu.get("uuid") or "")]
+    digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:8]
+    return f"{_slug(str(fp.get('hostname', '')))}-{digest}"
+
+
+def _gpus_simulated() -> bool:
+    from benchbench.core import backend
+
+    return backend.gpu_simulated()
+
+
+def fingerprint() -> dict:
+    """The machine block of a results file (see ``results/README.md``).
+
+    Never raises for missing hardware or libraries: unknown fields are None, and a
+    machine without NVML has an empty ``gpus`` list.
+    """
+    cpu = cpu_info()
+    env = {name: os.environ.get(name) for name in PERF_ENV_VARS}
+    fp = {
+        "id": None,
+        "hostname": socket.gethostname(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": cpu,
+        "blas": blas_info(cpu, os.environ),
+        "memory_bytes": memory_bytes(),
+        "env": env,
+        "gpus": gpu_list(),
+        "simulated_gpus": _gpus_simulated(),
+        "versions": versions(),
+    }
+    fp["id"] = machine_id(fp)
+    return fp
+
+
+def _simulated_note() -> str:
+    from benchbench.core import backend
+
+    return backend.SIMULATED_NOTE
+
+
+def _gib(n) -> str:
+    return "?" if n is None else f"{n / 2**30:.1f} GiB"
+
+
+def format_fingerprint(fp: dict) -> str:
+    """The fingerprint as readable lines, for ``benchbench info``."""
+    if not isinstance(fp, dict) or not isinstance(fp.get("cpu"), dict):
+        raise ValueError(f"format_fingerprint: fp must be a fingerprint() dict, got {type(fp).__name__}")
+    cpu, blas = fp["cpu"], fp.get("blas") or {}
+    mhz = f", max {cpu['max_mhz']:.0f} MHz" if cpu.get("max_mhz") else ""
+    lines = [] if not fp.get("simulated_gpus") else [f"WARNING   {_simulated_note()}"]
+    lines += [
+        f"machine   {fp.get('id')} (host {fp.get('hostname')})",
+        f"os        {fp.get('os')}, Python {fp.get('python')}",
+        f"cpu       {cpu.get('model')} ({cpu.get('arch')}), {cpu.get('cores_physical') or '?'} physical / "
+        f"{cpu.get('cores_logical') or '?'} logical cores{mhz}",
+        f"          ISA: {' '.join(cpu.get('flags') or []) or 'none of interest'}",
+    ]
+    if blas.get("library"):
+        lines.append(f"blas      {blas['library']} {blas.get('version') or ''}"
+                     f"{', kernel ' + blas['kernel'] if blas.get('kernel') else ''}, {blas.get('threads')} threads")
+    else:
+        lines.append("blas      not detected")
+    if blas.get("warning"):
+        lines.append(f"          warning: {blas['warning']}")
+    lines.append(f"memory    {_gib(fp.get('memory_bytes'))}")
+    gpus = fp.get("gpus") or []
+    if not gpus:
+        lines.append("gpus      none found (NVML reports no NVIDIA GPU)")
+    for i, g in enumerate(gpus):
+        head = "gpus      " if i == 0 else "          "
+        clocks, pcie = g.get("clocks_mhz") or {}, g.get("pcie") or {}
+        parts = [f"[{g.get('index')}] {g.get('name')}", _gib(g.get("memory_bytes")),
+                 f"driver {g.get('driver')}", f"CUDA {g.get('cuda')}"]
+        if g.get("power_limit_w"):
+            parts.append(f"{g['power_limit_w']:.0f} W")
+        if clocks.get("sm_max"):
+            parts.append(f"SM {clocks['sm_max']} MHz")
+        if pcie.get("gen"):
+            parts.append(f"PCIe gen{pcie['gen']} x{pcie.get('width')}")
+        if g.get("processes"):
+            parts.append(f"{g['processes']} other process(es)")
+        lines.append(head + ", ".join(parts))
+    env = {k: v for k, v in (fp.get("env") or {}).items() if v is not None}
+    lines.append("env       " + (" ".join(f"{k}={v}" for k, v in env.items()) or "no performance variables set"))
+    vers = {k: v for k, v in (fp.get("versions") or {}).items() if v is not None}
+    lines.append("versions  " + ", ".join(f"{k} {v}" for k, v in vers.items()))
+    return "\n".join(lines)

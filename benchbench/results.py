@@ -53,7 +53,11 @@ _PLURAL = {"string": "strings", "integer": "integers", "number": "numbers", "boo
 
 
 def schema() -> dict:
-    """The results file's JSON Schema (draft 2020-12), ``benchbench/results.schema.json``: a copy."""
+    """The results file's JSON Schema (draft 2020-12), shipped as ``benchbench/results.schema.json``.
+
+    Returns:
+        A copy of the schema document (changing it changes nothing that validates).
+    """
     return copy.deepcopy(_validators()[0].schema)
 
 

@@ -244,9 +244,9 @@ def _parse_prices(items) -> dict:
 
 
 def _cmd_bandwidth(args) -> int:
-    import json
-
     from benchbench.executor import bandwidth
+    from benchbench.json_files import atomic_write_json
+    from benchbench.results import to_jsonable
 
     sizes = bandwidth.DEFAULT_SIZES
     if args.sizes:
@@ -257,7 +257,7 @@ def _cmd_bandwidth(args) -> int:
     result = bandwidth.run_sweep(args.device, sizes, reps=args.reps)
     print(bandwidth.format_sweep(result, result["device"]))
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1), encoding="utf-8")
+        atomic_write_json(args.json, to_jsonable(result))
         print(f"wrote {args.json}")
     return EXIT_OK
 
@@ -304,10 +304,9 @@ def _find_run(ref: str, results_dir) -> Path:
 
 
 def _cmd_profile(args) -> int:
-    import json
-
     from benchbench.core import backend
     from benchbench.executor import devices, profile
+    from benchbench.json_files import atomic_write_json
 
     specs, _ = devices.parse_specs(args.device, backend.gpu_count(), hint=devices.gpu_hint(cuda_count=backend.gpu_count()))
     if len(specs) != 1 or specs[0].n_ranks != 1:
@@ -323,7 +322,7 @@ def _cmd_profile(args) -> int:
                                       data=args.data, data_dir=args.data_dir, seed=args.seed)
     print(profile.format_profile(result, top=args.top))
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
+        atomic_write_json(args.json, result, default=str)
         print(f"wrote {args.json}")
     if args.chart:
         from benchbench.reporting.profile_chart import save_profile_chart

@@ -1,25 +1,30 @@
 """Results files: the versioned JSON schema, atomic writes, loading and validation.
 
 One run is one JSON file, ``<results_dir>/<machine-id>/<run-id>.json``, rewritten
-atomically after every finished cell; ``results/README.md`` documents the schema.
-Validation is hand-written (a small table of field types below) and every problem
-is reported on one line naming the file and the field path, e.g.
+atomically after every finished cell. The one definition of a results file is the JSON
+Schema ``benchbench/results.schema.json`` (what each figure means: ``results/README.md``);
+files are validated against it with ``jsonschema``, plus the checks a schema cannot state
+(unique cell ids, a reason for every cell that is not ok, finite numbers, the schema
+version). Every problem is reported on one line naming the file and the field path, e.g.
 ``results/h/r.json: cells[3].timing.step_s: expected a list of numbers, got str``.
 """
 from __future__ import annotations
 
+import copy
 import datetime
+import functools
+import importlib.resources
 import json
 import math
 import os
 import re
 import secrets
 import shlex
-import tempfile
 from pathlib import Path
 
 from benchbench import __version__
 from benchbench.errors import UserError
+from benchbench.json_files import atomic_write_json
 
 SCHEMA = "benchbench.results"
 SCHEMA_VERSION = 1
@@ -38,179 +43,122 @@ class ResultsError(UserError):
     """A results file (or run dict) that cannot be read or does not follow the schema."""
 
 
-# ---------------------------------------------------------------- field types
+# ---------------------------------------------------------------- validation
 
-class _Obj:
-    """An object with known fields: ``{name: (type, required)}``; ``"*"`` types all other keys."""
-
-    def __init__(self, fields: dict, nullable: bool = False):
-        self.fields, self.nullable = fields, nullable
-
-
-class _List:
-    def __init__(self, item, nullable: bool = False):
-        self.item, self.nullable = item, nullable
+_SCHEMA_FILE = "results.schema.json"
+_WORDS = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "a boolean",
+          "object": "an object", "array": "a list", "null": "null"}
+_PLURAL = {"string": "strings", "integer": "integers", "number": "numbers", "boolean": "booleans",
+           "object": "objects", "array": "lists"}
 
 
-class _Enum:
-    def __init__(self, values: tuple, nullable: bool = False):
-        self.values, self.nullable = values, nullable
+def schema() -> dict:
+    """The results file's JSON Schema (draft 2020-12), shipped as ``benchbench/results.schema.json``.
+
+    Returns:
+        A copy of the schema document (changing it changes nothing that validates).
+    """
+    return copy.deepcopy(_validators()[0].schema)
 
 
-_SCALARS = {
-    "str": ("a string", lambda v: isinstance(v, str)),
-    "int": ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
-    "number": ("a number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)),
-    "bool": ("a boolean", lambda v: isinstance(v, bool)),
-    "dict": ("an object", lambda v: isinstance(v, dict)),
-    "any": ("any value", lambda v: True),
-}
-_PLURAL = {"str": "strings", "int": "integers", "number": "numbers", "bool": "booleans", "dict": "objects"}
+@functools.cache
+def _validators():
+    """(run validator, cell validator), compiled once; integers are never booleans nor ``1.0``."""
+    import jsonschema
 
-_SUMMARY = _Obj({
-    "n": ("int", True), "median": ("number", True), "q1": ("number", True), "q3": ("number", True),
-    "iqr": ("number", True), "ci_low": ("number", True), "ci_high": ("number", True), "noisy": ("bool", True),
-    "mean": ("number", False), "std": ("number", False), "min": ("number", False), "max": ("number", False),
-}, nullable=True)
-
-_GPU = _Obj({
-    "index": ("int", True), "name": ("str", True), "uuid": ("str?", False), "pci_bus_id": ("str?", False),
-    "memory_bytes": ("int?", False), "driver": ("str?", False), "cuda": ("str?", False),
-    "power_limit_w": ("number?", False), "clocks_mhz": ("dict?", False), "pcie": ("dict?", False),
-    "processes": ("int?", False),
-})
-
-_MACHINE = _Obj({
-    "id": ("str", True), "hostname": ("str", True), "os": ("str", False), "python": ("str", False),
-    "cpu": (_Obj({
-        "model": ("str", True), "arch": ("str?", False), "cores_physical": ("int?", False),
-        "cores_logical": ("int?", False), "flags": (_List("str"), False), "max_mhz": ("number?", False),
-    }), True),
-    "blas": (_Obj({
-        "library": ("str?", False), "version": ("str?", False), "kernel": ("str?", False),
-        "threads": ("int?", False), "warning": ("str?", False),
-    }, nullable=True), False),
-    "memory_bytes": ("int?", False),
-    "env": (_Obj({"*": ("str?", False)}), False),
-    "gpus": (_List(_GPU), True),
-    "simulated_gpus": ("bool", False),
-    "versions": (_Obj({"*": ("str?", False)}), False),
-})
-
-_PLAN = _Obj({
-    "profile": ("str", True), "devices": (_List("str"), True), "workloads": (_List("str"), True),
-    "repeat": ("int", True), "seed": ("int?", False), "data": ("str?", False), "deterministic": ("bool", False),
-    "dtype": ("str?", False), "config_file": ("str?", False), "config": ("dict?", False),
-})
-
-_CELL = _Obj({
-    "id": ("str", True), "workload": ("str", True), "params": ("dict?", False), "device": ("str", True),
-    "device_kind": (_Enum(("cpu", "gpu")), True), "n_devices": ("int", True),
-    "scaling": (_Enum(("none", "strong", "weak")), False),
-    "communicator": (_Enum(("single", "mpi", "nccl")), True), "repeat": ("int", True),
-    "profile": ("str", False), "status": (_Enum(CELL_STATUSES), True), "reason": ("str?", True),
-    "data": (_Obj({
-        "dataset": ("str?", False), "source": (_Enum(("real", "synthetic", "generated"), nullable=True), False),
-        "note": ("str?", False),
-    }, nullable=True), False),
-    "batch_size": ("int?", False), "per_device_batch": ("int?", False),
-    "flops_per_sample": (_Obj({"*": ("number?", False)}, nullable=True), False),
-    "dtype": ("str?", False), "deterministic": ("bool", False),
-    "timing": (_Obj({
-        "warmup_steps": ("int?", False), "step_s": (_List("number"), True),
-        "phases_s": (_Obj({"*": (_List("number"), False)}, nullable=True), False),
-    }), True),
-    "stats": (_Obj({
-        "step_s": (_SUMMARY, False), "samples_per_s": (_SUMMARY, False), "gflops": ("number?", False),
-    }, nullable=True), False),
-    "quality": (_Obj({
-        "metric": ("str?", False), "value": ("number?", False), "target": ("number?", False),
-        "target_source": ("str?", False), "reached": ("bool?", False), "time_to_target_s": ("number?", False),
-        "higher_is_better": ("bool?", False),
-    }, nullable=True), False),
-    "epoch_log": (_List(_Obj({"epoch": ("int", True), "*": ("number?", False)})), False),
-    "memory": (_Obj({"peak_host_bytes": ("int?", False), "peak_device_bytes": ("int?", False)}, nullable=True),
-               False),
-    "energy": (_Obj({"joules": ("number?", False), "joules_per_epoch": ("number?", False),
-                     "source": ("str?", False)}, nullable=True), False),
-    "hashes": (_Obj({"*": ("str?", False)}, nullable=True), False),
-    "loss_curve": (_List("number?"), False), "allreduce_bytes": ("int?", False),
-    "threads_per_rank": ("int?", False), "loss_scale": ("dict?", False),
-    "started": ("str?", False), "duration_s": ("number?", False),
-})
-
-_RUN = _Obj({
-    "run_id": ("str", True), "created": ("str", True), "updated": ("str", True),
-    "status": (_Enum(RUN_STATUSES), True), "command": ("str", True),
-    "machine": (_MACHINE, True), "plan": (_PLAN, True), "cells": (_List(_CELL), True),
-})
+    text = importlib.resources.files("benchbench").joinpath(_SCHEMA_FILE).read_text(encoding="utf-8")
+    doc = json.loads(text)
+    checker = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _, v: isinstance(v, int) and not isinstance(v, bool))
+    cls = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=checker)
+    cell = {"$schema": doc["$schema"], "$defs": doc["$defs"], "$ref": "#/$defs/cell"}
+    return cls(doc), cls(cell)
 
 
 def _got(v) -> str:
     return "null" if v is None else type(v).__name__
 
 
-def _describe(t) -> str:
-    if isinstance(t, str):
-        name = t.rstrip("?")
-        return _SCALARS[name][0] + (" or null" if t.endswith("?") else "")
-    if isinstance(t, _List):
-        inner = _PLURAL.get(t.item.rstrip("?"), "values") if isinstance(t.item, str) else "objects"
-        return f"a list of {inner}" + (" or null" if t.nullable else "")
-    if isinstance(t, _Enum):
-        return "one of " + ", ".join(repr(v) for v in t.values) + (" or null" if t.nullable else "")
-    return "an object" + (" or null" if t.nullable else "")
-
-
 def _join(path: str, key) -> str:
     return f"{path}[{key}]" if isinstance(key, int) else (f"{path}.{key}" if path else str(key))
 
 
-def _check(value, t, path: str, fail) -> None:
-    """Check ``value`` against type ``t``; ``fail(path, message)`` raises."""
-    nullable = t.endswith("?") if isinstance(t, str) else t.nullable
-    if value is None:
-        if not nullable:
-            fail(path, f"expected {_describe(t)}, got null")
-        return
-    if isinstance(t, str):
-        if not _SCALARS[t.rstrip("?")][1](value):
-            fail(path, f"expected {_describe(t)}, got {_got(value)}")
-        if t.rstrip("?") in ("int", "number"):
-            if isinstance(value, float) and not math.isfinite(value):
-                fail(path, f"expected a finite number, got {value}")
-            if isinstance(value, int) and abs(value) >= _MAX_INT:
-                fail(path, f"number out of range ({len(str(abs(value)))} digits)")
-    elif isinstance(t, _Enum):
-        if value not in t.values or isinstance(value, bool):
-            fail(path, f"expected {_describe(t)}, got {value!r}")
-    elif isinstance(t, _List):
-        if not isinstance(value, list):
-            fail(path, f"expected {_describe(t)}, got {_got(value)}")
-        for i, item in enumerate(value):
-            _check(item, t.item, _join(path, i), fail)
-    else:
-        if not isinstance(value, dict):
-            fail(path, f"expected {_describe(t)}, got {_got(value)}")
-        for key, (ft, required) in t.fields.items():
-            if key == "*":
-                continue
-            if key not in value:
-                if required:
-                    fail(_join(path, key), "missing required field")
-                continue
-            _check(value[key], ft, _join(path, key), fail)
-        if "*" in t.fields:
-            for key, item in value.items():
-                if key not in t.fields:
-                    _check(item, t.fields["*"][0], _join(path, key), fail)
+def _resolve(sub: dict, root: dict) -> dict:
+    ref = sub.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        return root["$defs"][ref[len("#/$defs/"):]]
+    return sub
+
+
+def _describe(sub: dict, root: dict) -> str:
+    """The expected type of schema ``sub`` in words: ``a list of numbers``, ``an integer or null``."""
+    sub = _resolve(sub, root)
+    if "enum" in sub:
+        values = [v for v in sub["enum"] if v is not None]
+        return "one of " + ", ".join(repr(v) for v in values) + (" or null" if None in sub["enum"] else "")
+    types = sub.get("type", [])
+    types = [types] if isinstance(types, str) else list(types)
+    words = []
+    for t in types:
+        if t == "array" and "items" in sub:
+            item = _resolve(sub["items"], root).get("type", "")
+            item = [x for x in ([item] if isinstance(item, str) else item) if x != "null"]
+            words.append(f"a list of {_PLURAL.get(item[0], 'values') if len(item) == 1 else 'values'}")
+        elif t != "null":
+            words.append(_WORDS[t])
+    text = " or ".join(words) or "any value"
+    return text + (" or null" if "null" in types else "")
+
+
+def _message(error, root: dict) -> tuple[list, str]:
+    """(JSON path, one-line message) of a ``jsonschema`` error, in this module's words."""
+    path, kind, value = list(error.absolute_path), error.validator, error.instance
+    if kind == "required":
+        missing = [k for k in error.validator_value if k not in value]
+        return path + missing[:1], "missing required field"
+    if kind in ("type", "enum"):
+        if kind == "enum" and isinstance(value, (str, int, float, bool)):
+            return path, f"expected {_describe(error.schema, root)}, got {value!r}"
+        return path, f"expected {_describe(error.schema, root)}, got {_got(value)}"
+    if kind == "minimum":
+        return path, f"expected {_describe(error.schema, root)} >= {error.validator_value}, got {value!r}"
+    if kind == "const":
+        return path, f"expected {error.validator_value!r}, got {value!r}"
+    return path, " ".join(error.message.split())[:200]
+
+
+def _check_schema(value, validator, prefix: list, fail) -> None:
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+    if error is not None:
+        path, message = _message(error, _validators()[0].schema)
+        fail(_path(prefix + path), message)
+
+
+def _path(keys) -> str:
+    text = ""
+    for key in keys:
+        text = _join(text, key)
+    return text
+
+
+def _check_numbers(value, path: str, fail) -> None:
+    """Refuse non-finite floats and integers of 2^63 or more anywhere in ``value``."""
+    stack = [(value, path)]
+    while stack:
+        v, p = stack.pop()
+        if isinstance(v, float) and not math.isfinite(v):
+            fail(p, f"expected a finite number, got {v}")
+        elif isinstance(v, int) and not isinstance(v, bool) and abs(v) >= _MAX_INT:
+            fail(p, f"number out of range ({len(str(abs(v)))} digits)")
+        elif isinstance(v, dict):
+            stack.extend((item, _join(p, k)) for k, item in reversed(list(v.items())))
+        elif isinstance(v, list):
+            stack.extend((item, _join(p, i)) for i, item in reversed(list(enumerate(v))))
 
 
 def _validate_cell_semantics(cell: dict, path: str, fail) -> None:
-    if cell["n_devices"] < 1:
-        fail(_join(path, "n_devices"), f"expected an integer >= 1, got {cell['n_devices']}")
-    if cell["repeat"] < 0:
-        fail(_join(path, "repeat"), f"expected an integer >= 0, got {cell['repeat']}")
     if cell["status"] != "ok" and not cell["reason"]:
         fail(_join(path, "reason"), f"a cell with status {cell['status']!r} needs a reason (one line)")
 
@@ -218,12 +166,16 @@ def _validate_cell_semantics(cell: dict, path: str, fail) -> None:
 def validate(run, source: str = "<run>") -> dict:
     """Check that ``run`` follows the results schema; return it unchanged.
 
+    The schema is ``benchbench/results.schema.json`` (see :func:`schema`); beyond it, numbers
+    must be finite and integers below 2^63, cell ids unique, and a cell that is not ``ok``
+    needs a reason.
+
     Args:
         run: a parsed results file.
         source: the name used in error messages (usually the file path).
 
     Raises:
-        ResultsError: one line naming ``source`` and the field path of the first problem.
+        ResultsError: one line naming ``source`` and the field path of the most relevant problem.
     """
     def fail(path, message):
         raise ResultsError(f"{source}: {path}: {message}" if path else f"{source}: {message}")
@@ -241,7 +193,8 @@ def validate(run, source: str = "<run>") -> dict:
     if version < SCHEMA_VERSION:
         fail("schema_version", f"{version} is older than this benchbench ({__version__}) reads "
                                f"(version {SCHEMA_VERSION}); re-run the benchmark to produce a current file")
-    _check(run, _RUN, "", fail)
+    _check_schema(run, _validators()[0], [], fail)
+    _check_numbers(run, "", fail)
     seen = {}
     for i, cell in enumerate(run["cells"]):
         path = f"cells[{i}]"
@@ -342,7 +295,8 @@ def add_cell(run: dict, cell: dict) -> dict:
     def fail(p, message):
         raise ResultsError(f"add_cell: {p}: {message}")
 
-    _check(stored, _CELL, path, fail)
+    _check_schema(stored, _validators()[1], [len(run["cells"])], lambda p, m: fail("cells" + p, m))
+    _check_numbers(stored, path, fail)
     _validate_cell_semantics(stored, path, fail)
     if any(c.get("id") == stored["id"] for c in run["cells"]):
         fail(_join(path, "id"), f"duplicate cell id {stored['id']!r}")
@@ -352,46 +306,6 @@ def add_cell(run: dict, cell: dict) -> dict:
 
 
 # ---------------------------------------------------------------- files
-
-def atomic_write_json(path, obj) -> Path:
-    """Write ``obj`` as JSON to ``path`` atomically: a temporary file beside it, fsync, rename.
-
-    The file at ``path`` is either the old one or the complete new one, never a partial
-    write. ``obj`` is serialised before anything is written; NaN and infinity are refused.
-
-    Raises:
-        TypeError, ValueError: ``obj`` is not strict JSON (nothing is written).
-        OSError: the write failed (the old file is left intact, the temporary file removed).
-    """
-    path = Path(path)
-    text = json.dumps(obj, indent=1, allow_nan=False, ensure_ascii=False) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable where the platform allows it
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return path
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
-    return path
-
 
 class RunWriter:
     """Keeps ``<results_dir>/<machine-id>/<run-id>.json`` up to date while a run goes on.

@@ -19,14 +19,17 @@ OPTIONAL_IMPORTERS = {
     "pynvml": ("benchbench/system/nvml.py",),
     "pandas": ("benchbench/reporting/",),
     "matplotlib": ("benchbench/reporting/",),
+    "jsonschema": ("benchbench/results.py",),
 }
 # What a layer may never import (benchbench modules by dotted prefix).
 FORBIDDEN = {
     "benchbench/core/": ("benchbench.data", "benchbench.registry", "benchbench.executor", "benchbench.results",
-                         "benchbench.reporting", "benchbench.cli", "benchbench.stats", "benchbench.system"),
+                         "benchbench.reporting", "benchbench.cli", "benchbench.stats", "benchbench.system",
+                         "benchbench.json_files"),
     "benchbench/data/": ("benchbench.core", "benchbench.registry", "benchbench.executor", "benchbench.results",
                          "benchbench.reporting", "benchbench.cli", "benchbench.stats", "benchbench.system"),
     "benchbench/stats.py": ("benchbench.",),
+    "benchbench/json_files.py": ("benchbench.",),  # the atomic JSON writer: standard library only
     "benchbench/executor/": ("benchbench.reporting", "benchbench.cli"),
     "benchbench/reporting/": ("benchbench.executor", "benchbench.cli", "benchbench.core"),
     "benchbench/suites/": ("benchbench.executor", "benchbench.reporting", "benchbench.results", "benchbench.cli",
@@ -116,6 +119,8 @@ def test_imports_follow_the_design_rules():
     ("import cupy\n", "benchbench/executor/timing.py", "only benchbench/core/backend.py may import cupy"),
     ("from ..executor import plan\n", "benchbench/core/link.py", "may not import"),
     ("from mpi4py import MPI\n", "benchbench/system/cpu.py", "may import mpi4py"),
+    ("from benchbench.json_files import atomic_write_json\n", "benchbench/core/serializers.py", "may not import"),
+    ("import jsonschema\n", "benchbench/reporting/tables.py", "only benchbench/results.py may import jsonschema"),
 ])
 def test_the_checker_catches_a_forbidden_edge(tmp_path, source, rel, needle):
     fake_root = tmp_path

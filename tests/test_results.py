@@ -99,30 +99,6 @@ def test_round_trip(tmp_path, run):
     assert results.load(path) == run
 
 
-def test_atomic_write_keeps_old_file_when_write_fails(tmp_path, monkeypatch):
-    path = tmp_path / "r.json"
-    results.atomic_write_json(path, {"v": 1})
-
-    def broken_fsync(fd):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(os, "fsync", broken_fsync)
-    with pytest.raises(OSError, match="No space"):
-        results.atomic_write_json(path, {"v": 2, "big": "x" * 100_000})
-    assert json.loads(path.read_text()) == {"v": 1}
-    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temporary file left behind
-
-
-def test_atomic_write_refuses_non_json_before_touching_the_file(tmp_path):
-    path = tmp_path / "r.json"
-    results.atomic_write_json(path, {"v": 1})
-    for bad in ({"v": float("nan")}, {"v": object()}):
-        with pytest.raises((TypeError, ValueError)):
-            results.atomic_write_json(path, bad)
-    assert json.loads(path.read_text()) == {"v": 1}
-    assert len(list(tmp_path.iterdir())) == 1
-
-
 def test_run_writer_writes_after_every_cell_and_completes(tmp_path):
     r = results.new_run(_machine(), _plan(), "benchbench run")
     with results.RunWriter(tmp_path, r) as w:

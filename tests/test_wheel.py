@@ -61,3 +61,11 @@ def test_the_wheel_runs_a_quick_cell(installed):
     proc = _py(installed, "-m", "benchbench", "run", "--config", "plan.yaml", "--output", "results")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "lstm_sine" in proc.stdout and "ok" in proc.stdout
+
+
+def test_the_wheel_carries_the_results_schema(installed):
+    proc = _py(installed, "-c", "from benchbench import results; s = results.schema(); "
+                                "print(s['$schema'], results.__file__)")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("https://json-schema.org/draft/2020-12/schema"), proc.stdout
+    assert (installed[0] / "benchbench" / "results.schema.json").is_file()

@@ -3,10 +3,10 @@ and the atomic JSON writer of a cell result."""
 from __future__ import annotations
 
 import datetime
-import json
-import os
 
 import numpy
+
+from ..json_files import atomic_write_json
 
 _MAX_REASON = 300
 
@@ -81,13 +81,8 @@ def classify(exc: BaseException) -> str:
 
 
 def write_json(path, obj) -> None:
-    """Write ``obj`` as JSON atomically (temporary file in the same folder, fsync, rename)."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, allow_nan=False, default=_jsonable)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Write ``obj`` as JSON atomically (``json_files.atomic_write_json``); numpy values become numbers."""
+    atomic_write_json(path, obj, indent=None, default=_jsonable)
 
 
 def _jsonable(o):

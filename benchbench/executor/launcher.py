@@ -23,6 +23,8 @@ import threading
 import time
 from pathlib import Path
 
+from benchbench.json_files import atomic_write_json
+
 from . import lifeline, oom_evidence, runner
 
 _STDERR_TAIL_LINES = 5
@@ -233,7 +235,7 @@ def run_one(desc: dict, hostfile=None, on_progress=None, log_path=None) -> dict:
     with tempfile.TemporaryDirectory(prefix="benchbench-cell-") as tmp:
         tmp = Path(tmp)
         cell_path, out, epochs_path = tmp / "cell.json", tmp / "result.json", tmp / "epochs.jsonl"
-        cell_path.write_text(json.dumps({**desc, "epoch_log_path": str(epochs_path)}), encoding="utf-8")
+        atomic_write_json(cell_path, {**desc, "epoch_log_path": str(epochs_path)}, indent=None)
         err_path = Path(log_path) if log_path else tmp / "stderr.log"
         err_path.parent.mkdir(parents=True, exist_ok=True)
         try:

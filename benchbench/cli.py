@@ -206,11 +206,11 @@ def _check_output_files(*options) -> None:
 
 
 def _cmd_report(args) -> int:
-    from benchbench.reporting import tables
+    from benchbench.reporting import verbs
 
     _check_output_files(("--output", args.output))
 
-    text = tables.report([Path(p) for p in args.results] or None, Path(args.results_dir), args.format,
+    text = verbs.report([Path(p) for p in args.results] or None, Path(args.results_dir), args.format,
                          Path(args.output) if args.output else None, args.log)
     print(text)
     return EXIT_OK
@@ -263,11 +263,11 @@ def _cmd_bandwidth(args) -> int:
 
 
 def _cmd_compare(args) -> int:
-    from benchbench.reporting import compare
+    from benchbench.reporting import verbs
 
     prices = _parse_prices(args.price)
     _check_output_files(("--output", args.output))
-    text = compare.compare([Path(p) for p in args.results], prices or None, args.format,
+    text = verbs.compare([Path(p) for p in args.results], prices or None, args.format,
                            Path(args.output) if args.output else None, Path(args.results_dir))
     print(text)
     return EXIT_OK

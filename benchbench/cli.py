@@ -38,23 +38,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
 
     r = sub.add_parser("run", help="train and time the workloads on the devices of the plan")
-    r.add_argument("--device", action="append", metavar="SPEC",
-                   help="cpu, cpu:dpN, gpu:N, gpu:N,M, gpu:all or all (repeatable)")
+    r.add_argument("--device", action="extend", nargs="+", metavar="SPEC",
+                   help="cpu, cpu:dpN, gpu:N, gpu:N,M, gpu:all or all; several after one flag, or the flag repeated")
     r.add_argument("--workload", action="extend", nargs="+", metavar="NAME",
                    help="NAME, NAME:VARIANT or NAME:key=v; several after one flag, or the flag repeated")
-    r.add_argument("--profile", choices=("quick", "full"))
-    r.add_argument("--repeat", type=_positive_int, metavar="N")
-    r.add_argument("--data", choices=("auto", "real", "synthetic"))
-    r.add_argument("--data-dir", metavar="DIR")
+    r.add_argument("--profile", choices=("quick", "full"), help="quick: a few timed steps per cell; full: train to the target")
+    r.add_argument("--repeat", type=_positive_int, metavar="N", help="run every cell N times (3 or more for run-to-run CIs)")
+    r.add_argument("--data", choices=("auto", "real", "synthetic"), help="the datasets: real files, synthetic, or real where present")
+    r.add_argument("--data-dir", metavar="DIR", help="where the datasets are (default: see `benchbench data path`)")
     r.add_argument("--config", metavar="FILE", help="the plan (default: ./bench.yaml when present)")
     r.add_argument("--output", metavar="DIR", help="results directory (default from the plan: results)")
     r.add_argument("--resume", metavar="RUN", help="a run id or results file to complete")
-    r.add_argument("--seed", type=_nonneg_int, metavar="N")
+    r.add_argument("--seed", type=_nonneg_int, metavar="N", help="random seed of every cell")
     r.add_argument("--timeout", type=_positive_float, metavar="S", help="time-out per cell in seconds")
-    r.add_argument("--scaling", choices=("strong", "weak"))
+    r.add_argument("--scaling", choices=("strong", "weak"), help="data parallel: global batch fixed (strong) or per device (weak)")
     r.add_argument("--hostfile", metavar="F", help="MPI hostfile for data parallel across nodes")
-    r.add_argument("--deterministic", action="store_true", default=None)
-    r.add_argument("--dtype", choices=("float32", "float16", "bfloat16"))
+    r.add_argument("--deterministic", action="store_true", default=None, help="deterministic kernels where the backend has them")
+    r.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), help="compute precision (float16, bfloat16: mixed precision)")
     r.add_argument("--until", choices=("target", "epochs"),
                    help="full profile: stop at the quality target (time-to-accuracy) or train every epoch")
     r.add_argument("--batch-size", metavar="B,...|max",
@@ -70,19 +70,19 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("data", help="datasets: fetch the official files, show where they go")
     dsub = d.add_subparsers(dest="data_verb", metavar="ACTION", parser_class=_Parser)
     f = dsub.add_parser("fetch", help="download datasets (mnist, cifar10) with a checksum check")
-    f.add_argument("names", nargs="+", metavar="NAME")
-    f.add_argument("--data-dir", metavar="DIR")
+    f.add_argument("names", nargs="+", metavar="NAME", help="datasets to download: mnist, cifar10")
+    f.add_argument("--data-dir", metavar="DIR", help="where to put the files (default: see `benchbench data path`)")
     dp = dsub.add_parser("path", help="print the data directory and the files expected there")
-    dp.add_argument("--data-dir", metavar="DIR")
+    dp.add_argument("--data-dir", metavar="DIR", help="the data directory to describe instead of the default")
 
     prof = sub.add_parser("profile", help="time every layer and function of one training step")
     prof.add_argument("workload", metavar="WORKLOAD", help="NAME, NAME:VARIANT or NAME:key=v")
     prof.add_argument("--device", default="cpu", metavar="D", help="cpu or gpu:N")
     prof.add_argument("--steps", type=_positive_int, default=5, metavar="N", help="profiled steps (median shown)")
-    prof.add_argument("--warmup", type=_nonneg_int, default=2, metavar="N")
-    prof.add_argument("--data", choices=("auto", "real", "synthetic"), default="synthetic")
-    prof.add_argument("--data-dir", metavar="DIR")
-    prof.add_argument("--seed", type=_nonneg_int, default=0, metavar="N")
+    prof.add_argument("--warmup", type=_nonneg_int, default=2, metavar="N", help="untimed steps before profiling")
+    prof.add_argument("--data", choices=("auto", "real", "synthetic"), default="synthetic", help="the dataset (default synthetic)")
+    prof.add_argument("--data-dir", metavar="DIR", help="where the datasets are")
+    prof.add_argument("--seed", type=_nonneg_int, default=0, metavar="N", help="random seed")
     prof.add_argument("--top", type=_positive_int, metavar="N", help="only the N slowest calls")
     prof.add_argument("--json", metavar="F", help="also write the raw profile as JSON")
     prof.add_argument("--chart", metavar="F", help="also draw the bar chart (F.png, F.svg, or both for another name)")
@@ -95,24 +95,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     fmts = ("terminal", "markdown", "csv", "html")
     rep = sub.add_parser("report", help="tables of results files")
-    rep.add_argument("results", nargs="*", metavar="RESULTS")
-    rep.add_argument("--format", choices=fmts, default="terminal")
-    rep.add_argument("--output", metavar="F")
+    rep.add_argument("results", nargs="*", metavar="RESULTS", help="results files or folders (default: the newest run)")
+    rep.add_argument("--format", choices=fmts, default="terminal", help="the medium (default terminal)")
+    rep.add_argument("--output", metavar="F", help="the file to write (default: print; html goes to RESULTS-DIR/reports)")
     rep.add_argument("--log", metavar="CELL", help="show the epoch log of one cell")
-    rep.add_argument("--results-dir", default="results", metavar="DIR")
+    rep.add_argument("--results-dir", default="results", metavar="DIR", help="where runs are looked for (default results)")
 
     pl = sub.add_parser("plot", help="plots of results files")
-    pl.add_argument("results", nargs="*", metavar="RESULTS")
-    pl.add_argument("--kind", choices=("throughput", "scaling", "tta", "phases", "batch", "all"), default="all")
-    pl.add_argument("--outdir", default="plots", metavar="D")
-    pl.add_argument("--results-dir", default="results", metavar="DIR")
+    pl.add_argument("results", nargs="*", metavar="RESULTS", help="results files or folders (default: the newest run)")
+    pl.add_argument("--kind", choices=("throughput", "scaling", "tta", "phases", "batch", "all"), default="all",
+                    help="which plots (default all)")
+    pl.add_argument("--output", default="plots", metavar="DIR", help="the folder to write the plots to (default plots)")
+    pl.add_argument("--outdir", dest="output", default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # former name
+    pl.add_argument("--results-dir", default="results", metavar="DIR", help="where runs are looked for (default results)")
 
     cmp_ = sub.add_parser("compare", help="compare machines: speed-ups with CIs, per watt, per price")
-    cmp_.add_argument("results", nargs="+", metavar="RESULTS")
-    cmp_.add_argument("--price", action="append", default=[], metavar="MACHINE=PRICE")
-    cmp_.add_argument("--format", choices=fmts, default="terminal")
-    cmp_.add_argument("--output", metavar="F")
-    cmp_.add_argument("--results-dir", default="results", metavar="DIR")
+    cmp_.add_argument("results", nargs="+", metavar="RESULTS", help="two or more results files or folders; the first is the baseline")
+    cmp_.add_argument("--price", action="extend", nargs="+", default=[], metavar="MACHINE=PRICE",
+                      help="a machine's price for samples/s per price; several after one flag, or the flag repeated")
+    cmp_.add_argument("--format", choices=fmts, default="terminal", help="the medium (default terminal)")
+    cmp_.add_argument("--output", metavar="F", help="the file to write (default: print; html goes to RESULTS-DIR/reports)")
+    cmp_.add_argument("--results-dir", default="results", metavar="DIR", help="where the html page goes (default results)")
     return p
 
 
@@ -220,8 +223,8 @@ def _cmd_plot(args) -> int:
     from benchbench.executor import preflight
     from benchbench.reporting import plots
 
-    preflight.check_output_dir(args.outdir, "--outdir")
-    written = plots.plot([Path(p) for p in args.results] or None, Path(args.results_dir), args.kind, Path(args.outdir))
+    preflight.check_output_dir(args.output, "--output")
+    written = plots.plot([Path(p) for p in args.results] or None, Path(args.results_dir), args.kind, Path(args.output))
     for path in written:
         print(f"wrote {path}")
     if not written:

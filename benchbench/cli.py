@@ -360,6 +360,7 @@ def _run(args, held: list) -> int:
         "deterministic": args.deterministic, "dtype": args.dtype, "until": args.until,
         "batch_size": args.batch_size, "memory_limit": args.memory_limit,
     }
+    launcher.mpiexec_path()  # a BENCHBENCH_MPIEXEC that names no executable stops the run here
     done_cells, run_path = [], None
     if args.resume:
         option = {"devices": "--device", "workloads": "--workload", "timeout_s": "--timeout", "data_dir": "--data-dir",

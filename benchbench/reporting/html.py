@@ -10,13 +10,12 @@ import html
 import io
 from pathlib import Path
 
-import pandas as pd
 
 from benchbench.reporting.compare import compare_frame, compare_notes, display_compare
 from benchbench.reporting.plots import build_figures
+from benchbench.reporting.render import html_table
 from benchbench.reporting.runs import Run, file_stem, refuse_simulated_against_real, resolve_runs, runs_label
 from benchbench.reporting.summary import summarize_run
-from benchbench.reporting.render import html_table
 from benchbench.reporting.tables import data_notes, display_frame, run_header
 
 _STYLE = """

@@ -8,131 +8,17 @@ finished cells are kept). A bug is ``benchbench: internal error: ...``, exit sta
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
 
-from benchbench import __version__
 from benchbench.errors import UserError
 
-EXIT_OK, EXIT_CELLS_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+from benchbench.cli_args import EXIT_CELLS_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, build_parser
 
 
 class UsageError(UserError):
     """A command-line problem reported as one line with exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        self.exit(EXIT_USAGE, f"benchbench: error: {message} (see `{self.prog} --help`)\n")
-
-
-# --------------------------------------------------------------------------- parser
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every verb."""
-    p = _Parser(prog="benchbench", description="How fast, how well and at what cost this machine trains "
-                                               "the classic deep-learning workloads.")
-    p.add_argument("--version", action="version", version=f"benchbench {__version__}")
-    p.add_argument("--debug", action="store_true", help="show tracebacks of errors")
-    sub = p.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
-
-    r = sub.add_parser("run", help="train and time the workloads on the devices of the plan")
-    r.add_argument("--device", action="append", metavar="SPEC",
-                   help="cpu, cpu:dpN, gpu:N, gpu:N,M, gpu:all or all (repeatable)")
-    r.add_argument("--workload", action="extend", nargs="+", metavar="NAME",
-                   help="NAME, NAME:VARIANT or NAME:key=v; several after one flag, or the flag repeated")
-    r.add_argument("--profile", choices=("quick", "full"))
-    r.add_argument("--repeat", type=_positive_int, metavar="N")
-    r.add_argument("--data", choices=("auto", "real", "synthetic"))
-    r.add_argument("--data-dir", metavar="DIR")
-    r.add_argument("--config", metavar="FILE", help="the plan (default: ./bench.yaml when present)")
-    r.add_argument("--output", metavar="DIR", help="results directory (default from the plan: results)")
-    r.add_argument("--resume", metavar="RUN", help="a run id or results file to complete")
-    r.add_argument("--seed", type=_nonneg_int, metavar="N")
-    r.add_argument("--timeout", type=_positive_float, metavar="S", help="time-out per cell in seconds")
-    r.add_argument("--scaling", choices=("strong", "weak"))
-    r.add_argument("--hostfile", metavar="F", help="MPI hostfile for data parallel across nodes")
-    r.add_argument("--deterministic", action="store_true", default=None)
-    r.add_argument("--dtype", choices=("float32", "float16", "bfloat16"))
-    r.add_argument("--until", choices=("target", "epochs"),
-                   help="full profile: stop at the quality target (time-to-accuracy) or train every epoch")
-    r.add_argument("--batch-size", metavar="B,...|max",
-                   help="a cell per batch size (global; per device under --scaling weak), or max: "
-                        "the largest batch that trains on each device")
-    r.add_argument("--memory-limit", metavar="SIZE",
-                   help="CPU memory budget of --batch-size max, e.g. 2GiB (default: half the available memory)")
-
-    sub.add_parser("info", help="print the machine fingerprint that results record")
-    lst = sub.add_parser("list", help="list the workloads and their variants")
-    lst.add_argument("--suites", metavar="DIR", help="folder of suite files (default: ./suites)")
-
-    d = sub.add_parser("data", help="datasets: fetch the official files, show where they go")
-    dsub = d.add_subparsers(dest="data_verb", metavar="ACTION", parser_class=_Parser)
-    f = dsub.add_parser("fetch", help="download datasets (mnist, cifar10) with a checksum check")
-    f.add_argument("names", nargs="+", metavar="NAME")
-    f.add_argument("--data-dir", metavar="DIR")
-    dp = dsub.add_parser("path", help="print the data directory and the files expected there")
-    dp.add_argument("--data-dir", metavar="DIR")
-
-    prof = sub.add_parser("profile", help="time every layer and function of one training step")
-    prof.add_argument("workload", metavar="WORKLOAD", help="NAME, NAME:VARIANT or NAME:key=v")
-    prof.add_argument("--device", default="cpu", metavar="D", help="cpu or gpu:N")
-    prof.add_argument("--steps", type=_positive_int, default=5, metavar="N", help="profiled steps (median shown)")
-    prof.add_argument("--warmup", type=_nonneg_int, default=2, metavar="N")
-    prof.add_argument("--data", choices=("auto", "real", "synthetic"), default="synthetic")
-    prof.add_argument("--data-dir", metavar="DIR")
-    prof.add_argument("--seed", type=_nonneg_int, default=0, metavar="N")
-    prof.add_argument("--top", type=_positive_int, metavar="N", help="only the N slowest calls")
-    prof.add_argument("--json", metavar="F", help="also write the raw profile as JSON")
-    prof.add_argument("--chart", metavar="F", help="also draw the bar chart (F.png, F.svg, or both for another name)")
-
-    bw = sub.add_parser("bandwidth", help="measure a data-parallel group's interconnect: an all-reduce sweep")
-    bw.add_argument("--device", required=True, metavar="SPEC", help="cpu:dpN or gpu:I,J,...")
-    bw.add_argument("--sizes", metavar="BYTES,...", help="message sizes in bytes (default 1 KiB to 16 MiB)")
-    bw.add_argument("--reps", type=_positive_int, default=10, metavar="N", help="timed all-reduces per size")
-    bw.add_argument("--json", metavar="F", help="also write the sweep as JSON")
-
-    fmts = ("terminal", "markdown", "csv", "html")
-    rep = sub.add_parser("report", help="tables of results files")
-    rep.add_argument("results", nargs="*", metavar="RESULTS")
-    rep.add_argument("--format", choices=fmts, default="terminal")
-    rep.add_argument("--output", metavar="F")
-    rep.add_argument("--log", metavar="CELL", help="show the epoch log of one cell")
-    rep.add_argument("--results-dir", default="results", metavar="DIR")
-
-    pl = sub.add_parser("plot", help="plots of results files")
-    pl.add_argument("results", nargs="*", metavar="RESULTS")
-    pl.add_argument("--kind", choices=("throughput", "scaling", "tta", "phases", "batch", "all"), default="all")
-    pl.add_argument("--outdir", default="plots", metavar="D")
-    pl.add_argument("--results-dir", default="results", metavar="DIR")
-
-    cmp_ = sub.add_parser("compare", help="compare machines: speed-ups with CIs, per watt, per price")
-    cmp_.add_argument("results", nargs="+", metavar="RESULTS")
-    cmp_.add_argument("--price", action="append", default=[], metavar="MACHINE=PRICE")
-    cmp_.add_argument("--format", choices=fmts, default="terminal")
-    cmp_.add_argument("--output", metavar="F")
-    cmp_.add_argument("--results-dir", default="results", metavar="DIR")
-    return p
-
-
-def _number_type(convert, ok, what):
-    """An argparse type: ``convert(text)`` that must satisfy ``ok``, else an error naming ``what``."""
-    def parse(text):
-        try:
-            v = convert(text)
-        except ValueError:
-            v = None
-        if v is None or not ok(v):
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
-        return v
-
-    return parse
-
-
-_positive_int = _number_type(int, lambda v: v >= 1, "a positive integer")
-_nonneg_int = _number_type(int, lambda v: v >= 0, "an integer >= 0")
-_positive_float = _number_type(float, lambda v: v > 0, "a positive number")
 
 
 # --------------------------------------------------------------------------- verbs
@@ -206,11 +92,11 @@ def _check_output_files(*options) -> None:
 
 
 def _cmd_report(args) -> int:
-    from benchbench.reporting import tables
+    from benchbench.reporting import verbs
 
     _check_output_files(("--output", args.output))
 
-    text = tables.report([Path(p) for p in args.results] or None, Path(args.results_dir), args.format,
+    text = verbs.report([Path(p) for p in args.results] or None, Path(args.results_dir), args.format,
                          Path(args.output) if args.output else None, args.log)
     print(text)
     return EXIT_OK
@@ -220,8 +106,8 @@ def _cmd_plot(args) -> int:
     from benchbench.executor import preflight
     from benchbench.reporting import plots
 
-    preflight.check_output_dir(args.outdir, "--outdir")
-    written = plots.plot([Path(p) for p in args.results] or None, Path(args.results_dir), args.kind, Path(args.outdir))
+    preflight.check_output_dir(args.output, "--output")
+    written = plots.plot([Path(p) for p in args.results] or None, Path(args.results_dir), args.kind, Path(args.output))
     for path in written:
         print(f"wrote {path}")
     if not written:
@@ -263,11 +149,11 @@ def _cmd_bandwidth(args) -> int:
 
 
 def _cmd_compare(args) -> int:
-    from benchbench.reporting import compare
+    from benchbench.reporting import verbs
 
     prices = _parse_prices(args.price)
     _check_output_files(("--output", args.output))
-    text = compare.compare([Path(p) for p in args.results], prices or None, args.format,
+    text = verbs.compare([Path(p) for p in args.results], prices or None, args.format,
                            Path(args.output) if args.output else None, Path(args.results_dir))
     print(text)
     return EXIT_OK
@@ -357,6 +243,7 @@ def _run(args, held: list) -> int:
         "deterministic": args.deterministic, "dtype": args.dtype, "until": args.until,
         "batch_size": args.batch_size, "memory_limit": args.memory_limit,
     }
+    launcher.mpiexec_path()  # a BENCHBENCH_MPIEXEC that names no executable stops the run here
     done_cells, run_path = [], None
     if args.resume:
         option = {"devices": "--device", "workloads": "--workload", "timeout_s": "--timeout", "data_dir": "--data-dir",

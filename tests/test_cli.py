@@ -321,3 +321,31 @@ def test_a_corrupt_dataset_file_stops_the_run_before_anything_runs(tmp_path):
                "--output", str(tmp_path / "results"))
     assert_one_line_error(proc, "train-images-idx3-ubyte")
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.mpi
+def test_a_chosen_mpiexec_runs_data_parallel_and_is_recorded(project):
+    from benchbench.executor import launcher
+
+    pip_mpiexec = launcher.mpiexec_path()
+    if pip_mpiexec is None:
+        pytest.skip("no mpiexec")
+    wrapper = project / "bin" / "my-mpiexec"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\ntouch "{project / "wrapper-ran"}"\nexec "{pip_mpiexec}" "$@"\n')
+    wrapper.chmod(0o755)
+    proc = cli(project, *run_args(project, "--device", "cpu", "cpu:dp2"), env={launcher.MPIEXEC_ENV: str(wrapper)})
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    single, dp = only_run(project)["cells"]
+    assert dp["device"] == "cpu:dp2" and dp["status"] == "ok", dp["reason"]
+    assert (project / "wrapper-ran").exists()
+    assert dp["mpi"]["mpiexec"] == str(wrapper)
+    assert dp["mpi"]["library"] and "MPI" in dp["mpi"]["library"].upper()
+    assert "mpi" not in single  # one process: no MPI
+
+
+def test_a_missing_chosen_mpiexec_is_a_usage_error(project):
+    missing = project / "no" / "mpiexec"
+    proc = cli(project, *run_args(project, "--device", "cpu:dp2"), env={"BENCHBENCH_MPIEXEC": str(missing)})
+    assert_one_line_error(proc, "BENCHBENCH_MPIEXEC", str(missing))
+    assert not (project / "results").exists() or not list((project / "results").rglob("*.json"))

@@ -12,6 +12,7 @@ are kept when it times out, crashes or is interrupted.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -23,6 +24,7 @@ import threading
 import time
 from pathlib import Path
 
+from benchbench.errors import UserError
 from benchbench.json_files import atomic_write_json
 
 from . import lifeline, oom_evidence, runner
@@ -71,12 +73,60 @@ def describe_cell(plan, workload, params: dict, label: str, dspec, repeat: int) 
     }
 
 
+MPIEXEC_ENV = "BENCHBENCH_MPIEXEC"
+
+
+class MpiexecError(UserError):
+    """``BENCHBENCH_MPIEXEC`` names no executable file."""
+
+
 def mpiexec_path() -> str | None:
-    """The ``mpiexec`` beside the interpreter (the pip-installed MPI), else one on PATH, else None."""
+    """The launcher of data-parallel cells.
+
+    ``BENCHBENCH_MPIEXEC`` when set (a cluster's own MPI: the ``mpiexec`` of the MPI that mpi4py
+    was built against), else the ``mpiexec`` beside the interpreter (the pip-installed MPICH),
+    else one on PATH, else None.
+
+    Raises:
+        MpiexecError: ``BENCHBENCH_MPIEXEC`` is set but is not an executable file.
+    """
+    chosen = os.environ.get(MPIEXEC_ENV, "").strip()
+    if chosen:
+        path = Path(chosen).expanduser()
+        if not path.is_file() or not os.access(path, os.X_OK):
+            raise MpiexecError(f"{MPIEXEC_ENV}={chosen}: no such executable file; point it at the mpiexec of the "
+                               "MPI that mpi4py was built against, or unset it to use the pip-installed MPICH")
+        return str(path.absolute())
     beside = Path(sys.executable).parent / "mpiexec"
     if beside.exists():
         return str(beside)
     return shutil.which("mpiexec")
+
+
+@functools.lru_cache(maxsize=4)
+def _mpi_library(executable: str) -> str | None:
+    """The first line of ``MPI.Get_library_version()`` as the workers' mpi4py sees it, or None."""
+    code = "from mpi4py import MPI; print(MPI.Get_library_version().strip().splitlines()[0])"
+    try:
+        proc = subprocess.run([executable, "-c", code], capture_output=True, text=True, timeout=120,
+                              stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = proc.stdout.strip().splitlines()
+    return lines[0].strip() if proc.returncode == 0 and lines else None
+
+
+def mpi_record(mpiexec: str | None = None) -> dict:
+    """Which MPI a data-parallel cell ran with: ``{"mpiexec": path, "library": first line}``.
+
+    Args:
+        mpiexec: the launcher used (default: :func:`mpiexec_path`).
+
+    Returns:
+        The launcher's path and the first line of ``MPI.Get_library_version()`` (None when
+        mpi4py cannot say).
+    """
+    return {"mpiexec": mpiexec if mpiexec is not None else mpiexec_path(), "library": _mpi_library(sys.executable)}
 
 
 def worker_command(desc: dict, cell_path, out_path, hostfile=None) -> list[str]:
@@ -231,6 +281,13 @@ def run_one(desc: dict, hostfile=None, on_progress=None, log_path=None) -> dict:
         CellInterrupted: Ctrl-C; the worker's process group has been killed and the
             cell's temporary folder removed.
     """
+    cell = _run_worker(desc, hostfile, on_progress, log_path)
+    if int(desc.get("n_ranks", 1)) > 1 and isinstance(cell, dict):
+        cell["mpi"] = mpi_record()
+    return cell
+
+
+def _run_worker(desc: dict, hostfile, on_progress, log_path) -> dict:
     timeout = float(desc.get("timeout_s") or 1800.0)
     with tempfile.TemporaryDirectory(prefix="benchbench-cell-") as tmp:
         tmp = Path(tmp)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from benchbench.reporting.render import fmt_bytes, fmt_number, markdown_table, terminal_table
 from benchbench.reporting.runs import Run, runs_label
 from benchbench.reporting.summary import _throughput_stats
 
@@ -78,8 +79,6 @@ def _int(v) -> str:
 
 def batch_text(run: Run, markdown: bool = False) -> str:
     """The report's section on batch sizes (empty when the run has no batch-sweep cell)."""
-    from benchbench.reporting.tables import fmt_bytes, fmt_number, markdown_table, text_table
-
     curve, top = batch_frame(run), max_batch_frame(run)
     if curve.empty and top.empty:
         return ""
@@ -105,44 +104,10 @@ def batch_text(run: Run, markdown: bool = False) -> str:
         if markdown:
             out.append(f"### {title}\n\n{markdown_table(table)}\n")
         else:
-            out.append(f"{title}\n{text_table(table)}\n")
+            out.append(f"{title}\n{terminal_table(table)}\n")
     notes = sorted({t for t in top["text"] if "cap" in str(t)}) if not top.empty else []
     out.extend(f"note: {n}" for n in notes)
     return "\n".join(out)
-
-
-def batch_figure(runs: list[Run], workload: str):
-    """Throughput against batch for ``workload``: one line per device (and machine), with 95% CIs.
-
-    Returns:
-        A matplotlib Figure, or None when no timed batch-sweep cell of ``workload`` exists.
-    """
-    from benchbench.reporting.plots import _caption, _figure
-
-    labels = runs_label(runs) if len(runs) > 1 else {}
-    series = []
-    for i, run in enumerate(runs):
-        frame = batch_frame(run)
-        for device, sub in frame[frame["workload"] == workload].groupby("device", sort=False):
-            name = f"{labels[i]}: {device}" if labels else device
-            series.append((name, sub))
-    if not series:
-        return None
-    fig = _figure()
-    ax = fig.add_subplot()
-    for name, sub in series:
-        err = np.vstack([sub["samples_per_s"] - sub["ci_low"], sub["ci_high"] - sub["samples_per_s"]])
-        ax.errorbar(sub["batch"], sub["samples_per_s"], yerr=np.clip(err, 0, None), marker="o", capsize=3, label=name)
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("global batch size (samples per step)")
-    ax.set_ylabel("samples/s (median, 95% CI)")
-    ax.set_title(f"{workload}: throughput against batch size")
-    ax.legend(fontsize="small")
-    if len(runs) == 1:
-        _caption(fig, runs[0])
-    else:
-        fig.text(0.01, 0.01, "machines: " + ", ".join(labels.values()), fontsize=8, color="0.35")
-    return fig
 
 
 def batch_workloads(runs: list[Run]) -> list[str]:
@@ -155,8 +120,6 @@ def batch_workloads(runs: list[Run]) -> list[str]:
 
 def compare_batch_text(runs: list[Run], markdown: bool = False) -> str:
     """``compare``'s section: each machine's throughput-against-batch and largest batch, side by side."""
-    from benchbench.reporting.tables import fmt_number, markdown_table, text_table
-
     labels = runs_label(runs)
     curves = {i: batch_frame(run) for i, run in enumerate(runs)}
     tops = {i: max_batch_frame(run) for i, run in enumerate(runs)}
@@ -193,5 +156,5 @@ def compare_batch_text(runs: list[Run], markdown: bool = False) -> str:
                          ("largest batch per device", pd.DataFrame(top_rows))):
         if table.empty:
             continue
-        out.append(f"### {title}\n\n{markdown_table(table)}\n" if markdown else f"{title}\n{text_table(table)}\n")
+        out.append(f"### {title}\n\n{markdown_table(table)}\n" if markdown else f"{title}\n{terminal_table(table)}\n")
     return "\n".join(out)

@@ -7,15 +7,15 @@ only one machine has are kept and marked ``missing`` on the others.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from benchbench import stats
-from benchbench.reporting.runs import ReportError, Run, refuse_simulated_against_real, resolve_runs, runs_label
+from benchbench.reporting.batch import compare_batch_text
+from benchbench.reporting.render import fmt_number, markdown_table, terminal_table
+from benchbench.reporting.runs import ReportError, Run, runs_label
 from benchbench.reporting.summary import group_cells, multi_params, summarize_run, throughput_groups
-from benchbench.reporting.tables import FORMATS, fmt_number, markdown_table, text_table
 
 MISSING = "missing"
 
@@ -200,58 +200,31 @@ def probe_figures(runs: list[Run]) -> str | None:
     return "calibration probes at the start of each run: " + "; ".join(parts)
 
 
-def compare(paths: list[Path], prices: dict[str, float] | None = None, fmt: str = "terminal",
-            output: Path | None = None, results_dir: Path = Path("results")) -> str:
-    """Compares runs of different machines (what ``benchbench compare`` prints).
+def compare_text(runs: list[Run], prices: dict[str, float] | None = None, fmt: str = "terminal") -> str:
+    """The comparison of loaded runs as terminal text, Markdown or CSV (HTML is ``reporting/html.py``).
 
     Args:
-        paths: two or more results files or folders (a folder means its newest run); the first is
-            the baseline.
-        prices: machine id -> price (any currency), e.g. parsed from ``--price machine-id=12000``.
-        fmt: ``terminal``, ``markdown``, ``csv`` or ``html`` (a self-contained page).
-        output: the file to write; ``None`` returns the text (for ``html``, the page goes to
-            ``<results_dir>/reports/``).
-        results_dir: where the HTML page goes when no output is given.
-
-    Returns:
-        The text to print: the comparison, or ``wrote PATH`` where a file was written.
+        runs: two or more loaded runs; the first is the baseline.
+        prices: machine id -> price (any currency).
+        fmt: ``terminal``, ``markdown`` or ``csv``.
 
     Raises:
-        ReportError: fewer than two runs, a malformed or wrong-version file, an empty run, a price
-            for a machine not compared, a price that is not positive.
-        ValueError: unknown ``fmt``.
+        ReportError: fewer than two runs, a bad price.
+        ValueError: ``fmt`` is not a text format.
     """
-    if fmt not in FORMATS:
-        raise ValueError(f"compare: fmt must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    if not paths or not isinstance(paths, (list, tuple)) or len(paths) < 2:
-        raise ReportError("compare needs at least two results files or folders, e.g. "
-                          "`benchbench compare results/machine-a results/machine-b`")
-    runs = resolve_runs(list(paths), results_dir)
-    refuse_simulated_against_real(runs)
-    if fmt == "html":
-        from benchbench.reporting.html import html_report
-
-        written = html_report([r.path for r in runs], results_dir=results_dir, output=output, prices=prices)
-        return f"wrote {written}"
+    if fmt not in ("terminal", "markdown", "csv"):
+        raise ValueError(f"compare_text: fmt must be terminal, markdown or csv, got {fmt!r}")
     frame = compare_frame(runs, prices)
     if fmt == "csv":
-        text = frame.to_csv(index=False)
+        return frame.to_csv(index=False)
+    labels = list(runs_label(runs).values())
+    table = display_compare(frame, labels)
+    notes = compare_notes(runs, frame)
+    if fmt == "markdown":
+        text = "# benchbench comparison\n\n" + markdown_table(table) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
     else:
-        labels = list(runs_label(runs).values())
-        table = display_compare(frame, labels)
-        notes = compare_notes(runs, frame)
-        if fmt == "markdown":
-            text = "# benchbench comparison\n\n" + markdown_table(table) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
-        else:
-            text = "benchbench comparison\n\n" + text_table(table) + "\n\n" + "\n".join(notes) + "\n"
-        from benchbench.reporting.batch import compare_batch_text
-
-        batches = compare_batch_text(runs, markdown=fmt == "markdown")
-        if batches:
-            text += "\n" + batches
-    if output is None:
-        return text
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text, encoding="utf-8")
-    return f"wrote {output}"
+        text = "benchbench comparison\n\n" + terminal_table(table) + "\n\n" + "\n".join(notes) + "\n"
+    batches = compare_batch_text(runs, markdown=fmt == "markdown")
+    if batches:
+        text += "\n" + batches
+    return text

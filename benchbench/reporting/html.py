@@ -10,10 +10,10 @@ import html
 import io
 from pathlib import Path
 
-import pandas as pd
 
 from benchbench.reporting.compare import compare_frame, compare_notes, display_compare
 from benchbench.reporting.plots import build_figures
+from benchbench.reporting.render import html_table
 from benchbench.reporting.runs import Run, file_stem, refuse_simulated_against_real, resolve_runs, runs_label
 from benchbench.reporting.summary import summarize_run
 from benchbench.reporting.tables import data_notes, display_frame, run_header
@@ -25,7 +25,7 @@ h3 { font-size: 1.1em; margin-top: 1.5em; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0 1em; }
 th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: left; vertical-align: top; }
 th { background: #f0f0f0; } tr:nth-child(even) td { background: #fafafa; }
-td.bad { color: #a00; } .meta { color: #555; font-size: 0.9em; margin: 0.2em 0; }
+.meta { color: #555; font-size: 0.9em; margin: 0.2em 0; }
 figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { color: #555; font-size: 0.85em; } ul.notes { font-size: 0.9em; color: #444; }
 """
@@ -33,26 +33,6 @@ figcaption { color: #555; font-size: 0.85em; } ul.notes { font-size: 0.9em; colo
 
 def _e(value) -> str:
     return html.escape(str(value), quote=True)
-
-
-def table_html(frame: pd.DataFrame, index_name: str | None = None) -> str:
-    """An HTML table of ``frame`` with every header and cell escaped.
-
-    Args:
-        frame: the table; its index is shown as the first column when ``index_name`` is given.
-        index_name: the header of the index column, or ``None`` to leave the index out.
-    """
-    head = ([index_name] if index_name is not None else []) + [str(c) for c in frame.columns]
-    out = ["<table>", "<thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr></thead>", "<tbody>"]
-    for idx, row in frame.iterrows():
-        cells = ([idx] if index_name is not None else []) + list(row)
-        tds = []
-        for c, v in zip(head, cells):
-            bad = c == "status" and str(v) != "ok" or str(v) == "missing"
-            tds.append(f"<td class=\"bad\">{_e(v)}</td>" if bad else f"<td>{_e(v)}</td>")
-        out.append("<tr>" + "".join(tds) + "</tr>")
-    out.append("</tbody></table>")
-    return "\n".join(out)
 
 
 def figure_html(fig, alt: str) -> str:
@@ -74,7 +54,7 @@ def run_section(run: Run, plots: str = "all") -> str:
     parts += [f'<p class="meta">{_e(line)}</p>' for line in run_header(run)]
     for workload, sub in summary.groupby("workload", sort=False):
         parts.append(f"<h3>{_e(workload)}</h3>")
-        parts.append(table_html(display_frame(sub).reset_index(drop=True)))
+        parts.append(html_table(display_frame(sub).reset_index(drop=True)))
     notes = data_notes(summary)
     if notes:
         parts.append("<p><strong>Data notes</strong></p>" + _list(notes))
@@ -92,7 +72,7 @@ def comparison_section(runs: list[Run], prices: dict[str, float] | None = None) 
     frame = compare_frame(runs, prices)
     labels = list(runs_label(runs).values())
     table = display_compare(frame, labels)
-    return "\n".join(["<h2>Comparison</h2>", table_html(table), _list(compare_notes(runs, frame))])
+    return "\n".join(["<h2>Comparison</h2>", html_table(table), _list(compare_notes(runs, frame))])
 
 
 def page(title: str, body: str) -> str:

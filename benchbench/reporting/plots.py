@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchbench.reporting.runs import Run, file_stem, resolve_runs
+from benchbench.reporting.batch import batch_frame, batch_workloads
+from benchbench.reporting.runs import Run, file_stem, resolve_runs, runs_label
 from benchbench.reporting.scaling import ScalingPoint, fit, predicted_throughput
 from benchbench.reporting.summary import PHASES, group_cells, phase_medians, summarize_run
 
@@ -246,8 +247,6 @@ def build_figures(run: Run, kind: str = "all") -> tuple[list[tuple[str, object]]
     builders = {"scaling": scaling_figure, "tta": tta_figure, "phases": phases_figure}
     for k in kinds:
         if k == "batch":  # throughput against batch size (reporting/batch.py)
-            from benchbench.reporting.batch import batch_figure, batch_workloads
-
             names = batch_workloads([run])
             for w in names:
                 figures.append((f"batch_{w}", batch_figure([run], w)))
@@ -307,8 +306,6 @@ def plot(paths: list[Path] | None = None, results_dir: Path = Path("results"), k
                 fig.savefig(path, format=ext)
                 written.append(path)
     if kind in ("batch", "all") and len(runs) > 1:  # the machines' curves side by side
-        from benchbench.reporting.batch import batch_figure, batch_workloads
-
         for w in batch_workloads(runs):
             fig = batch_figure(runs, w)
             stem = file_stem(f"compare_batch_{w}")
@@ -317,3 +314,35 @@ def plot(paths: list[Path] | None = None, results_dir: Path = Path("results"), k
                 fig.savefig(path, format=ext)
                 written.append(path)
     return written
+
+
+def batch_figure(runs: list[Run], workload: str):
+    """Throughput against batch for ``workload``: one line per device (and machine), with 95% CIs.
+
+    Returns:
+        A matplotlib Figure, or None when no timed batch-sweep cell of ``workload`` exists.
+    """
+    labels = runs_label(runs) if len(runs) > 1 else {}
+    series = []
+    for i, run in enumerate(runs):
+        frame = batch_frame(run)
+        for device, sub in frame[frame["workload"] == workload].groupby("device", sort=False):
+            name = f"{labels[i]}: {device}" if labels else device
+            series.append((name, sub))
+    if not series:
+        return None
+    fig = _figure()
+    ax = fig.add_subplot()
+    for name, sub in series:
+        err = np.vstack([sub["samples_per_s"] - sub["ci_low"], sub["ci_high"] - sub["samples_per_s"]])
+        ax.errorbar(sub["batch"], sub["samples_per_s"], yerr=np.clip(err, 0, None), marker="o", capsize=3, label=name)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("global batch size (samples per step)")
+    ax.set_ylabel("samples/s (median, 95% CI)")
+    ax.set_title(f"{workload}: throughput against batch size")
+    ax.legend(fontsize="small")
+    if len(runs) == 1:
+        _caption(fig, runs[0])
+    else:
+        fig.text(0.01, 0.01, "machines: " + ", ".join(labels.values()), fontsize=8, color="0.35")
+    return fig

@@ -1,62 +1,20 @@
-"""Report tables: per workload × device of a run, as terminal text, Markdown, CSV or HTML.
+"""Report tables: per workload × device of a run, as terminal text or Markdown.
 
-``report()`` is what ``benchbench report`` calls; ``display_frame()`` gives the formatted table
-that the HTML report and the comparison reuse.
+``run_text()`` is the body of ``benchbench report`` (see ``reporting/verbs.py``);
+``display_frame()`` gives the formatted table that the HTML report reuses.
 """
 from __future__ import annotations
 
-import math
-from pathlib import Path
-
 import pandas as pd
 
-from benchbench.reporting.runs import SIMULATED_BANNER, ReportError, Run, resolve_runs
+from benchbench.reporting.render import _finite, fmt_bytes, fmt_energy, fmt_number, fmt_seconds, markdown_table, terminal_table
+from benchbench.reporting.runs import SIMULATED_BANNER, ReportError, Run
 from benchbench.reporting.summary import summarize_run
 
-FORMATS = ("terminal", "markdown", "csv", "html")
 LOG_COLUMNS = ("epoch", "main/loss", "validation/main/loss", "main/accuracy", "validation/main/accuracy", "elapsed_time")
 
 DISPLAY_COLUMNS = ["device", "data", "samples/s [95% CI]", "ms/step", "GFLOP/s", "vs CPU", "scaling eff.",
                    "time to target", "quality", "peak mem", "energy/epoch", "status"]
-
-
-def _finite(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def fmt_number(value, digits: int = 3) -> str:
-    """A number with ``digits`` significant digits (no exponent below 10^7), or ``—`` when missing."""
-    if not _finite(value):
-        return "—"
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    return f"{value:.{digits}g}"
-
-
-def fmt_bytes(value) -> str:
-    """Bytes as MiB or GiB, or ``—``."""
-    if not _finite(value):
-        return "—"
-    if value >= 1 << 30:
-        return f"{value / (1 << 30):.2f} GiB"
-    return f"{value / (1 << 20):.0f} MiB"
-
-
-def fmt_seconds(value) -> str:
-    """A duration in s, min or h, or ``—``."""
-    if not _finite(value):
-        return "—"
-    if value >= 3600:
-        return f"{value / 3600:.2f} h"
-    if value >= 120:
-        return f"{value / 60:.1f} min"
-    return f"{value:.3g} s"
-
-
-def fmt_energy(value) -> str:
-    if not _finite(value):
-        return "—"
-    return f"{value / 1000:.3g} kJ" if value >= 1000 else f"{value:.3g} J"
 
 
 def _quality_text(row) -> str:
@@ -125,30 +83,6 @@ def display_frame(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=DISPLAY_COLUMNS, index=list(summary["workload"]))
 
 
-def markdown_table(frame: pd.DataFrame, index: bool = False) -> str:
-    """A GitHub-flavoured Markdown table; ``|`` inside cells is escaped."""
-    def cell(value) -> str:
-        return str(value).replace("|", "\\|").replace("\n", " ")
-
-    header = ([frame.index.name or ""] if index else []) + [cell(c) for c in frame.columns]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    for idx, row in frame.iterrows():
-        values = ([cell(idx)] if index else []) + [cell(v) for v in row]
-        lines.append("| " + " | ".join(values) + " |")
-    return "\n".join(lines)
-
-
-def text_table(frame: pd.DataFrame) -> str:
-    """A plain-text table with left-aligned columns separated by two spaces."""
-    columns = list(frame.columns)
-    cells = [[str(v) for v in row] for row in frame.itertuples(index=False)]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in cells]
-    return "\n".join(lines)
-
-
 def run_header(run: Run) -> list[str]:
     """Lines that identify a run: machine, date, status, hardware and software."""
     m = run.machine
@@ -186,13 +120,20 @@ def _batch_text(sub: pd.DataFrame) -> str:
     return "global batch " + "/".join(str(b) for b in batches) if batches else "batch unknown"
 
 
-def _run_text(run: Run, summary: pd.DataFrame, markdown: bool) -> str:
+def run_text(run: Run, summary: pd.DataFrame, markdown: bool) -> str:
+    """One run's report as terminal text or Markdown: header, a table per workload, notes.
+
+    Args:
+        run: the loaded run.
+        summary: its rows from ``summarize_run()``.
+        markdown: Markdown instead of terminal text.
+    """
     header = run_header(run)
     out = [f"# benchbench report: {run.machine_id}"] + [f"- {h}" for h in header] if markdown else list(header)
     for workload, sub in summary.groupby("workload", sort=False):
         title = f"{workload} ({_batch_text(sub)})"
         table = display_frame(sub)
-        out += ["", f"## {title}" if markdown else title, "", markdown_table(table) if markdown else text_table(table)]
+        out += ["", f"## {title}" if markdown else title, "", markdown_table(table) if markdown else terminal_table(table)]
     notes = data_notes(summary)
     if notes:
         out += ["", "Data notes:" if not markdown else "**Data notes**", ""]
@@ -272,63 +213,3 @@ def csv_frame(runs: list[Run]) -> pd.DataFrame:
         s.insert(0, "machine_id", run.machine_id)
         frames.append(s)
     return pd.concat(frames, ignore_index=True)
-
-
-def report(paths: list[Path] | None = None, results_dir: Path = Path("results"), fmt: str = "terminal",
-           output: Path | None = None, log: str | None = None) -> str:
-    """Tables of one or more runs, per workload × device (what ``benchbench report`` prints).
-
-    Args:
-        paths: results files or folders (a folder means its newest run); ``None`` takes the newest
-            run under ``results_dir``.
-        results_dir: where runs are looked for when ``paths`` is empty.
-        fmt: ``terminal``, ``markdown``, ``csv`` or ``html`` (a self-contained page with the plots).
-        output: the file to write; ``None`` returns the text (for ``html``, the page is written to
-            ``<results_dir>/reports/`` instead).
-        log: a cell id: give that cell's epoch log instead of the tables.
-
-    Returns:
-        The text to print: the report itself, or ``wrote PATH`` where a file was written.
-
-    Raises:
-        ReportError: no results, a malformed or wrong-version file, an empty run, an unknown cell.
-        ValueError: ``fmt`` is not one of ``FORMATS``.
-    """
-    if fmt not in FORMATS:
-        raise ValueError(f"report: fmt must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    runs = resolve_runs(paths, results_dir)
-    if log is not None:
-        errors = []
-        for run in runs:
-            try:
-                text = epoch_log_text(run, log)
-                break
-            except ReportError as exc:
-                errors.append(exc)
-        else:
-            raise errors[0]
-    elif fmt == "html":
-        from benchbench.reporting.html import html_report
-
-        written = html_report([r.path for r in runs], results_dir=results_dir, output=output)
-        return f"wrote {written}"
-    elif fmt == "csv":
-        text = csv_frame(runs).to_csv(index=False)
-    else:
-        text = "\n".join(_run_text(run, summarize_run(run), markdown=fmt == "markdown") for run in runs)
-        from benchbench.reporting.determinism import determinism_text
-
-        from benchbench.reporting.scaling_report import scaling_text
-
-        from benchbench.reporting.batch import batch_text
-
-        batch_parts = [batch_text(run, markdown=fmt == "markdown") for run in runs]
-        for extra in [determinism_text(runs)] + [scaling_text(run) for run in runs] + batch_parts:
-            if extra:
-                text += "\n" + extra
-    if output is None:
-        return text
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text, encoding="utf-8")
-    return f"wrote {output}"

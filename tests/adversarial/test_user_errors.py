@@ -122,7 +122,7 @@ def test_report_output_checked_before_reporting(project):
 def test_plot_outdir_that_is_a_file(project):
     (project / "r.json").write_text(json.dumps(results_doc()))
     (project / "plots").write_text("")
-    assert_user_error(cli(project, "plot", project / "r.json", "--outdir", project / "plots"), "--outdir", "is a file")
+    assert_user_error(cli(project, "plot", project / "r.json", "--outdir", project / "plots"), "--output", "is a file")
 
 
 def test_compare_output_that_is_a_folder(project):

@@ -161,3 +161,38 @@ def test_the_root_cause_wins_over_peers_timing_out(tmp_path):
     assert launcher._read_result(out)["reason"] == "rank 1: boom"
     (tmp_path / "result.json.rank1.tmp123").write_text("{")  # a half-written file is ignored
     assert launcher._read_result(out)["reason"] == "rank 1: boom"
+
+
+def test_benchbench_mpiexec_chooses_the_launcher(tmp_path, monkeypatch):
+    exe = tmp_path / "mpiexec"
+    exe.write_text("#!/bin/sh\nexit 0\n")
+    exe.chmod(0o755)
+    monkeypatch.setenv(launcher.MPIEXEC_ENV, str(exe))
+    assert launcher.mpiexec_path() == str(exe)
+    desc = {"n_ranks": 2}
+    assert launcher.worker_command(desc, "c.json", "o.json")[:3] == [str(exe), "-n", "2"]
+    assert launcher.mpi_record(str(exe))["mpiexec"] == str(exe)
+
+
+@pytest.mark.parametrize("make", ["missing", "folder", "not executable"])
+def test_a_benchbench_mpiexec_that_is_not_an_executable_is_a_user_error(tmp_path, monkeypatch, make):
+    from benchbench.errors import UserError
+
+    path = tmp_path / "mpiexec"
+    if make == "folder":
+        path.mkdir()
+    elif make == "not executable":
+        path.write_text("")
+        path.chmod(0o644)
+    monkeypatch.setenv(launcher.MPIEXEC_ENV, str(path))
+    if make == "not executable" and os.access(path, os.X_OK):
+        pytest.skip("permissions do not bind here")
+    with pytest.raises(UserError, match="BENCHBENCH_MPIEXEC=.*no such executable file"):
+        launcher.mpiexec_path()
+
+
+def test_an_empty_benchbench_mpiexec_means_the_default(monkeypatch):
+    monkeypatch.setenv(launcher.MPIEXEC_ENV, "")
+    empty = launcher.mpiexec_path()
+    monkeypatch.delenv(launcher.MPIEXEC_ENV)
+    assert empty == launcher.mpiexec_path()

@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 
 from benchbench.reporting import batch as rb
+from benchbench.reporting import plots
 from benchbench.reporting.runs import Run
 from benchbench.reporting.summary import summarize_run
 
@@ -38,7 +39,7 @@ def test_the_curve_holds_each_timed_batch_and_nothing_else():
     assert list(frame["batch"]) == [32, 64]
     assert np.allclose(frame["samples_per_s"], [3200, 4000], rtol=0.02)
     assert (frame["ci_low"] <= frame["samples_per_s"]).all() and (frame["samples_per_s"] <= frame["ci_high"]).all()
-    fig = rb.batch_figure([run], "mlp_mnist")
+    fig = plots.batch_figure([run], "mlp_mnist")
     (container,) = fig.axes[0].containers
     line = container.lines[0]
     assert list(line.get_xdata()) == [32, 64]
@@ -76,9 +77,9 @@ def test_compare_sets_machines_side_by_side():
     rows = {tuple(ln.split()[:3]): ln for ln in text.splitlines() if ln.startswith("mlp_mnist")}
     assert "not measured" in rows[("mlp_mnist", "cpu", "64")]
     assert "not measured" not in rows[("mlp_mnist", "cpu", "32")]
-    fig = rb.batch_figure([a, b], "mlp_mnist")
+    fig = plots.batch_figure([a, b], "mlp_mnist")
     lines = [c.lines[0] for c in fig.axes[0].containers]
     assert [list(ln.get_xdata()) for ln in lines] == [[32, 64], [32]]
     assert np.allclose(lines[1].get_ydata(), [6400], rtol=0.02)
-    assert rb.batch_figure([a], "cnn_mnist") is None
+    assert plots.batch_figure([a], "cnn_mnist") is None
     assert rb.compare_batch_text([make_run([cell("mlp_mnist", "cpu", 0.01)])] * 2) == ""

@@ -6,8 +6,8 @@ import pytest
 
 from benchbench.reporting.html import html_report
 from benchbench.reporting.runs import ReportError
-from benchbench.reporting.tables import report
-from benchbench.reporting.html import table_html
+from benchbench.reporting.verbs import report
+from benchbench.reporting.render import html_table as table_html
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

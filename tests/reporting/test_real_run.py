@@ -7,7 +7,8 @@ import pytest
 from benchbench.reporting.html import html_report
 from benchbench.reporting.plots import build_figures
 from benchbench.reporting.runs import resolve_runs
-from benchbench.reporting.tables import fmt_number, report
+from benchbench.reporting.render import fmt_number
+from benchbench.reporting.verbs import report
 
 
 @pytest.fixture(scope="module")

@@ -78,7 +78,8 @@ def test_phase_medians(alpha_run):
 
 def test_unknown_values_are_null(tmp_path, build):
     from benchbench.reporting.plots import tta_figure
-    from benchbench.reporting.tables import epoch_log_text, report
+    from benchbench.reporting.tables import epoch_log_text
+    from benchbench.reporting.verbs import report
 
     ok = build.cell("mlp_mnist", "cpu", 0.05, epochs=2)
     ok["epoch_log"][1]["validation/main/accuracy"] = None  # a non-finite value is written as null

@@ -4,9 +4,10 @@ import pandas as pd
 import pytest
 
 from benchbench.reporting.runs import ReportError
-from benchbench.reporting.tables import report
+from benchbench.reporting.verbs import report
 from benchbench.reporting.summary import summarize_run
-from benchbench.reporting.tables import LOG_COLUMNS, fmt_bytes, fmt_number, fmt_seconds
+from benchbench.reporting.render import fmt_bytes, fmt_number, fmt_seconds
+from benchbench.reporting.tables import LOG_COLUMNS
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,7 @@ def test_terminal_shows_machine_status_and_data(terminal, build):
 def test_markdown(alpha_path):
     text = report([alpha_path], fmt="markdown")
     assert "## mlp_mnist (global batch 100)" in text
-    rows = [l for l in text.splitlines() if l.startswith("| gpu:0,1 |")]
+    rows = [l for l in text.splitlines() if l.startswith("|") and l.split("|")[1].strip() == "gpu:0,1"]
     assert len(rows) == 1 and rows[0].count(" | ") == 11
 
 

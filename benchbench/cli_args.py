@@ -1,0 +1,128 @@
+"""The grammar of the ``benchbench`` command: every verb's options, and the exit statuses.
+
+Every option has a help line; "where to write" is ``--output`` in every verb; a list-valued
+option takes several values after one flag or the flag repeated. A usage error is one line and
+exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+
+from benchbench import __version__
+
+EXIT_OK, EXIT_CELLS_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"benchbench: error: {message} (see `{self.prog} --help`)\n")
+
+
+# --------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every verb."""
+    p = _Parser(prog="benchbench", description="How fast, how well and at what cost this machine trains "
+                                               "the classic deep-learning workloads.")
+    p.add_argument("--version", action="version", version=f"benchbench {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    sub = p.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
+
+    r = sub.add_parser("run", help="train and time the workloads on the devices of the plan")
+    r.add_argument("--device", action="extend", nargs="+", metavar="SPEC",
+                   help="cpu, cpu:dpN, gpu:N, gpu:N,M, gpu:all or all; several after one flag, or the flag repeated")
+    r.add_argument("--workload", action="extend", nargs="+", metavar="NAME",
+                   help="NAME, NAME:VARIANT or NAME:key=v; several after one flag, or the flag repeated")
+    r.add_argument("--profile", choices=("quick", "full"), help="quick: a few timed steps per cell; full: train to the target")
+    r.add_argument("--repeat", type=_positive_int, metavar="N", help="run every cell N times (3 or more for run-to-run CIs)")
+    r.add_argument("--data", choices=("auto", "real", "synthetic"), help="the datasets: real files, synthetic, or real where present")
+    r.add_argument("--data-dir", metavar="DIR", help="where the datasets are (default: see `benchbench data path`)")
+    r.add_argument("--config", metavar="FILE", help="the plan (default: ./bench.yaml when present)")
+    r.add_argument("--output", metavar="DIR", help="results directory (default from the plan: results)")
+    r.add_argument("--resume", metavar="RUN", help="a run id or results file to complete")
+    r.add_argument("--seed", type=_nonneg_int, metavar="N", help="random seed of every cell")
+    r.add_argument("--timeout", type=_positive_float, metavar="S", help="time-out per cell in seconds")
+    r.add_argument("--scaling", choices=("strong", "weak"), help="data parallel: global batch fixed (strong) or per device (weak)")
+    r.add_argument("--hostfile", metavar="F", help="MPI hostfile for data parallel across nodes")
+    r.add_argument("--deterministic", action="store_true", default=None, help="deterministic kernels where the backend has them")
+    r.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), help="compute precision (float16, bfloat16: mixed precision)")
+    r.add_argument("--until", choices=("target", "epochs"),
+                   help="full profile: stop at the quality target (time-to-accuracy) or train every epoch")
+    r.add_argument("--batch-size", metavar="B,...|max",
+                   help="a cell per batch size (global; per device under --scaling weak), or max: "
+                        "the largest batch that trains on each device")
+    r.add_argument("--memory-limit", metavar="SIZE",
+                   help="CPU memory budget of --batch-size max, e.g. 2GiB (default: half the available memory)")
+
+    sub.add_parser("info", help="print the machine fingerprint that results record")
+    lst = sub.add_parser("list", help="list the workloads and their variants")
+    lst.add_argument("--suites", metavar="DIR", help="folder of suite files (default: ./suites)")
+
+    d = sub.add_parser("data", help="datasets: fetch the official files, show where they go")
+    dsub = d.add_subparsers(dest="data_verb", metavar="ACTION", parser_class=_Parser)
+    f = dsub.add_parser("fetch", help="download datasets (mnist, cifar10) with a checksum check")
+    f.add_argument("names", nargs="+", metavar="NAME", help="datasets to download: mnist, cifar10")
+    f.add_argument("--data-dir", metavar="DIR", help="where to put the files (default: see `benchbench data path`)")
+    dp = dsub.add_parser("path", help="print the data directory and the files expected there")
+    dp.add_argument("--data-dir", metavar="DIR", help="the data directory to describe instead of the default")
+
+    prof = sub.add_parser("profile", help="time every layer and function of one training step")
+    prof.add_argument("workload", metavar="WORKLOAD", help="NAME, NAME:VARIANT or NAME:key=v")
+    prof.add_argument("--device", default="cpu", metavar="D", help="cpu or gpu:N")
+    prof.add_argument("--steps", type=_positive_int, default=5, metavar="N", help="profiled steps (median shown)")
+    prof.add_argument("--warmup", type=_nonneg_int, default=2, metavar="N", help="untimed steps before profiling")
+    prof.add_argument("--data", choices=("auto", "real", "synthetic"), default="synthetic", help="the dataset (default synthetic)")
+    prof.add_argument("--data-dir", metavar="DIR", help="where the datasets are")
+    prof.add_argument("--seed", type=_nonneg_int, default=0, metavar="N", help="random seed")
+    prof.add_argument("--top", type=_positive_int, metavar="N", help="only the N slowest calls")
+    prof.add_argument("--json", metavar="F", help="also write the raw profile as JSON")
+    prof.add_argument("--chart", metavar="F", help="also draw the bar chart (F.png, F.svg, or both for another name)")
+
+    bw = sub.add_parser("bandwidth", help="measure a data-parallel group's interconnect: an all-reduce sweep")
+    bw.add_argument("--device", required=True, metavar="SPEC", help="cpu:dpN or gpu:I,J,...")
+    bw.add_argument("--sizes", metavar="BYTES,...", help="message sizes in bytes (default 1 KiB to 16 MiB)")
+    bw.add_argument("--reps", type=_positive_int, default=10, metavar="N", help="timed all-reduces per size")
+    bw.add_argument("--json", metavar="F", help="also write the sweep as JSON")
+
+    fmts = ("terminal", "markdown", "csv", "html")
+    rep = sub.add_parser("report", help="tables of results files")
+    rep.add_argument("results", nargs="*", metavar="RESULTS", help="results files or folders (default: the newest run)")
+    rep.add_argument("--format", choices=fmts, default="terminal", help="the medium (default terminal)")
+    rep.add_argument("--output", metavar="F", help="the file to write (default: print; html goes to RESULTS-DIR/reports)")
+    rep.add_argument("--log", metavar="CELL", help="show the epoch log of one cell")
+    rep.add_argument("--results-dir", default="results", metavar="DIR", help="where runs are looked for (default results)")
+
+    pl = sub.add_parser("plot", help="plots of results files")
+    pl.add_argument("results", nargs="*", metavar="RESULTS", help="results files or folders (default: the newest run)")
+    pl.add_argument("--kind", choices=("throughput", "scaling", "tta", "phases", "batch", "all"), default="all",
+                    help="which plots (default all)")
+    pl.add_argument("--output", default="plots", metavar="DIR", help="the folder to write the plots to (default plots)")
+    pl.add_argument("--outdir", dest="output", default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # former name
+    pl.add_argument("--results-dir", default="results", metavar="DIR", help="where runs are looked for (default results)")
+
+    cmp_ = sub.add_parser("compare", help="compare machines: speed-ups with CIs, per watt, per price")
+    cmp_.add_argument("results", nargs="+", metavar="RESULTS", help="two or more results files or folders; the first is the baseline")
+    cmp_.add_argument("--price", action="extend", nargs="+", default=[], metavar="MACHINE=PRICE",
+                      help="a machine's price for samples/s per price; several after one flag, or the flag repeated")
+    cmp_.add_argument("--format", choices=fmts, default="terminal", help="the medium (default terminal)")
+    cmp_.add_argument("--output", metavar="F", help="the file to write (default: print; html goes to RESULTS-DIR/reports)")
+    cmp_.add_argument("--results-dir", default="results", metavar="DIR", help="where the html page goes (default results)")
+    return p
+
+
+def _number_type(convert, ok, what):
+    """An argparse type: ``convert(text)`` that must satisfy ``ok``, else an error naming ``what``."""
+    def parse(text):
+        try:
+            v = convert(text)
+        except ValueError:
+            v = None
+        if v is None or not ok(v):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return v
+
+    return parse
+
+
+_positive_int = _number_type(int, lambda v: v >= 1, "a positive integer")
+_nonneg_int = _number_type(int, lambda v: v >= 0, "an integer >= 0")
+_positive_float = _number_type(float, lambda v: v > 0, "a positive number")

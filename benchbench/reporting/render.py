@@ -1,0 +1,142 @@
+"""The one renderer per medium: rich for the terminal, pandas for Markdown, CSV and HTML.
+
+Also the number formatters every report shares. This module imports no other reporting module,
+so tables, comparisons, batch sections and the HTML page all build on it without a cycle.
+"""
+from __future__ import annotations
+
+import html
+import io
+import math
+from pathlib import Path
+
+import pandas as pd
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+FORMATS = ("terminal", "markdown", "csv", "html")
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def fmt_number(value, digits: int = 3) -> str:
+    """A number with ``digits`` significant digits (no exponent below 10^7), or ``—`` when missing."""
+    if not _finite(value):
+        return "—"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}g}"
+
+
+def fmt_bytes(value) -> str:
+    """Bytes as MiB or GiB, or ``—``."""
+    if not _finite(value):
+        return "—"
+    if value >= 1 << 30:
+        return f"{value / (1 << 30):.2f} GiB"
+    return f"{value / (1 << 20):.0f} MiB"
+
+
+def fmt_seconds(value) -> str:
+    """A duration in s, min or h, or ``—``."""
+    if not _finite(value):
+        return "—"
+    if value >= 3600:
+        return f"{value / 3600:.2f} h"
+    if value >= 120:
+        return f"{value / 60:.1f} min"
+    return f"{value:.3g} s"
+
+
+def fmt_energy(value) -> str:
+    """Joules as J or kJ, or ``—``."""
+    if not _finite(value):
+        return "—"
+    return f"{value / 1000:.3g} kJ" if value >= 1000 else f"{value:.3g} J"
+
+
+def _check_frame(frame, who: str) -> None:
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"{who}: frame must be a pandas DataFrame, got {type(frame).__name__}")
+
+
+def terminal_table(frame: pd.DataFrame, title: str | None = None) -> str:
+    """``frame`` as a rich table, rendered to plain text (no colour codes, no wrapping of cells).
+
+    The width is that of the widest row, so that the text is the same whether or not the output
+    is a terminal and a reader (or a test) finds every cell's text whole on one line.
+
+    Args:
+        frame: the table; the index is not shown.
+        title: a line shown above the table, or ``None``.
+
+    Returns:
+        The table as text, without trailing spaces.
+    """
+    _check_frame(frame, "terminal_table")
+    table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", show_edge=False, pad_edge=False)
+    columns = [str(c) for c in frame.columns]
+    for c in columns:
+        table.add_column(c, overflow="fold", no_wrap=True)
+    cells = [[str(v) for v in row] for row in frame.itertuples(index=False)]
+    for row in cells:
+        table.add_row(*row)
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    width = max(sum(widths) + 3 * len(widths) + 2, len(title or "") + 2, 20)
+    buf = io.StringIO()
+    Console(file=buf, width=width, no_color=True, highlight=False, emoji=False, markup=False,
+            force_terminal=False, color_system=None).print(table)
+    return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()).strip("\n")
+
+
+def markdown_table(frame: pd.DataFrame, index: bool = False) -> str:
+    """A GitHub-flavoured Markdown table (``DataFrame.to_markdown``); ``|`` inside cells is escaped.
+
+    Args:
+        frame: the table.
+        index: show the index as the first column.
+    """
+    _check_frame(frame, "markdown_table")
+
+    def cell(value) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    safe = frame.map(cell)
+    safe.columns = [cell(c) for c in frame.columns]
+    if index:
+        safe.index = [cell(i) for i in frame.index]
+        safe.index.name = cell(frame.index.name or "")
+    return safe.to_markdown(index=index, tablefmt="github", disable_numparse=True)
+
+
+def html_table(frame: pd.DataFrame, index_name: str | None = None) -> str:
+    """An HTML table of ``frame`` (``DataFrame.to_html``) with every header and cell escaped.
+
+    Args:
+        frame: the table; its index is shown as the first column when ``index_name`` is given.
+        index_name: the header of the index column, or ``None`` to leave the index out.
+    """
+    _check_frame(frame, "html_table")
+
+    def escape(value) -> str:  # quotes too, which ``to_html(escape=True)`` leaves as they are
+        return html.escape(str(value), quote=True)
+
+    shown = frame.map(escape)
+    shown.columns = [escape(c) for c in frame.columns]
+    if index_name is not None:
+        shown.index = [escape(i) for i in frame.index]
+        shown.index.name = escape(index_name)
+    return shown.to_html(index=index_name is not None, escape=False, border=0, na_rep="—")
+
+
+def write_output(text: str, output: Path | None) -> str:
+    """``text`` itself when ``output`` is ``None``; else writes it there and says ``wrote PATH``."""
+    if output is None:
+        return text
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    return f"wrote {output}"

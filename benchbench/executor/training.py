@@ -8,6 +8,7 @@ import math
 
 import numpy
 
+from .batch import scaled_batches as _batches  # (global, per-rank) batch for strong or weak scaling
 from .cell_record import Diverged, _jsonable
 
 PROGRESS_PREFIX = "@progress "
@@ -182,18 +183,6 @@ def _scalar(v, default=math.nan) -> float:
     from ..core import backend
 
     return float(backend.as_numpy(getattr(v, "array", v)))
-
-
-def _batches(batch_size: int, size: int, scaling: str) -> tuple[int, int]:
-    """(global batch, per-rank batch) for strong or weak scaling."""
-    if size <= 1:
-        return batch_size, batch_size
-    if scaling == "weak":
-        return batch_size * size, batch_size
-    if batch_size % size:
-        raise ValueError(f"strong scaling: the batch size {batch_size} does not split over {size} ranks; "
-                         "use --scaling weak or a rank count that divides it")
-    return batch_size, batch_size // size
 
 
 def _check_finite(loss: float, step: int) -> None:

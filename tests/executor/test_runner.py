@@ -120,7 +120,7 @@ def test_batches_for_strong_and_weak_scaling():
     assert training._batches(100, 1, "strong") == (100, 100)
     assert training._batches(100, 4, "strong") == (100, 25)
     assert training._batches(100, 4, "weak") == (400, 100)
-    with pytest.raises(ValueError, match="does not split over 3 ranks"):
+    with pytest.raises(ValueError, match="does not split over 3 devices"):
         training._batches(100, 3, "strong")
 
 

@@ -72,10 +72,8 @@ def asnumpy(a, stream=None, order="C", out=None, blocking=True):
 
 def _to_device(obj, dtype, copy, order, ndmin, what):
     if isinstance(obj, ndarray):
-        if obj._dev != _state.local.device:  # a copy between devices (cudaMemcpyPeer) is allowed
-            host = obj._a
-        else:
-            host = obj._a
+        host = obj._a
+        if obj._dev == _state.local.device:  # another device's array is copied (cudaMemcpyPeer)
             if not copy and (dtype is None or _np.dtype(dtype) == host.dtype) and not ndmin and order is None:
                 return obj
             if not copy:

@@ -57,8 +57,8 @@ class _Ctx:
                 return x
             raise TypeError(f"{self.name}: Unsupported type {type(x)} (a host numpy array in a GPU operation; "
                             "move it with cupy.asarray first)")
-        if isinstance(x, (list, tuple)) and not isinstance(x, str):
-            return type(x)(self.take(v, host_ok) for v in x) if not hasattr(x, "_fields") else x
+        if isinstance(x, (list, tuple)) and not hasattr(x, "_fields"):  # not into named tuples
+            return type(x)(self.take(v, host_ok) for v in x)
         return x
 
     def check_current(self):

@@ -142,15 +142,11 @@ class NcclCommunicator:
                     _send(conn, {"ok": True})
             finally:
                 srv.close()
-                for name in ("port",):
+                for remove, target in ((os.unlink, port_file), (os.rmdir, folder)):
                     try:
-                        os.unlink(os.path.join(folder, name))
+                        remove(target)
                     except OSError:
                         pass
-                try:
-                    os.rmdir(folder)
-                except OSError:
-                    pass
         else:
             port_file = os.path.join(folder, "port")
             while True:
@@ -246,8 +242,6 @@ class NcclCommunicator:
             out = numpy.prod(numpy.stack(parts), axis=0).astype(parts[0].dtype)
         else:
             out = (numpy.max if name == "max" else numpy.min)(numpy.stack(parts), axis=0)
-        if op == "reduceScatter":
-            return out
         return out
 
     def _fail_all(self, message):

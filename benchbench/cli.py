@@ -189,10 +189,22 @@ def _find_run(ref: str, results_dir) -> Path:
     raise UsageError(f"--resume: no run {ref!r} (neither a results file nor a run id under {results_dir}/)")
 
 
+def _check_conv_algorithm() -> None:
+    """Stop with one line when ``BENCHBENCH_CONV_ALGORITHM`` names no algorithm (before any cell runs)."""
+    from benchbench.core.functions.connection import conv_algorithm
+
+    try:
+        conv_algorithm()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _cmd_profile(args) -> int:
     from benchbench.core import backend
     from benchbench.executor import devices, profile
     from benchbench.json_files import atomic_write_json
+
+    _check_conv_algorithm()
 
     specs, _ = devices.parse_specs(args.device, backend.gpu_count(), hint=devices.gpu_hint(cuda_count=backend.gpu_count()))
     if len(specs) != 1 or specs[0].n_ranks != 1:
@@ -244,6 +256,7 @@ def _run(args, held: list) -> int:
         "batch_size": args.batch_size, "memory_limit": args.memory_limit,
     }
     launcher.mpiexec_path()  # a BENCHBENCH_MPIEXEC that names no executable stops the run here
+    _check_conv_algorithm()
     done_cells, run_path = [], None
     if args.resume:
         option = {"devices": "--device", "workloads": "--workload", "timeout_s": "--timeout", "data_dir": "--data-dir",

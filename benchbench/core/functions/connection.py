@@ -23,8 +23,9 @@ from ..function import Function
 from . import _buffers
 from ._checks import check_float
 from ._conv_chunks import column_capacity, holds_columns, sample_chunks
+from . import _winograd
 
-__all__ = ["linear", "convolution_2d"]
+__all__ = ["linear", "convolution_2d", "conv_algorithm", "use_winograd"]
 
 
 # -- shared geometry helpers (also used by pooling) ---------------------------------
@@ -240,9 +241,15 @@ class Convolution2DFunction(Function):
     def _is_pointwise(self, kh, kw):
         return kh == 1 and kw == 1 and self.sy == 1 and self.sx == 1 and self.ph == 0 and self.pw == 0
 
+    def _uses_winograd(self, xp, W):
+        o, c, kh, kw = W.shape
+        return use_winograd(xp, c, o, kh, kw, (self.sy, self.sx), (self.ph, self.pw), (self.dy, self.dx))
+
     def forward(self, xp, xs):
         x, W = xs[0], xs[1]
         n, c, h, w, o, kh, kw, oh, ow = self._geometry(x, W)
+        if self._uses_winograd(xp, W):
+            return (self._winograd_forward(xp, x, W, xs[2] if len(xs) == 3 else None, oh, ow),)
         y = _buffers.acquire(xp, (o, n * oh * ow), x.dtype)
         if self._is_pointwise(kh, kw):
             chunks = [(0, n)]
@@ -289,6 +296,8 @@ class Convolution2DFunction(Function):
         x, W = xs[0], xs[1]
         n, c, h, w, o, kh, kw, oh, ow = self._geometry(x, W)
         need = self.needs_input_grad
+        if self._uses_winograd(xp, W):
+            return self._winograd_backward(xp, xs, gys[0], oh, ow)
         gy_cnhw = _cnhw(xp, gys[0])
         gy = gy_cnhw.reshape(o, n * oh * ow)
         gx = gW = gb = None
@@ -328,6 +337,106 @@ class Convolution2DFunction(Function):
             _buffers.release(xp, gx_cnhw)
             gx = gx.astype(x.dtype, copy=False)
         _buffers.release(xp, gy_cnhw)
+        if len(xs) == 3:
+            return gx, gW, gb
+        return gx, gW
+
+    # -- Winograd F(2x2, 3x3) (see ``_winograd``) -------------------------------------
+    @staticmethod
+    def _winograd_conv(xp, d, U, transposed, out, keep_v=False):
+        """Stride-1 3x3 convolution of ``d``, a padded (Hp, Wp, n, C) array, with the transformed
+        filters ``U`` ((16, O, C) when ``transposed``, else (16, C, O)), written into ``out``
+        (n, O, oh, ow), a few samples at a time.
+
+        Returns the transformed input ``V`` (16, th, tw, n, C) when ``keep_v`` and it was built in
+        one piece (the caller then owns it), else None.
+        """
+        n, c = d.shape[2:]
+        o = U.shape[1] if transposed else U.shape[2]
+        oh, ow = out.shape[2:]
+        th, tw = _winograd.tiles(oh, ow)
+        chunks = sample_chunks(xp, n, (16 * (c + o) * th * tw + o * oh * ow) * d.itemsize)
+        keep_v = keep_v and len(chunks) == 1
+        kept = None
+        for lo, hi in chunks:
+            V = _buffers.acquire(xp, (16, th, tw, hi - lo, c), d.dtype)
+            _winograd.input_transform(xp, d[:, :, lo:hi], th, tw, V)
+            M = _buffers.acquire(xp, (16, th, tw, hi - lo, o), d.dtype)
+            _winograd.multiply(xp, V, U, M, transposed)
+            if keep_v:
+                kept = V
+            else:
+                _buffers.release(xp, V)
+            Y = _buffers.acquire(xp, (oh, ow, hi - lo, o), d.dtype)
+            _winograd.output_transform(xp, M, Y)
+            _buffers.release(xp, M)
+            _buffers.copy(xp, out[lo:hi], Y.transpose(2, 3, 0, 1))
+            _buffers.release(xp, Y)
+        return kept
+
+    def _winograd_padded(self, xp, x, pad, oh, ow):
+        """``x`` (N, C, H, W) as the padded (Hp, Wp, N, C) input of an (oh, ow) Winograd output."""
+        h, w = x.shape[2:]
+        th, tw = _winograd.tiles(oh, ow)
+        size = (max(h + 2 * pad[0], 2 * th + 2), max(w + 2 * pad[1], 2 * tw + 2))
+        return _winograd.to_hwnc(xp, x, pad, size)
+
+    def _winograd_forward(self, xp, x, W, b, oh, ow):
+        n, c = x.shape[:2]
+        o = W.shape[0]
+        th, tw = _winograd.tiles(oh, ow)
+        keep = self.needs_input_grad[1] and holds_columns(xp, 16 * c * n * th * tw * x.itemsize)
+        out = xp.empty((n, o, oh, ow), dtype=x.dtype)
+        d = self._winograd_padded(xp, x, (self.ph, self.pw), oh, ow)
+        self.col = self._winograd_conv(xp, d, _winograd.filter_transform(xp, W), True, out, keep_v=keep)
+        _buffers.release(xp, d)
+        if b is not None:
+            out += b.reshape(1, o, 1, 1)
+        return out
+
+    def _winograd_backward(self, xp, xs, gy, oh, ow):
+        x, W = xs[0], xs[1]
+        need = self.needs_input_grad
+        n, c, h, w = x.shape
+        o = W.shape[0]
+        gx = gW = gb = None
+        # gy padded for the input gradient (a full convolution: padding 2 - pad); its interior serves gW
+        qh, qw = 2 - self.ph, 2 - self.pw
+        g = self._winograd_padded(xp, gy, (qh, qw), h, w)
+        if need[1]:
+            th, tw = _winograd.tiles(oh, ow)
+            V_all, self.col = self.col, None
+            d = None
+            if V_all is None:
+                d = self._winograd_padded(xp, x, (self.ph, self.pw), oh, ow)
+                chunks = sample_chunks(xp, n, 16 * (c + o) * th * tw * x.itemsize)
+            else:
+                chunks = [(0, n)]
+            dU = None
+            for lo, hi in chunks:
+                if V_all is None:
+                    V = _buffers.acquire(xp, (16, th, tw, hi - lo, c), x.dtype)
+                    _winograd.input_transform(xp, d[:, :, lo:hi], th, tw, V)
+                else:
+                    V = V_all
+                Z = _buffers.acquire(xp, (16, th, tw, hi - lo, o), gy.dtype)
+                _winograd.output_grad_transform(xp, g[qh:qh + oh, qw:qw + ow, lo:hi], th, tw, Z)
+                part = _winograd.weight_product(xp, V, Z)
+                _buffers.release(xp, Z)
+                _buffers.release(xp, V)
+                if dU is None:
+                    dU = part
+                else:
+                    dU += part
+            if d is not None:
+                _buffers.release(xp, d)
+            gW = _winograd.filter_grad(xp, dU, W.dtype)
+        if len(xs) == 3 and need[2]:
+            gb = gy.sum(axis=(0, 2, 3)).astype(xs[2].dtype, copy=False)
+        if need[0]:
+            gx = xp.empty((n, c, h, w), dtype=x.dtype)
+            self._winograd_conv(xp, g, _winograd.filter_transform(xp, W, flip=True), False, gx)
+        _buffers.release(xp, g)
         if len(xs) == 3:
             return gx, gW, gb
         return gx, gW
@@ -373,6 +482,49 @@ class Convolution2DFunction(Function):
                 gW += part
         _release_padded(xp, xpad, x_cnhw)
         return gW
+
+
+# Which algorithm 3x3 stride-1 convolutions use: "auto", "im2col" or "winograd" (see use_winograd).
+CONV_ALGORITHM_ENV = "BENCHBENCH_CONV_ALGORITHM"
+CONV_ALGORITHMS = ("auto", "im2col", "winograd")
+# With fewer channels than this (in or out), Winograd's transforms cost more than its GEMMs save.
+WINOGRAD_MIN_CHANNELS = 128
+
+
+def conv_algorithm():
+    """The convolution algorithm chosen by ``BENCHBENCH_CONV_ALGORITHM`` (``auto`` when unset).
+
+    Raises:
+        ValueError: the variable holds something else than ``auto``, ``im2col`` or ``winograd``.
+    """
+    import os
+
+    choice = os.environ.get(CONV_ALGORITHM_ENV, "").strip().lower() or "auto"
+    if choice not in CONV_ALGORITHMS:
+        raise ValueError(f"{CONV_ALGORITHM_ENV}={choice}: must be one of {', '.join(CONV_ALGORITHMS)}")
+    return choice
+
+
+def use_winograd(xp, c, o, kh, kw, stride, pad, dilate):
+    """Whether a convolution of this shape runs as Winograd F(2x2, 3x3) rather than im2col + GEMM.
+
+    Winograd applies to 3x3 kernels with stride 1, no dilation and padding of at most 2 (so the
+    input gradient is again such a convolution). By default (``auto``) it is used on the CPU when
+    both channel counts are at least :data:`WINOGRAD_MIN_CHANNELS`: its transforms cost time in
+    proportion to the channels, its GEMMs save in proportion to their product, and with 64
+    channels on 32x32 maps it is slower than im2col (with 128 on 16x16 it takes about 0.6 of the
+    time; ``benchmarks/conv_algorithms.py``). cupy keeps im2col (one large GEMM per pass) until
+    Winograd has been timed on a real GPU. ``BENCHBENCH_CONV_ALGORITHM`` (``im2col``,
+    ``winograd``) overrides the choice for comparisons; ``winograd`` still applies only where the
+    algorithm does.
+    """
+    choice = conv_algorithm()
+    applies = (kh, kw) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilate) == (1, 1) and max(pad) <= 2
+    if choice == "im2col" or not applies:
+        return False
+    if choice == "winograd":
+        return True
+    return xp is numpy and min(c, o) >= WINOGRAD_MIN_CHANNELS
 
 
 def convolution_2d(x, W, b=None, stride=1, pad=0, cover_all=False, dilate=1):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy
 
 from ..function import Function
+from . import _buffers
 from ._checks import check_float
 from .connection import _conv_outsize, _pair, _padded, _release_padded, _window
 
@@ -55,6 +56,8 @@ class MaxPooling2D(Function):
         x = xs[0]
         kh, kw, sy, sx, ph, pw, oh, ow = self.geometry
         xpad = _padded(xp, x, ph, pw, oh, ow, kh, kw, sy, sx, fill=-numpy.inf)
+        if (sy, sx) == (1, 1):
+            return (self._forward_flat(xp, x, xpad),)
         y = xp.array(_window(xp, xpad, 0, 0, oh, ow, sy, sx), copy=True, order="C")
         idx = xp.zeros(y.shape, dtype=numpy.int8 if kh * kw <= 127 else numpy.int32)
         mask = xp.empty(y.shape, dtype=bool)
@@ -71,10 +74,104 @@ class MaxPooling2D(Function):
             self.indices = idx
         return (y,)
 
+    # -- stride 1: every pass runs over the flat padded array -------------------------
+    # With stride 1 the window offset (i, j) is the padded input shifted by i*Wp + j elements
+    # in its flat form, so each pass is one contiguous numpy loop over the whole batch rather
+    # than a loop per output row (short rows made the strided passes several times slower).
+    # Positions near the right and bottom edges compute values no output uses; they are cropped.
+    def _forward_flat(self, xp, x, xpad):
+        kh, kw, _, _, ph, pw, oh, ow = self.geometry
+        if not xpad.flags.c_contiguous:
+            xpad = xp.ascontiguousarray(xpad)
+        n, c, hp, wp = xpad.shape
+        f = xpad.reshape(-1)
+        total = f.size
+        itype = numpy.int8 if kh * kw <= 127 else numpy.int32
+        # along each row: the maximum of kw neighbours and the first column offset that has it
+        l1 = total - (kw - 1)
+        # work arrays from the pool: fresh ones would cost a page fault per 4 KiB on every step
+        r = _buffers.acquire(xp, (l1,), x.dtype)
+        r[...] = f[:l1]
+        ridx = _buffers.acquire(xp, (l1,), itype)
+        ridx.fill(0)
+        mask = _buffers.acquire(xp, (l1,), bool)
+        step = _buffers.acquire(xp, (l1,), itype)
+        for j in range(1, kw):
+            v = f[j:j + l1]
+            xp.greater(v, r, out=mask)  # strictly: the first maximum wins ties
+            # offsets come in increasing order: "ridx = j where v beats r" is max(ridx, j * mask)
+            # (arithmetic on the 0/1 mask; a boolean-mask assignment is several times slower)
+            xp.multiply(mask, itype(j), out=step)
+            xp.maximum(ridx, step, out=ridx)
+            xp.maximum(r, v, out=r)
+        # down the columns: the maximum of kh row results, offset i*kw + j of the first one
+        l2 = l1 - (kh - 1) * wp
+        y = _buffers.acquire(xp, (total,), x.dtype)
+        idx = _buffers.acquire(xp, (total,), itype)
+        y[:l2] = r[:l2]
+        y[l2:] = 0  # never an output; defined for the crop below
+        idx[:l2] = ridx[:l2]
+        idx[l2:] = 0
+        m, d = mask[:l2], step[:l2]
+        for i in range(1, kh):
+            v = r[i * wp:i * wp + l2]
+            xp.greater(v, y[:l2], out=m)
+            # idx = i*kw + ridx(row i) where row i beats the rows above: idx += m * (that - idx)
+            xp.add(ridx[i * wp:i * wp + l2], itype(i * kw), out=d)
+            xp.subtract(d, idx[:l2], out=d)
+            xp.multiply(d, m, out=d)
+            xp.add(idx[:l2], d, out=idx[:l2])
+            xp.maximum(y[:l2], v, out=y[:l2])
+        _release_padded(xp, xpad, x)
+        for a in (r, ridx, mask, step):
+            _buffers.release(xp, a)
+        out = xp.ascontiguousarray(y.reshape(n, c, hp, wp)[:, :, :oh, :ow])
+        _buffers.release(xp, y)
+        if self.needs_input_grad[0]:
+            self.indices = idx  # on the padded grid; backward reads only the cropped outputs' entries
+        else:
+            _buffers.release(xp, idx)
+        return out
+
+    def _backward_flat(self, xp, x, gy):
+        kh, kw, _, _, ph, pw, oh, ow = self.geometry
+        n, c, h, w = x.shape
+        hp, wp = max(h + 2 * ph, oh + kh - 1), max(w + 2 * pw, ow + kw - 1)
+        total = n * c * hp * wp
+        g = _buffers.acquire(xp, (n, c, hp, wp), x.dtype)  # gy on the padded grid, zero where no output is
+        g.fill(0)
+        g[:, :, :oh, :ow] = gy
+        g = g.reshape(-1)
+        idx = self.indices
+        self.indices = None
+        span = total - (kw - 1) - (kh - 1) * wp
+        padded = (hp, wp) != (h, w)
+        gpad = (_buffers.acquire(xp, (total,), x.dtype) if padded else xp.empty(total, dtype=x.dtype))
+        gpad.fill(0)
+        hit = _buffers.acquire(xp, (span,), bool)
+        hitf = _buffers.acquire(xp, (span,), x.dtype)
+        part = _buffers.acquire(xp, (span,), x.dtype)
+        for k in range(kh * kw):
+            shift = (k // kw) * wp + k % kw
+            xp.equal(idx[:span], k, out=hit)
+            xp.copyto(hitf, hit)  # the 0/1 mask as floats: float * float runs faster than float * bool
+            xp.multiply(g[:span], hitf, out=part)
+            gpad[shift:shift + span] += part
+        for a in (g, idx, hit, hitf, part):
+            _buffers.release(xp, a)
+        gx = gpad.reshape(n, c, hp, wp)
+        if not padded:
+            return gx
+        gx = xp.ascontiguousarray(_unpad(gx, h, w, ph, pw))
+        _buffers.release(xp, gpad)
+        return gx
+
     def backward(self, xp, xs, gys):
         x = xs[0]
         gy = gys[0]
         kh, kw, sy, sx, ph, pw, oh, ow = self.geometry
+        if (sy, sx) == (1, 1):
+            return (self._backward_flat(xp, x, gy),)
         n, c, h, w = x.shape
         hp = max(h + 2 * ph, (oh - 1) * sy + kh)
         wp = max(w + 2 * pw, (ow - 1) * sx + kw)

@@ -51,6 +51,10 @@ MAX_CASES = [
     ((1, 2, 7, 5), 3, 2, 1, False),
     ((2, 1, 8, 10), (3, 2), (2, 3), (1, 0), True),  # non-square everything
     ((1, 2, 5, 5), 5, 1, 0, True),  # one window covers everything
+    # stride 1 runs over the flat padded array: padding, overlap, rectangles, index types
+    ((2, 2, 7, 6), 3, 1, 1, True),
+    ((1, 3, 6, 8), (3, 2), 1, (1, 0), False),
+    ((1, 2, 13, 12), (12, 11), 1, 0, True),  # 132 offsets: int32 indices
 ]
 
 
@@ -91,6 +95,27 @@ def test_max_pooling_2d_ties_send_gradient_to_first_maximum(xp, stride):
     else:  # cover_all windows: (0,0), (0,2), (2,0), (2,2); the partial ones start at their first real cell
         expected[0, 0] = expected[0, 2] = expected[2, 0] = expected[2, 2] = 1
     numpy.testing.assert_array_equal(backend.as_numpy(v.grad)[0, 0], expected)
+
+
+def test_max_pooling_2d_stride_1_tie_goes_to_the_first_in_row_major_order(xp):
+    """A maximum in row 0 and another in row 1 but further left: row 0's wins, as its offset comes first."""
+    x = numpy.zeros((1, 1, 3, 3), numpy.float32)
+    x[0, 0, 0, 1] = x[0, 0, 1, 0] = 5.0
+    v = Variable(xp.asarray(x))
+    y = F.max_pooling_2d(v, 2, stride=1)
+    y.grad = xp.ones(y.shape, dtype=numpy.float32)
+    y.backward()
+    g = backend.as_numpy(v.grad)[0, 0]
+    assert g[0, 1] == 2 and g[1, 0] == 1  # windows (0,0) and (0,1) pick (0,1); window (1,0) picks (1,0)
+
+
+def test_max_pooling_2d_stride_1_takes_a_strided_view(xp):
+    base = _distinct(xp, 2, 6, 5, 3, seed=2)
+    x = base.transpose(0, 3, 1, 2)  # (2, 3, 6, 5), not C-contiguous
+    y = F.max_pooling_2d(x, 2, stride=1)
+    ref = _ref_pool(backend.as_numpy(x), (2, 2), (1, 1), (0, 0), True, "max")
+    numpy.testing.assert_allclose(backend.as_numpy(y.array), ref, rtol=1e-6)
+    check_backward(lambda x: F.max_pooling_2d(x, 2, 1), xp.ascontiguousarray(x))
 
 
 def test_max_pooling_2d_does_not_modify_input(xp):

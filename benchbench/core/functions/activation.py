@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy
 
 from ..function import Function
+from . import _buffers
 from ._checks import check_float
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax"]
@@ -18,13 +19,26 @@ def _check_axis(name, x, axis):
     return int(axis) % x.ndim
 
 
+def _relu(xp, y, x):
+    xp.maximum(x, 0, out=y)
+
+
+def _relu_grad(xp, gx, y, gy):
+    xp.greater(y, 0, out=gx)  # the 0/1 mask straight into floats: float * float beats float * bool
+    gx *= gy
+
+
 class ReLU(Function):
     def forward(self, xp, xs):
-        self.y = xp.maximum(xs[0], 0)
+        x = xs[0]
+        self.y = _flat_parts(xp, _relu, xp.empty(x.shape, dtype=x.dtype), x)
         return (self.y,)
 
     def backward(self, xp, xs, gys):
-        return (gys[0] * (self.y > 0),)
+        y, gy = self.y, gys[0]
+        if gy.shape != y.shape:
+            return (gy * (y > 0),)
+        return (_flat_parts(xp, _relu_grad, xp.empty(y.shape, dtype=xp.result_type(y, gy)), y, gy),)
 
 
 class LeakyReLU(Function):
@@ -48,25 +62,51 @@ class LeakyReLU(Function):
         return (d,)
 
 
+def _flat_parts(xp, fn, out, *ins):
+    """``fn(xp, out_part, *in_parts)`` over flat pieces of same-shaped C-contiguous arrays.
+
+    On numpy, large arrays are split over the BLAS threads (numpy releases the GIL inside its
+    loops, and a chain of passes over a piece stays in that core's cache); otherwise one call.
+    """
+    if xp is not numpy or not all(a.flags.c_contiguous for a in (out,) + ins):
+        fn(xp, out, *ins)
+        return out
+    flat_out = out.reshape(-1)
+    flat_ins = [a.reshape(-1) for a in ins]
+
+    def part(lo, hi):
+        fn(xp, flat_out[lo:hi], *(a[lo:hi] for a in flat_ins))
+
+    _buffers.split_run(part, flat_out.size, out.nbytes * (1 + len(ins)))
+    return out
+
+
+def _sigmoid(xp, y, x):
+    # 1 / (1 + exp(-x)): exp is about twice as fast as tanh on the CPU. For x below about
+    # -88 (float32) exp(-x) overflows to inf and y becomes exactly 0, the correctly rounded
+    # limit, so the overflow is expected and silenced; NaN still propagates.
+    xp.negative(x, out=y)
+    with numpy.errstate(over="ignore"):
+        xp.exp(y, out=y)
+    y += 1
+    xp.divide(1, y, out=y)
+
+
+def _sigmoid_grad(xp, gx, y, gy):
+    xp.subtract(1, y, out=gx)  # gy * y * (1 - y) in three passes
+    gx *= y
+    gx *= gy
+
+
 class Sigmoid(Function):
     def forward(self, xp, xs):
-        # 1 / (1 + exp(-x)): exp is about twice as fast as tanh on the CPU. For x below about
-        # -88 (float32) exp(-x) overflows to inf and y becomes exactly 0, the correctly rounded
-        # limit, so the overflow is expected and silenced; NaN still propagates.
-        y = xp.negative(xs[0])
-        with numpy.errstate(over="ignore"):
-            xp.exp(y, out=y)
-        y += 1
-        xp.divide(1, y, out=y)
-        self.y = y
-        return (y,)
+        x = xs[0]
+        self.y = _flat_parts(xp, _sigmoid, xp.empty(x.shape, dtype=x.dtype), x)
+        return (self.y,)
 
     def backward(self, xp, xs, gys):
-        y = self.y
-        gx = xp.subtract(1, y)  # gy * y * (1 - y) in three passes
-        gx *= y
-        gx *= gys[0]
-        return (gx,)
+        y, gy = self.y, gys[0]
+        return (_flat_parts(xp, _sigmoid_grad, xp.empty(y.shape, dtype=y.dtype), y, gy),)
 
 
 class Tanh(Function):

@@ -320,6 +320,9 @@ class Convolution2DFunction(Function):
                   and o * h * w <= c * oh * ow):  # gy's im2col is no bigger than x's
                 gx_cnhw = self._input_grad_by_full_convolution(xp, gy, W, x.shape, oh, ow)
                 gx = _nchw(xp, gx_cnhw)
+            elif (self.sy, self.sx, self.dy, self.dx) == (1, 1, 1, 1):
+                gx_cnhw = self._input_grad_by_wide_col2im(xp, gy, W, x.shape, oh, ow)
+                gx = _nchw(xp, gx_cnhw[:, :, self.ph:self.ph + h, self.pw:self.pw + w])
             else:
                 hp = max(h + 2 * self.ph, (oh - 1) * self.sy + (kh - 1) * self.dy + 1)
                 wp = max(w + 2 * self.pw, (ow - 1) * self.sx + (kw - 1) * self.dx + 1)
@@ -440,6 +443,40 @@ class Convolution2DFunction(Function):
         if len(xs) == 3:
             return gx, gW, gb
         return gx, gW
+
+    def _input_grad_by_wide_col2im(self, xp, gy, W, x_shape, oh, ow):
+        """Padded (C, N, Hp, Wp) ``gx`` work array for stride 1: a GEMM, then ``kh*kw`` contiguous adds.
+
+        ``gy`` is first widened to rows of the padded width ``Wp`` (zeros past ``ow``), so the
+        column gradient of kernel offset (i, j) lands on the padded input shifted by ``i*Wp + j``
+        elements: each add runs over whole rows of every sample at once instead of over rows of
+        ``ow`` (short rows made col2im's adds several times slower). The GEMM grows by
+        ``Wp / ow``; the zeros it adds past ``ow`` fall on padding or on nothing.
+        """
+        n, c, h, w = x_shape
+        o, _, kh, kw = W.shape
+        hp, wp = max(h + 2 * self.ph, oh + kh - 1), max(w + 2 * self.pw, ow + kw - 1)
+        wide = _buffers.acquire(xp, (o, n, oh, wp), gy.dtype)
+        wide[..., ow:] = 0
+        _buffers.copy(xp, wide[..., :ow], gy.reshape(o, n, oh, ow))
+        gx = _buffers.acquire(xp, (c, n, hp, wp), gy.dtype)
+        gx.fill(0)
+        span = oh * wp
+        chunks = sample_chunks(xp, n, c * kh * kw * span * gy.itemsize)
+        cap = column_capacity(xp, chunks, c * kh * kw * span, gy.itemsize)
+        for lo, hi in chunks:
+            gcol = _work(xp, (c * kh * kw, (hi - lo) * span), gy.dtype, cap)
+            xp.matmul(W.reshape(o, -1).T, wide[:, lo:hi].reshape(o, -1), out=gcol)
+            g = gcol.reshape(c, kh, kw, hi - lo, span)
+            target = gx[:, lo:hi].reshape(c, hi - lo, hp * wp)
+            for i in range(kh):
+                for j in range(kw):
+                    shift = i * wp + j
+                    count = min(span, hp * wp - shift)  # what is cut off lies past ow: zeros
+                    target[:, :, shift:shift + count] += g[:, i, j, :, :count]
+            _buffers.release(xp, gcol)
+        _buffers.release(xp, wide)
+        return gx
 
     def _input_grad_by_full_convolution(self, xp, gy, W, x_shape, oh, ow):
         """(C, N, H, W) ``gx`` work array for stride 1: the zero-padded ``gy`` convolved with the flipped kernel.

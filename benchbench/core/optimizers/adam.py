@@ -47,18 +47,22 @@ class Adam(Optimizer):
         return self.alpha_t
 
     def update_group(self, group):
-        xp, w, g = group.xp, group.work, group.grad
-        m, v = group.state["m"], group.state["v"]
-        hp = self.hyperparam
-        xp.subtract(g, m, out=w)
-        w *= 1.0 - hp.beta1
-        m += w
-        xp.multiply(g, g, out=w)
-        w -= v
-        w *= 1.0 - hp.beta2
-        v += w
-        xp.sqrt(v, out=w)
-        w += hp.eps
-        xp.divide(m, w, out=w)
-        w *= self.alpha_t
-        group.data -= w
+        xp, hp = group.xp, self.hyperparam
+        b1, b2, eps, alpha_t = 1.0 - hp.beta1, 1.0 - hp.beta2, hp.eps, self.alpha_t
+
+        def update(data, g, w, state):
+            m, v = state["m"], state["v"]
+            xp.subtract(g, m, out=w)
+            w *= b1
+            m += w
+            xp.multiply(g, g, out=w)
+            w -= v
+            w *= b2
+            v += w
+            xp.sqrt(v, out=w)
+            w += eps
+            xp.divide(m, w, out=w)
+            w *= alpha_t
+            data -= w
+
+        group.run_blocked(update)

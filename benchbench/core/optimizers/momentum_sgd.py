@@ -24,9 +24,14 @@ class MomentumSGD(Optimizer):
         )
 
     def update_group(self, group):
-        xp, w, v = group.xp, group.work, group.state["v"]
-        hp = self.hyperparam
-        v *= hp.momentum
-        xp.multiply(group.grad, hp.lr, out=w)
-        v -= w
-        group.data += v
+        xp, hp = group.xp, self.hyperparam
+        momentum, lr = hp.momentum, hp.lr
+
+        def update(data, g, w, state):
+            v = state["v"]
+            v *= momentum
+            xp.multiply(g, lr, out=w)
+            v -= w
+            data += v
+
+        group.run_blocked(update)

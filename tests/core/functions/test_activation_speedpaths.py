@@ -66,3 +66,32 @@ def test_sigmoid_backward_matches_formula_and_saturates(xp):
 def test_sigmoid_gradient_in_float64(xp, shape):
     rng = numpy.random.default_rng(3)
     check_backward(F.sigmoid, xp.asarray(rng.standard_normal(shape) * 4))
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "relu"])
+@pytest.mark.parametrize("threshold", [0, 1 << 40])
+def test_threaded_pieces_give_the_bits_of_one_pass(monkeypatch, name, threshold):
+    """sigmoid and relu split over threads (every size, or never) match the one-pass formulas bit for bit,
+    extremes and a NaN included; non-contiguous inputs take one pass."""
+    from benchbench.core.functions import _buffers
+
+    monkeypatch.setattr(_buffers, "_PARALLEL_MIN_BYTES", threshold)
+    rng = numpy.random.default_rng(0)
+    x = rng.standard_normal((5, 7, 11)).astype(numpy.float32) * 30
+    x.flat[[0, 3, 9]] = [numpy.inf, -numpy.inf, numpy.nan]
+    gy = rng.standard_normal(x.shape).astype(numpy.float32)
+    for arr in (x, x.transpose(2, 0, 1)):
+        g = gy if arr is x else gy.transpose(2, 0, 1)
+        v = Variable(arr.copy() if arr is x else arr)
+        y = getattr(F, name)(v)
+        y.grad = g
+        y.backward()
+        if name == "sigmoid":
+            with numpy.errstate(over="ignore"):
+                want = 1 / (numpy.exp(-arr) + 1)
+            want_g = (1 - want) * want * g
+        else:
+            want = numpy.maximum(arr, 0)
+            want_g = g * (want > 0)
+        numpy.testing.assert_array_equal(y.array, want)
+        numpy.testing.assert_array_equal(v.grad, want_g)

@@ -5,8 +5,11 @@ import pytest
 from benchbench.core import Parameter, backend
 from benchbench.core import functions as F
 from benchbench.core import links as L
-from benchbench.core import optimizers
+from benchbench.core import optimizers, seed
 from benchbench.core.link import Chain
+
+from .reference import Net as RefNet
+from .reference import run as run_reference
 
 
 class Net(Chain):
@@ -247,3 +250,40 @@ def test_a_parameter_without_gradient_is_not_updated(make):
     for k, s in opt.packed_groups()[0].state.items():
         numpy.testing.assert_array_equal(s[lo:hi], state[k][lo:hi], err_msg=k)
     assert not numpy.array_equal(m.l2.W.array, moved)  # the others still move
+
+
+@pytest.mark.parametrize("make", [lambda: optimizers.Adam(alpha=0.01), lambda: optimizers.MomentumSGD(lr=0.05)])
+@pytest.mark.parametrize("block", [7, 64, 1 << 20])
+def test_blocked_update_is_bit_identical_to_one_pass(monkeypatch, make, block):
+    """Cut into blocks (uneven, smaller than a parameter, or one block), split over threads or not,
+    the packed update gives exactly the bits of one pass over the whole buffers."""
+    from benchbench.core.optimizers import optimizer as optimizer_mod
+
+    seed(3)
+    want = run_reference(RefNet(), make(), 4)
+    monkeypatch.setattr(optimizer_mod, "UPDATE_BLOCK", block)
+    monkeypatch.setattr(optimizer_mod._buffers, "_PARALLEL_MIN_BYTES", 0)  # threads even for this small net
+    seed(3)
+    got = run_reference(RefNet(), make(), 4)
+    for n in want:
+        numpy.testing.assert_array_equal(got[n], want[n])
+
+
+def test_run_blocked_covers_every_element_once(monkeypatch):
+    from benchbench.core.optimizers import optimizer as optimizer_mod
+
+    monkeypatch.setattr(optimizer_mod, "UPDATE_BLOCK", 5)
+    monkeypatch.setattr(optimizer_mod._buffers, "_PARALLEL_MIN_BYTES", 0)
+    seed(0)
+    group = optimizers.Adam().setup(RefNet()).packed_groups()[0]
+    group.state = {"s": numpy.zeros(group.size, dtype=group.data.dtype)}
+    seen = []
+
+    def fn(data, grad, work, state):
+        assert data.shape == grad.shape == work.shape == state["s"].shape and 1 <= data.size <= 5
+        state["s"] += 1
+        seen.append(data.size)
+
+    group.run_blocked(fn)
+    assert sum(seen) == group.size
+    numpy.testing.assert_array_equal(group.state["s"], 1)

@@ -271,9 +271,13 @@ def machine_info():
     """BLAS library, kernel and threads of numpy (threadpoolctl), OPENBLAS_CORETYPE, CPU count, load."""
     from threadpoolctl import threadpool_info
 
+    from benchbench.core import host_allocator
+
     blas = [{k: lib.get(k) for k in ("internal_api", "version", "architecture", "num_threads", "threading_layer")}
             for lib in threadpool_info() if lib.get("user_api") == "blas"]
     return {
+        # as in a benchmark cell, and for both frameworks alike: they share this process
+        "host_allocator": host_allocator.tune(),
         "numpy": numpy.__version__,
         "blas": blas,
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
@@ -393,6 +397,12 @@ def format_report(result):
     for b in m["blas"]:
         lines.append(f"BLAS: {b['internal_api']} {b['version']}, kernel {b['architecture']}, "
                      f"{b['num_threads']} threads ({b['threading_layer']}); numpy {m['numpy']}")
+    a = m.get("host_allocator") or {}
+    if a.get("applied"):
+        lines.append(f"host allocator: {a['allocator']}, freed blocks up to {a['mmap_threshold'] >> 20} MiB reused "
+                     "(no page faults from fresh arrays; both frameworks, one process)")
+    elif a:
+        lines.append(f"host allocator: as it was ({a.get('reason')})")
     lines.append(f"OPENBLAS_CORETYPE: {m['OPENBLAS_CORETYPE'] or 'not set'}; CPUs: {m['cpu_count']}; "
                  f"load average at start {_load(m['loadavg_start'])}, at end {_load(m.get('loadavg_end'))}")
     if "torch" in m:

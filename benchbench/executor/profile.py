@@ -26,19 +26,25 @@ def profile_workload(spec: str, device: str = "cpu", steps: int = 5, warmup: int
     Returns:
         A dict: workload, params, device, batch_size, step_s (unprofiled median),
         profiled_step_s, update_s, overhead_s, rows (one per function call with forward_s,
-        backward_s, total_s, share, flops and gflops), data (source and note).
+        backward_s, total_s, share, flops and gflops), data (source and note), host_allocator
+        (what :func:`benchbench.core.host_allocator.tune` did).
     """
     from .. import registry
     from ..core import backend
 
     if steps < 1 or warmup < 0:
         raise ValueError(f"profile: steps must be >= 1 and warmup >= 0, got steps={steps}, warmup={warmup}")
+    from ..core import host_allocator
+
     wl, params = registry.resolve(spec, registry.discover(suites_dir))
     dev = backend.Device(device)
+    allocator = host_allocator.tune()  # as in a benchmark cell: no page faults from fresh arrays
     # gpu:N with N >= 1: every array the step creates (gradients, optimizer state, the loss
     # seed) must land on that GPU, so it is the current device for the whole profile.
     with dev.scope():
-        return _profile_on(wl, params, spec, dev, steps, warmup, data, data_dir, seed)
+        result = _profile_on(wl, params, spec, dev, steps, warmup, data, data_dir, seed)
+    result["host_allocator"] = allocator
+    return result
 
 
 def _profile_on(wl, params, spec, dev, steps, warmup, data, data_dir, seed) -> dict:
@@ -120,4 +126,9 @@ def format_profile(result: dict, top: int | None = None) -> str:
                  f"{result['update_s'] / p * 100:>6.1f}%")
     lines.append(f"{'':>4} {'framework overhead (graph, Python)':<55} {result['overhead_s'] * 1e3:>9.3f} {'':>9} "
                  f"{result['overhead_s'] / p * 100:>6.1f}%")
+    a = result.get("host_allocator") or {}
+    if a.get("applied"):
+        lines.append(f"host allocator: {a['allocator']}, freed blocks up to {a['mmap_threshold'] >> 20} MiB reused")
+    elif a:
+        lines.append(f"host allocator: as it was ({a.get('reason')})")
     return "\n".join(lines)

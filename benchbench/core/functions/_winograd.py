@@ -66,7 +66,7 @@ def filter_grad(xp, dU, dtype):
 
 
 def to_hwnc(xp, x, pad, size):
-    """``x`` (N, C, H, W), any strides, as a zero-padded (Hp, Wp, N, C) work array (from ``_buffers``).
+    """``x`` (N, C, H, W), any strides, as a new zero-padded (Hp, Wp, N, C) array.
 
     Args:
         pad: (ph, pw) rows and columns of zeros before the data (and as many after at least).
@@ -75,7 +75,7 @@ def to_hwnc(xp, x, pad, size):
     n, c, h, w = x.shape
     ph, pw = pad
     hp, wp = size
-    out = _buffers.acquire(xp, (hp, wp, n, c), x.dtype)
+    out = xp.empty((hp, wp, n, c), dtype=x.dtype)
     out[:ph] = 0
     out[ph + h:] = 0
     out[ph:ph + h, :pw] = 0

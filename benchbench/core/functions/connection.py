@@ -121,6 +121,23 @@ def _col2im(xp, gcol, c, n, kh, kw, oh, ow, sy, sx, hp, wp, dy, dx, out=None):
     return gpad
 
 
+def _carve(xp, capacity, dtype, shapes):
+    """Arrays of ``shapes`` side by side in one flat work array of ``capacity`` elements (from the
+    pool; release any of them to give it back), or separate new arrays when ``capacity`` is None."""
+    if capacity is None:
+        return [xp.empty(shape, dtype=dtype) for shape in shapes]
+    flat = _buffers.acquire(xp, (capacity,), dtype)
+    out, at = [], 0
+    for shape in shapes:
+        size = 1
+        for s in shape:
+            size *= s
+        out.append(flat[at:at + size].reshape(shape))
+        at += size
+    assert at <= capacity
+    return out
+
+
 def _nchw(xp, a):
     """New contiguous (N, C, H, W) copy of a (C, N, H, W) array."""
     c, n, h, w = a.shape
@@ -346,36 +363,32 @@ class Convolution2DFunction(Function):
 
     # -- Winograd F(2x2, 3x3) (see ``_winograd``) -------------------------------------
     @staticmethod
-    def _winograd_conv(xp, d, U, transposed, out, keep_v=False):
+    def _winograd_conv(xp, d, U, transposed, out):
         """Stride-1 3x3 convolution of ``d``, a padded (Hp, Wp, n, C) array, with the transformed
         filters ``U`` ((16, O, C) when ``transposed``, else (16, C, O)), written into ``out``
         (n, O, oh, ow), a few samples at a time.
 
-        Returns the transformed input ``V`` (16, th, tw, n, C) when ``keep_v`` and it was built in
-        one piece (the caller then owns it), else None.
+        ``V``, ``M`` and the (oh, ow, n, O) result of each chunk are carved from the flat work array
+        that im2col columns use (``_carve``), so Winograd layers add little memory of their own;
+        nothing is kept for backward (the weight gradient transforms the input again, which costs
+        a few per cent of the layer).
         """
         n, c = d.shape[2:]
         o = U.shape[1] if transposed else U.shape[2]
         oh, ow = out.shape[2:]
         th, tw = _winograd.tiles(oh, ow)
-        chunks = sample_chunks(xp, n, (16 * (c + o) * th * tw + o * oh * ow) * d.itemsize)
-        keep_v = keep_v and len(chunks) == 1
-        kept = None
+        sizes = (16 * th * tw * c, 16 * th * tw * o, oh * ow * o)  # V, M, Y per sample
+        chunks = sample_chunks(xp, n, sum(sizes) * d.itemsize)
+        cap = column_capacity(xp, chunks, sum(sizes), d.itemsize)
         for lo, hi in chunks:
-            V = _buffers.acquire(xp, (16, th, tw, hi - lo, c), d.dtype)
+            k = hi - lo
+            V, M, Y = _carve(xp, cap, d.dtype, ((16, th, tw, k, c), (16, th, tw, k, o), (oh, ow, k, o)))
             _winograd.input_transform(xp, d[:, :, lo:hi], th, tw, V)
-            M = _buffers.acquire(xp, (16, th, tw, hi - lo, o), d.dtype)
             _winograd.multiply(xp, V, U, M, transposed)
-            if keep_v:
-                kept = V
-            else:
-                _buffers.release(xp, V)
-            Y = _buffers.acquire(xp, (oh, ow, hi - lo, o), d.dtype)
             _winograd.output_transform(xp, M, Y)
-            _buffers.release(xp, M)
             _buffers.copy(xp, out[lo:hi], Y.transpose(2, 3, 0, 1))
-            _buffers.release(xp, Y)
-        return kept
+            _buffers.release(xp, M)
+            del V, M, Y
 
     def _winograd_padded(self, xp, x, pad, oh, ow):
         """``x`` (N, C, H, W) as the padded (Hp, Wp, N, C) input of an (oh, ow) Winograd output."""
@@ -387,12 +400,10 @@ class Convolution2DFunction(Function):
     def _winograd_forward(self, xp, x, W, b, oh, ow):
         n, c = x.shape[:2]
         o = W.shape[0]
-        th, tw = _winograd.tiles(oh, ow)
-        keep = self.needs_input_grad[1] and holds_columns(xp, 16 * c * n * th * tw * x.itemsize)
         out = xp.empty((n, o, oh, ow), dtype=x.dtype)
         d = self._winograd_padded(xp, x, (self.ph, self.pw), oh, ow)
-        self.col = self._winograd_conv(xp, d, _winograd.filter_transform(xp, W), True, out, keep_v=keep)
-        _buffers.release(xp, d)
+        self._winograd_conv(xp, d, _winograd.filter_transform(xp, W), True, out)
+        del d
         if b is not None:
             out += b.reshape(1, o, 1, 1)
         return out
@@ -408,38 +419,31 @@ class Convolution2DFunction(Function):
         g = self._winograd_padded(xp, gy, (qh, qw), h, w)
         if need[1]:
             th, tw = _winograd.tiles(oh, ow)
-            V_all, self.col = self.col, None
-            d = None
-            if V_all is None:
-                d = self._winograd_padded(xp, x, (self.ph, self.pw), oh, ow)
-                chunks = sample_chunks(xp, n, 16 * (c + o) * th * tw * x.itemsize)
-            else:
-                chunks = [(0, n)]
+            d = self._winograd_padded(xp, x, (self.ph, self.pw), oh, ow)
+            sizes = (16 * th * tw * c, 16 * th * tw * o)  # V, Z per sample
+            chunks = sample_chunks(xp, n, sum(sizes) * x.itemsize)
+            cap = column_capacity(xp, chunks, sum(sizes), x.itemsize)
             dU = None
             for lo, hi in chunks:
-                if V_all is None:
-                    V = _buffers.acquire(xp, (16, th, tw, hi - lo, c), x.dtype)
-                    _winograd.input_transform(xp, d[:, :, lo:hi], th, tw, V)
-                else:
-                    V = V_all
-                Z = _buffers.acquire(xp, (16, th, tw, hi - lo, o), gy.dtype)
+                V, Z = _carve(xp, cap, x.dtype, ((16, th, tw, hi - lo, c), (16, th, tw, hi - lo, o)))
+                _winograd.input_transform(xp, d[:, :, lo:hi], th, tw, V)
                 _winograd.output_grad_transform(xp, g[qh:qh + oh, qw:qw + ow, lo:hi], th, tw, Z)
                 part = _winograd.weight_product(xp, V, Z)
                 _buffers.release(xp, Z)
-                _buffers.release(xp, V)
+                del V, Z
                 if dU is None:
                     dU = part
                 else:
                     dU += part
-            if d is not None:
-                _buffers.release(xp, d)
+                del part
+            del d
             gW = _winograd.filter_grad(xp, dU, W.dtype)
+            del dU  # before the input gradient's transformed filters take as much
         if len(xs) == 3 and need[2]:
             gb = gy.sum(axis=(0, 2, 3)).astype(xs[2].dtype, copy=False)
         if need[0]:
             gx = xp.empty((n, c, h, w), dtype=x.dtype)
             self._winograd_conv(xp, g, _winograd.filter_transform(xp, W, flip=True), False, gx)
-        _buffers.release(xp, g)
         if len(xs) == 3:
             return gx, gW, gb
         return gx, gW

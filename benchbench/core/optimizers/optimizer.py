@@ -27,8 +27,10 @@ from .. import backend
 from ..functions import _buffers
 
 # Elements per block of a blocked update (``ParamGroup.run_blocked``): the handful of arrays an
-# update reads stay in a core's L2 cache while all its passes run over the block.
-UPDATE_BLOCK = 1 << 15
+# update reads (1 MiB each in float32) stay in cache while all its passes run over the block.
+# Measured on Adam over 10.6M parameters, 2 threads: 2^18 took 18 ms, 2^15 30 ms (more calls
+# contend for the GIL), 2^24 37 ms (every pass goes to memory), one pass over all 41 ms.
+UPDATE_BLOCK = 1 << 18
 
 
 def check_hyper(cls, name, value, low, high=None, low_open=False):

@@ -80,7 +80,18 @@ def to_hwnc(xp, x, pad, size):
     out[ph + h:] = 0
     out[ph:ph + h, :pw] = 0
     out[ph:ph + h, pw + w:] = 0
-    _buffers.copy(xp, out[ph:ph + h, pw:pw + w], x.transpose(2, 3, 0, 1))
+    inner = out[ph:ph + h, pw:pw + w]
+    if xp is not numpy:
+        xp.copyto(inner, x.transpose(2, 3, 0, 1))
+        return out
+
+    def part(lo, hi):
+        # one sample at a time: its (C, H*W) plane transposed fits in cache, where a copy of the
+        # whole 4-D transpose reads a new cache line (and page) for every element it writes
+        for i in range(lo, hi):
+            inner[:, :, i, :] = x[i].transpose(1, 2, 0)
+
+    _buffers.split_run(part, n, x.nbytes)
     return out
 
 

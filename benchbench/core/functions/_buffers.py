@@ -137,11 +137,13 @@ def _thread_pool():
     return _executor["pool"]
 
 
-def split_run(fn, extent, nbytes):
+def split_run(fn, extent, nbytes, min_bytes=None):
     """Call ``fn(lo, hi)`` on chunks covering ``range(extent)``, in ``copy_threads()`` threads when
-    ``nbytes`` (the memory the whole job touches) is large; ``fn`` must release the GIL to gain.
+    ``nbytes`` (the memory the whole job touches) is at least ``min_bytes`` (default 1 MiB);
+    ``fn`` must release the GIL to gain.
     """
-    threads = min(copy_threads(), extent) if nbytes >= _PARALLEL_MIN_BYTES else 1
+    min_bytes = _PARALLEL_MIN_BYTES if min_bytes is None else min_bytes
+    threads = min(copy_threads(), extent) if nbytes >= min_bytes else 1
     if threads <= 1:
         fn(0, extent)
         return

@@ -126,3 +126,19 @@ def test_conv_chunks_ab_restores_the_budget_and_times_both(monkeypatch):
     med = ab.compare((3, 2, 4, 6, 3, 1, 1), {"kept": (1 << 62, 1 << 62), "split": (1, 0)}, rounds=1)
     assert set(med) == {"kept", "split"} and all(_positive(v) for v in med.values())
     assert (_conv_chunks.COL_CHUNK_BYTES, _conv_chunks.HOLD_COL_BYTES) == before
+
+
+def test_conv_algorithms_times_every_algorithm_that_applies_and_leaves_the_setting(monkeypatch):
+    spec = importlib.util.spec_from_file_location("benchbench_benchmark_conv_algorithms",
+                                                  SCRIPT.parent / "conv_algorithms.py")
+    ca = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ca)
+    monkeypatch.setenv("BENCHBENCH_CONV_ALGORITHM", "im2col")
+    monkeypatch.setattr(ca, "SHAPES", {"3x3": (2, 3, 4, 6, 3, 1, 1, True, 2), "5x5": (2, 3, 4, 8, 5, 1, 0, False, 1)})
+    rows = ca.run(["3x3", "5x5"], rounds=1, use_torch=False, log=lambda line: None)
+    assert set(rows[0]["ms"]) == {"im2col", "winograd", "auto"} and set(rows[1]["ms"]) == {"im2col", "auto"}
+    assert all(_positive(v) for r in rows for v in r["ms"].values()) and rows[0]["layers"] == 2
+    assert rows[1]["gflops"]["auto"] == pytest.approx(ca.flops(2, 3, 4, 8, 5, 1, 0, False) / rows[1]["ms"]["auto"] / 1e6)
+    import os
+
+    assert os.environ["BENCHBENCH_CONV_ALGORITHM"] == "im2col"

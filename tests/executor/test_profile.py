@@ -1,6 +1,7 @@
 """The per-function profiler: rows name the layers, and they add up to the measured step."""
 import pytest
 
+from benchbench.core import host_allocator
 from benchbench.executor.profile import format_profile, profile_workload
 
 # Profiled rows (function forward + backward) plus the optimizer update must account for the
@@ -52,7 +53,11 @@ def test_rows_add_up_to_the_step(lenet_profile):
 def test_format_profile_lists_every_row(lenet_profile):
     text = format_profile(lenet_profile)
     assert "conv2" in text and "optimizer update" in text and "framework overhead" in text
-    assert len(format_profile(lenet_profile, top=3).splitlines()) == 2 + 3 + 2
+    lines = format_profile(lenet_profile, top=3).splitlines()
+    assert len(lines) == 2 + 3 + 2 + 1  # head, column names, 3 rows, update, overhead, allocator
+    allocator = lenet_profile["host_allocator"]
+    assert lines[-1].startswith("host allocator: ") and (
+        allocator["applied"] == ("reused" in lines[-1])) and lenet_profile["host_allocator"] == host_allocator.tune()
 
 
 def test_bad_steps():

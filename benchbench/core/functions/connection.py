@@ -25,7 +25,7 @@ from ._checks import check_float
 from ._conv_chunks import column_capacity, holds_columns, sample_chunks
 from . import _winograd
 
-__all__ = ["linear", "convolution_2d", "conv_algorithm", "use_winograd"]
+__all__ = ["linear", "convolution_2d", "conv_algorithm", "use_winograd", "winograd_applies"]
 
 
 # -- shared geometry helpers (also used by pooling) ---------------------------------
@@ -546,6 +546,12 @@ def conv_algorithm():
     return choice
 
 
+def winograd_applies(kh, kw, stride, pad, dilate):
+    """Whether Winograd F(2x2, 3x3) can compute a convolution of this geometry (3x3, stride 1,
+    no dilation, padding of at most 2)."""
+    return (kh, kw) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilate) == (1, 1) and max(pad) <= 2
+
+
 def use_winograd(xp, c, o, kh, kw, stride, pad, dilate):
     """Whether a convolution of this shape runs as Winograd F(2x2, 3x3) rather than im2col + GEMM.
 
@@ -560,8 +566,7 @@ def use_winograd(xp, c, o, kh, kw, stride, pad, dilate):
     algorithm does.
     """
     choice = conv_algorithm()
-    applies = (kh, kw) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilate) == (1, 1) and max(pad) <= 2
-    if choice == "im2col" or not applies:
+    if choice == "im2col" or not winograd_applies(kh, kw, stride, pad, dilate):
         return False
     if choice == "winograd":
         return True

@@ -4,7 +4,8 @@ Each convolution shape of ResNet-18 (batch 64) and of CNN/MNIST and LeNet5 (batc
 forward + backward (input and weight gradients, the input's only where the workload needs it)
 with ``BENCHBENCH_CONV_ALGORITHM`` set to ``im2col``, to ``winograd`` (3x3 stride-1 layers only)
 and unset (``auto``, what training uses), and with PyTorch when it is installed, in alternating
-rounds in one process so that machine noise hits all alike. Printed per shape: the median ms of
+rounds in one process so that machine noise hits all alike, with a pause before each call so that
+no library's idle threads still spin beside the next one. Printed per shape: the median ms of
 each, achieved GFLOP/s (3 GEMM-equivalents of the layer's FLOPs: forward, input and weight
 gradient), the default's ratio to PyTorch and, per ResNet-18 layer, how many such layers the
 network has: where a whole step's remaining gap to PyTorch comes from.
@@ -44,6 +45,7 @@ SHAPES = {
     "lenet5 conv2 5x5 6->16": (100, 6, 16, 14, 5, 1, 0, True, 1),
 }
 ENV = connection.CONV_ALGORITHM_ENV
+SETTLE_S = 0.2
 
 
 def flops(n, c, o, h, k, stride, pad, need_x):
@@ -121,20 +123,25 @@ def variants(shape, torch=None):
     return out
 
 
-def compare(fns, rounds):
-    """Median seconds of each callable over ``rounds`` alternating rounds (after one warm-up each)."""
+def compare(fns, rounds, settle=SETTLE_S):
+    """Median seconds of each callable over ``rounds`` alternating rounds (after one warm-up each).
+
+    Before each call the script pauses ``settle`` seconds: OpenBLAS's idle threads spin on a core
+    for about 0.1 s after a GEMM, and PyTorch called in that time ran at half speed.
+    """
     for fn in fns.values():
         fn()
     times = {label: [] for label in fns}
     for _ in range(rounds):
         for label, fn in fns.items():
+            time.sleep(settle)
             t0 = time.perf_counter()
             fn()
             times[label].append(time.perf_counter() - t0)
     return {label: float(numpy.median(v)) for label, v in times.items()}
 
 
-def run(names, rounds, use_torch=True, log=print):
+def run(names, rounds, use_torch=True, log=print, settle=SETTLE_S):
     torch = None
     if use_torch:
         try:
@@ -148,7 +155,7 @@ def run(names, rounds, use_torch=True, log=print):
     rows = []
     for name in names:
         shape = SHAPES[name]
-        med = compare(variants(shape, torch), rounds)
+        med = compare(variants(shape, torch), rounds, settle)
         fl = flops(*shape[:8])
         row = {"shape": name, "layers": shape[8], "ms": {k: v * 1e3 for k, v in med.items()},
                "gflops": {k: fl / v / 1e9 for k, v in med.items()}}

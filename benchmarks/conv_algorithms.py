@@ -126,8 +126,10 @@ def variants(shape, torch=None):
 def compare(fns, rounds, settle=SETTLE_S):
     """Median seconds of each callable over ``rounds`` alternating rounds (after one warm-up each).
 
-    Before each call the script pauses ``settle`` seconds: OpenBLAS's idle threads spin on a core
-    for about 0.1 s after a GEMM, and PyTorch called in that time ran at half speed.
+    Before each timed call the script pauses ``settle`` seconds (OpenBLAS's idle threads spin on a
+    core for about 0.1 s after a GEMM, and PyTorch called in that time ran at half speed) and then
+    makes one untimed call (after a pause, threads wake and caches fill: a short layer's first
+    call ran up to twice as long).
     """
     for fn in fns.values():
         fn()
@@ -135,6 +137,7 @@ def compare(fns, rounds, settle=SETTLE_S):
     for _ in range(rounds):
         for label, fn in fns.items():
             time.sleep(settle)
+            fn()
             t0 = time.perf_counter()
             fn()
             times[label].append(time.perf_counter() - t0)

@@ -95,3 +95,37 @@ def test_the_runner_reads_loss_and_metric_in_one_transfer():
         assert training._to_host(loss, None) == (0.25, 0.25)
         assert _transfers() - n0 == 2
     assert training._to_host(numpy.float32(0.5), None) == (0.5, 0.5)
+
+
+@pytest.mark.parametrize("algorithm", ["auto", "winograd"])
+def test_a_conv_net_step_reads_nothing_back(monkeypatch, algorithm):
+    """Convolutions (im2col, or Winograd when forced), BatchNorm, stride-1 and stride-2 max pooling,
+    relu and sigmoid, Adam: a step of them transfers nothing to the host."""
+    monkeypatch.setenv("BENCHBENCH_CONV_ALGORITHM", algorithm)
+    device = "gpu:0"
+    with backend.Device(device).scope():
+        seed(0)
+        model = L.Sequential(
+            L.Convolution2D(3, 8, 3, pad=1), L.BatchNormalization(8), F.relu,
+            lambda h: F.max_pooling_2d(h, 2, 1),
+            L.Convolution2D(8, 8, 3, pad=1), F.sigmoid,
+            lambda h: F.max_pooling_2d(h, 2, 2), L.Linear(8 * 4 * 4, 5))
+        model.to_device(device)
+        opt = optimizers.Adam().setup(model)
+        rng = numpy.random.default_rng(0)
+        x = backend.to_device(rng.standard_normal((4, 3, 9, 9)).astype(numpy.float32), device)
+        t = backend.to_device(rng.integers(0, 5, 4).astype(numpy.int32), device)
+
+        def step():
+            loss = F.softmax_cross_entropy(model(x), t)
+            model.cleargrads()
+            loss.backward()
+            opt.update()
+            return loss
+
+        step()
+        n0 = _transfers()
+        for _ in range(2):
+            loss = step()
+        assert _transfers() - n0 == 0
+        assert numpy.isfinite(float(loss.array))

@@ -14,6 +14,9 @@ soon as nothing reads it (the columns after the weight gradient), and the large 
 copies run on the BLAS thread count. Only small columns are kept for the weight gradient;
 larger ones are built again from the retained input, and very large ones a few samples at a
 time, each GEMM writing (or, for ``gW``, adding) its chunk's part (see ``_conv_chunks``).
+A stride-1 ``gx`` whose full convolution would be larger is a GEMM on ``gy`` widened to the
+padded row width, then ``kh*kw`` contiguous adds. 3x3 stride-1 layers with many channels run
+as Winograd F(2x2, 3x3) on the CPU instead (``_winograd``, chosen by :func:`use_winograd`).
 """
 from __future__ import annotations
 

@@ -22,12 +22,14 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 import numpy
 
-from benchbench.core import Variable
-from benchbench.core import functions as F
 from benchbench.core.functions import connection
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conv_chunks_ab import layer_step  # noqa: E402  (the same layer, timed the same way)
 
 # name: (N, C, O, H, k, stride, pad, input gradient needed, layers of this shape in the network)
 SHAPES = {
@@ -53,25 +55,6 @@ def flops(n, c, o, h, k, stride, pad, need_x):
     oh = (h + 2 * pad - k) // stride + 1
     one = 2.0 * n * o * oh * oh * c * k * k
     return one * (3 if need_x else 2)
-
-
-def benchbench_step(n, c, o, h, k, stride, pad, need_x, seed=0):
-    """A callable: one benchbench convolution forward and backward."""
-    rng = numpy.random.default_rng(seed)
-    x = Variable(rng.standard_normal((n, c, h, h)).astype(numpy.float32), requires_grad=need_x)
-    W = Variable((rng.standard_normal((o, c, k, k)) * 0.1).astype(numpy.float32))
-    gy = None
-
-    def run():
-        nonlocal gy
-        x.grad = W.grad = None
-        y = F.convolution_2d(x, W, stride=stride, pad=pad)
-        if gy is None:
-            gy = numpy.ones(y.shape, numpy.float32)
-        y.grad = gy
-        y.backward()
-
-    return run
 
 
 def torch_step(torch, n, c, o, h, k, stride, pad, need_x, seed=0):
@@ -113,7 +96,7 @@ def _with_algorithm(fn, algorithm):
 def variants(shape, torch=None):
     """``{label: callable}`` for one layer shape: im2col, winograd (where it applies), auto, torch."""
     n, c, o, h, k, stride, pad, need_x = shape[:8]
-    step = benchbench_step(n, c, o, h, k, stride, pad, need_x)
+    step = layer_step(n, c, o, h, k, stride, pad, need_x)
     out = {"im2col": _with_algorithm(step, "im2col")}
     if connection.winograd_applies(k, k, (stride, stride), (pad, pad), (1, 1)):
         out["winograd"] = _with_algorithm(step, "winograd")

@@ -35,10 +35,11 @@ SHAPES = {
 }
 
 
-def layer_step(n, c, o, h, k, stride, pad, seed=0):
-    """A callable running one convolution forward and backward (input and weight gradients)."""
+def layer_step(n, c, o, h, k, stride, pad, need_x=True, seed=0):
+    """A callable running one convolution forward and backward (the weight gradient, and the input's
+    when ``need_x``)."""
     rng = numpy.random.default_rng(seed)
-    x = Variable(rng.standard_normal((n, c, h, h)).astype(numpy.float32))
+    x = Variable(rng.standard_normal((n, c, h, h)).astype(numpy.float32), requires_grad=need_x)
     W = Variable((rng.standard_normal((o, c, k, k)) * 0.1).astype(numpy.float32))
     gy = None
 

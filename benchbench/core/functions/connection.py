@@ -20,6 +20,9 @@ as Winograd F(2x2, 3x3) on the CPU instead (``_winograd``, chosen by :func:`use_
 """
 from __future__ import annotations
 
+import math
+import os
+
 import numpy
 
 from ..function import Function
@@ -106,9 +109,7 @@ def _work(xp, shape, dtype, capacity=None):
     """A work array of ``shape`` from the pool, the front of a flat one of ``capacity`` elements when given."""
     if capacity is None:
         return _buffers.acquire(xp, shape, dtype)
-    size = 1
-    for s in shape:
-        size *= s
+    size = math.prod(shape)
     assert size <= capacity
     return _buffers.acquire(xp, (capacity,), dtype)[:size].reshape(shape)
 
@@ -132,9 +133,7 @@ def _carve(xp, capacity, dtype, shapes):
     flat = _buffers.acquire(xp, (capacity,), dtype)
     out, at = [], 0
     for shape in shapes:
-        size = 1
-        for s in shape:
-            size *= s
+        size = math.prod(shape)
         out.append(flat[at:at + size].reshape(shape))
         at += size
     assert at <= capacity
@@ -250,6 +249,7 @@ class Convolution2DFunction(Function):
         self.cover_all = cover_all
         self.dy, self.dx = dilate
         self.col = None
+        self.winograd = False
 
     def _geometry(self, x, W):
         n, c, h, w = x.shape
@@ -261,14 +261,12 @@ class Convolution2DFunction(Function):
     def _is_pointwise(self, kh, kw):
         return kh == 1 and kw == 1 and self.sy == 1 and self.sx == 1 and self.ph == 0 and self.pw == 0
 
-    def _uses_winograd(self, xp, W):
-        o, c, kh, kw = W.shape
-        return use_winograd(xp, c, o, kh, kw, (self.sy, self.sx), (self.ph, self.pw), (self.dy, self.dx))
-
     def forward(self, xp, xs):
         x, W = xs[0], xs[1]
         n, c, h, w, o, kh, kw, oh, ow = self._geometry(x, W)
-        if self._uses_winograd(xp, W):
+        # chosen once: backward follows forward's algorithm whatever the environment says meanwhile
+        self.winograd = use_winograd(xp, c, o, kh, kw, (self.sy, self.sx), (self.ph, self.pw), (self.dy, self.dx))
+        if self.winograd:
             return (self._winograd_forward(xp, x, W, xs[2] if len(xs) == 3 else None, oh, ow),)
         y = _buffers.acquire(xp, (o, n * oh * ow), x.dtype)
         if self._is_pointwise(kh, kw):
@@ -316,7 +314,7 @@ class Convolution2DFunction(Function):
         x, W = xs[0], xs[1]
         n, c, h, w, o, kh, kw, oh, ow = self._geometry(x, W)
         need = self.needs_input_grad
-        if self._uses_winograd(xp, W):
+        if self.winograd:
             return self._winograd_backward(xp, xs, gys[0], oh, ow)
         gy_cnhw = _cnhw(xp, gys[0])
         gy = gy_cnhw.reshape(o, n * oh * ow)
@@ -544,8 +542,6 @@ def conv_algorithm():
     Raises:
         ValueError: the variable holds something else than ``auto``, ``im2col`` or ``winograd``.
     """
-    import os
-
     choice = os.environ.get(CONV_ALGORITHM_ENV, "").strip().lower() or "auto"
     if choice not in CONV_ALGORITHMS:
         raise ValueError(f"{CONV_ALGORITHM_ENV}={choice}: must be one of {', '.join(CONV_ALGORITHMS)}")

@@ -39,7 +39,7 @@ def _cmd_list(args) -> int:
     from rich.table import Table
 
     from benchbench import registry
-    from benchbench.executor.progress import make_console
+    from benchbench.executor.launch.progress import make_console
 
     reg = registry.discover(args.suites)
     table = Table(title="workloads", title_justify="left")
@@ -84,7 +84,7 @@ def _cmd_data(args) -> int:
 
 def _check_output_files(*options) -> None:
     """Each ``(option, path)`` given must be writable, checked before any work."""
-    from benchbench.executor import preflight
+    from benchbench.executor.planning import preflight
 
     for option, path in options:
         if path:
@@ -103,7 +103,7 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_plot(args) -> int:
-    from benchbench.executor import preflight
+    from benchbench.executor.planning import preflight
     from benchbench.reporting import plots
 
     preflight.check_output_dir(args.output, "--output")
@@ -162,7 +162,7 @@ def _cmd_compare(args) -> int:
 def _resolve_workloads(plan, reg, from_cli: bool):
     """(Workload, params, label) for every workload spec of the plan."""
     from benchbench import registry
-    from benchbench.executor.plan import PlanError, check_workload_names
+    from benchbench.executor.planning.plan import PlanError, check_workload_names
 
     out = []
     for i, spec in enumerate(plan.workloads):
@@ -201,7 +201,8 @@ def _check_conv_algorithm() -> None:
 
 def _cmd_profile(args) -> int:
     from benchbench.core import backend
-    from benchbench.executor import devices, profile
+    from benchbench.executor.planning import devices
+    from benchbench.executor import profile
     from benchbench.json_files import atomic_write_json
 
     _check_conv_algorithm()
@@ -244,9 +245,10 @@ def _run(args, held: list) -> int:
 
     from benchbench import registry, results, runlock, system
     from benchbench.core import backend
-    from benchbench.executor import devices, launcher, preflight, signals
-    from benchbench.executor import progress as run_progress
-    from benchbench.executor import plan as plan_mod
+    from benchbench.executor.planning import devices, preflight
+    from benchbench.executor.launch import launcher, signals
+    from benchbench.executor.launch import progress as run_progress
+    from benchbench.executor.planning import plan as plan_mod
 
     overrides = {
         "devices": args.device, "workloads": args.workload, "profile": args.profile, "repeat": args.repeat,
@@ -323,7 +325,7 @@ def _run(args, held: list) -> int:
                 descs.append(desc)
                 sources.append((desc["id"], f"workload {plan.workloads[i]!r} on device {spec.spec!r}"))
     preflight.check_unique_cells(sources)
-    from benchbench.executor import batch_split, nodes
+    from benchbench.executor.planning import batch_split, nodes
 
     if plan.hostfile:
         descs = nodes.spread_over_nodes(descs, len(nodes.read_hostfile(plan.hostfile)))
@@ -372,7 +374,7 @@ def _run(args, held: list) -> int:
         try:
             stored = writer.add_cell(cell)
         except results.ResultsError as e:  # a malformed record still leaves a trace
-            stored = writer.add_cell(launcher.runner.failed(descs[i], "failed", f"invalid cell record: {e}"))
+            stored = writer.add_cell(failed(descs[i], "failed", f"invalid cell record: {e}"))
         new_cells.append(stored)
         progress.done(i, stored)
 
@@ -422,8 +424,8 @@ _VERBS = {"run": "_cmd_run", "info": "_cmd_info", "list": "_cmd_list", "data": "
 def _user_errors() -> tuple:
     """The exception types that are the user's to fix (one line, exit 2)."""
     kinds = [UserError]
-    for module, name in (("benchbench.executor.plan", "PlanError"), ("benchbench.executor.devices", "DeviceSpecError"),
-                         ("benchbench.executor.nodes", "HostfileError"),
+    for module, name in (("benchbench.executor.planning.plan", "PlanError"), ("benchbench.executor.planning.devices", "DeviceSpecError"),
+                         ("benchbench.executor.planning.nodes", "HostfileError"),
                          ("benchbench.data", "DataError"), ("benchbench.results", "ResultsError"),
                          ("benchbench.reporting.runs", "ReportError")):
         mod = sys.modules.get(module)

@@ -325,7 +325,7 @@ def test_a_corrupt_dataset_file_stops_the_run_before_anything_runs(tmp_path):
 
 @pytest.mark.mpi
 def test_a_chosen_mpiexec_runs_data_parallel_and_is_recorded(project):
-    from benchbench.executor import launcher
+    from benchbench.executor.launch import launcher
 
     pip_mpiexec = launcher.mpiexec_path()
     if pip_mpiexec is None:

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from benchbench import results
-from benchbench.executor.batch import DEFAULT_SEARCH_CAP
+from benchbench.executor.planning.batch import DEFAULT_SEARCH_CAP
 
 from .fake_suite import suite_source
 

@@ -19,7 +19,7 @@ import time
 
 import numpy
 
-from ..errors import UserError
+from benchbench.errors import UserError
 
 DEFAULT_SIZES = tuple(4 ** k * 1024 for k in range(0, 8))  # 1 KiB ... 16 MiB
 CELL_SIZES = tuple(4 ** k * 4096 for k in range(0, 6))  # 4 KiB ... 4 MiB, the short sweep of a cell
@@ -152,8 +152,9 @@ def run_sweep(spec: str, sizes=DEFAULT_SIZES, reps: int = 10, timeout_s: float =
     import tempfile
     from pathlib import Path
 
-    from ..core import backend
-    from . import devices, launcher
+    from benchbench.core import backend
+    from benchbench.executor.planning import devices
+    from benchbench.executor.launch import launcher
 
     parsed, _ = devices.parse_specs([spec], backend.gpu_count())
     if len(parsed) != 1 or parsed[0].n_ranks < 2:
@@ -189,16 +190,16 @@ def main(argv=None) -> int:
     parser.add_argument("--reps", type=int, default=10)
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    from . import communicators
-    from .runner import write_json
-    from .worker import _rank_from_env
+    from benchbench.executor import communicators
+    from benchbench.cell_record import write_json
+    from benchbench.executor.protocol import rank_from_env
 
     xp, sync, scope = numpy, None, None
     if args.communicator == "nccl":
-        from ..core import backend
+        from benchbench.core import backend
 
         indices = [int(i) for i in args.indices.split(",") if i]
-        rank = _rank_from_env()
+        rank = rank_from_env()
         device = backend.Device(f"gpu:{indices[rank % len(indices)]}")
         scope = device.scope()
         scope.__enter__()

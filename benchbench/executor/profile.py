@@ -29,12 +29,12 @@ def profile_workload(spec: str, device: str = "cpu", steps: int = 5, warmup: int
         backward_s, total_s, share, flops and gflops), data (source and note), host_allocator
         (what :func:`benchbench.core.host_allocator.tune` did).
     """
-    from .. import registry
-    from ..core import backend
+    from benchbench import registry
+    from benchbench.core import backend
 
     if steps < 1 or warmup < 0:
         raise ValueError(f"profile: steps must be >= 1 and warmup >= 0, got steps={steps}, warmup={warmup}")
-    from ..core import host_allocator
+    from benchbench.core import host_allocator
 
     wl, params = registry.resolve(spec, registry.discover(suites_dir))
     dev = backend.Device(device)
@@ -48,8 +48,8 @@ def profile_workload(spec: str, device: str = "cpu", steps: int = 5, warmup: int
 
 
 def _profile_on(wl, params, spec, dev, steps, warmup, data, data_dir, seed) -> dict:
-    from ..core import backend, profiler, seed as core_seed
-    from ..data import BatchIterator
+    from benchbench.core import backend, profiler, seed as core_seed
+    from benchbench.data import BatchIterator
 
     core_seed(seed)
     batch = wl.batch_size

@@ -11,7 +11,7 @@ import psutil
 import pytest
 
 from benchbench import results, runlock
-from benchbench.executor import lifeline
+from benchbench.executor.launch import lifeline
 
 from .conftest import assert_user_error, cli, only_run, popen, results_doc, run_args
 
@@ -189,7 +189,7 @@ def test_sigterm_ends_every_rank_of_a_data_parallel_cell(project):
     deadline, ranks = time.monotonic() + 90, []
     while time.monotonic() < deadline and len(ranks) < 2:
         ranks = [p for p in psutil.Process(proc.pid).children(recursive=True)
-                 if "benchbench.executor.runner" in " ".join(p.cmdline()) and "mpiexec" not in p.cmdline()[0]]
+                 if "benchbench.executor.cell" in " ".join(p.cmdline()) and "mpiexec" not in p.cmdline()[0]]
         time.sleep(0.2)
     assert len(ranks) >= 2, "the ranks did not start"
     everything = psutil.Process(proc.pid).children(recursive=True)

@@ -2,9 +2,10 @@
 import pytest
 
 from benchbench import registry
-from benchbench.executor import batch_split, launcher
-from benchbench.executor.devices import DeviceSpecError, parse_specs
-from benchbench.executor.plan import load_plan
+from benchbench.executor.planning import batch_split
+from benchbench.executor.launch import launcher
+from benchbench.executor.planning.devices import DeviceSpecError, parse_specs
+from benchbench.executor.planning.plan import load_plan
 
 QUICK = ["mlp_mnist", "cnn_mnist", "lenet5_cifar10", "lstm_sine", "resnet_cifar10"]
 

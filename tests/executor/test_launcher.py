@@ -9,9 +9,9 @@ import time
 import pytest
 
 from benchbench import results
-from benchbench.executor import launcher
-from benchbench.executor.devices import DeviceSpec
-from benchbench.executor.plan import load_plan
+from benchbench.executor.launch import launcher
+from benchbench.executor.planning.devices import DeviceSpec
+from benchbench.executor.planning.plan import load_plan
 
 from ..fake_suite import suite_source
 
@@ -63,7 +63,7 @@ def test_describe_cell():
 
 def test_worker_commands(tmp_path):
     single = launcher.worker_command(desc(), "c.json", "o.json")
-    assert single == [sys.executable, "-m", "benchbench.executor.runner", "--cell", "c.json", "--out", "o.json"]
+    assert single == [sys.executable, "-m", "benchbench.executor.cell", "--cell", "c.json", "--out", "o.json"]
     dp = desc(spec=DeviceSpec("cpu:dp2", "cpu", (), 2, "mpi"))
     if launcher.mpiexec_path() is None:
         with pytest.raises(RuntimeError, match="pip install mpi4py mpich"):

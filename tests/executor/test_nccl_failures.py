@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from benchbench import registry
-from benchbench.executor import launcher
+from benchbench.executor.launch import launcher
 from benchbench.executor.communicators import nccl as nccl_module, topology
-from benchbench.executor.devices import gpu_spec
-from benchbench.executor.plan import load_plan
+from benchbench.executor.planning.devices import gpu_spec
+from benchbench.executor.planning.plan import load_plan
 
 MPIEXEC = str(Path(sys.executable).parent / "mpiexec")
 
@@ -57,7 +57,7 @@ def test_a_rank_without_a_gpu_aborts_its_peers_at_once_and_is_named(tmp_path):
     cell.write_text(json.dumps(desc))
     start = time.monotonic()
     proc = subprocess.run([MPIEXEC, "-n", "3", "-env", topology.NODE_ENV, "a", sys.executable, "-m",
-                           "benchbench.executor.runner", "--cell", str(cell), "--out", str(out)],
+                           "benchbench.executor.cell", "--cell", str(cell), "--out", str(out)],
                           capture_output=True, text=True, timeout=300)
     elapsed = time.monotonic() - start
     assert proc.returncode != 0

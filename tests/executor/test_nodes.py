@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-from benchbench.executor import launcher, nodes
+from benchbench.executor.launch import launcher
+from benchbench.executor.planning import nodes
 
 
 def test_read_hostfile(tmp_path):

@@ -5,7 +5,7 @@ import importlib.util
 
 import numpy
 
-from .base import Communicator, CommunicatorError
+from benchbench.executor.communicators.base import Communicator, CommunicatorError
 
 _INSTALL = (
     "install MPI for Python with `pip install mpi4py mpich` (benchbench's default dependencies include them) "

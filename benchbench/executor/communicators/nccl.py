@@ -9,9 +9,9 @@ import faulthandler
 import sys
 import threading
 
-from ...core import backend
-from .base import Communicator, CommunicatorError
-from .mpi import MpiCommunicator
+from benchbench.core import backend
+from benchbench.executor.communicators.base import Communicator, CommunicatorError
+from benchbench.executor.communicators.mpi import MpiCommunicator
 
 _INSTALL = ("install cupy with its CUDA libraries and NCCL with `pip install 'benchbench[gpu]'` "
             "(CUDA 13; `benchbench[gpu12]` for CUDA 12)")

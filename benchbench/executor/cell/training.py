@@ -8,10 +8,10 @@ import math
 
 import numpy
 
-from .batch import scaled_batches as _batches  # (global, per-rank) batch for strong or weak scaling
-from .cell_record import Diverged, _jsonable
+from benchbench.executor.planning.batch import scaled_batches as _batches  # (global, per-rank) batch for strong or weak scaling
+from benchbench.cell_record import Diverged, _jsonable
 
-PROGRESS_PREFIX = "@progress "
+from benchbench.executor.protocol import PROGRESS_PREFIX
 _MAX_TIMED_STEPS = 100_000  # bound on the steps a minimum timed duration adds
 
 
@@ -19,8 +19,8 @@ class _Cell:
     """Everything one cell's training needs, built on the cell's device."""
 
     def __init__(self, desc, comm):
-        from .. import core, registry
-        from ..core import backend
+        from benchbench import core, registry
+        from benchbench.core import backend
 
         self.desc, self.comm = desc, comm
         self.rank, self.size = (comm.rank, comm.size) if comm is not None else (0, 1)
@@ -40,13 +40,13 @@ class _Cell:
             print(PROGRESS_PREFIX + json.dumps(event), flush=True)
 
     def build(self, cell):
-        from ..data import BatchIterator
+        from benchbench.data import BatchIterator
 
         wl, params, desc = self.wl, self.params, self.desc
         self.core.seed(int(desc.get("seed", 0)))
         global_batch, per_rank = _batches(wl.batch_size, self.size, desc.get("scaling", "strong"))
         if desc.get("batch"):  # a batch sweep or the largest batch (see executor/batch_run.py)
-            from .batch_run import cell_batches
+            from benchbench.executor.cell.batch_run import cell_batches
 
             global_batch, per_rank = cell_batches(self, cell)
         cell["batch_size"], cell["per_device_batch"] = global_batch, per_rank
@@ -69,7 +69,7 @@ class _Cell:
         self.model = wl.build_model(params)
         self.model.to_device(str(self.device))
         inner = wl.build_optimizer(params)
-        from ..core import mixed_precision
+        from benchbench.core import mixed_precision
 
         dtype = mixed_precision.compute_dtype(desc.get("dtype", "float32"))
         self.mixed = dtype is not None
@@ -79,7 +79,7 @@ class _Cell:
             inner = mixed_precision.MixedPrecisionOptimizer(inner, mixed_precision.loss_scaler_for(dtype))
             self.fmodel = mixed_precision.MixedPrecisionModel(self.model, dtype)
         if self.size > 1:
-            from .data_parallel import DataParallelOptimizer
+            from benchbench.executor.cell.data_parallel import DataParallelOptimizer
 
             inner = DataParallelOptimizer(inner, self.comm)
         inner.setup(self.model)
@@ -115,11 +115,11 @@ class _Cell:
 
     def validate(self, max_batches):
         """Mean loss and metric over the validation set (this rank's shard, then over ranks)."""
-        from ..data import BatchIterator
+        from benchbench.data import BatchIterator
 
         core, be = self.core, self.backend
         if self.dp:  # every rank validates with the same BatchNorm running statistics
-            from .data_parallel import average_persistents
+            from benchbench.executor.cell.data_parallel import average_persistents
 
             self.synced_persistents = average_persistents(self.model, self.comm)
         it = BatchIterator(self.val_data, self.per_rank, shuffle=False, rank=self.rank, size=self.size, repeat=False)
@@ -165,7 +165,7 @@ class _Cell:
 def _to_host(loss, metric) -> tuple[float, float]:
     """``(loss, metric)`` as floats, read from the device in ONE transfer (the metric is the loss
     when the workload has none)."""
-    from ..core import backend
+    from benchbench.core import backend
 
     la = getattr(loss, "array", loss)
     ma = la if metric is None else getattr(metric, "array", metric)
@@ -180,7 +180,7 @@ def _to_host(loss, metric) -> tuple[float, float]:
 def _scalar(v, default=math.nan) -> float:
     if v is None:
         return default
-    from ..core import backend
+    from benchbench.core import backend
 
     return float(backend.as_numpy(getattr(v, "array", v)))
 

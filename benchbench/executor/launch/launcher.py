@@ -1,6 +1,6 @@
 """Run every cell of a plan, each in a fresh worker process.
 
-A worker is ``python -m benchbench.executor.runner`` (or ``mpiexec -n N`` of it for a
+A worker is ``python -m benchbench.executor.cell`` (or ``mpiexec -n N`` of it for a
 data-parallel cell) in its own session, so a crash, an out-of-memory or a hang costs
 only that cell: a time-out kills the worker's process group (``timeout``), a worker
 that dies without writing its result is ``failed`` with its exit code or signal and
@@ -27,7 +27,9 @@ from pathlib import Path
 from benchbench.errors import UserError
 from benchbench.json_files import atomic_write_json
 
-from . import lifeline, oom_evidence, runner
+from benchbench.executor.launch import lifeline, oom_evidence
+from benchbench.executor.protocol import PROGRESS_PREFIX, WORKER_MODULE
+from benchbench.cell_record import failed, one_line
 
 _STDERR_TAIL_LINES = 5
 
@@ -43,7 +45,7 @@ def describe_cell(plan, workload, params: dict, label: str, dspec, repeat: int) 
         dspec: a ``devices.DeviceSpec``.
         repeat: the repeat index (from 0).
     """
-    from ..results import cell_id
+    from benchbench.results import cell_id
 
     settings = plan.settings(workload.name)
     n = int(dspec.n_ranks)
@@ -135,7 +137,7 @@ def worker_command(desc: dict, cell_path, out_path, hostfile=None) -> list[str]:
     Raises:
         RuntimeError: a data-parallel cell and no ``mpiexec`` to start it with.
     """
-    cmd = [sys.executable, "-m", "benchbench.executor.runner", "--cell", str(cell_path), "--out", str(out_path)]
+    cmd = [sys.executable, "-m", WORKER_MODULE, "--cell", str(cell_path), "--out", str(out_path)]
     n = int(desc.get("n_ranks", 1))
     if n <= 1:
         return cmd
@@ -165,9 +167,9 @@ def _kill_group(proc: subprocess.Popen) -> None:
 def _read_progress(stream, on_progress) -> None:
     for raw in stream:
         line = raw.decode("utf-8", "replace").rstrip("\n")
-        if line.startswith(runner.PROGRESS_PREFIX) and on_progress is not None:
+        if line.startswith(PROGRESS_PREFIX) and on_progress is not None:
             try:
-                on_progress(json.loads(line[len(runner.PROGRESS_PREFIX):]))
+                on_progress(json.loads(line[len(PROGRESS_PREFIX):]))
             except (ValueError, TypeError):
                 pass
 
@@ -261,7 +263,7 @@ def _keep_epochs(cell: dict, epochs_path: Path) -> dict:
     rows = read_epoch_log(epochs_path)
     if rows and not cell.get("epoch_log"):
         cell["epoch_log"] = rows
-        cell["reason"] = runner.one_line(f"{cell['reason']} (after {len(rows)} finished epoch(s), kept)")
+        cell["reason"] = one_line(f"{cell['reason']} (after {len(rows)} finished epoch(s), kept)")
     return cell
 
 
@@ -298,7 +300,7 @@ def _run_worker(desc: dict, hostfile, on_progress, log_path) -> dict:
         try:
             cmd = worker_command(desc, cell_path, out, hostfile)
         except RuntimeError as e:
-            return runner.failed(desc, "failed", str(e))
+            return failed(desc, "failed", str(e))
         t0 = time.perf_counter()
         timed_out = False
         oom_before = oom_evidence.oom_kill_count()
@@ -321,12 +323,12 @@ def _run_worker(desc: dict, hostfile, on_progress, log_path) -> dict:
             partial = None
             rows = read_epoch_log(epochs_path)
             if rows:
-                partial = runner.failed(desc, "failed", f"interrupted after {len(rows)} finished epoch(s), kept; "
+                partial = failed(desc, "failed", f"interrupted after {len(rows)} finished epoch(s), kept; "
                                         "`--resume` runs the cell again", duration_s=time.perf_counter() - t0,
                                         epoch_log=rows, interrupted=True)
             raise CellInterrupted(partial) from None
         if timed_out:
-            return _keep_epochs(runner.failed(desc, "timeout", f"no result within the time-out of {timeout:g} s; "
+            return _keep_epochs(failed(desc, "timeout", f"no result within the time-out of {timeout:g} s; "
                                               "worker killed", duration_s=time.perf_counter() - t0), epochs_path)
         duration = time.perf_counter() - t0
         cell = _read_result(out)
@@ -336,11 +338,11 @@ def _run_worker(desc: dict, hostfile, on_progress, log_path) -> dict:
             status = "failed"
             if proc.returncode < 0 and oom_evidence.oom_killed_since(oom_before):
                 status, reason = "oom", reason + " (the cgroup counted an out-of-memory kill meanwhile)"
-            return _keep_epochs(runner.failed(desc, status, reason + (f": {tail}" if tail else ""),
+            return _keep_epochs(failed(desc, status, reason + (f": {tail}" if tail else ""),
                                               duration_s=duration), epochs_path)
         if cell.get("status") == "ok" and proc.returncode != 0:
             cell["status"] = "failed"
-            cell["reason"] = runner.one_line(f"worker {_exit_text(proc.returncode)} after its result: {_stderr_tail(err_path)}")
+            cell["reason"] = one_line(f"worker {_exit_text(proc.returncode)} after its result: {_stderr_tail(err_path)}")
         return cell
 
 

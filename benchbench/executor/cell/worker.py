@@ -1,4 +1,4 @@
-"""The worker process entry (``python -m benchbench.executor.runner``): arguments, the rank,
+"""The worker process entry (``python -m benchbench.executor.cell``): arguments, the rank,
 the communicator of a data-parallel cell, and where each rank writes its result."""
 from __future__ import annotations
 
@@ -10,25 +10,19 @@ import sys
 import time
 import traceback
 
-from .cell_figures import deterministic_environment
-from .cell_record import one_line, write_json
-from .cell_run import run_cell
-
-
-def _rank_from_env() -> int:
-    for key in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"):
-        if os.environ.get(key, "").isdigit():
-            return int(os.environ[key])
-    return 0
+from benchbench.executor.cell.measurements import deterministic_environment
+from benchbench.cell_record import one_line, write_json
+from benchbench.executor.cell.run_cell import run_cell
+from benchbench.executor.protocol import rank_from_env
 
 
 def main(argv=None) -> int:
     """Entry point of the worker process; returns the exit status (0 when a result was written)."""
-    parser = argparse.ArgumentParser(prog="python -m benchbench.executor.runner")
+    parser = argparse.ArgumentParser(prog="python -m benchbench.executor.cell")
     parser.add_argument("--cell", required=True, help="the cell description (JSON)")
     parser.add_argument("--out", required=True, help="where to write the cell result (JSON)")
     args = parser.parse_args(argv)
-    from .lifeline import start_watchdog
+    from benchbench.executor.launch.lifeline import start_watchdog
 
     start_watchdog()  # end with the run, even when the launcher is killed outright
     with open(args.cell, encoding="utf-8") as f:
@@ -40,9 +34,9 @@ def main(argv=None) -> int:
 
 def _worker(desc: dict, out: str, stack: contextlib.ExitStack) -> int:
     n_ranks = int(desc.get("n_ranks", 1))
-    comm, rank = None, _rank_from_env()
+    comm, rank = None, rank_from_env()
     if n_ranks > 1:
-        from . import ranks
+        from benchbench.executor.cell import ranks
 
         state = {"rank": rank, "where": None}
         try:

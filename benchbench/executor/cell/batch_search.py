@@ -22,7 +22,7 @@ import tracemalloc
 
 import numpy
 
-from .batch import DEFAULT_SEARCH_CAP
+from benchbench.executor.planning.batch import DEFAULT_SEARCH_CAP
 
 #: training steps per probe: the second one runs in the steady state of the timed steps (the
 #: optimizer's state allocated, the previous step's gradients alive during the forward pass)
@@ -134,7 +134,7 @@ def memory_budget(budget: int | None):
 
 def is_oom(exc: BaseException) -> bool:
     """True for a host ``MemoryError`` or cupy's ``OutOfMemoryError``."""
-    from .runner import classify
+    from benchbench.cell_record import classify
 
     return classify(exc) == "oom"
 
@@ -142,7 +142,7 @@ def is_oom(exc: BaseException) -> bool:
 def _free_device(device) -> None:
     gc.collect()
     if device.kind == "gpu":
-        from ..core import backend
+        from benchbench.core import backend
 
         backend.cupy.get_default_memory_pool().free_all_blocks()
 
@@ -161,7 +161,7 @@ def make_probe(c, data, dtype=None, load=None):
         ``probe(batch) -> (ok, bytes)``: ``bytes`` is the device memory pool's size after the step
         on a GPU, the peak of traced host allocations during the step on the CPU.
     """
-    from ..core import mixed_precision
+    from benchbench.core import mixed_precision
 
     be, dev, wl, params = c.backend, c.device, c.wl, c.params
     arrays = data if isinstance(data, (list, tuple)) else (data,)

@@ -7,7 +7,7 @@ raised before anything starts.
 """
 from __future__ import annotations
 
-from .devices import DeviceSpecError, _tokens, parse_specs
+from benchbench.executor.planning.devices import DeviceSpecError, _tokens, parse_specs
 
 
 def named_specs(text_or_list, n_gpus: int) -> set[str]:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import time
 
-from ..core import backend
-from ..core.optimizers.wrapper import OptimizerWrapper
+from benchbench.core import backend
+from benchbench.core.optimizers.wrapper import OptimizerWrapper
 
 
 class DataParallelOptimizer(OptimizerWrapper):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from . import interference
+from benchbench.executor import interference
 
 
 class TimedWindow:

@@ -15,7 +15,7 @@ import os
 import yaml
 
 from benchbench.errors import UserError
-from . import batch
+from benchbench.executor.planning import batch
 
 
 
@@ -290,7 +290,7 @@ def read_config(path) -> tuple[dict, dict, str]:
     """
     from benchbench import bounded_io
 
-    from . import plan_yaml
+    from benchbench.executor.planning import plan_yaml
 
     fname = os.fspath(path)
     if not os.path.lexists(fname):

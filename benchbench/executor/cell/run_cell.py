@@ -14,10 +14,10 @@ import traceback
 
 import numpy
 
-from .cell_figures import (batchnorm_record, deterministic_record, failed_alloc, gpu_probe, interconnect_record,
+from benchbench.executor.cell.measurements import (batchnorm_record, deterministic_record, failed_alloc, gpu_probe, interconnect_record,
                            pool_records, start_pool_peak, window_records)
-from .cell_record import Diverged, _summaries, classify, one_line, skeleton
-from .training import _Cell, _train_full, _train_quick
+from benchbench.cell_record import Diverged, _summaries, classify, one_line, skeleton
+from benchbench.executor.cell.training import _Cell, _train_full, _train_quick
 
 
 def _peak_host_bytes() -> int:
@@ -55,10 +55,10 @@ def run_cell(desc: dict, comm=None) -> dict:
     Returns:
         The cell record (results schema), status ok / failed / oom / diverged.
     """
-    from .timing import Stopwatch, StepTimer
-    from .window import TimedWindow
+    from benchbench.executor.timing import Stopwatch, StepTimer
+    from benchbench.executor.cell.window import TimedWindow
 
-    from ..core import host_allocator
+    from benchbench.core import host_allocator
 
     t0 = time.perf_counter()
     cell = skeleton(desc)
@@ -131,7 +131,7 @@ def run_cell(desc: dict, comm=None) -> dict:
     cell["memory"]["peak_host_bytes"] = _peak_host_bytes()
     if c is not None and c.size > 1:
         try:
-            from .ranks import combine_ranks
+            from benchbench.executor.cell.ranks import combine_ranks
 
             combine_ranks(cell, c.comm)
         except Exception:
@@ -146,7 +146,7 @@ def _start_monitor(device):
     if device.kind != "gpu":
         return None
     try:
-        from .. import system
+        from benchbench import system
 
         mon = system.GpuMonitor(device.index)
         start = getattr(mon, "start", None)

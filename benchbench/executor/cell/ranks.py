@@ -10,7 +10,7 @@ import contextlib
 import sys
 import time
 
-from . import runner
+from benchbench.cell_record import failed, write_json
 
 
 def rank_out(out: str, rank: int) -> str:
@@ -21,14 +21,14 @@ def rank_out(out: str, rank: int) -> str:
 def write_failure(desc: dict, out: str, rank: int, reason: str) -> None:
     """Record that ``rank`` failed with ``reason`` (stamped with the time, so that the launcher can
     tell the first failure from its consequences)."""
-    cell = runner.failed(desc, "failed", reason)
+    cell = failed(desc, "failed", reason)
     cell["failed_at"] = time.time()
-    runner.write_json(rank_out(out, rank), cell)
+    write_json(rank_out(out, rank), cell)
 
 
 def abort_world(code: int = 1) -> None:
     """End every rank of the job at once (a rank that failed before its communicator existed)."""
-    from . import communicators
+    from benchbench.executor import communicators
 
     sys.stderr.flush()
     try:
@@ -51,15 +51,15 @@ def create_comm(desc: dict, out: str, stack: contextlib.ExitStack, state: dict):
         CommunicatorError, ValueError: the communicator cannot be created, or the node has more
             ranks than the spec lists GPUs.
     """
-    from . import communicators
-    from .communicators import topology
+    from benchbench.executor import communicators
+    from benchbench.executor.communicators import topology
 
     place = topology.placement()
     state["rank"] = place.rank
     options = {}
     if desc.get("device_kind") == "gpu":
         # NCCL binds a communicator to the GPU that is current when it is created.
-        from ..core import backend
+        from benchbench.core import backend
 
         gpu = topology.gpu_for_rank(desc.get("indices") or [], place.local_rank, place.node)
         state["where"] = f"gpu:{gpu} of node {place.node}"

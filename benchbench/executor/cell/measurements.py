@@ -18,7 +18,7 @@ def _gather(c, value, cell) -> list:
 def gpu_probe(device):
     if device.kind != "gpu":
         return None
-    from . import probes
+    from benchbench.executor import probes
 
     try:
         return {"gpu_gemm_gflops": probes.measure(device, budget_s=0.02, reps=2, cpu=False)["gpu_gemm_gflops"]}
@@ -29,7 +29,7 @@ def gpu_probe(device):
 
 def window_records(cell, c, timer, threads, gpu_probe_before) -> None:
     """The cell's interference and energy over the timed window, from every rank."""
-    from .window import combine
+    from benchbench.executor.cell.window import combine
 
     gpu_probe_after = gpu_probe(c.device) if timer.step_s else None
     mine = c.window.as_dict()
@@ -51,7 +51,7 @@ def window_records(cell, c, timer, threads, gpu_probe_before) -> None:
 
 
 def _blas_threads_now():
-    from .interference import blas_threads
+    from benchbench.executor.interference import blas_threads
 
     return blas_threads()
 
@@ -59,8 +59,8 @@ def _blas_threads_now():
 def start_pool_peak(device):
     if device.kind != "gpu":
         return None
-    from ..core import backend
-    from .device_memory import PoolPeak
+    from benchbench.core import backend
+    from benchbench.executor.cell.device_memory import PoolPeak
 
     try:
         return PoolPeak(backend.cupy).install()
@@ -70,7 +70,7 @@ def start_pool_peak(device):
 
 
 def failed_alloc(exc, pool):
-    from .device_memory import failed_size
+    from benchbench.executor.cell.device_memory import failed_size
 
     size = failed_size(exc)
     if size is None and pool is not None:
@@ -138,7 +138,7 @@ def interconnect_record(cell, c) -> None:
     """A short all-reduce sweep over the cell's own communicator (data-parallel cells that finished)."""
     if c is None or c.size <= 1 or cell["status"] != "ok":
         return
-    from . import bandwidth
+    from benchbench.executor import bandwidth
 
     xp, sync = c.device.xp, (c.device.synchronize if c.device.kind == "gpu" else None)
     try:

@@ -3,7 +3,7 @@ learning-rate rule used when the full profile trains at a batch other than the w
 
 ``--batch-size 32,64,128`` makes one cell per batch size (the global batch; the per-device batch
 under ``--scaling weak``); ``max`` makes a cell that first searches the largest batch that trains
-on each device (see :mod:`benchbench.executor.batch_search`) and then times it.
+on each device (see :mod:`benchbench.executor.cell.batch_search`) and then times it.
 
 Example:
     >>> parse_batch_sizes("32,64,max")
@@ -212,7 +212,7 @@ def expand(plan, workloads, specs, descs: list, given_limit: bool = True) -> lis
             a global batch that does not split over a data-parallel cell's devices, ``max`` on a CPU
             data-parallel cell.
     """
-    from .plan import PlanError
+    from benchbench.executor.planning.plan import PlanError
 
     sizes = list(plan.batch_size or [])
     has_cpu = any(s.kind == "cpu" for s in specs)

@@ -6,7 +6,7 @@ import datetime
 
 import numpy
 
-from ..json_files import atomic_write_json
+from benchbench.json_files import atomic_write_json
 
 _MAX_REASON = 300
 
@@ -98,7 +98,7 @@ class Diverged(Exception):
 
 
 def _summaries(cell: dict, c, timer) -> None:
-    from .. import stats
+    from benchbench import stats
 
     cell["timing"]["step_s"] = list(timer.step_s)
     cell["timing"]["phases_s"] = {k: list(v) for k, v in timer.phases_s.items()}

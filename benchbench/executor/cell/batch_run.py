@@ -1,8 +1,8 @@
 """The worker's side of a batch-sweep cell: its batch, the largest-batch search, the learning rate.
 
-A cell description with a ``batch`` block (see :func:`benchbench.executor.batch.batch_descs`)
+A cell description with a ``batch`` block (see :func:`benchbench.executor.planning.batch.batch_descs`)
 trains at that batch instead of the workload's own. For ``max`` the worker first searches the
-largest batch that trains on its device (:mod:`benchbench.executor.batch_search`), records every
+largest batch that trains on its device (:mod:`benchbench.executor.cell.batch_search`), records every
 probe in the cell, and then times the cell at that batch like any other. A data-parallel cell
 searches on every rank and takes the smallest per-device maximum, and trains at it per device.
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 import contextlib
 import os
 
-from . import batch as batch_mod
-from . import batch_search
+from benchbench.executor.planning import batch as batch_mod
+from benchbench.executor.cell import batch_search
 
 #: probes of a search load at most this many distinct samples (a probe's batch repeats them)
 _PROBE_SAMPLES = 256
@@ -26,7 +26,7 @@ _PROBE_SAMPLES = 256
 def _train_size(dataset: str) -> int | None:
     """The full training set's size of a built-in dataset, or None when not known."""
     try:
-        from ..data import loader
+        from benchbench.data import loader
 
         if dataset in loader._REAL:
             return int(loader._REAL[dataset][1])
@@ -39,7 +39,7 @@ def _train_size(dataset: str) -> int | None:
 
 def _search(c, cell: dict, info: dict) -> int:
     """Run the largest-batch search on this rank; returns the per-device batch to train at."""
-    from ..core import mixed_precision
+    from benchbench.core import mixed_precision
 
     desc = c.desc
     cap = int(info.get("search_cap") or batch_mod.DEFAULT_SEARCH_CAP)
@@ -136,7 +136,7 @@ def cell_batches(c, cell: dict) -> tuple[int, int]:
 
 
 class LrRule:
-    """Applies :class:`~benchbench.executor.batch.LinearScaling` on top of the workload's own schedule."""
+    """Applies :class:`~benchbench.executor.planning.batch.LinearScaling` on top of the workload's own schedule."""
 
     def __init__(self, batch: int, default_batch: int, warmup_steps: int):
         self.scaling = batch_mod.LinearScaling(batch, default_batch, warmup_steps)

@@ -15,7 +15,7 @@ def skeleton(desc: dict) -> dict:
     """The cell record with every field the description fixes; measurements empty.
 
     Args:
-        desc: the cell description the launcher writes (see ``launcher.describe_cell``).
+        desc: the cell description the launcher writes (see ``executor.run.describe_cell``).
 
     Returns:
         A dict in the results schema's cell shape with status ``failed`` until filled in.

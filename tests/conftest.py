@@ -58,6 +58,17 @@ def xp(request):
 
 
 @pytest.fixture(autouse=True)
+def _switches_read_afresh():
+    """Environment switches are read once per process; each test reads them again, so a test that
+    sets one (``monkeypatch.setenv``) sees its own value."""
+    from benchbench.core.config import reload_switches
+
+    reload_switches()
+    yield
+    reload_switches()
+
+
+@pytest.fixture(autouse=True)
 def _seeded():
     """Every test starts from the same framework seed."""
     from benchbench.core import seed

@@ -4,6 +4,7 @@ import pytest
 from benchbench import registry
 from benchbench.executor.planning import batch_split
 from benchbench.executor.launch import launcher
+from benchbench.executor.run import describe_cell
 from benchbench.executor.planning.devices import DeviceSpecError, parse_specs
 from benchbench.executor.planning.plan import load_plan
 
@@ -18,7 +19,7 @@ def _descs(devices, n_gpus, scaling="strong"):
     for name in QUICK:
         wl, params = registry.resolve(name, reg)
         for spec in specs:
-            out.append(launcher.describe_cell(plan, wl, params, wl.label(params), spec, 0))
+            out.append(describe_cell(plan, wl, params, wl.label(params), spec, 0))
     return plan, out
 
 

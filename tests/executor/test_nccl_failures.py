@@ -10,6 +10,7 @@ import pytest
 
 from benchbench import registry
 from benchbench.executor.launch import launcher
+from benchbench.executor.run import describe_cell
 from benchbench.executor.communicators import nccl as nccl_module, topology
 from benchbench.executor.planning.devices import gpu_spec
 from benchbench.executor.planning.plan import load_plan
@@ -51,7 +52,7 @@ def test_a_rank_without_a_gpu_aborts_its_peers_at_once_and_is_named(tmp_path):
     plan = load_plan(None, {"devices": ["gpu:0,1"], "workloads": ["mlp_mnist:small"], "profile": "quick",
                             "data": "synthetic"})
     wl, params = registry.resolve("mlp_mnist:small", registry.discover())
-    desc = launcher.describe_cell(plan, wl, params, wl.label(params), gpu_spec([0, 1]), 0)
+    desc = describe_cell(plan, wl, params, wl.label(params), gpu_spec([0, 1]), 0)
     desc.update(n_ranks=3, collective_timeout_s=120.0)
     cell, out = tmp_path / "cell.json", tmp_path / "result.json"
     cell.write_text(json.dumps(desc))

@@ -151,7 +151,7 @@ def make_probe(c, data, dtype=None, load=None):
     """A probe for :func:`search`: one full training step of a fresh model of cell ``c``.
 
     Args:
-        c: the runner's ``_Cell`` (workload, parameters, device).
+        c: the ``CellContext`` (workload, parameters, device).
         data: the training arrays (a tuple); a probe's batch takes samples cyclically from them.
         dtype: the mixed-precision compute dtype, or None for float32.
         load: ``load(batch) -> training arrays``: the data the timed steps will hold at that batch,

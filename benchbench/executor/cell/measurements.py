@@ -153,7 +153,7 @@ def interconnect_record(cell, c) -> None:
 
 def batchnorm_record(cell, c) -> None:
     """Data parallel: were the BatchNorm running statistics the same on every rank at the end?"""
-    if c is None or c.size <= 1 or cell["status"] != "ok" or getattr(c, "model", None) is None:
+    if c is None or c.size <= 1 or cell["status"] != "ok" or c.model is None:
         return
     import hashlib
 
@@ -166,7 +166,7 @@ def batchnorm_record(cell, c) -> None:
             h.update(name.encode())
             h.update(numpy.ascontiguousarray(c.backend.as_numpy(value)).tobytes())
     digests = c.comm.allgather_obj(h.hexdigest())
-    names = list(getattr(c, "synced_persistents", []) or [])
+    names = list(c.synced_persistents or [])
     cell["batchnorm_sync"] = {
         "buffers": len(names), "ranks_agree": len(set(digests)) == 1,
         "rule": "floating-point persistent buffers (BatchNorm running mean and variance) averaged over the "

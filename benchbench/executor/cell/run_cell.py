@@ -17,7 +17,7 @@ import numpy
 from benchbench.executor.cell.measurements import (batchnorm_record, deterministic_record, failed_alloc, gpu_probe, interconnect_record,
                            pool_records, start_pool_peak, window_records)
 from benchbench.cell_record import Diverged, _summaries, classify, one_line, skeleton
-from benchbench.executor.cell.training import _Cell, _train_full, _train_quick
+from benchbench.executor.cell.training import CellContext, _train_full, _train_quick
 
 
 def _peak_host_bytes() -> int:
@@ -49,7 +49,7 @@ def run_cell(desc: dict, comm=None) -> dict:
     """Train and time one cell in this process; always returns a finished cell record.
 
     Args:
-        desc: the cell description (see ``launcher.describe_cell``).
+        desc: the cell description (see ``executor.run.describe_cell``).
         comm: the communicator of a data-parallel cell, or None for one process.
 
     Returns:
@@ -68,7 +68,7 @@ def run_cell(desc: dict, comm=None) -> dict:
         cell["deterministic_mode"] = mode
     timer = losses = c = monitor = pool = threads = gpu_probe_before = None
     try:
-        c = _Cell(desc, comm)
+        c = CellContext(desc, comm)
         cell["flops_per_sample"] = {k: float(v) for k, v in c.wl.flops_per_sample(c.params).items()}
         monitor = _start_monitor(c.device)
         c.window = TimedWindow(monitor)
@@ -99,10 +99,10 @@ def run_cell(desc: dict, comm=None) -> dict:
         cell["status"], cell["reason"] = classify(e), one_line(f"{type(e).__name__}: {e}")
         if cell["status"] == "oom":
             cell["memory"]["failed_alloc_bytes"] = failed_alloc(e, pool)
-    if getattr(c, "batch_limits", None) is not None:  # the CPU memory budget of a batch search
+    if c is not None and c.batch_limits is not None:  # the CPU memory budget of a batch search
         c.batch_limits.close()
     try:
-        if c is not None and getattr(c, "window", None) is not None:
+        if c is not None and c.window is not None:
             c.window.stop()
         if timer is not None:
             _summaries(cell, c, timer)
@@ -112,16 +112,16 @@ def run_cell(desc: dict, comm=None) -> dict:
         batchnorm_record(cell, c)
         if losses:
             cell["loss_curve"] = [float(v) if math.isfinite(v) else None for v in losses]
-        if c is not None and getattr(c, "mixed", False):
+        if c is not None and c.mixed:
             cell["loss_scale"] = {"final": float(c.optimizer.loss_scale), "skipped_steps": int(c.optimizer.skipped_steps)}
         if c is not None and c.size > 1:
             cell["allreduce_bytes"] = int(getattr(c.optimizer, "allreduce_bytes", 0) or 0)
-        if c is not None and getattr(c, "model", None) is not None:
+        if c is not None and c.model is not None:
             # The steps a minimum timed duration adds depend on the machine's speed: the hashes cover the
             # fixed steps (warm-up + steps) only, so that repeats of the same computation compare equal.
-            fixed = getattr(c, "fixed_steps", None)
+            fixed = c.fixed_steps
             curve = losses[:fixed] if fixed is not None else losses
-            cell["hashes"] = {"weights": getattr(c, "fixed_weights_hash", None) or c.weights_hash(),
+            cell["hashes"] = {"weights": c.fixed_weights_hash or c.weights_hash(),
                               "loss_curve": hashlib.sha256(numpy.asarray(curve or [], numpy.float64).tobytes()).hexdigest()}
         _finish_monitor(monitor, cell)
     except Exception as e:

@@ -1,4 +1,4 @@
-"""The training of one cell: the ``_Cell`` build (model, optimizer, data on the cell's device),
+"""The training of one cell: the ``CellContext`` build (model, optimizer, data on the cell's device),
 one timed step, validation, and the quick and full profiles' training loops."""
 from __future__ import annotations
 
@@ -15,8 +15,37 @@ from benchbench.executor.protocol import PROGRESS_PREFIX
 _MAX_TIMED_STEPS = 100_000  # bound on the steps a minimum timed duration adds
 
 
-class _Cell:
-    """Everything one cell's training needs, built on the cell's device."""
+class CellContext:
+    """Everything one cell's training needs, built on the cell's device.
+
+    Its attributes are declared here, once: ``__init__`` sets where the cell runs, ``build`` what it
+    trains; the batch run (``batch_run``), the cell run (``run_cell``) and the training loops fill in
+    the rest, and everything reads them as plain attributes.
+    """
+
+    # where the cell runs (set by __init__)
+    desc: dict
+    comm: object
+    rank: int
+    size: int
+    settings: dict
+    device: object
+    # what it trains (set by build)
+    model: object = None
+    fmodel: object = None  # the model as the forward sees it (mixed precision wraps it)
+    optimizer: object = None
+    dp: object = None  # the data-parallel optimizer wrapper, or None
+    mixed: bool = False
+    train_it: object = None
+    val_data: object = None
+    per_rank: int | None = None
+    synced_persistents: tuple = ()
+    # set by others
+    window: object = None  # the timed window (run_cell)
+    batch_limits: object = None  # the CPU memory budget of a batch search (batch_run)
+    lr_rule: object = None  # the learning rate at another batch (batch_run)
+    fixed_steps: int | None = None  # the steps of a quick cell's fixed part and the weights after them
+    fixed_weights_hash: str | None = None
 
     def __init__(self, desc, comm):
         from benchbench import core, registry
@@ -190,7 +219,7 @@ def _check_finite(loss: float, step: int) -> None:
         raise Diverged(f"loss became {loss} at step {step}")
 
 
-def _train_quick(c: _Cell, cell: dict, timer, losses: list) -> None:
+def _train_quick(c: CellContext, cell: dict, timer, losses: list) -> None:
     s = c.settings
     warmup, steps = int(s.get("warmup_steps") or 0), int(s.get("steps") or 1)
     total = warmup + steps
@@ -232,7 +261,7 @@ def _train_quick(c: _Cell, cell: dict, timer, losses: list) -> None:
     cell["quality"]["judged"] = False
 
 
-def _train_full(c: _Cell, cell: dict, timer, losses: list, stopwatch) -> None:
+def _train_full(c: CellContext, cell: dict, timer, losses: list, stopwatch) -> None:
     s = c.settings
     warmup = int(s.get("warmup_steps") or 0)
     epochs = int(s.get("epochs") or c.wl.epochs)
@@ -240,7 +269,7 @@ def _train_full(c: _Cell, cell: dict, timer, losses: list, stopwatch) -> None:
     accuracy = c.wl.metric == "accuracy"
     until = s.get("until") or "target"
     step = 0
-    lr_rule = getattr(c, "lr_rule", None)  # training at another batch (see executor/batch_run.py)
+    lr_rule = c.lr_rule  # training at another batch (see executor/cell/batch_run.py)
     for epoch in range(epochs):
         c.wl.adjust_optimizer(c.optimizer, epoch, epochs, c.params)
         if lr_rule is not None:
@@ -295,7 +324,7 @@ def _keep_best(q: dict, previous: dict | None, elapsed: float) -> None:
     q["time_to_target_s"] = prev.get("time_to_target_s")
 
 
-def _append_epoch(c: _Cell, row: dict) -> None:
+def _append_epoch(c: CellContext, row: dict) -> None:
     """Append a finished epoch to the cell's epoch log file (the launcher keeps it if the cell dies)
     and report it as a progress event."""
     if c.rank != 0:
@@ -308,7 +337,7 @@ def _append_epoch(c: _Cell, row: dict) -> None:
             f.write(json.dumps(clean, default=_jsonable) + "\n")
 
 
-def _quality(c: _Cell, vloss: float, vmetric: float) -> dict:
+def _quality(c: CellContext, vloss: float, vmetric: float) -> dict:
     wl = c.wl
     value = vmetric if wl.metric == "accuracy" else (vmetric if math.isfinite(vmetric) else vloss)
     target = wl.target_for(c.params)

@@ -34,47 +34,6 @@ from benchbench.cell_record import failed, one_line
 _STDERR_TAIL_LINES = 5
 
 
-def describe_cell(plan, workload, params: dict, label: str, dspec, repeat: int) -> dict:
-    """The description a worker reads: everything it needs to run one cell.
-
-    Args:
-        plan: the ``plan.Plan``.
-        workload: the registry Workload.
-        params: its resolved parameters.
-        label: the workload spec that names these parameters (``Workload.label``).
-        dspec: a ``devices.DeviceSpec``.
-        repeat: the repeat index (from 0).
-    """
-    from benchbench.results import cell_id
-
-    settings = plan.settings(workload.name)
-    n = int(dspec.n_ranks)
-    return {
-        "id": cell_id(label, dspec.spec, repeat),
-        "workload": label,
-        "workload_name": workload.name,
-        "params": params,
-        "dataset": workload.dataset,
-        "device": dspec.spec,
-        "device_kind": dspec.kind,
-        "indices": list(dspec.indices or []),
-        "n_ranks": n,
-        "communicator": dspec.communicator,
-        "scaling": plan.scaling,
-        "repeat": repeat,
-        "profile": plan.profile,
-        "settings": settings,
-        "seed": plan.seed,
-        "data": plan.data,
-        "data_dir": plan.data_dir,
-        "dtype": plan.dtype,
-        "deterministic": plan.deterministic,
-        "timeout_s": float(settings.get("timeout_s") or plan.timeout_s),
-        "collective_timeout_s": min(300.0, float(settings.get("timeout_s") or plan.timeout_s)),
-        "batch_size": workload.batch_size,
-    }
-
-
 MPIEXEC_ENV = "BENCHBENCH_MPIEXEC"
 
 
@@ -271,7 +230,7 @@ def run_one(desc: dict, hostfile=None, on_progress=None, log_path=None) -> dict:
     """Run one cell in a fresh worker process and return its finished record.
 
     Args:
-        desc: the cell description from :func:`describe_cell`.
+        desc: the cell description from ``executor.run.describe_cell``.
         hostfile: an MPI hostfile for data-parallel cells across nodes.
         on_progress: called with each progress event (a dict) the worker reports.
         log_path: where to keep the worker's stderr (None: a temporary file).

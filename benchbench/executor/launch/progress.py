@@ -2,8 +2,8 @@
 
 ``RunProgress`` shows one line per finished cell, and on a terminal a live bar for
 the cell in progress; when the output is not a terminal (a batch job's log) it prints
-a line per finished epoch and at least one line every ``heartbeat_s`` seconds instead; ``summary_table`` builds the end table (workload, device,
-samples/s with its 95% CI, ms/step, GFLOP/s, accuracy or loss, status).
+a line per finished epoch and at least one line every ``heartbeat_s`` seconds instead. The table at
+the end of a run is reporting's (what ``benchbench report`` prints of the run's file).
 """
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import time
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 from rich.text import Text
 
 _STATUS_STYLE = {"ok": "green", "failed": "red", "oom": "red", "timeout": "yellow", "diverged": "magenta"}
@@ -82,38 +81,6 @@ def cell_label(cell_or_desc: dict) -> str:
     if cell_or_desc.get("repeat"):
         label += f" (repeat {cell_or_desc['repeat']})"
     return label
-
-
-def summary_table(cells: list) -> Table:
-    """The end-of-run table, one row per cell."""
-    table = Table(title="benchbench run", title_justify="left", show_lines=False)
-    table.add_column("workload")
-    table.add_column("device")
-    table.add_column("samples/s [95% CI]", justify="right")
-    table.add_column("ms/step", justify="right")
-    table.add_column("GFLOP/s", justify="right")
-    table.add_column("quality", justify="right")
-    table.add_column("status", overflow="fold")
-    for cell in cells:
-        st = cell.get("stats") or {}
-        step = (st.get("step_s") or {}).get("median")
-        wl = cell.get("id", "").split("/")[0] or cell.get("workload", "?")
-        device = cell.get("device", "?") + (f" r{cell['repeat']}" if cell.get("repeat") else "")
-        table.add_row(wl, device, throughput_text(cell), _fmt(step * 1e3 if step is not None else None, ".2f"),
-                      _fmt(st.get("gflops"), ".2f"), quality_text(cell), status_text(cell))
-    return table
-
-
-def data_notes(cells: list) -> list[str]:
-    """One line per distinct dataset source used (the synthetic stand-in is said once)."""
-    seen, lines = set(), []
-    for cell in cells:
-        d = cell.get("data") or {}
-        key = (d.get("dataset"), d.get("source"), d.get("note"))
-        if d.get("source") and key not in seen:
-            seen.add(key)
-            lines.append(f"data: {d.get('dataset')}: {d.get('source')}" + (f" ({d['note']})" if d.get("note") else ""))
-    return lines
 
 
 class RunProgress:

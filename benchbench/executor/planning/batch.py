@@ -116,7 +116,7 @@ def batch_descs(desc: dict, sizes: list, memory_limit: int | None, search_cap: i
     ``--resume`` and the reports keep the batch sizes apart.
 
     Args:
-        desc: a description from ``launcher.describe_cell``.
+        desc: a description from ``executor.run.describe_cell``.
         sizes: from :func:`parse_batch_sizes`.
         memory_limit: the CPU budget in bytes (CPU cells searching ``max``), or None.
         search_cap: the largest batch the search tries.
@@ -126,13 +126,16 @@ def batch_descs(desc: dict, sizes: list, memory_limit: int | None, search_cap: i
     assert sep, desc["id"]
     weak = desc.get("n_ranks", 1) > 1 and desc.get("scaling") == "weak"
     for size in sizes:
-        d = copy.deepcopy(desc)
-        d["id"] = f"{workload}@b{size}/{rest}"
-        d["batch"] = {
+        block = {
             "requested": size, "default": desc.get("batch_size"), "per_device": bool(weak),
             "memory_limit_bytes": memory_limit if desc.get("device_kind") == "cpu" and size == MAX else None,
             "search_cap": int(search_cap), "search": None,
         }
+        d = copy.deepcopy(desc)
+        if isinstance(d, dict):
+            d.update(id=f"{workload}@b{size}/{rest}", batch=block)
+        else:
+            d = d.replace(id=f"{workload}@b{size}/{rest}", batch=block)
         out.append(d)
     return out
 
@@ -201,7 +204,7 @@ def expand(plan, workloads, specs, descs: list, given_limit: bool = True) -> lis
         plan: the ``plan.Plan`` (its ``batch_size`` and ``memory_limit``).
         workloads: ``(Workload, params, label)`` of the plan.
         specs: the device specs.
-        descs: the descriptions at each workload's own batch, from ``launcher.describe_cell``.
+        descs: the descriptions at each workload's own batch, from ``executor.run.describe_cell``.
         given_limit: whether the memory limit was asked for (not only recorded in a plan).
 
     Returns:
@@ -212,7 +215,7 @@ def expand(plan, workloads, specs, descs: list, given_limit: bool = True) -> lis
             a global batch that does not split over a data-parallel cell's devices, ``max`` on a CPU
             data-parallel cell.
     """
-    from benchbench.executor.planning.plan import PlanError
+    from benchbench.errors import PlanError
 
     sizes = list(plan.batch_size or [])
     has_cpu = any(s.kind == "cpu" for s in specs)

@@ -45,7 +45,7 @@ def keep_splittable(descs: list[dict], named: set[str]) -> tuple[list[dict], lis
     """The cells that can run, and one notice per device spec of ``all`` left out.
 
     Args:
-        descs: cell descriptions (``launcher.describe_cell``).
+        descs: cell descriptions (``executor.run.describe_cell``).
         named: specs the user named explicitly (:func:`named_specs`); a cell of one of these
             that cannot run is an error, a cell that only ``all`` brought in is left out.
 

@@ -18,6 +18,7 @@ import re
 
 from benchbench import system
 from benchbench.core import backend
+from benchbench.errors import UserError
 
 VALID_FORMS = "cpu, cpu:dpN (N >= 2 CPU processes), gpu:N, gpu:N,M,... (data parallel), gpu:all, all"
 
@@ -25,7 +26,7 @@ _CPU_DP = re.compile(r"^cpu:dp(\d+)$")
 _GPU = re.compile(r"^gpu:(all|\d+(?:,\d+)*)$")
 
 
-class DeviceSpecError(ValueError):
+class DeviceSpecError(UserError):
     """A device spec that is malformed or names a device this machine does not have."""
 
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from benchbench.errors import UserError
 
-class HostfileError(ValueError):
+
+class HostfileError(UserError):
     """A hostfile that cannot be read or names no host."""
 
 
@@ -55,6 +57,7 @@ def spread_over_nodes(descs: list[dict], n_nodes: int) -> list[dict]:
     for d in descs:
         if d.get("device_kind") == "gpu" and int(d.get("n_ranks", 1)) > 1:
             per_node = len(d.get("indices") or [])
-            d = {**d, "ranks_per_node": per_node, "n_ranks": per_node * n_nodes, "nodes": n_nodes}
+            changes = {"ranks_per_node": per_node, "n_ranks": per_node * n_nodes, "nodes": n_nodes}
+            d = {**d, **changes} if isinstance(d, dict) else d.replace(**changes)
         out.append(d)
     return out

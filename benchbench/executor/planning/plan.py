@@ -14,13 +14,9 @@ import os
 
 import yaml
 
-from benchbench.errors import UserError
+from benchbench.errors import PlanError, UserError
 from benchbench.executor.planning import batch
 
-
-
-class PlanError(UserError):
-    """bench.yaml or a command-line option is invalid; the message is one line for people."""
 
 
 _STEP_KEYS = {"warmup_steps", "steps", "val_batches", "epochs", "timeout_s", "min_time_s"}

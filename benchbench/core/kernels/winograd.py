@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import numpy
 
-from . import _buffers
+from . import buffers as _buffers
+from .conv_chunks import column_capacity, sample_chunks
+from .conv_geometry import carve
 
 __all__ = ["tiles", "filter_transform", "filter_grad", "to_hwnc", "input_transform", "output_transform",
            "output_grad_transform", "multiply", "weight_product"]
@@ -213,3 +215,92 @@ def _run(xp, part, extent, nbytes):
         _buffers.split_run(part, extent, nbytes)
     else:
         part(0, extent)
+
+
+# -- the convolution passes -----------------------------------------------------------
+def conv(xp, d, U, transposed, out):
+    """Stride-1 3x3 convolution of ``d``, a padded (Hp, Wp, n, C) array, with the transformed
+    filters ``U`` ((16, O, C) when ``transposed``, else (16, C, O)), written into ``out``
+    (n, O, oh, ow), a few samples at a time.
+
+    ``V``, ``M`` and the (oh, ow, n, O) result of each chunk are carved from the flat work array
+    that im2col columns use (``_carve``), so Winograd layers add little memory of their own;
+    nothing is kept for backward (the weight gradient transforms the input again, which costs
+    a few per cent of the layer).
+    """
+    n, c = d.shape[2:]
+    o = U.shape[1] if transposed else U.shape[2]
+    oh, ow = out.shape[2:]
+    th, tw = tiles(oh, ow)
+    sizes = (16 * th * tw * c, 16 * th * tw * o, oh * ow * o)  # V, M, Y per sample
+    chunks = sample_chunks(xp, n, sum(sizes) * d.itemsize)
+    cap = column_capacity(xp, chunks, sum(sizes), d.itemsize)
+    for lo, hi in chunks:
+        k = hi - lo
+        V, M, Y = carve(xp, cap, d.dtype, ((16, th, tw, k, c), (16, th, tw, k, o), (oh, ow, k, o)))
+        input_transform(xp, d[:, :, lo:hi], th, tw, V)
+        multiply(xp, V, U, M, transposed)
+        output_transform(xp, M, Y)
+        _buffers.copy(xp, out[lo:hi], Y.transpose(2, 3, 0, 1))
+        _buffers.release(xp, M)
+        del V, M, Y
+
+def padded_hwnc(xp, x, pad, oh, ow):
+    """``x`` (N, C, H, W) as the padded (Hp, Wp, N, C) input of an (oh, ow) Winograd output."""
+    h, w = x.shape[2:]
+    th, tw = tiles(oh, ow)
+    size = (max(h + 2 * pad[0], 2 * th + 2), max(w + 2 * pad[1], 2 * tw + 2))
+    return to_hwnc(xp, x, pad, size)
+
+def forward(xp, x, W, b, pad, oh, ow):
+    """The (N, O, oh, ow) output of a 3x3 stride-1 convolution of ``x`` padded by ``pad``, as Winograd."""
+    n, c = x.shape[:2]
+    o = W.shape[0]
+    out = xp.empty((n, o, oh, ow), dtype=x.dtype)
+    d = padded_hwnc(xp, x, pad, oh, ow)
+    conv(xp, d, filter_transform(xp, W), True, out)
+    del d
+    if b is not None:
+        out += b.reshape(1, o, 1, 1)
+    return out
+
+def backward(xp, xs, gy, pad, oh, ow, need):
+    """``(gx, gW[, gb])`` of :func:`forward` for the output gradient ``gy`` (``need``: which inputs want one)."""
+    x, W = xs[0], xs[1]
+    n, c, h, w = x.shape
+    o = W.shape[0]
+    gx = gW = gb = None
+    # gy padded for the input gradient (a full convolution: padding 2 - pad); its interior serves gW
+    qh, qw = 2 - pad[0], 2 - pad[1]
+    g = padded_hwnc(xp, gy, (qh, qw), h, w)
+    if need[1]:
+        th, tw = tiles(oh, ow)
+        d = padded_hwnc(xp, x, pad, oh, ow)
+        sizes = (16 * th * tw * c, 16 * th * tw * o)  # V, Z per sample
+        chunks = sample_chunks(xp, n, sum(sizes) * x.itemsize)
+        cap = column_capacity(xp, chunks, sum(sizes), x.itemsize)
+        dU = None
+        for lo, hi in chunks:
+            V, Z = carve(xp, cap, x.dtype, ((16, th, tw, hi - lo, c), (16, th, tw, hi - lo, o)))
+            input_transform(xp, d[:, :, lo:hi], th, tw, V)
+            output_grad_transform(xp, g[qh:qh + oh, qw:qw + ow, lo:hi], th, tw, Z)
+            part = weight_product(xp, V, Z)
+            _buffers.release(xp, Z)
+            del V, Z
+            if dU is None:
+                dU = part
+            else:
+                dU += part
+            del part
+        del d
+        gW = filter_grad(xp, dU, W.dtype)
+        del dU  # before the input gradient's transformed filters take as much
+    if len(xs) == 3 and need[2]:
+        gb = gy.sum(axis=(0, 2, 3)).astype(xs[2].dtype, copy=False)
+    if need[0]:
+        gx = xp.empty((n, c, h, w), dtype=x.dtype)
+        conv(xp, g, filter_transform(xp, W, flip=True), False, gx)
+    if len(xs) == 3:
+        return gx, gW, gb
+    return gx, gW
+

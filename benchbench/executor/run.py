@@ -135,7 +135,7 @@ def plan_cells(plan, workloads: list, gpus: int, given_memory_limit: bool = True
     preflight.check_unique_cells(sources)
     if plan.hostfile:
         cells = nodes.spread_over_nodes(cells, len(nodes.read_hostfile(plan.hostfile)))
-    cells, left_out = batch_split.keep_splittable(cells, batch_split.named_specs(plan.devices, gpus))
+    cells, left_out = batch_split.keep_splittable(cells, batch_split.named_specs(specs))
     notices += left_out
     if plan.batch_size or plan.memory_limit is not None:
         cells = batch_mod.expand(plan, workloads, specs, cells, given_limit=given_memory_limit)

@@ -140,6 +140,21 @@ def batch_descs(desc: dict, sizes: list, memory_limit: int | None, search_cap: i
     return out
 
 
+def split_problem(batch: int, n: int, scaling: str) -> str | None:
+    """Why the global ``batch`` cannot be split over ``n`` devices, or None when it can.
+
+    The one divisibility rule of data parallel: under strong scaling each of the ``n`` ranks gets
+    ``batch / n`` samples, so the batch must divide by ``n``; weak scaling and one device always split.
+    Every check of it (the plan's cells, the batch sizes asked for, the worker's split) says this message.
+    """
+    if n <= 1 or (scaling or "strong") != "strong" or int(batch) % n == 0:
+        return None
+    divisors = [k for k in range(2, n + 1) if int(batch) % k == 0]
+    counts = ("a device count that divides it (" + ", ".join(map(str, divisors)) + ")") if divisors else "one device"
+    return (f"the global batch of {batch} does not split over {n} devices under strong scaling; "
+            f"use --scaling weak, or {counts}")
+
+
 def scaled_batches(requested: int, size: int, scaling: str) -> tuple[int, int]:
     """(global batch, per-device batch) for a requested batch on ``size`` devices.
 
@@ -150,9 +165,9 @@ def scaled_batches(requested: int, size: int, scaling: str) -> tuple[int, int]:
         return requested, requested
     if scaling == "weak":
         return requested * size, requested
-    if requested % size:
-        raise ValueError(f"strong scaling: the batch size {requested} does not split over {size} devices; "
-                         "use --scaling weak or a batch size that divides")
+    problem = split_problem(requested, size, scaling)
+    if problem:
+        raise ValueError(problem)
     return requested, requested // size
 
 
@@ -240,12 +255,10 @@ def expand(plan, workloads, specs, descs: list, given_limit: bool = True) -> lis
         if MAX in sizes and spec.kind == "cpu" and n > 1:
             raise PlanError(f"--batch-size max searches on the CPU as one process; drop {spec.spec} from the "
                             "devices (the largest batch per device of cpu is the same)")
-        if n > 1 and plan.scaling == "strong":
-            bad = [b for b in sizes if b != MAX and b % n]
-            if bad:
-                raise PlanError(f"--batch-size {bad[0]} does not split over the {n} devices of {spec.spec} "
-                                "(strong scaling keeps the global batch); use --scaling weak or a multiple of "
-                                f"{n}")
+        for b in sizes:
+            problem = split_problem(b, n, plan.scaling) if b != MAX else None
+            if problem:
+                raise PlanError(f"--batch-size {b} on {spec.spec}: {problem}")
     out = []
     for desc in descs:
         out.extend(batch_descs(desc, sizes, budget))

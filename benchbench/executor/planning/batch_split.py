@@ -7,38 +7,24 @@ raised before anything starts.
 """
 from __future__ import annotations
 
-from benchbench.executor.planning.devices import DeviceSpecError, _tokens, parse_specs
+from benchbench.executor.planning.batch import split_problem
+from benchbench.executor.planning.devices import DeviceSpecError, parse_specs  # noqa: F401 (the example)
 
 
-def named_specs(text_or_list, n_gpus: int) -> set[str]:
-    """The canonical specs named explicitly, i.e. not through ``all``.
-
-    Args:
-        text_or_list: the device specs as given (string or list of strings).
-        n_gpus: the number of GPUs (as for :func:`devices.parse_specs`).
+def named_specs(specs) -> set[str]:
+    """The canonical specs of ``specs`` (parsed ``DeviceSpec``) that the user named, i.e. not only through ``all``.
 
     Example:
-        >>> sorted(named_specs("all gpu:0,1", 4))
+        >>> sorted(named_specs(parse_specs("all gpu:0,1", 4)[0]))
         ['gpu:0,1']
     """
-    items = [text_or_list] if isinstance(text_or_list, str) else list(text_or_list)
-    named = []
-    for item in items:
-        if not isinstance(item, str):
-            raise TypeError(f"named_specs: device specs must be strings, got {item!r}")
-        named += [t for t in _tokens(item) if t != "all"]
-    if not named:
-        return set()
-    return {s.spec for s in parse_specs(named, n_gpus)[0]}
+    return {s.spec for s in specs if s.named}
 
 
 def unsplittable(desc: dict) -> bool:
     """True when a cell description's global batch does not split over its ranks (strong scaling)."""
-    n = int(desc.get("n_ranks", 1))
     batch = desc.get("batch_size")
-    if n <= 1 or batch is None or (desc.get("scaling") or "strong") != "strong":
-        return False
-    return int(batch) % n != 0
+    return batch is not None and split_problem(batch, int(desc.get("n_ranks", 1)), desc.get("scaling")) is not None
 
 
 def keep_splittable(descs: list[dict], named: set[str]) -> tuple[list[dict], list[str]]:
@@ -62,11 +48,7 @@ def keep_splittable(descs: list[dict], named: set[str]) -> tuple[list[dict], lis
             continue
         n, batch, label = int(d["n_ranks"]), int(d["batch_size"]), d.get("workload", "?")
         if d["device"] in named:
-            divisors = [k for k in range(2, n + 1) if batch % k == 0]
-            raise DeviceSpecError(
-                f"{d['device']}: strong scaling splits the global batch over {n} ranks, and {label}'s batch of "
-                f"{batch} does not divide by {n}; use --scaling weak, or {_counts(divisors)}"
-            )
+            raise DeviceSpecError(f"{d['device']}: {label}: {split_problem(batch, n, d.get('scaling'))}")
         dropped.setdefault((d["device"], n), {})[label] = batch
     notices = [
         f"--device all: {spec} left out for {', '.join(f'{w} (batch {b})' for w, b in sorted(why.items()))}: "
@@ -74,9 +56,3 @@ def keep_splittable(descs: list[dict], named: set[str]) -> tuple[list[dict], lis
         for (spec, n), why in dropped.items()
     ]
     return kept, notices
-
-
-def _counts(divisors: list[int]) -> str:
-    if not divisors:
-        return "one device"
-    return "a device count that divides it (" + ", ".join(map(str, divisors)) + ")"

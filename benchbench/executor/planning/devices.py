@@ -40,6 +40,7 @@ class DeviceSpec:
         indices: the GPU indices (``()`` for the CPU).
         n_ranks: the number of processes (1 for a single device).
         communicator: ``single``, ``mpi`` (CPU data parallel) or ``nccl`` (GPU data parallel).
+        named: the user named this spec (False when only ``all`` brought it in); not part of equality.
     """
 
     spec: str
@@ -47,6 +48,7 @@ class DeviceSpec:
     indices: tuple[int, ...]
     n_ranks: int
     communicator: str
+    named: bool = dataclasses.field(default=True, compare=False)
 
     @property
     def data_parallel(self) -> bool:
@@ -212,8 +214,11 @@ def parse_specs(text_or_list, n_gpus: int, *, hint: str | None = None) -> tuple[
     for item in items:
         for token in _tokens(item):
             for spec in _parse_token(token, n_gpus, hint, notices):
+                spec = dataclasses.replace(spec, named=token != "all")
                 if spec not in specs:
                     specs.append(spec)
+                elif spec.named:  # named as well as brought in by ``all``: named
+                    specs[specs.index(spec)] = spec
     if not specs:
         raise DeviceSpecError(f"no device spec given; valid forms: {VALID_FORMS}")
     return specs, notices

@@ -9,7 +9,6 @@ profiler, to show what profiling costs.
 from __future__ import annotations
 
 import statistics
-import time
 
 
 def profile_workload(spec: str, device: str = "cpu", steps: int = 5, warmup: int = 2,
@@ -60,27 +59,21 @@ def _profile_on(wl, params, spec, dev, steps, warmup, data, data_dir, seed) -> d
     model.to_device(str(dev))
     opt = wl.build_optimizer(params)
     opt.setup(model)
-    sync = dev.synchronize
-
     def step():
         x, t = (backend.to_device(a, dev) for a in it.next())
-        sync()
-        t0 = time.perf_counter()
-        loss, _ = wl.forward(model, x, t, params)
-        model.cleargrads()
-        loss.backward()
-        sync()
-        t1 = time.perf_counter()
-        opt.update()
-        sync()
-        t2 = time.perf_counter()
-        return t2 - t0, t2 - t1
+        with backend.synced_timer(dev) as grads:
+            loss, _ = wl.forward(model, x, t, params)
+            model.cleargrads()
+            loss.backward()
+        with backend.synced_timer(dev) as update:
+            opt.update()
+        return grads.seconds + update.seconds, update.seconds
 
     for _ in range(warmup):
         step()
     # Plain and profiled steps alternate, so that drift in the machine's speed hits both alike.
     plain, profiled, updates = [], [], []
-    prof = profiler.Profiler(sync=sync)
+    prof = profiler.Profiler(dev)
     for _ in range(steps):
         plain.append(step()[0])
         with prof:

@@ -9,7 +9,6 @@ global batch.
 """
 from __future__ import annotations
 
-import time
 
 from benchbench.core import backend
 from benchbench.core.optimizers.wrapper import OptimizerWrapper
@@ -66,14 +65,10 @@ class DataParallelOptimizer(OptimizerWrapper):
             # Lazily initialised parameters appeared at the first forward pass.
             self.broadcast_params()
         grads = self.pack_grads()
-        for g in grads:
-            backend.synchronize(g)
-        t0 = time.perf_counter()
-        for g in grads:
-            self.comm.allreduce_mean(g)
-        for g in grads:
-            backend.synchronize(g)
-        self.last_allreduce_s = time.perf_counter() - t0
+        with backend.synced_timer(grads[0] if grads else None) as span:  # the packed buffers share one device
+            for g in grads:
+                self.comm.allreduce_mean(g)
+        self.last_allreduce_s = span.seconds
         self.allreduce_bytes = int(sum(g.nbytes for g in grads))
         super().update_packed()
 

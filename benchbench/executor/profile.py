@@ -8,7 +8,11 @@ profiler, to show what profiling costs.
 """
 from __future__ import annotations
 
+import contextlib
 import statistics
+
+from benchbench.executor.step import build_step
+from benchbench.phases import UPDATE
 
 
 def profile_workload(spec: str, device: str = "cpu", steps: int = 5, warmup: int = 2,
@@ -46,6 +50,21 @@ def profile_workload(spec: str, device: str = "cpu", steps: int = 5, warmup: int
     return result
 
 
+class _SyncedPhases:
+    """The phases of one step, each timed with ``backend.synced_timer`` (seconds by phase name)."""
+
+    def __init__(self, device):
+        self.device, self.seconds = device, {}
+
+    @contextlib.contextmanager
+    def phase(self, name):
+        from benchbench.core import backend
+
+        with backend.synced_timer(self.device) as span:
+            yield
+        self.seconds[name] = span.seconds
+
+
 def _profile_on(wl, params, spec, dev, steps, warmup, data, data_dir, seed) -> dict:
     from benchbench.core import backend, profiler, seed as core_seed
     from benchbench.data import BatchIterator
@@ -55,19 +74,13 @@ def _profile_on(wl, params, spec, dev, steps, warmup, data, data_dir, seed) -> d
     n_steps = warmup + 2 * steps
     ds = wl.load_data(data, data_dir=data_dir, seed=seed, n_train=batch * n_steps, n_val=batch)
     it = BatchIterator(ds.train, batch, shuffle=True, seed=seed)
-    model = wl.build_model(params)
-    model.to_device(str(dev))
-    opt = wl.build_optimizer(params)
-    opt.setup(model)
+    train = build_step(wl, params, dev)  # the step a cell times
+
     def step():
         x, t = (backend.to_device(a, dev) for a in it.next())
-        with backend.synced_timer(dev) as grads:
-            loss, _ = wl.forward(model, x, t, params)
-            model.cleargrads()
-            loss.backward()
-        with backend.synced_timer(dev) as update:
-            opt.update()
-        return grads.seconds + update.seconds, update.seconds
+        phases = _SyncedPhases(dev)
+        train(x, t, phases)
+        return sum(phases.seconds.values()), phases.seconds[UPDATE]
 
     for _ in range(warmup):
         step()

@@ -39,8 +39,6 @@ def _train_size(dataset: str) -> int | None:
 
 def _search(c, cell: dict, info: dict) -> int:
     """Run the largest-batch search on this rank; returns the per-device batch to train at."""
-    from benchbench.core import mixed_precision
-
     desc = c.desc
     cap = int(info.get("search_cap") or batch_mod.DEFAULT_SEARCH_CAP)
     cap_why = f"the search cap of {cap}"
@@ -53,7 +51,7 @@ def _search(c, cell: dict, info: dict) -> int:
     c.batch_limits = limits
     info["memory_limit_bytes"] = info.get("memory_limit_bytes") if c.device.kind == "cpu" else None
     info["memory_limit_enforced"] = limits.enter_context(batch_search.memory_budget(info["memory_limit_bytes"]))
-    dtype = mixed_precision.compute_dtype(desc.get("dtype", "float32"))
+    dtype = desc.get("dtype", "float32")
     load = None
     if c.device.kind == "cpu" and c.size == 1 and hasattr(os, "fork"):
         if desc.get("profile", "quick") == "quick":  # the data the timed steps load (one global batch)

@@ -23,6 +23,7 @@ import tracemalloc
 import numpy
 
 from benchbench.executor.planning.batch import DEFAULT_SEARCH_CAP
+from benchbench.executor.step import build_step
 
 #: training steps per probe: the second one runs in the steady state of the timed steps (the
 #: optimizer's state allocated, the previous step's gradients alive during the forward pass)
@@ -147,13 +148,13 @@ def _free_device(device) -> None:
         backend.cupy.get_default_memory_pool().free_all_blocks()
 
 
-def make_probe(c, data, dtype=None, load=None):
+def make_probe(c, data, dtype: str = "float32", load=None):
     """A probe for :func:`search`: one full training step of a fresh model of cell ``c``.
 
     Args:
         c: the ``CellContext`` (workload, parameters, device).
         data: the training arrays (a tuple); a probe's batch takes samples cyclically from them.
-        dtype: the mixed-precision compute dtype, or None for float32.
+        dtype: the cell's dtype (``float32``, or a mixed-precision compute dtype such as ``float16``).
         load: ``load(batch) -> training arrays``: the data the timed steps will hold at that batch,
             loaded inside each probe instead of ``data`` (so the probe holds what they will hold).
 
@@ -161,8 +162,6 @@ def make_probe(c, data, dtype=None, load=None):
         ``probe(batch) -> (ok, bytes)``: ``bytes`` is the device memory pool's size after the step
         on a GPU, the peak of traced host allocations during the step on the CPU.
     """
-    from benchbench.core import mixed_precision
-
     be, dev, wl, params = c.backend, c.device, c.wl, c.params
     arrays = data if isinstance(data, (list, tuple)) else (data,)
     n = len(arrays[0])
@@ -172,7 +171,7 @@ def make_probe(c, data, dtype=None, load=None):
         tracing = dev.kind == "cpu"
         if tracing:
             tracemalloc.start()
-        model = optimizer = x = t = loss = metric = tiled = None
+        step = model = optimizer = x = t = loss = metric = tiled = None
         try:
             # As in the timed steps: the training data (``batch`` samples here) and a batch taken from it.
             if load is not None:
@@ -182,20 +181,12 @@ def make_probe(c, data, dtype=None, load=None):
                 tiled = tuple(a[idx] for a in arrays[:2])
             order = numpy.arange(batch)[::-1]
             x, t = (be.to_device(a[order % len(a)], dev) for a in tiled)
-            model = wl.build_model(params)
-            model.to_device(str(dev))
-            optimizer, fmodel = wl.build_optimizer(params), model
-            if dtype is not None:
-                optimizer = mixed_precision.MixedPrecisionOptimizer(optimizer, mixed_precision.loss_scaler_for(dtype))
-                fmodel = mixed_precision.MixedPrecisionModel(model, dtype)
-            optimizer.setup(model)
+            step = build_step(wl, params, dev, dtype)  # the same step the timed steps run
+            model, optimizer = step.model, step.optimizer
             for _ in range(STEPS_PER_PROBE):
                 loss = metric = None
-                loss, metric = wl.forward(fmodel, x, t, params)
-                model.cleargrads()
-                optimizer.backward(loss) if dtype is not None else loss.backward()
-                optimizer.update()
-            dev.synchronize() if hasattr(dev, "synchronize") else None
+                loss, metric = step(x, t)
+            dev.synchronize()
             if dev.kind == "gpu":
                 used = int(be.cupy.get_default_memory_pool().total_bytes())
             else:
@@ -208,7 +199,7 @@ def make_probe(c, data, dtype=None, load=None):
         finally:
             if tracing:
                 tracemalloc.stop()
-            del model, optimizer, x, t, loss, metric, tiled
+            del step, model, optimizer, x, t, loss, metric, tiled
             _free_device(dev)
 
     return probe

@@ -12,6 +12,8 @@ from benchbench.executor.planning.batch import scaled_batches as _batches  # (gl
 from benchbench.cell_record import Diverged, _jsonable
 
 from benchbench.executor.protocol import PROGRESS_PREFIX
+from benchbench.executor.step import build_step
+from benchbench.phases import ALLREDUCE, DATA, UPDATE
 _MAX_TIMED_STEPS = 100_000  # bound on the steps a minimum timed duration adds
 
 
@@ -31,6 +33,7 @@ class CellContext:
     settings: dict
     device: object
     # what it trains (set by build)
+    train_step: object = None  # the executor.step.TrainingStep; the four below are its parts
     model: object = None
     fmodel: object = None  # the model as the forward sees it (mixed precision wraps it)
     optimizer: object = None
@@ -95,45 +98,27 @@ class CellContext:
                                       size=self.size, repeat=True)
         self.val_data = ds.val
         self.per_rank = per_rank
-        self.model = wl.build_model(params)
-        self.model.to_device(str(self.device))
-        inner = wl.build_optimizer(params)
-        from benchbench.core import mixed_precision
-
-        dtype = mixed_precision.compute_dtype(desc.get("dtype", "float32"))
-        self.mixed = dtype is not None
-        self.fmodel = self.model
-        if self.mixed:
-            # float32 master weights in the model; the forward runs in ``dtype`` with loss scaling.
-            inner = mixed_precision.MixedPrecisionOptimizer(inner, mixed_precision.loss_scaler_for(dtype))
-            self.fmodel = mixed_precision.MixedPrecisionModel(self.model, dtype)
+        wrap = None
         if self.size > 1:
             from benchbench.executor.cell.data_parallel import DataParallelOptimizer
 
-            inner = DataParallelOptimizer(inner, self.comm)
-        inner.setup(self.model)
-        self.optimizer = inner
+            def wrap(inner):
+                return DataParallelOptimizer(inner, self.comm)
+        self.train_step = build_step(wl, params, self.device, desc.get("dtype", "float32"), wrap=wrap)
+        self.model, self.fmodel = self.train_step.model, self.train_step.fmodel
+        self.optimizer, self.mixed = self.train_step.optimizer, self.train_step.mixed
         self.dp = self.size > 1
 
     def step(self, timer):
         """One timed training step; returns (loss, metric) as floats (averaged over ranks)."""
         be, dev = self.backend, self.device
         with timer.step():
-            with timer.phase("data"):
+            with timer.phase(DATA):
                 batch = self.train_it.next()
                 x, t = (be.to_device(a, dev) for a in batch)
-            with timer.phase("forward"):
-                loss, metric = self.wl.forward(self.fmodel, x, t, self.params)
-            with timer.phase("backward"):
-                self.model.cleargrads()
-                if self.mixed:
-                    self.optimizer.backward(loss)
-                else:
-                    loss.backward()
-            with timer.phase("update"):
-                self.optimizer.update()
+            loss, metric = self.train_step(x, t, timer)
         if self.dp:
-            timer.split_last("allreduce", float(self.optimizer.last_allreduce_s), "update")
+            timer.split_last(ALLREDUCE, float(self.optimizer.last_allreduce_s), UPDATE)
         return self._mean(*_to_host(loss, metric))
 
     def _mean(self, *values):

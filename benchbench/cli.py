@@ -1,4 +1,7 @@
-"""The ``benchbench`` command: run, info, list, data, profile, report, plot, compare.
+"""The ``benchbench`` command: run, info, list, data, profile, report, plot, compare, bandwidth.
+
+The command line only parses (``cli_args``), calls the verb (a run is ``executor.run.run``) and maps
+what comes back to an exit status.
 
 Every user error (bad bench.yaml, unknown device or workload, unreadable results...)
 is one line on stderr, ``benchbench: error: ...``, and exit status 2; ``--debug``

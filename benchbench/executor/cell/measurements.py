@@ -1,7 +1,7 @@
 """The figures of a cell besides its step times: interference and energy over the timed window,
 the memory pool's high-water mark, and what deterministic mode changed.
 
-Used by ``runner``; every function here takes the runner's cell record and fills its part.
+Called by ``run_cell``; every function here takes the cell record (and the ``CellContext``) and fills its part.
 """
 from __future__ import annotations
 

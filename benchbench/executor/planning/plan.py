@@ -23,8 +23,7 @@ _STEP_KEYS = {"warmup_steps", "steps", "val_batches", "epochs", "timeout_s", "mi
 _PROFILE_KEYS = _STEP_KEYS | {"workloads"}
 _TOP_KEYS = {
     "workloads", "devices", "profile", "profiles", "repeat", "seed", "data", "data_dir",
-    "timeout_s", "output", "scaling", "dtype", "deterministic", "hostfile", "until",
-    "timeout_s", "output", "scaling", "dtype", "deterministic", "hostfile", "batch_size", "memory_limit",
+    "timeout_s", "output", "scaling", "dtype", "deterministic", "hostfile", "until", "batch_size", "memory_limit",
 }
 PROFILES = ("quick", "full")
 DATA_SOURCES = ("auto", "real", "synthetic")

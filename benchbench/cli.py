@@ -230,14 +230,10 @@ def _cmd_run(args) -> int:
 
 
 def _print_summary(outcome) -> None:
-    """The end-of-run table: what ``benchbench report`` prints of the run's file, then where it is."""
-    from benchbench.reporting import verbs
+    """The end-of-run table (reporting's), the data notes and where the results are."""
+    from benchbench.reporting.run_summary import print_summary
 
-    if outcome.cells:
-        print(verbs.report([outcome.path]), end="")
-    bad = sum(c["status"] != "ok" for c in outcome.cells)
-    tail = f"; {bad} cell(s) not ok" if bad else ""
-    print(f"results: {outcome.path} ({len(outcome.cells)} cells{tail})")
+    print_summary(outcome.cells, outcome.path)
 
 
 _VERBS = {"run": "_cmd_run", "info": "_cmd_info", "list": "_cmd_list", "data": "_cmd_data",

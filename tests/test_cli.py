@@ -12,6 +12,7 @@ import pytest
 from benchbench import results
 
 from .fake_suite import suite_source
+from .plans import fast_plan
 
 # Test-only workloads: tiny model and data, plus ones that crash, abort, hang, diverge or sleep.
 SUITE = suite_source(target=2.0, epochs=2, extra='''
@@ -291,9 +292,9 @@ def test_profile_on_a_missing_gpu_is_a_usage_error(tmp_path):
 def test_deterministic_repeats_are_bit_identical_and_the_report_says_so(tmp_path):
     # A real shipped workload with dropout-free Adam training: repeats in both modes must agree bit for bit.
     out = tmp_path / "results"
+    (tmp_path / "plan.yaml").write_text(fast_plan("['mlp_mnist:small']"))
     for extra in (["--deterministic"], []):
-        proc = cli(tmp_path, "run", "--device", "cpu", "--workload", "mlp_mnist:small", "--repeat", "3",
-                   "--data", "synthetic", "--output", str(out), *extra)
+        proc = cli(tmp_path, "run", "--config", "plan.yaml", "--repeat", "3", "--output", str(out), *extra)
         assert proc.returncode == 0, proc.stderr
     runs = results.find_runs(out)
     assert len(runs) == 2

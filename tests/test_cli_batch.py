@@ -11,6 +11,7 @@ from benchbench import results
 from benchbench.executor.planning.batch import DEFAULT_SEARCH_CAP
 
 from .fake_suite import suite_source
+from .plans import fast_plan
 
 # ``wide``: memory grows with the batch (a 2048-wide hidden layer, about 40 KB per sample a step).
 SUITE = suite_source(extra='''
@@ -23,13 +24,7 @@ SUITE = suite_source(extra='''
             return L.Sequential(L.Linear(4, 2048), F.relu, L.Linear(2048, 2))
 ''')
 
-PLAN = """
-workloads: [tiny]
-devices: cpu
-data: synthetic
-profiles:
-  quick: {warmup_steps: 1, steps: 3, val_batches: 1, timeout_s: 300}
-"""
+PLAN = fast_plan(quick="{warmup_steps: 1, steps: 3, val_batches: 1, min_time_s: 0, timeout_s: 300}")
 
 
 @pytest.fixture

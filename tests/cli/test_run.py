@@ -11,108 +11,8 @@ import pytest
 
 from benchbench import results
 
-from .fake_suite import suite_source
-from .plans import fast_plan
-
-# Test-only workloads: tiny model and data, plus ones that crash, abort, hang, diverge or sleep.
-SUITE = suite_source(target=2.0, epochs=2, extra='''
-
-    @workload(name="crash", **COMMON)
-    class Crash(Tiny):
-        def forward(self, model, x, t, params):
-            raise RuntimeError("boom in forward")
-
-
-    @workload(name="abort", **COMMON)
-    class Abort(Tiny):
-        def forward(self, model, x, t, params):
-            sys.stderr.write("about to abort\\n")
-            sys.stderr.flush()
-            os.abort()
-
-
-    @workload(name="rankcrash", **COMMON)
-    class RankCrash(Tiny):
-        def forward(self, model, x, t, params):
-            if os.environ.get("PMI_RANK") == "1":
-                raise ValueError("rank one gives up")
-            return super().forward(model, x, t, params)
-
-
-    @workload(name="hang", **COMMON)
-    class Hang(Tiny):
-        def forward(self, model, x, t, params):
-            time.sleep(600)
-
-
-    @workload(name="nan", **COMMON)
-    class NaN(Tiny):
-        def forward(self, model, x, t, params):
-            loss, acc = super().forward(model, x, t, params)
-            return loss * float("nan"), acc
-
-
-    @workload(name="sleepy", params={"ms": 20}, **COMMON)
-    class Sleepy(Tiny):
-        def forward(self, model, x, t, params):
-            if Path("slow.flag").exists():
-                time.sleep(params["ms"] / 1000)
-            elif Path("sleep.flag").exists():
-                time.sleep(0.02)
-            return super().forward(model, x, t, params)
-''')
-
-PLAN = textwrap.dedent('''
-    workloads: [tiny]
-    devices: cpu
-    repeat: 1
-    seed: 0
-    data: synthetic
-    timeout_s: 120
-    profiles:
-      quick:
-        warmup_steps: 1
-        steps: 3
-        val_batches: 1
-        min_time_s: 0
-        workloads:
-          hang: {timeout_s: 3}
-''')
-
-
-@pytest.fixture
-def project(tmp_path):
-    """A working directory with the test suites and a plan."""
-    (tmp_path / "suites").mkdir()
-    (tmp_path / "suites" / "faults.py").write_text(SUITE)
-    (tmp_path / "plan.yaml").write_text(PLAN)
-    return tmp_path
-
-
-def cli(cwd, *args, timeout=120, env=None):
-    return subprocess.run([sys.executable, "-m", "benchbench", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=None if env is None else {**os.environ, **env})
-
-
-def run_args(cwd, *extra):
-    return ["run", "--config", str(cwd / "plan.yaml"), "--output", str(cwd / "results"), *extra]
-
-
-def only_run(cwd):
-    files = results.find_runs(cwd / "results")
-    assert len(files) == 1, files
-    return results.load(files[0])
-
-
-def assert_one_line_error(proc, *needles):
-    assert proc.returncode == 2, (proc.returncode, proc.stderr)
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("benchbench: error: "), lines[0]
-    assert "Traceback" not in proc.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-
+from ..plans import fast_plan
+from .conftest import PLAN, assert_one_line_error, cli, only_run, run_args
 
 def test_run_shipped_mlp_on_cpu_with_synthetic_data(tmp_path):
     plan = PLAN.replace("[tiny]", "['mlp_mnist:small']").split("\n    workloads:")[0]
@@ -150,11 +50,10 @@ def test_failing_cells_are_recorded_and_the_run_completes(project):
     assert "timeout" in proc.stdout and "diverged" in proc.stdout
 
 
-def test_step_time_of_a_known_sleep(project):
-    (project / "sleep.flag").write_text("")
-    proc = cli(project, *run_args(project, "--workload", "sleepy"))
+def test_step_time_of_a_known_sleep(finished_run):
+    _, proc, run = finished_run
     assert proc.returncode == 0, proc.stderr
-    [cell] = only_run(project)["cells"]
+    [cell] = [c for c in run["cells"] if c["workload"] == "sleepy"]
     step = cell["stats"]["step_s"]["median"]
     forward = sorted(cell["timing"]["phases_s"]["forward"])[1]
     assert 0.020 <= forward <= step
@@ -193,43 +92,45 @@ def test_interrupted_run_keeps_finished_cells_and_resumes(project):
     assert all(c["status"] == "ok" for c in run["cells"])
 
 
-def test_unknown_key_in_plan_names_line_and_suggestion(project):
+def test_unknown_key_in_plan_names_line_and_suggestion(project, main):
     (project / "plan.yaml").write_text("devices: cpu\nworklods:\n  - tiny\n")
-    proc = cli(project, *run_args(project))
+    proc = main(project, *run_args(project))
     assert_one_line_error(proc, "plan.yaml:2: unknown key 'worklods'; did you mean 'workloads'?")
     assert not (project / "results").exists()
 
 
-def test_bad_value_in_plan(project):
+def test_bad_value_in_plan(project, main):
     (project / "plan.yaml").write_text(PLAN.replace("repeat: 1", "repeat: zero"))
-    proc = cli(project, *run_args(project))
+    proc = main(project, *run_args(project))
     assert_one_line_error(proc, "plan.yaml:4:", "'repeat' must be an integer >= 1, got 'zero'")
 
 
 def test_unknown_device(project):
+    """The usage errors run in-process (``main``); this one runs the real command, as a smoke test of
+    "one line, exit status 2, no traceback" from a fresh interpreter."""
     assert_one_line_error(cli(project, *run_args(project, "--device", "gpu:7")), "gpu:7", "this machine has")
     assert_one_line_error(cli(project, *run_args(project, "--device", "tpu")), "'tpu'", "valid forms")
     assert not (project / "results").exists()
 
 
-def test_unknown_workload_lists_known_ones(project):
-    proc = cli(project, *run_args(project, "--workload", "tiyn"))
+def test_unknown_workload_lists_known_ones(project, main):
+    proc = main(project, *run_args(project, "--workload", "tiyn"))
     assert_one_line_error(proc, "unknown workload 'tiyn'", "tiny", "crash", "sleepy")
 
 
-def test_real_data_that_is_not_there_stops_before_running(tmp_path):
+def test_real_data_that_is_not_there_stops_before_running(tmp_path, main):
     (tmp_path / "plan.yaml").write_text("workloads: [mlp_mnist]\ndevices: cpu\n")
-    proc = cli(tmp_path, *run_args(tmp_path, "--data", "real"), env={"BENCHBENCH_DATA": str(tmp_path / "empty")})
+    proc = main(tmp_path, *run_args(tmp_path, "--data", "real"), env={"BENCHBENCH_DATA": str(tmp_path / "empty")})
     assert_one_line_error(proc, "benchbench data fetch mnist")
     assert not (tmp_path / "results").exists()
 
 
-def test_half_precision_needs_a_gpu(project):
+def test_half_precision_needs_a_gpu(project, main):
     from benchbench.core import backend
 
     if backend.gpu_count():
         pytest.skip("this machine has a GPU")
-    assert_one_line_error(cli(project, *run_args(project, "--dtype", "float16")), "float16", "GPU")
+    assert_one_line_error(main(project, *run_args(project, "--dtype", "float16")), "float16", "GPU")
 
 
 def test_device_all_without_gpu_says_so(project):
@@ -284,8 +185,8 @@ def test_profile_prints_table_and_writes_chart(tmp_path):
     assert (tmp_path / "p.png").stat().st_size > 0 and (tmp_path / "p.json").exists()
 
 
-def test_profile_on_a_missing_gpu_is_a_usage_error(tmp_path):
-    proc = cli(tmp_path, "profile", "mlp_mnist", "--device", "gpu:3")
+def test_profile_on_a_missing_gpu_is_a_usage_error(tmp_path, main):
+    proc = main(tmp_path, "profile", "mlp_mnist", "--device", "gpu:3")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "gpu:3 not found" in proc.stderr
 
 
@@ -310,7 +211,7 @@ def test_deterministic_repeats_are_bit_identical_and_the_report_says_so(tmp_path
     assert "mlp_mnist on cpu (default): bit-identical over 3 repeats" in report.stdout
 
 
-def test_a_corrupt_dataset_file_stops_the_run_before_anything_runs(tmp_path):
+def test_a_corrupt_dataset_file_stops_the_run_before_anything_runs(tmp_path, main):
     import gzip
 
     bad = tmp_path / "data" / "mnist"
@@ -318,7 +219,7 @@ def test_a_corrupt_dataset_file_stops_the_run_before_anything_runs(tmp_path):
     for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
                  "t10k-labels-idx1-ubyte"):
         (bad / f"{name}.gz").write_bytes(gzip.compress(b"not an IDX file"))
-    proc = cli(tmp_path, "run", "--device", "cpu", "--workload", "mlp_mnist", "--data-dir", str(tmp_path / "data"),
+    proc = main(tmp_path, "run", "--device", "cpu", "--workload", "mlp_mnist", "--data-dir", str(tmp_path / "data"),
                "--output", str(tmp_path / "results"))
     assert_one_line_error(proc, "train-images-idx3-ubyte")
     assert not (tmp_path / "results").exists()
@@ -345,8 +246,8 @@ def test_a_chosen_mpiexec_runs_data_parallel_and_is_recorded(project):
     assert "mpi" not in single  # one process: no MPI
 
 
-def test_a_missing_chosen_mpiexec_is_a_usage_error(project):
+def test_a_missing_chosen_mpiexec_is_a_usage_error(project, main):
     missing = project / "no" / "mpiexec"
-    proc = cli(project, *run_args(project, "--device", "cpu:dp2"), env={"BENCHBENCH_MPIEXEC": str(missing)})
+    proc = main(project, *run_args(project, "--device", "cpu:dp2"), env={"BENCHBENCH_MPIEXEC": str(missing)})
     assert_one_line_error(proc, "BENCHBENCH_MPIEXEC", str(missing))
     assert not (project / "results").exists() or not list((project / "results").rglob("*.json"))

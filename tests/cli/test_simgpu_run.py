@@ -15,6 +15,8 @@ import pytest
 
 from benchbench import results
 
+from .conftest import cli as cli_subprocess
+
 pytestmark = [pytest.mark.simgpu, pytest.mark.multi_gpu(2), pytest.mark.mpi]
 
 PLAN = textwrap.dedent('''
@@ -34,8 +36,7 @@ PLAN = textwrap.dedent('''
 
 
 def cli(cwd, *args, timeout=600, env=None):
-    return subprocess.run([sys.executable, "-m", "benchbench", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "BENCHBENCH_SIM_GPU_POWER_W": "200", **(env or {})})
+    return cli_subprocess(cwd, *args, timeout=timeout, env={"BENCHBENCH_SIM_GPU_POWER_W": "200", **(env or {})})
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,9 @@ import pytest
 from benchbench import results
 from benchbench.executor.planning.batch import DEFAULT_SEARCH_CAP
 
-from .fake_suite import suite_source
-from .plans import fast_plan
+from ..fake_suite import suite_source
+from ..plans import fast_plan
+from .conftest import cli
 
 # ``wide``: memory grows with the batch (a 2048-wide hidden layer, about 40 KB per sample a step).
 SUITE = suite_source(extra='''
@@ -33,11 +34,6 @@ def project(tmp_path):
     (tmp_path / "suites" / "batch.py").write_text(SUITE)
     (tmp_path / "plan.yaml").write_text(PLAN)
     return tmp_path
-
-
-def cli(cwd, *args, timeout=300, env=None):
-    return subprocess.run([sys.executable, "-m", "benchbench", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=None if env is None else {**os.environ, **env})
 
 
 def run(cwd, *extra, out="results", env=None):
@@ -139,8 +135,8 @@ def test_the_search_cap_is_said_when_it_not_memory_stopped_it(project):
     (["--batch-size", "7", "--device", "cpu:dp2"], "does not split"),
     (["--batch-size", "max", "--device", "cpu:dp2"], "searches on the CPU as one process"),
 ])
-def test_bad_batch_input_is_a_usage_error(project, args, needle):
-    proc = run(project, *args)
+def test_bad_batch_input_is_a_usage_error(project, main, args, needle):
+    proc = main(project, "run", "--config", project / "plan.yaml", "--output", project / "results", *args)
     assert_usage_error(proc, needle)
     assert not (project / "results").exists() or not results.find_runs(project / "results")
 

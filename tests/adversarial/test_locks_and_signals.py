@@ -158,14 +158,14 @@ def test_worker_does_not_outlive_a_sigkilled_run(project):
 def test_parent_death_signal_is_set_on_linux():
     if not sys.platform.startswith("linux"):
         pytest.skip("PR_SET_PDEATHSIG is Linux only")
-    code = "from benchbench.executor import lifeline; print(lifeline.set_parent_death_signal())"
+    code = "from benchbench.executor.launch import lifeline; print(lifeline.set_parent_death_signal())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "True", out.stderr
 
 
 def test_watchdog_ends_the_worker_when_the_run_is_gone():
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    code = (f"from benchbench.executor import lifeline; import time; lifeline.start_watchdog({int(dead.stdout)}, 0.05); "
+    code = (f"from benchbench.executor.launch import lifeline; import time; lifeline.start_watchdog({int(dead.stdout)}, 0.05); "
             "time.sleep(60)")
     t0 = time.monotonic()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,

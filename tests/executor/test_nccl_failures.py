@@ -53,9 +53,9 @@ def test_a_rank_without_a_gpu_aborts_its_peers_at_once_and_is_named(tmp_path):
                             "data": "synthetic"})
     wl, params = registry.resolve("mlp_mnist:small", registry.discover())
     desc = describe_cell(plan, wl, params, wl.label(params), gpu_spec([0, 1]), 0)
-    desc.update(n_ranks=3, collective_timeout_s=120.0)
+    desc = desc.replace(n_ranks=3, collective_timeout_s=120.0)
     cell, out = tmp_path / "cell.json", tmp_path / "result.json"
-    cell.write_text(json.dumps(desc))
+    cell.write_text(json.dumps(desc.as_dict()))
     start = time.monotonic()
     proc = subprocess.run([MPIEXEC, "-n", "3", "-env", topology.NODE_ENV, "a", sys.executable, "-m",
                            "benchbench.executor.cell", "--cell", str(cell), "--out", str(out)],

@@ -1,7 +1,8 @@
 """The one renderer per medium: rich for the terminal, pandas for Markdown, CSV and HTML.
 
-Also the number formatters every report shares. This module imports no other reporting module,
-so tables, comparisons, batch sections and the HTML page all build on it without a cycle.
+The number formatters every report shares live in ``formats`` (re-exported here). This module
+imports no other reporting module but ``formats``, so tables, comparisons, batch sections and the
+HTML page all build on it without a cycle.
 """
 from __future__ import annotations
 
@@ -15,47 +16,10 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from benchbench.reporting.formats import _finite, fmt_bytes, fmt_energy, fmt_number, fmt_seconds  # noqa: F401
+
 FORMATS = ("terminal", "markdown", "csv", "html")
 
-
-def _finite(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def fmt_number(value, digits: int = 3) -> str:
-    """A number with ``digits`` significant digits (no exponent below 10^7), or ``—`` when missing."""
-    if not _finite(value):
-        return "—"
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    return f"{value:.{digits}g}"
-
-
-def fmt_bytes(value) -> str:
-    """Bytes as MiB or GiB, or ``—``."""
-    if not _finite(value):
-        return "—"
-    if value >= 1 << 30:
-        return f"{value / (1 << 30):.2f} GiB"
-    return f"{value / (1 << 20):.0f} MiB"
-
-
-def fmt_seconds(value) -> str:
-    """A duration in s, min or h, or ``—``."""
-    if not _finite(value):
-        return "—"
-    if value >= 3600:
-        return f"{value / 3600:.2f} h"
-    if value >= 120:
-        return f"{value / 60:.1f} min"
-    return f"{value:.3g} s"
-
-
-def fmt_energy(value) -> str:
-    """Joules as J or kJ, or ``—``."""
-    if not _finite(value):
-        return "—"
-    return f"{value / 1000:.3g} kJ" if value >= 1000 else f"{value:.3g} J"
 
 
 def _check_frame(frame, who: str) -> None:

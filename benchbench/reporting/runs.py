@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchbench import results
+from benchbench.errors import UserError
 
 
-class ReportError(ValueError):
+class ReportError(UserError):
     """A results file that cannot be reported: one line naming the file and the problem."""
 
 

@@ -250,11 +250,13 @@ def _run(args, held: list) -> int:
 
     overrides = {
         "devices": args.device, "workloads": args.workload, "profile": args.profile, "repeat": args.repeat,
-        "data": args.data, "data_dir": args.data_dir, "output": args.output, "seed": args.seed,
+        "seeds": args.seeds, "data": args.data, "data_dir": args.data_dir, "output": args.output, "seed": args.seed,
         "timeout_s": args.timeout, "scaling": args.scaling, "hostfile": args.hostfile,
         "deterministic": args.deterministic, "dtype": args.dtype, "until": args.until,
         "batch_size": args.batch_size, "memory_limit": args.memory_limit,
     }
+    if args.seed is not None and args.seeds is not None and "," in args.seeds:
+        raise UsageError("--seed with a list of --seeds: give the seeds in the list, or --seed S --seeds N")
     launcher.mpiexec_path()  # a BENCHBENCH_MPIEXEC that names no executable stops the run here
     _check_conv_algorithm()
     done_cells, run_path = [], None
@@ -313,15 +315,9 @@ def _run(args, held: list) -> int:
     if plan.dtype != "float32" and any(s.kind == "cpu" for s in specs):
         print(f"benchbench: the CPU cells run in float32 (--dtype {plan.dtype} applies to the GPU cells)",
               file=sys.stderr)
-    descs, sources = [], []
-    for i, (wl, params, label) in enumerate(workloads):
-        for spec in specs:
-            for r in range(plan.repeat):
-                desc = launcher.describe_cell(plan, wl, params, label, spec, r)
-                if spec.kind == "cpu":
-                    desc["dtype"] = "float32"
-                descs.append(desc)
-                sources.append((desc["id"], f"workload {plan.workloads[i]!r} on device {spec.spec!r}"))
+    from benchbench.executor.cell_plan import plan_cells
+
+    descs, sources = plan_cells(plan, workloads, specs)
     preflight.check_unique_cells(sources)
     from benchbench.executor import batch_split, nodes
 

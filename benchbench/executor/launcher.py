@@ -27,12 +27,12 @@ from pathlib import Path
 from benchbench.errors import UserError
 from benchbench.json_files import atomic_write_json
 
-from . import lifeline, oom_evidence, runner
+from . import kept_epochs, lifeline, oom_evidence, runner
 
 _STDERR_TAIL_LINES = 5
 
 
-def describe_cell(plan, workload, params: dict, label: str, dspec, repeat: int) -> dict:
+def describe_cell(plan, workload, params: dict, label: str, dspec, repeat: int, seed: int | None = None) -> dict:
     """The description a worker reads: everything it needs to run one cell.
 
     Args:
@@ -42,13 +42,17 @@ def describe_cell(plan, workload, params: dict, label: str, dspec, repeat: int) 
         label: the workload spec that names these parameters (``Workload.label``).
         dspec: a ``devices.DeviceSpec``.
         repeat: the repeat index (from 0).
+        seed: the cell's seed (default: the plan's ``seed``); in a plan of several seeds the id
+            names it (``mlp_mnist/cpu/s1/r0``).
     """
     from ..results import cell_id
 
     settings = plan.settings(workload.name)
     n = int(dspec.n_ranks)
+    several = len(getattr(plan, "seeds", None) or [plan.seed]) > 1
+    seed = plan.seed if seed is None else int(seed)
     return {
-        "id": cell_id(label, dspec.spec, repeat),
+        "id": cell_id(label, dspec.spec, repeat, seed if several else None),
         "workload": label,
         "workload_name": workload.name,
         "params": params,
@@ -62,7 +66,7 @@ def describe_cell(plan, workload, params: dict, label: str, dspec, repeat: int) 
         "repeat": repeat,
         "profile": plan.profile,
         "settings": settings,
-        "seed": plan.seed,
+        "seed": seed,
         "data": plan.data,
         "data_dir": plan.data_dir,
         "dtype": plan.dtype,
@@ -262,6 +266,7 @@ def _keep_epochs(cell: dict, epochs_path: Path) -> dict:
     if rows and not cell.get("epoch_log"):
         cell["epoch_log"] = rows
         cell["reason"] = runner.one_line(f"{cell['reason']} (after {len(rows)} finished epoch(s), kept)")
+        kept_epochs.keep(cell, epochs_path, rows)
     return cell
 
 
@@ -324,6 +329,7 @@ def _run_worker(desc: dict, hostfile, on_progress, log_path) -> dict:
                 partial = runner.failed(desc, "failed", f"interrupted after {len(rows)} finished epoch(s), kept; "
                                         "`--resume` runs the cell again", duration_s=time.perf_counter() - t0,
                                         epoch_log=rows, interrupted=True)
+                kept_epochs.keep(partial, epochs_path, rows)
             raise CellInterrupted(partial) from None
         if timed_out:
             return _keep_epochs(runner.failed(desc, "timeout", f"no result within the time-out of {timeout:g} s; "

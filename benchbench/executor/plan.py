@@ -26,9 +26,8 @@ class PlanError(UserError):
 _STEP_KEYS = {"warmup_steps", "steps", "val_batches", "epochs", "timeout_s", "min_time_s"}
 _PROFILE_KEYS = _STEP_KEYS | {"workloads"}
 _TOP_KEYS = {
-    "workloads", "devices", "profile", "profiles", "repeat", "seed", "data", "data_dir",
-    "timeout_s", "output", "scaling", "dtype", "deterministic", "hostfile", "until",
-    "timeout_s", "output", "scaling", "dtype", "deterministic", "hostfile", "batch_size", "memory_limit",
+    "workloads", "devices", "profile", "profiles", "repeat", "seed", "seeds", "data", "data_dir",
+    "timeout_s", "output", "scaling", "dtype", "deterministic", "hostfile", "until", "batch_size", "memory_limit",
 }
 PROFILES = ("quick", "full")
 DATA_SOURCES = ("auto", "real", "synthetic")
@@ -43,6 +42,7 @@ DEFAULTS = {
     "profile": "quick",
     "repeat": 1,
     "seed": 0,
+    "seeds": None,           # null: one seed (``seed``); N: seeds seed … seed+N-1; a list: exactly those
     "data": "auto",
     "data_dir": None,
     "timeout_s": 1800,
@@ -91,6 +91,7 @@ class Plan:
     memory_limit: int | None = None
     timeout_given: bool = False
     until: str = "target"
+    seeds: list = dataclasses.field(default_factory=lambda: [0])
     lines: dict = dataclasses.field(default_factory=dict, repr=False)
 
     def settings(self, workload_name: str) -> dict:
@@ -233,6 +234,10 @@ class _Checker:
         self.choice(cfg["profile"], PROFILES, ["profile"])
         self.int_(cfg["repeat"], ["repeat"], 1)
         self.int_(cfg["seed"], ["seed"], 0)
+        try:
+            resolve_seeds(cfg["seed"], cfg["seeds"])
+        except ValueError as e:
+            self.fail(["seeds"], f"'seeds' {e}")
         self.choice(cfg["data"], DATA_SOURCES, ["data"])
         self.choice(cfg["scaling"], SCALINGS, ["scaling"])
         self.choice(cfg["dtype"], DTYPES, ["dtype"])
@@ -250,6 +255,52 @@ class _Checker:
             self.steps(cfg["profiles"].get(name) or {}, ["profiles", name], with_workloads=True)
         for name, block in cfg["profiles"].items():
             cfg["profiles"][name] = block or {}
+
+
+MAX_SEEDS = 1000
+
+
+def resolve_seeds(seed: int, seeds) -> list[int]:
+    """The seeds of a plan: one cell per seed (and per repeat) of every workload × device.
+
+    Args:
+        seed: the plan's ``seed`` (the first seed when ``seeds`` is a count).
+        seeds: None (just ``seed``), a count N (``seed`` … ``seed + N - 1``), a list of distinct
+            seeds, or the command line's text: ``"3"`` is a count, ``"1,2,3"`` (or ``"7,"``) a list.
+
+    Returns:
+        The seeds in order, at least one.
+
+    Raises:
+        ValueError: a count below 1 or above ``MAX_SEEDS``, a negative, repeated or non-integer seed.
+
+    Example:
+        >>> resolve_seeds(0, 3), resolve_seeds(0, "4,2"), resolve_seeds(5, None)
+        ([0, 1, 2], [4, 2], [5])
+    """
+    if seeds is None:
+        return [seed]
+    if isinstance(seeds, str):
+        items = [t.strip() for t in seeds.split(",")]
+        if len(items) > 1 and not items[-1]:
+            items.pop()  # "7," is the list [7]
+        if not all(t.isdigit() for t in items):
+            raise ValueError(f"must be a count N or a comma-separated list of seeds >= 0, got {seeds!r}")
+        seeds = [int(t) for t in items] if "," in seeds else int(items[0])
+    if isinstance(seeds, bool) or not isinstance(seeds, (int, list)):
+        raise ValueError(f"must be a count N or a list of seeds, got {_show(seeds)}")
+    if isinstance(seeds, int):
+        if not 1 <= seeds <= MAX_SEEDS:
+            raise ValueError(f"must be a count from 1 to {MAX_SEEDS}, got {seeds}")
+        return [seed + i for i in range(seeds)]
+    if not seeds or len(seeds) > MAX_SEEDS:
+        raise ValueError(f"must list from 1 to {MAX_SEEDS} seeds, got {len(seeds)}")
+    for s in seeds:
+        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+            raise ValueError(f"must list integers >= 0, got {_show(s)}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"lists a seed twice: {seeds}; a seed run again is a repeat (--repeat)")
+    return list(seeds)
 
 
 def _dotted(path) -> str:
@@ -334,6 +385,7 @@ def load_plan(path=None, overrides: dict | None = None) -> Plan:
             raise PlanError(f"unknown plan option {key!r}")
         merged[key] = value
     cli.plan(merged)
+    seeds = resolve_seeds(merged["seed"], merged["seeds"])
     return Plan(
         config_file=fname,
         config=cfg,
@@ -341,7 +393,7 @@ def load_plan(path=None, overrides: dict | None = None) -> Plan:
         devices=list(merged["devices"]),
         profile=merged["profile"],
         repeat=merged["repeat"],
-        seed=merged["seed"],
+        seed=seeds[0],
         data=merged["data"],
         data_dir=merged["data_dir"],
         timeout_s=float(merged["timeout_s"]),
@@ -354,6 +406,7 @@ def load_plan(path=None, overrides: dict | None = None) -> Plan:
         memory_limit=merged.get("memory_limit"),
         timeout_given=(overrides or {}).get("timeout_s") is not None,
         until=merged["until"],
+        seeds=seeds,
         lines=lines,
     )
 

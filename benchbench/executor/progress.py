@@ -74,11 +74,13 @@ def status_text(cell: dict) -> Text:
 
 
 def cell_label(cell_or_desc: dict) -> str:
-    """``workload on device`` (with the repeat when there are several)."""
+    """``workload on device`` (with the seed in a run of several, and the repeat when there are several)."""
     wl = cell_or_desc.get("workload")
     if cell_or_desc.get("id"):
         wl = cell_or_desc["id"].split("/")[0]
     label = f"{wl} on {cell_or_desc.get('device')}"
+    if "/s" in str(cell_or_desc.get("id", "")):
+        label += f" seed {cell_or_desc.get('seed')}"
     if cell_or_desc.get("repeat"):
         label += f" (repeat {cell_or_desc['repeat']})"
     return label
@@ -98,7 +100,8 @@ def summary_table(cells: list) -> Table:
         st = cell.get("stats") or {}
         step = (st.get("step_s") or {}).get("median")
         wl = cell.get("id", "").split("/")[0] or cell.get("workload", "?")
-        device = cell.get("device", "?") + (f" r{cell['repeat']}" if cell.get("repeat") else "")
+        device = cell.get("device", "?") + (f" s{cell.get('seed')}" if "/s" in str(cell.get("id", "")) else "")
+        device += f" r{cell['repeat']}" if cell.get("repeat") else ""
         table.add_row(wl, device, throughput_text(cell), _fmt(step * 1e3 if step is not None else None, ".2f"),
                       _fmt(st.get("gflops"), ".2f"), quality_text(cell), status_text(cell))
     return table

@@ -1,6 +1,10 @@
 """One row per workload × device of a run: the figures every table, plot and comparison shows.
 
-Repeats of a cell (``r0``, ``r1`` …) are pooled: their step times are summarised together. The
+Repeats of a cell (``r0``, ``r1`` …) are pooled: their step times are summarised together. So are
+the cells of different seeds (``--seeds``), for throughput only: a seed changes the initial weights
+and the data order, not the work a step does, so each seed's cell is one more run of the
+throughput measurement (``seeds`` says how many seeds a row pools; the report says so). What the
+seeds achieved in quality and time to target is the quality table's (``reporting/quality.py``). The
 speed-up is over the CPU cell of the same workload; the scaling efficiency of a data-parallel cell
 is its speed-up over the single-device cell of the same kind, divided by its number of devices
 (``samples/s(n) / (n × samples/s(1))``, which is the usual definition for strong scaling — fixed
@@ -26,7 +30,7 @@ COLUMNS = [
     "quality_target", "quality_reached", "higher_is_better", "time_to_target_s", "speedup_vs_cpu",
     "baseline_device", "scaling_efficiency", "peak_memory_bytes", "energy_j_per_epoch",
     "energy_j", "duration_s", "interval", "contended", "contended_reason", "samples_per_joule",
-    "energy_window", "quality_judged", "quality_best",
+    "energy_window", "quality_judged", "quality_best", "seeds",
 ]
 
 
@@ -147,7 +151,8 @@ def _status(cells: list[dict]) -> tuple[str, str]:
         return "ok", ""
     reason = str(worst.get("reason") or "no reason recorded")
     if len(cells) > 1:
-        status = f"{status} ({len(bad)}/{len(cells)} repeats)"
+        several = len({c.get("seed") for c in cells}) > 1
+        status = f"{status} ({len(bad)}/{len(cells)} {'cells' if several else 'repeats'})"
     return status, reason
 
 
@@ -205,7 +210,7 @@ def _row(key: tuple[str, str], cells: list[dict]) -> dict:
         "n_devices": int(_first(cells, "n_devices") or 1),
         "scaling": _first(cells, "scaling") or "none",
         "communicator": _first(cells, "communicator") or "single",
-        "status": status, "reason": reason, "repeats": len(cells),
+        "status": status, "reason": reason, "repeats": len(cells), "seeds": len({c.get("seed") for c in cells}),
         "data_source": _first(cells, "data", "source") or "unknown",
         "data_note": _first(cells, "data", "note") or "",
         "batch_size": _first(cells, "batch_size"),

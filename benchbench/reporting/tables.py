@@ -46,6 +46,14 @@ def _efficiency_text(row) -> str:
     return f"{row.scaling_efficiency:.0%} ({row.scaling}, vs {row.baseline_device})"
 
 
+def _device_text(row) -> str:
+    """The device, with how many runs its figures pool: ``cpu ×3`` (repeats), ``cpu (3 seeds)``."""
+    seeds = int(getattr(row, "seeds", 1) or 1)
+    if seeds > 1:
+        return f"{row.device} ({seeds} seeds" + (f", {row.repeats} cells)" if row.repeats != seeds else ")")
+    return row.device + (f" ×{row.repeats}" if row.repeats > 1 else "")
+
+
 def display_frame(summary: pd.DataFrame) -> pd.DataFrame:
     """The human-readable table for the rows of ``summarize_run()``: one formatted string per cell.
 
@@ -67,7 +75,7 @@ def display_frame(summary: pd.DataFrame) -> pd.DataFrame:
             if r.contended:
                 sps += " ~contended"
         rows.append({
-            "device": r.device + (f" ×{r.repeats}" if r.repeats > 1 else ""),
+            "device": _device_text(r),
             "data": r.data_source,
             "samples/s [95% CI]": sps,
             "ms/step": fmt_number(r.ms_per_step),
@@ -154,6 +162,10 @@ def figure_notes(run: Run, summary: pd.DataFrame) -> list[str]:
                      "variation; use --repeat 3 or more for intervals a second run should reproduce")
     if "hierarchical" in kinds:
         notes.append("95% CI over repeats: hierarchical bootstrap (repeats resampled, then steps within each)")
+    if "seeds" in summary and (summary["seeds"] > 1).any():
+        notes.append("throughput over seeds: the cells of every seed are pooled as runs of the same measurement "
+                     "(a seed changes the weights and data order, not a step's work); quality and time to target "
+                     "per seed: the quality table")
     for r in summary.itertuples():
         if getattr(r, "contended", False):
             notes.append(f"~contended {r.workload} on {r.device}: {r.contended_reason}")

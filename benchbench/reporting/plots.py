@@ -182,18 +182,19 @@ def tta_figure(run: Run, workload: str):
             mark = crossing(c)
             at = next((e for e in log if mark and e["epoch"] == mark["epochs"]), None)
             if at is not None:
-                ax.plot([at["elapsed_time"]], [at[key]], marker="*", ms=12, color=line.get_color(), ls="none")
+                ax.plot([at["elapsed_time"]], [at[key]], marker="*", ms=12, color=line.get_color(), ls="none",
+                        label="_crossing")
                 ax.annotate(f"epoch {at['epoch']}", (at["elapsed_time"], at[key]), textcoords="offset points",
                             xytext=(4, -10), fontsize=7, color=line.get_color())
     if not lines:
         return None
     target = next((c["quality"].get("target") for c in cells if isinstance((c.get("quality") or {}).get("target"), (int, float))), None)
     if target is not None:
-        ax.axhline(target, color="0.3", ls="--", lw=1, label=f"target {target:g} (★ first epoch that met it)")
+        ax.axhline(target, color="0.3", ls="--", lw=1, label=f"target {target:g}")
     ax.set_xscale("log")
     ax.set_xlabel("wall-clock time (s, log scale)")
     ax.set_ylabel(label)
-    ax.set_title(_plain(f"Time to accuracy — {workload}"))
+    ax.set_title(_plain(f"Time to accuracy — {workload} (★: the first epoch at the target)"))
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     _caption(fig, run)

@@ -1,0 +1,186 @@
+"""Seeds: one cell per seed, a toy that reaches its target at a known epoch, the quality table over
+seeds, repeatability judged within a seed, kept epochs, and quick-profile samples from the whole set."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchbench import cli, registry, results
+from benchbench.executor import cell_plan, devices, kept_epochs, launcher, runner
+from benchbench.executor.plan import load_plan
+from benchbench.reporting.determinism import determinism_rows, determinism_text
+from benchbench.reporting.quality import quality_rows, quality_text
+from benchbench.reporting.runs import Run
+
+from ..data.conftest import mnist_contents, sha256, write_mnist
+from ..fake_suite import suite_source
+
+# ``stair``: validation accuracy after epoch e is e / (2 (seed + 1)), whatever the weights: the
+# target 0.5 is met first at epoch seed + 1. The seed reaches the workload through its data (the
+# fourth input column of the validation set holds it; training rows hold -1).
+# ``ordered``: MNIST-format files stored in class order; records the labels it trains and validates on.
+SUITE = suite_source(target=0.5, epochs=3, extra='''
+
+    @workload(name="stair", **COMMON)
+    class Stair(Tiny):
+        def load_data(self, source, data_dir=None, seed=0, n_train=None, n_val=None):
+            ds = super().load_data(source, data_dir, seed, n_train, n_val)
+            (xt, tt), (xv, tv) = ds.train, ds.val
+            xt, xv = xt.copy(), xv.copy()
+            xt[:, 3], xv[:, 3] = -1.0, float(seed)
+            return Dataset("points", (xt, tt), (xv, tv), "generated", "points marked with the seed", 2)
+
+        def forward(self, model, x, t, params):
+            loss, acc = super().forward(model, x, t, params)
+            marker = float(np.asarray(x[0, 3]))
+            if marker < 0:
+                model.__dict__["steps"] = model.__dict__.get("steps", 0) + 1
+                return loss, acc
+            epochs = model.__dict__.get("steps", 0) / (64 // 8)
+            return loss, np.float32(epochs / (2.0 * (marker + 1.0)))
+
+
+    @workload(name="ordered", description="test", batch_size=8, epochs=1, metric="accuracy",
+              higher_is_better=True, target=2.0, target_source="test", dataset="mnist")
+    class Ordered(Tiny):
+        def build_model(self, params):
+            return L.Linear(None, 10)
+
+        def load_data(self, source, data_dir=None, seed=0, n_train=None, n_val=None):
+            from benchbench import data
+            hashes = json.loads(Path("hashes.json").read_text())
+            return data.load("mnist", "real", data_dir="mnist", seed=seed, n_train=n_train, n_val=n_val, hashes=hashes)
+
+        def forward(self, model, x, t, params):
+            from benchbench.core import config
+            with open("seen_train.txt" if config.train else "seen_val.txt", "a") as f:
+                f.write(" ".join(str(int(v)) for v in np.asarray(t)) + "\\n")
+            return super().forward(model, x, t, params)
+''').replace("import os\n", "import json\nimport os\n")
+
+
+@pytest.fixture
+def suites(tmp_path, monkeypatch):
+    (tmp_path / "suites").mkdir()
+    (tmp_path / "suites" / "tiny.py").write_text(SUITE)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def desc(workload="stair", profile="full", seed=0, epochs=None, **settings):
+    s = {"warmup_steps": 1, "steps": 3, "val_batches": None, "epochs": epochs, "timeout_s": 60, "until": "target"}
+    s.update(settings)
+    return {"id": results.cell_id(workload, "cpu", 0, seed), "workload": workload, "workload_name": workload,
+            "params": {}, "dataset": "points", "device": "cpu", "device_kind": "cpu", "indices": [], "n_ranks": 1,
+            "communicator": "single", "scaling": "strong", "repeat": 0, "profile": profile, "settings": s,
+            "seed": seed, "data": "synthetic", "data_dir": None, "dtype": "float32", "deterministic": False}
+
+
+def as_run(cells, seeds):
+    run = {"plan": {"profile": "full", "seed": seeds[0], "seeds": seeds}, "cells": []}
+    for c in cells:
+        results.add_cell(run, c)  # each cell follows the results schema
+    return Run(Path("run.json"), run)
+
+
+def test_plan_cells_give_one_cell_per_seed():
+    plan = load_plan(None, {"profile": "full", "until": "target", "seeds": "3", "workloads": ["mlp_mnist:small"],
+                            "devices": ["cpu"]})
+    workloads = cli._resolve_workloads(plan, registry.discover(), from_cli=True)
+    specs, _ = devices.parse_specs(plan.devices, 0)
+    descs, sources = cell_plan.plan_cells(plan, workloads, specs)
+    assert [d["seed"] for d in descs] == [0, 1, 2] and [d["repeat"] for d in descs] == [0, 0, 0]
+    assert [d["id"] for d in descs] == [f"mlp_mnist:small/cpu/s{s}/r0" for s in range(3)]
+    assert all(d["profile"] == "full" and d["settings"]["until"] == "target" for d in descs)
+    plan = load_plan(None, {"seeds": "4,9", "repeat": 2, "devices": ["cpu"], "workloads": ["mlp_mnist"]})
+    descs, _ = cell_plan.plan_cells(plan, cli._resolve_workloads(plan, registry.discover(), True), specs)
+    assert [(d["seed"], d["repeat"]) for d in descs] == [(4, 0), (4, 1), (9, 0), (9, 1)]
+    one = load_plan(None, {"seed": 5, "devices": ["cpu"], "workloads": ["mlp_mnist"]})
+    descs, _ = cell_plan.plan_cells(one, cli._resolve_workloads(one, registry.discover(), True), specs)
+    assert [d["id"] for d in descs] == ["mlp_mnist/cpu/r0"] and descs[0]["seed"] == 5  # one seed: ids as before
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_toy_reaches_its_target_at_the_epoch_its_seed_sets(suites, seed):
+    cell = runner.run_cell(desc(seed=seed))
+    assert cell["status"] == "ok", cell["reason"]
+    results.add_cell({"cells": []}, cell)
+    q = cell["quality"]
+    assert cell["seed"] == seed and q["reached"] and q["epochs_to_target"] == seed + 1 == q["epochs"]
+    assert len(cell["epoch_log"]) == seed + 1 and q["time_to_target_s"] == cell["epoch_log"][-1]["elapsed_time"]
+
+
+def test_quality_table_over_seeds_some_of_which_miss_the_target(suites):
+    # epochs 3: seeds 0, 1, 2 reach 0.5 at epochs 1, 2, 3; seed 5 would need 6 epochs and misses it.
+    cells = [runner.run_cell(desc(seed=s)) for s in (0, 1, 2, 5)]
+    assert [c["status"] for c in cells] == ["ok"] * 4
+    assert [c["quality"]["reached"] for c in cells] == [True, True, True, False]
+    run = as_run(cells, [0, 1, 2, 5])
+    [row] = quality_rows(run)
+    assert (row["seeds"], row["reached"], row["success_rate"]) == (4, 3, 0.75)
+    assert sorted(row["epochs"]) == [1, 2, 3]
+    t = sorted(c["quality"]["time_to_target_s"] for c in cells[:3])
+    # MLPerf: the fastest seed and the one that missed the target (as the slowest) are dropped.
+    assert row["olympic"]["value"] == pytest.approx((t[1] + t[2]) / 2)
+    assert row["median"]["median"] == pytest.approx(t[1])
+    text = quality_text(run)
+    assert "3/4 (75%)" in text and "2 [1–3]" in text and "olympic mean" in text
+    assert determinism_rows([run]) == [] and determinism_text([run]) == ""  # different seeds: never repeats
+
+
+def test_two_seeds_missing_the_target_make_the_olympic_mean_invalid(suites):
+    cells = [runner.run_cell(desc(seed=s, epochs=1)) for s in (0, 4, 5)]
+    [row] = quality_rows(as_run(cells, [0, 4, 5]))
+    assert row["reached"] == 1 and row["olympic"]["value"] is None and "2 of 3" in row["olympic"]["why"]
+
+
+def test_same_seed_is_bit_identical_and_different_seeds_are_not_compared(suites):
+    a, b = runner.run_cell(desc(seed=1)), runner.run_cell(desc(seed=1))
+    b["id"] = "stair/cpu/s1/r1"
+    b["repeat"] = 1
+    c = runner.run_cell(desc(seed=2))
+    run = as_run([a, b, c], [1, 2])
+    [row] = determinism_rows([run])
+    assert row["seed"] == 1 and row["repeats"] == 2 and row["bit_identical"] is True
+    text = determinism_text([run])
+    assert "(default, seed 1): bit-identical over 2 repeats" in text and "seed 2" not in text
+
+
+def test_a_cell_that_ends_early_keeps_its_best_quality_and_data(suites, tmp_path):
+    log = tmp_path / "epochs.jsonl"
+    d = {**desc(seed=2), "epoch_log_path": str(log)}  # seed 2 would reach the target at epoch 3
+    cell = runner.run_cell(d)
+    assert cell["status"] == "ok"
+    header = kept_epochs.read_header(log)
+    assert header["data"]["source"] == "generated" and header["quality"]["target"] == 0.5
+    # As if the worker had been killed after its second epoch: the launcher rebuilds the record.
+    lines = log.read_text().splitlines()
+    log.write_text("\n".join(lines[:3]) + "\n")
+    killed = launcher._keep_epochs(runner.failed(d, "timeout", "no result within the time-out"), log)
+    q = killed["quality"]
+    assert q["partial"] and q["epochs"] == 2 and not q["reached"] and killed["data"]["source"] == "generated"
+    assert q["best_value"] == pytest.approx(2 / 6) and q["best_epoch"] == 2
+    results.add_cell({"cells": []}, killed)
+    [row] = quality_rows(as_run([killed], [2]))
+    assert row["partial"] == 1 and row["partial_epochs"] == [2] and row["data_sources"] == ["generated"]
+    assert row["best"] == [pytest.approx(2 / 6)]
+    assert "ended early after 2 epoch(s): partial" in quality_text(as_run([killed], [2]))
+
+
+def test_quick_profile_trains_on_every_class_of_a_class_ordered_set(suites):
+    rng = np.random.default_rng(0)
+    order = np.repeat(np.arange(10), 30)  # 300 training images, class 0 first, then 1, ...
+    arrays = {"train": (rng.integers(0, 256, (300, 28, 28), dtype=np.uint8), order.astype(np.uint8)),
+              "val": (rng.integers(0, 256, (100, 28, 28), dtype=np.uint8), np.repeat(np.arange(10), 10).astype(np.uint8))}
+    contents = mnist_contents(arrays)
+    write_mnist(suites / "mnist", contents)
+    (suites / "hashes.json").write_text(json.dumps({k: sha256(v) for k, v in contents.items()}))
+    d = desc("ordered", profile="quick", warmup_steps=0, steps=10, val_batches=4, min_time_s=0)
+    d["data"], d["dataset"] = "real", "mnist"
+    cell = runner.run_cell(d)
+    assert cell["status"] == "ok", cell["reason"]
+    trained = {int(v) for line in (suites / "seen_train.txt").read_text().split("\n") for v in line.split()}
+    validated = {int(v) for line in (suites / "seen_val.txt").read_text().split("\n") for v in line.split()}
+    assert trained == set(range(10))  # 80 samples: the first rows would be classes 0-2 only
+    assert len(validated) >= 8  # 32 of 100 validation images, drawn from every class's share

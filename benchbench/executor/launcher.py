@@ -67,6 +67,9 @@ def describe_cell(plan, workload, params: dict, label: str, dspec, repeat: int, 
         "profile": plan.profile,
         "settings": settings,
         "seed": seed,
+        # The data (synthetic stand-in, quick-profile sample) is the plan's first seed's for every seed:
+        # seeds differ in initial weights and data order, never in the problem they train on.
+        "data_seed": plan.seed,
         "data": plan.data,
         "data_dir": plan.data_dir,
         "dtype": plan.dtype,

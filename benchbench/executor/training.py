@@ -58,7 +58,7 @@ class _Cell:
             n_val = max(1, int(s["val_batches"])) * global_batch
         if quick and desc.get("batch"):  # throughput only: one global batch of data, reshuffled every step
             n_train, n_val = global_batch, 1
-        ds = wl.load_data(desc.get("data", "auto"), data_dir=desc.get("data_dir"), seed=int(desc.get("seed", 0)),
+        ds = wl.load_data(desc.get("data", "auto"), data_dir=desc.get("data_dir"), seed=data_seed(desc),
                           n_train=n_train, n_val=n_val)
         cell["data"] = {"dataset": wl.dataset, "source": ds.source, "note": ds.note}
         _log_header(self, cell["data"])
@@ -161,6 +161,11 @@ class _Cell:
             else:
                 h.update(repr(value).encode())
         return h.hexdigest()
+
+
+def data_seed(desc: dict) -> int:
+    """The seed of a cell's data: the run's first seed (``data_seed``), else the cell's own."""
+    return int(desc.get("data_seed", desc.get("seed", 0)))
 
 
 def _to_host(loss, metric) -> tuple[float, float]:

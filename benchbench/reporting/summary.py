@@ -30,7 +30,7 @@ COLUMNS = [
     "quality_target", "quality_reached", "higher_is_better", "time_to_target_s", "speedup_vs_cpu",
     "baseline_device", "scaling_efficiency", "peak_memory_bytes", "energy_j_per_epoch",
     "energy_j", "duration_s", "interval", "contended", "contended_reason", "samples_per_joule",
-    "energy_window", "quality_judged", "quality_best", "seeds",
+    "energy_window", "quality_judged", "quality_best", "seeds", "quality_n", "time_to_target_n",
 ]
 
 
@@ -174,6 +174,7 @@ def _quality(cells: list[dict]) -> dict:
         # Quick cells train a few steps: their quality is a sanity value, never judged against the target.
         "quality_judged": all(c["quality"].get("judged", True) for c in pool),
         "quality_best": _median_of([c["quality"].get("best_value") for c in pool]),
+        "quality_n": len(pool), "time_to_target_n": len(ttas),
     }
 
 
@@ -241,6 +242,7 @@ def _row(key: tuple[str, str], cells: list[dict]) -> dict:
         row[name] = quality.get(name, None if name in ("quality_metric", "quality_reached") else float("nan"))
     row["quality_judged"] = quality.get("quality_judged", True)
     row["quality_best"] = quality.get("quality_best", float("nan"))
+    row["quality_n"], row["time_to_target_n"] = quality.get("quality_n", 0), quality.get("time_to_target_n", 0)
     if row["higher_is_better"] is None or (isinstance(row["higher_is_better"], float) and np.isnan(row["higher_is_better"])):
         row["higher_is_better"] = True
     return row

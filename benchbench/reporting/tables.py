@@ -30,6 +30,9 @@ def _quality_text(row) -> str:
     if _finite(row.quality_target):
         sign = "≥" if row.higher_is_better else "≤"
         mark = "✓" if row.quality_reached else "✗"
+        n = int(getattr(row, "quality_n", 0) or 0)
+        if int(getattr(row, "seeds", 1) or 1) > 1 and n > 1:
+            mark += f" {int(row.time_to_target_n)}/{n} reached"
         text += f" ({sign}{row.quality_target:g} {mark})"
     return text
 
@@ -44,6 +47,15 @@ def _efficiency_text(row) -> str:
     if not _finite(row.scaling_efficiency):
         return f"— ({row.scaling}, no single-device cell)" if row.baseline_device is None else "—"
     return f"{row.scaling_efficiency:.0%} ({row.scaling}, vs {row.baseline_device})"
+
+
+def _tta_text(row) -> str:
+    """The median time to target; over several seeds, how many of them it is the median of."""
+    text = fmt_seconds(row.time_to_target_s)
+    n = int(getattr(row, "quality_n", 0) or 0)
+    if int(getattr(row, "seeds", 1) or 1) > 1 and n > 1 and _finite(row.time_to_target_s):
+        text += f" (median of {int(row.time_to_target_n)}/{n} that reached it)"
+    return text
 
 
 def _device_text(row) -> str:
@@ -82,7 +94,7 @@ def display_frame(summary: pd.DataFrame) -> pd.DataFrame:
             "GFLOP/s": fmt_number(r.gflops),
             "vs CPU": f"{r.speedup_vs_cpu:.3g}×" if _finite(r.speedup_vs_cpu) else "—",
             "scaling eff.": _efficiency_text(r),
-            "time to target": fmt_seconds(r.time_to_target_s),
+            "time to target": _tta_text(r),
             "quality": _quality_text(r),
             "peak mem": fmt_bytes(r.peak_memory_bytes),
             "energy/epoch": fmt_energy(r.energy_j_per_epoch),

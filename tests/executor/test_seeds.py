@@ -17,28 +17,26 @@ from ..data.conftest import mnist_contents, sha256, write_mnist
 from ..fake_suite import suite_source
 
 # ``stair``: validation accuracy after epoch e is e / (2 (seed + 1)), whatever the weights: the
-# target 0.5 is met first at epoch seed + 1. The seed reaches the workload through its data (the
-# fourth input column of the validation set holds it; training rows hold -1).
+# target 0.5 is met first at epoch seed + 1 (the model keeps the seed the cell was built with).
 # ``ordered``: MNIST-format files stored in class order; records the labels it trains and validates on.
 SUITE = suite_source(target=0.5, epochs=3, extra='''
 
     @workload(name="stair", **COMMON)
     class Stair(Tiny):
-        def load_data(self, source, data_dir=None, seed=0, n_train=None, n_val=None):
-            ds = super().load_data(source, data_dir, seed, n_train, n_val)
-            (xt, tt), (xv, tv) = ds.train, ds.val
-            xt, xv = xt.copy(), xv.copy()
-            xt[:, 3], xv[:, 3] = -1.0, float(seed)
-            return Dataset("points", (xt, tt), (xv, tv), "generated", "points marked with the seed", 2)
+        def build_model(self, params):
+            from benchbench.core import random
+            model = super().build_model(params)
+            model.__dict__.update(seed=random.get_seed(), steps=0)
+            return model
 
         def forward(self, model, x, t, params):
+            from benchbench.core import config
             loss, acc = super().forward(model, x, t, params)
-            marker = float(np.asarray(x[0, 3]))
-            if marker < 0:
-                model.__dict__["steps"] = model.__dict__.get("steps", 0) + 1
+            if config.train:
+                model.__dict__["steps"] += 1
                 return loss, acc
-            epochs = model.__dict__.get("steps", 0) / (64 // 8)
-            return loss, np.float32(epochs / (2.0 * (marker + 1.0)))
+            epochs = model.__dict__["steps"] / (64 // 8)
+            return loss, np.float32(epochs / (2.0 * (model.__dict__["seed"] + 1.0)))
 
 
     @workload(name="ordered", description="test", batch_size=8, epochs=1, metric="accuracy",
@@ -74,7 +72,7 @@ def desc(workload="stair", profile="full", seed=0, epochs=None, **settings):
     return {"id": results.cell_id(workload, "cpu", 0, seed), "workload": workload, "workload_name": workload,
             "params": {}, "dataset": "points", "device": "cpu", "device_kind": "cpu", "indices": [], "n_ranks": 1,
             "communicator": "single", "scaling": "strong", "repeat": 0, "profile": profile, "settings": s,
-            "seed": seed, "data": "synthetic", "data_dir": None, "dtype": "float32", "deterministic": False}
+            "seed": seed, "data_seed": 0, "data": "synthetic", "data_dir": None, "dtype": "float32", "deterministic": False}
 
 
 def as_run(cells, seeds):
@@ -93,6 +91,7 @@ def test_plan_cells_give_one_cell_per_seed():
     assert [d["seed"] for d in descs] == [0, 1, 2] and [d["repeat"] for d in descs] == [0, 0, 0]
     assert [d["id"] for d in descs] == [f"mlp_mnist:small/cpu/s{s}/r0" for s in range(3)]
     assert all(d["profile"] == "full" and d["settings"]["until"] == "target" for d in descs)
+    assert {d["data_seed"] for d in descs} == {0}  # every seed trains on the same data
     plan = load_plan(None, {"seeds": "4,9", "repeat": 2, "devices": ["cpu"], "workloads": ["mlp_mnist"]})
     descs, _ = cell_plan.plan_cells(plan, cli._resolve_workloads(plan, registry.discover(), True), specs)
     assert [(d["seed"], d["repeat"]) for d in descs] == [(4, 0), (4, 1), (9, 0), (9, 1)]
@@ -153,7 +152,8 @@ def test_a_cell_that_ends_early_keeps_its_best_quality_and_data(suites, tmp_path
     cell = runner.run_cell(d)
     assert cell["status"] == "ok"
     header = kept_epochs.read_header(log)
-    assert header["data"]["source"] == "generated" and header["quality"]["target"] == 0.5
+    assert header["data"] == {"dataset": "points", "source": "generated", "note": "random points"}
+    assert header["quality"]["target"] == 0.5
     # As if the worker had been killed after its second epoch: the launcher rebuilds the record.
     lines = log.read_text().splitlines()
     log.write_text("\n".join(lines[:3]) + "\n")

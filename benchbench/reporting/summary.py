@@ -31,6 +31,7 @@ COLUMNS = [
     "baseline_device", "scaling_efficiency", "peak_memory_bytes", "energy_j_per_epoch",
     "energy_j", "duration_s", "interval", "contended", "contended_reason", "samples_per_joule",
     "energy_window", "quality_judged", "quality_best", "seeds", "quality_n", "time_to_target_n",
+    "quality_partial_epochs",
 ]
 
 
@@ -175,6 +176,8 @@ def _quality(cells: list[dict]) -> dict:
         "quality_judged": all(c["quality"].get("judged", True) for c in pool),
         "quality_best": _median_of([c["quality"].get("best_value") for c in pool]),
         "quality_n": len(pool), "time_to_target_n": len(ttas),
+        # a cell that ended early: the quality of the epochs it finished (see executor/kept_epochs.py)
+        "quality_partial_epochs": _median_of([c["quality"].get("epochs") for c in pool if c["quality"].get("partial")]),
     }
 
 
@@ -243,6 +246,7 @@ def _row(key: tuple[str, str], cells: list[dict]) -> dict:
     row["quality_judged"] = quality.get("quality_judged", True)
     row["quality_best"] = quality.get("quality_best", float("nan"))
     row["quality_n"], row["time_to_target_n"] = quality.get("quality_n", 0), quality.get("time_to_target_n", 0)
+    row["quality_partial_epochs"] = quality.get("quality_partial_epochs", float("nan"))
     if row["higher_is_better"] is None or (isinstance(row["higher_is_better"], float) and np.isnan(row["higher_is_better"])):
         row["higher_is_better"] = True
     return row

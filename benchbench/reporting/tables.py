@@ -34,6 +34,9 @@ def _quality_text(row) -> str:
         if int(getattr(row, "seeds", 1) or 1) > 1 and n > 1:
             mark += f" {int(row.time_to_target_n)}/{n} reached"
         text += f" ({sign}{row.quality_target:g} {mark})"
+    partial = getattr(row, "quality_partial_epochs", float("nan"))
+    if _finite(partial):
+        text += f" [partial: ended after {partial:g} epoch(s)]"
     return text
 
 

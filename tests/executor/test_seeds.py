@@ -9,9 +9,13 @@ import pytest
 from benchbench import cli, registry, results
 from benchbench.executor import cell_plan, devices, kept_epochs, launcher, runner
 from benchbench.executor.plan import load_plan
+from benchbench.executor.plan import PlanError, resolve_seeds
 from benchbench.reporting.determinism import determinism_rows, determinism_text
+from benchbench.reporting.plots import tta_figure
 from benchbench.reporting.quality import quality_rows, quality_text
 from benchbench.reporting.runs import Run
+from benchbench.reporting.summary import summarize_run
+from benchbench.reporting.tables import display_frame
 
 from ..data.conftest import mnist_contents, sha256, write_mnist
 from ..fake_suite import suite_source
@@ -100,6 +104,19 @@ def test_plan_cells_give_one_cell_per_seed():
     assert [d["id"] for d in descs] == ["mlp_mnist/cpu/r0"] and descs[0]["seed"] == 5  # one seed: ids as before
 
 
+def test_seeds_of_a_plan_file(tmp_path):
+    assert resolve_seeds(3, 2) == [3, 4] and resolve_seeds(0, "5,") == [5] and resolve_seeds(9, [2, 1]) == [2, 1]
+    path = tmp_path / "bench.yaml"
+    path.write_text("devices: cpu\nseed: 10\nseeds: 3\n")
+    assert load_plan(path).seeds == [10, 11, 12] and load_plan(path, {"seeds": "4,2"}).seeds == [4, 2]
+    for bad, needle in (("seeds: 0\n", "from 1 to"), ("seeds: [1, 1]\n", "twice"), ("seeds: [-1]\n", ">= 0"),
+                        ("seeds: 1.5\n", "count N or a list")):
+        path.write_text(bad)
+        with pytest.raises(PlanError, match=needle) as e:
+            load_plan(path)
+        assert str(e.value).startswith(f"{path}:1: 'seeds'")
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_toy_reaches_its_target_at_the_epoch_its_seed_sets(suites, seed):
     cell = runner.run_cell(desc(seed=seed))
@@ -123,6 +140,12 @@ def test_quality_table_over_seeds_some_of_which_miss_the_target(suites):
     # MLPerf: the fastest seed and the one that missed the target (as the slowest) are dropped.
     assert row["olympic"]["value"] == pytest.approx((t[1] + t[2]) / 2)
     assert row["median"]["median"] == pytest.approx(t[1])
+    fig = tta_figure(run, "stair")  # every seed's curve; a star where (and when) each met the target
+    lines = fig.axes[0].get_lines()
+    assert [l.get_label() for l in lines if not l.get_label().startswith("_")] == [
+        "cpu seed 0", "cpu seed 1", "cpu seed 2", "cpu seed 5", "target 0.5"]
+    stars = [(float(l.get_xdata()[0]), float(l.get_ydata()[0])) for l in lines if l.get_marker() == "*"]
+    assert stars == [(c["quality"]["time_to_target_s"], pytest.approx(0.5)) for c in cells[:3]]
     text = quality_text(run)
     assert "3/4 (75%)" in text and "2 [1–3]" in text and "olympic mean" in text
     assert determinism_rows([run]) == [] and determinism_text([run]) == ""  # different seeds: never repeats
@@ -166,6 +189,9 @@ def test_a_cell_that_ends_early_keeps_its_best_quality_and_data(suites, tmp_path
     assert row["partial"] == 1 and row["partial_epochs"] == [2] and row["data_sources"] == ["generated"]
     assert row["best"] == [pytest.approx(2 / 6)]
     assert "ended early after 2 epoch(s): partial" in quality_text(as_run([killed], [2]))
+    [main] = summarize_run(as_run([killed], [2])).itertuples()  # the main table too, not only `report --log`
+    assert main.data_source == "generated" and main.quality_best == pytest.approx(2 / 6)
+    assert "[partial: ended after 2 epoch(s)]" in display_frame(summarize_run(as_run([killed], [2])))["quality"].iloc[0]
 
 
 def test_quick_profile_trains_on_every_class_of_a_class_ordered_set(suites):

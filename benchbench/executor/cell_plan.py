@@ -13,7 +13,51 @@ Example:
 """
 from __future__ import annotations
 
-from . import launcher
+MAX_SEEDS = 1000
+
+
+def resolve_seeds(seed: int, seeds) -> list[int]:
+    """The seeds of a plan: one cell per seed (and per repeat) of every workload × device.
+
+    Args:
+        seed: the plan's ``seed`` (the first seed when ``seeds`` is a count).
+        seeds: None (just ``seed``), a count N (``seed`` … ``seed + N - 1``), a list of distinct
+            seeds, or the command line's text: ``"3"`` is a count, ``"1,2,3"`` (or ``"7,"``) a list.
+
+    Returns:
+        The seeds in order, at least one.
+
+    Raises:
+        ValueError: a count below 1 or above ``MAX_SEEDS``, a negative, repeated or non-integer seed.
+
+    Example:
+        >>> resolve_seeds(0, 3), resolve_seeds(0, "4,2"), resolve_seeds(5, None)
+        ([0, 1, 2], [4, 2], [5])
+    """
+    if seeds is None:
+        return [seed]
+    if isinstance(seeds, str):
+        items = [t.strip() for t in seeds.split(",")]
+        if len(items) > 1 and not items[-1]:
+            items.pop()  # "7," is the list [7]
+        if not all(t.isdigit() for t in items):
+            raise ValueError(f"must be a count N or a comma-separated list of seeds >= 0, got {seeds!r}")
+        seeds = [int(t) for t in items] if "," in seeds else int(items[0])
+    if isinstance(seeds, bool) or not isinstance(seeds, (int, list)):
+        raise ValueError(f"must be a count N or a list of seeds, got {('nothing' if seeds is None else repr(seeds))}")
+    if isinstance(seeds, int):
+        if not 1 <= seeds <= MAX_SEEDS:
+            raise ValueError(f"must be a count from 1 to {MAX_SEEDS}, got {seeds}")
+        return [seed + i for i in range(seeds)]
+    if not seeds or len(seeds) > MAX_SEEDS:
+        raise ValueError(f"must list from 1 to {MAX_SEEDS} seeds, got {len(seeds)}")
+    for s in seeds:
+        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+            raise ValueError(f"must list integers >= 0, got {repr(s)}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"lists a seed twice: {seeds}; a seed run again is a repeat (--repeat)")
+    return list(seeds)
+
 
 
 def plan_cells(plan, workloads: list, specs: list) -> tuple[list[dict], list[tuple[str, str]]]:
@@ -29,6 +73,8 @@ def plan_cells(plan, workloads: list, specs: list) -> tuple[list[dict], list[tup
         repeats inner), and per description ``(id, where it comes from)`` for the duplicate check.
         CPU cells run float32 whatever the plan's dtype.
     """
+    from . import launcher
+
     descs, sources = [], []
     for i, (wl, params, label) in enumerate(workloads):
         name = plan.workloads[i] if i < len(plan.workloads) else label

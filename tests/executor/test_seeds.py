@@ -25,7 +25,6 @@ from ..fake_suite import suite_source
 # ``ordered``: MNIST-format files stored in class order; records the labels it trains and validates on.
 SUITE = suite_source(target=0.5, epochs=3, extra='''
 
-    @workload(name="stair", **COMMON)
     class Stair(Tiny):
         def build_model(self, params):
             from benchbench.core import random
@@ -41,6 +40,18 @@ SUITE = suite_source(target=0.5, epochs=3, extra='''
                 return loss, acc
             epochs = model.__dict__["steps"] / (64 // 8)
             return loss, np.float32(epochs / (2.0 * (model.__dict__["seed"] + 1.0)))
+
+
+    @workload(name="stair", **COMMON)
+    class StairOk(Stair):
+        pass
+
+
+    @workload(name="late_nan", **COMMON)
+    class LateNaN(Stair):
+        def forward(self, model, x, t, params):
+            loss, acc = super().forward(model, x, t, params)
+            return (loss * float("nan") if model.__dict__["steps"] > 8 else loss), acc
 
 
     @workload(name="ordered", description="test", batch_size=8, epochs=1, metric="accuracy",
@@ -192,6 +203,16 @@ def test_a_cell_that_ends_early_keeps_its_best_quality_and_data(suites, tmp_path
     [main] = summarize_run(as_run([killed], [2])).itertuples()  # the main table too, not only `report --log`
     assert main.data_source == "generated" and main.quality_best == pytest.approx(2 / 6)
     assert "[partial: ended after 2 epoch(s)]" in display_frame(summarize_run(as_run([killed], [2])))["quality"].iloc[0]
+
+
+def test_a_cell_that_fails_after_finished_epochs_marks_its_quality_partial(suites):
+    cell = runner.run_cell(desc("late_nan", seed=3))  # diverges in its second epoch
+    assert cell["status"] == "diverged" and len(cell["epoch_log"]) == 1
+    results.add_cell({"cells": []}, cell)
+    q = cell["quality"]
+    assert q["partial"] is True and q["epochs"] == 1 and q["best_value"] == pytest.approx(1 / 8)
+    [row] = quality_rows(as_run([cell], [3]))
+    assert row["reached"] == 0 and row["partial_epochs"] == [1] and row["data_sources"] == ["generated"]
 
 
 def test_quick_profile_trains_on_every_class_of_a_class_ordered_set(suites):

@@ -31,6 +31,7 @@ def skeleton(desc: dict) -> dict:
         "scaling": desc.get("scaling", "strong") if n > 1 else "none",
         "communicator": desc.get("communicator", "single"),
         "repeat": int(desc.get("repeat", 0)),
+        "seed": int(desc.get("seed", 0)),
         "profile": desc.get("profile", "quick"),
         "status": "failed",
         "reason": None,

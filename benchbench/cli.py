@@ -209,11 +209,13 @@ def _cmd_run(args) -> int:
 
     overrides = {
         "devices": args.device, "workloads": args.workload, "profile": args.profile, "repeat": args.repeat,
-        "data": args.data, "data_dir": args.data_dir, "output": args.output, "seed": args.seed,
+        "seeds": args.seeds, "data": args.data, "data_dir": args.data_dir, "output": args.output, "seed": args.seed,
         "timeout_s": args.timeout, "scaling": args.scaling, "hostfile": args.hostfile,
         "deterministic": args.deterministic, "dtype": args.dtype, "until": args.until,
         "batch_size": args.batch_size, "memory_limit": args.memory_limit,
     }
+    if args.seed is not None and args.seeds is not None and "," in args.seeds:
+        raise UsageError("--seed with a list of --seeds: give the seeds in the list, or --seed S --seeds N")
     _check_switches()
     held = []  # the lock of the results file, released however the run ends
     try:

@@ -39,7 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--config", metavar="FILE", help="the plan (default: ./bench.yaml when present)")
     r.add_argument("--output", metavar="DIR", help="results directory (default from the plan: results)")
     r.add_argument("--resume", metavar="RUN", help="a run id or results file to complete")
-    r.add_argument("--seed", type=_nonneg_int, metavar="N", help="random seed of every cell")
+    r.add_argument("--seed", type=_nonneg_int, metavar="N", help="random seed of every cell (the first seed of --seeds N)")
+    r.add_argument("--seeds", metavar="N|S,S,...",
+                   help="a cell per seed: N seeds from --seed on, or a list such as 1,2,3 (time-to-accuracy "
+                        "over seeds, as MLPerf reports it)")
     r.add_argument("--timeout", type=_positive_float, metavar="S", help="time-out per cell in seconds")
     r.add_argument("--scaling", choices=("strong", "weak"), help="data parallel: global batch fixed (strong) or per device (weak)")
     r.add_argument("--hostfile", metavar="F", help="MPI hostfile for data parallel across nodes")

@@ -12,6 +12,11 @@ WORKER_MODULE = "benchbench.executor.cell"  # run as ``python -m benchbench.exec
 PROGRESS_PREFIX = "@progress "  # a worker's stdout line ``@progress {json}`` is a progress event
 
 
+def data_seed(desc) -> int:
+    """The seed of a cell's data: the run's first seed (``data_seed``), else the cell's own."""
+    return int(desc.get("data_seed", desc.get("seed", 0)))
+
+
 def rank_from_env() -> int:
     """This process's rank as the MPI launcher set it in the environment (0 outside mpiexec)."""
     for key in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"):
@@ -52,6 +57,7 @@ class CellDesc:
     timeout_s: float
     collective_timeout_s: float
     batch_size: int | None             # the workload's own global batch
+    data_seed: int | None = None       # the seed of the data every seed of the run trains on (the first)
     ranks_per_node: int | None = None  # data-parallel GPU cells over a hostfile's nodes
     nodes: int | None = None
     batch: dict | None = None          # a batch sweep's or the largest-batch search's block

@@ -70,7 +70,7 @@ def resolve_workloads(plan, reg, from_cli: bool) -> list:
     return out
 
 
-def describe_cell(plan, workload, params: dict, label: str, dspec, repeat: int) -> CellDesc:
+def describe_cell(plan, workload, params: dict, label: str, dspec, repeat: int, seed: int | None = None) -> CellDesc:
     """The description of one cell at the workload's own batch (the CPU runs float32 only).
 
     Args:
@@ -79,16 +79,24 @@ def describe_cell(plan, workload, params: dict, label: str, dspec, repeat: int) 
             that names them (``Workload.label``).
         dspec: a ``DeviceSpec``.
         repeat: the repeat index (from 0).
+        seed: the cell's seed (default: the plan's ``seed``); in a plan of several seeds the id
+            names it (``mlp_mnist/cpu/s1/r0``).
     """
     from benchbench.results import cell_id
 
     settings = plan.settings(workload.name)
     timeout = float(settings.get("timeout_s") or plan.timeout_s)
+    several = len(getattr(plan, "seeds", None) or [plan.seed]) > 1
+    seed = plan.seed if seed is None else int(seed)
     return CellDesc(
-        id=cell_id(label, dspec.spec, repeat), workload=label, workload_name=workload.name, params=params,
+        id=cell_id(label, dspec.spec, repeat, seed if several else None), workload=label,
+        workload_name=workload.name, params=params,
         dataset=workload.dataset, device=dspec.spec, device_kind=dspec.kind, indices=list(dspec.indices or []),
         n_ranks=int(dspec.n_ranks), communicator=dspec.communicator, scaling=plan.scaling, repeat=repeat,
-        profile=plan.profile, settings=settings, seed=plan.seed, data=plan.data, data_dir=plan.data_dir,
+        profile=plan.profile, settings=settings, seed=seed, data=plan.data, data_dir=plan.data_dir,
+        # The data (synthetic stand-in, quick-profile sample) is the plan's first seed's for every seed:
+        # seeds differ in initial weights and data order, never in the problem they train on.
+        data_seed=plan.seed,
         dtype="float32" if dspec.kind == "cpu" else plan.dtype, deterministic=plan.deterministic,
         timeout_s=timeout, collective_timeout_s=min(300.0, timeout), batch_size=workload.batch_size,
     )
@@ -104,7 +112,7 @@ def plan_cells(plan, workloads: list, gpus: int, given_memory_limit: bool = True
         given_memory_limit: whether ``--memory-limit`` was asked for (not only recorded in a plan).
 
     Returns:
-        ``(cells, notices)``: one description per workload x device spec x repeat (x batch size),
+        ``(cells, notices)``: one description per workload x device spec x seed x repeat (x batch size),
         spread over the hostfile's nodes, the cells that ``all`` brought in but cannot split their
         batch left out (each said in a notice).
 
@@ -126,12 +134,14 @@ def plan_cells(plan, workloads: list, gpus: int, given_memory_limit: bool = True
     if plan.dtype != "float32" and any(s.kind == "cpu" for s in specs):
         notices.append(f"benchbench: the CPU cells run in float32 (--dtype {plan.dtype} applies to the GPU cells)")
     cells, sources = [], []
-    for i, (wl, params, label) in enumerate(workloads):
+    for i, (wl, params, label) in enumerate(workloads):  # seeds outer, repeats inner
+        name = plan.workloads[i] if i < len(plan.workloads) else label
         for spec in specs:
-            for r in range(plan.repeat):
-                desc = describe_cell(plan, wl, params, label, spec, r)
-                cells.append(desc)
-                sources.append((desc.id, f"workload {plan.workloads[i]!r} on device {spec.spec!r}"))
+            for seed in getattr(plan, "seeds", None) or [plan.seed]:
+                for r in range(plan.repeat):
+                    desc = describe_cell(plan, wl, params, label, spec, r, seed=seed)
+                    cells.append(desc)
+                    sources.append((desc.id, f"workload {name!r} on device {spec.spec!r}"))
     preflight.check_unique_cells(sources)
     if plan.hostfile:
         cells = nodes.spread_over_nodes(cells, len(nodes.read_hostfile(plan.hostfile)))

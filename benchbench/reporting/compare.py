@@ -93,6 +93,7 @@ def compare_frame(runs: list[Run], prices: dict[str, float] | None = None) -> pd
                    "ratio_ci_low": np.nan, "ratio_ci_high": np.nan, "significant": None, "interval": None,
                    "repeats_needed": None, "contended": False if row is None else bool(row.contended),
                    "contended_reason": "" if row is None else row.contended_reason}
+            out["seeds"] = 1 if row is None else int(row.seeds)
             if row is not None:
                 out.update(samples_per_s=row.samples_per_s, ci_low=row.samples_per_s_ci_low, ci_high=row.samples_per_s_ci_high)
             samples = throughput_groups(groups[i].get(key, []))
@@ -178,6 +179,10 @@ def compare_notes(runs: list[Run], frame: pd.DataFrame) -> list[str]:
     for r in contended.itertuples():
         notes.append(f"warning: {r.workload} on {r.device} on {r.machine} was contended ({r.contended_reason}); "
                      "its ratio compares a busy machine, not the hardware")
+    if "seeds" in frame and (frame["seeds"] > 1).any():
+        notes.append("seeds: a side with several seeds pools their cells as runs of the throughput measurement (a seed "
+                     "changes the weights and data order, not a step's work); their time to target is compared in "
+                     "`benchbench report`'s quality table, never pooled here")
     if (frame["interval"] == "within-run").any():
         notes.append("within-run: one repeat on a side; such intervals miss run-to-run variation and are never called "
                      "significant (run with --repeat 3 on both machines)")

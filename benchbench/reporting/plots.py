@@ -16,6 +16,7 @@ from benchbench.reporting.batch import batch_frame, batch_workloads
 from benchbench.reporting.runs import Run, file_stem, resolve_runs, runs_label
 from benchbench.reporting.scaling import ScalingPoint, fit, predicted_throughput
 from benchbench.reporting.summary import PHASES, group_cells, phase_medians, summarize_run
+from benchbench.reporting.tta import crossing
 
 KINDS = ("throughput", "scaling", "tta", "phases", "batch")
 _WIDE_RANGE = 50.0
@@ -154,7 +155,8 @@ def _quality_key(cells: list[dict]) -> tuple[str, str]:
 
 
 def tta_figure(run: Run, workload: str):
-    """Validation quality against wall-clock time, one line per cell, with the target.
+    """Validation quality against wall-clock time, one line per cell (every seed, every repeat), with
+    the target line and a mark where each cell first met it (the epoch the quality table counts).
 
     Returns:
         A Figure, or ``None`` where no cell of the workload has an epoch log.
@@ -170,9 +172,20 @@ def tta_figure(run: Run, workload: str):
     for c in cells:
         log = [e for e in c["epoch_log"] if isinstance(e.get(key), (int, float)) and isinstance(e.get("elapsed_time"), (int, float))]
         if log:
-            suffix = f" r{c.get('repeat')}" if len(groups[(workload, c['device'])]) > 1 else ""
-            ax.plot([e["elapsed_time"] for e in log], [e[key] for e in log], "o-", ms=3, label=_plain(f"{c['device']}{suffix}"))
+            group = groups[(workload, c['device'])]
+            suffix = f" seed {c.get('seed')}" if len({g.get("seed") for g in group}) > 1 else ""
+            if len({g.get("repeat") for g in group}) > 1:
+                suffix += f" r{c.get('repeat')}"
+            (line,) = ax.plot([e["elapsed_time"] for e in log], [e[key] for e in log], "o-", ms=3,
+                              label=_plain(f"{c['device']}{suffix}"))
             lines += 1
+            mark = crossing(c)
+            at = next((e for e in log if mark and e["epoch"] == mark["epochs"]), None)
+            if at is not None:
+                ax.plot([at["elapsed_time"]], [at[key]], marker="*", ms=12, color=line.get_color(), ls="none",
+                        label="_crossing")
+                ax.annotate(f"epoch {at['epoch']}", (at["elapsed_time"], at[key]), textcoords="offset points",
+                            xytext=(4, -10), fontsize=7, color=line.get_color())
     if not lines:
         return None
     target = next((c["quality"].get("target") for c in cells if isinstance((c.get("quality") or {}).get("target"), (int, float))), None)
@@ -181,7 +194,7 @@ def tta_figure(run: Run, workload: str):
     ax.set_xscale("log")
     ax.set_xlabel("wall-clock time (s, log scale)")
     ax.set_ylabel(label)
-    ax.set_title(_plain(f"Time to accuracy — {workload}"))
+    ax.set_title(_plain(f"Time to accuracy — {workload} (★: the first epoch at the target)"))
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     _caption(fig, run)

@@ -50,7 +50,8 @@ def summary_table(cells: list) -> Table:
         status = Text(cell.get("status", "?"), style=_STATUS_STYLE.get(cell.get("status"), ""))
         if cell.get("reason"):
             status.append(f": {cell['reason']}")
-        device = cell.get("device", "?") + (f" r{cell['repeat']}" if cell.get("repeat") else "")
+        device = cell.get("device", "?") + (f" s{cell.get('seed')}" if "/s" in str(cell.get("id", "")) else "")
+        device += f" r{cell['repeat']}" if cell.get("repeat") else ""
         table.add_row(cell.get("id", "").split("/")[0] or cell.get("workload", "?"), device, throughput_text(cell),
                       fmt_number(step * 1e3 if isinstance(step, (int, float)) else None),
                       fmt_number(st.get("gflops")), quality_text(cell), status)

@@ -30,7 +30,13 @@ def _quality_text(row) -> str:
     if _finite(row.quality_target):
         sign = "≥" if row.higher_is_better else "≤"
         mark = "✓" if row.quality_reached else "✗"
+        n = int(getattr(row, "quality_n", 0) or 0)
+        if int(getattr(row, "seeds", 1) or 1) > 1 and n > 1:
+            mark += f" {int(row.time_to_target_n)}/{n} reached"
         text += f" ({sign}{row.quality_target:g} {mark})"
+    partial = getattr(row, "quality_partial_epochs", float("nan"))
+    if _finite(partial):
+        text += f" [partial: ended after {partial:g} epoch(s)]"
     return text
 
 
@@ -44,6 +50,23 @@ def _efficiency_text(row) -> str:
     if not _finite(row.scaling_efficiency):
         return f"— ({row.scaling}, no single-device cell)" if row.baseline_device is None else "—"
     return f"{row.scaling_efficiency:.0%} ({row.scaling}, vs {row.baseline_device})"
+
+
+def _tta_text(row) -> str:
+    """The median time to target; over several seeds, how many of them it is the median of."""
+    text = fmt_seconds(row.time_to_target_s)
+    n = int(getattr(row, "quality_n", 0) or 0)
+    if int(getattr(row, "seeds", 1) or 1) > 1 and n > 1 and _finite(row.time_to_target_s):
+        text += f" (median of {int(row.time_to_target_n)}/{n} that reached it)"
+    return text
+
+
+def _device_text(row) -> str:
+    """The device, with how many runs its figures pool: ``cpu ×3`` (repeats), ``cpu (3 seeds)``."""
+    seeds = int(getattr(row, "seeds", 1) or 1)
+    if seeds > 1:
+        return f"{row.device} ({seeds} seeds" + (f", {row.repeats} cells)" if row.repeats != seeds else ")")
+    return row.device + (f" ×{row.repeats}" if row.repeats > 1 else "")
 
 
 def display_frame(summary: pd.DataFrame) -> pd.DataFrame:
@@ -67,14 +90,14 @@ def display_frame(summary: pd.DataFrame) -> pd.DataFrame:
             if r.contended:
                 sps += " ~contended"
         rows.append({
-            "device": r.device + (f" ×{r.repeats}" if r.repeats > 1 else ""),
+            "device": _device_text(r),
             "data": r.data_source,
             "samples/s [95% CI]": sps,
             "ms/step": fmt_number(r.ms_per_step),
             "GFLOP/s": fmt_number(r.gflops),
             "vs CPU": f"{r.speedup_vs_cpu:.3g}×" if _finite(r.speedup_vs_cpu) else "—",
             "scaling eff.": _efficiency_text(r),
-            "time to target": fmt_seconds(r.time_to_target_s),
+            "time to target": _tta_text(r),
             "quality": _quality_text(r),
             "peak mem": fmt_bytes(r.peak_memory_bytes),
             "energy/epoch": fmt_energy(r.energy_j_per_epoch),
@@ -154,6 +177,10 @@ def figure_notes(run: Run, summary: pd.DataFrame) -> list[str]:
                      "variation; use --repeat 3 or more for intervals a second run should reproduce")
     if "hierarchical" in kinds:
         notes.append("95% CI over repeats: hierarchical bootstrap (repeats resampled, then steps within each)")
+    if "seeds" in summary and (summary["seeds"] > 1).any():
+        notes.append("throughput over seeds: the cells of every seed are pooled as runs of the same measurement "
+                     "(a seed changes the weights and data order, not a step's work); quality and time to target "
+                     "per seed: the quality table")
     for r in summary.itertuples():
         if getattr(r, "contended", False):
             notes.append(f"~contended {r.workload} on {r.device}: {r.contended_reason}")

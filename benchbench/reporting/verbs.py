@@ -11,6 +11,7 @@ from benchbench.reporting.batch import batch_text
 from benchbench.reporting.compare import compare_text
 from benchbench.reporting.determinism import determinism_text
 from benchbench.reporting.html import html_report
+from benchbench.reporting.quality import quality_text
 from benchbench.reporting.render import FORMATS, write_output
 from benchbench.reporting.runs import ReportError, refuse_simulated_against_real, resolve_runs
 from benchbench.reporting.scaling_report import scaling_text
@@ -58,7 +59,8 @@ def report(paths: list[Path] | None = None, results_dir: Path = Path("results"),
     else:
         markdown = fmt == "markdown"
         text = "\n".join(run_text(run, summarize_run(run), markdown=markdown) for run in runs)
-        extras = [determinism_text(runs)] + [scaling_text(run) for run in runs]
+        extras = [quality_text(run, markdown=markdown) for run in runs] + [determinism_text(runs)]
+        extras += [scaling_text(run) for run in runs]
         extras += [batch_text(run, markdown=markdown) for run in runs]
         for extra in extras:
             if extra:

@@ -16,8 +16,9 @@ from __future__ import annotations
 import contextlib
 import os
 
-from benchbench.executor.planning import batch as batch_mod
 from benchbench.executor.cell import batch_search
+from benchbench.executor.planning import batch as batch_mod
+from benchbench.executor.protocol import data_seed
 
 #: probes of a search load at most this many distinct samples (a probe's batch repeats them)
 _PROBE_SAMPLES = 256
@@ -45,7 +46,7 @@ def _search(c, cell: dict, info: dict) -> int:
     size = _train_size(c.wl.dataset)
     if size is not None and size // c.size < cap:
         cap, cap_why = size // c.size, f"the training set ({size} samples{' over %d devices' % c.size if c.size > 1 else ''})"
-    ds = c.wl.load_data(desc.get("data", "auto"), data_dir=desc.get("data_dir"), seed=int(desc.get("seed", 0)),
+    ds = c.wl.load_data(desc.get("data", "auto"), data_dir=desc.get("data_dir"), seed=data_seed(desc),
                         n_train=_PROBE_SAMPLES, n_val=1)
     limits = contextlib.ExitStack()
     c.batch_limits = limits
@@ -57,7 +58,7 @@ def _search(c, cell: dict, info: dict) -> int:
         if desc.get("profile", "quick") == "quick":  # the data the timed steps load (one global batch)
             def load(b):
                 d = c.wl.load_data(desc.get("data", "auto"), data_dir=desc.get("data_dir"),
-                                   seed=int(desc.get("seed", 0)), n_train=b * c.size, n_val=1)
+                                   seed=data_seed(desc), n_train=b * c.size, n_val=1)
                 return d.train if isinstance(d.train, (list, tuple)) else (d.train,)
         probe = batch_search.forked(batch_search.make_probe(c, ds.train, dtype, load),
                                     under_budget=info["memory_limit_enforced"] is not None)

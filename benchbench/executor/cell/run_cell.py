@@ -99,6 +99,8 @@ def run_cell(desc: dict, comm=None) -> dict:
         cell["status"], cell["reason"] = classify(e), one_line(f"{type(e).__name__}: {e}")
         if cell["status"] == "oom":
             cell["memory"]["failed_alloc_bytes"] = failed_alloc(e, pool)
+    if cell["status"] != "ok" and isinstance(cell.get("quality"), dict) and cell["epoch_log"]:
+        cell["quality"]["partial"] = True  # the epochs finished before the cell ended early
     if c is not None and c.batch_limits is not None:  # the CPU memory budget of a batch search
         c.batch_limits.close()
     try:

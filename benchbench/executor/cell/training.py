@@ -11,7 +11,7 @@ import numpy
 from benchbench.executor.planning.batch import scaled_batches as _batches  # (global, per-rank) batch for strong or weak scaling
 from benchbench.cell_record import Diverged, _jsonable
 
-from benchbench.executor.protocol import PROGRESS_PREFIX
+from benchbench.executor.protocol import PROGRESS_PREFIX, data_seed
 from benchbench.executor.step import build_step
 from benchbench.phases import ALLREDUCE, DATA, UPDATE
 _MAX_TIMED_STEPS = 100_000  # bound on the steps a minimum timed duration adds
@@ -90,9 +90,10 @@ class CellContext:
             n_val = max(1, int(s["val_batches"])) * global_batch
         if quick and desc.get("batch"):  # throughput only: one global batch of data, reshuffled every step
             n_train, n_val = global_batch, 1
-        ds = wl.load_data(desc.get("data", "auto"), data_dir=desc.get("data_dir"), seed=int(desc.get("seed", 0)),
+        ds = wl.load_data(desc.get("data", "auto"), data_dir=desc.get("data_dir"), seed=data_seed(desc),
                           n_train=n_train, n_val=n_val)
         cell["data"] = {"dataset": wl.dataset, "source": ds.source, "note": ds.note}
+        _log_header(self, cell["data"])
         seed = int(desc.get("seed", 0))
         self.train_it = BatchIterator(ds.train, per_rank, shuffle=True, seed=seed, rank=self.rank,
                                       size=self.size, repeat=True)
@@ -288,25 +289,41 @@ def _train_full(c: CellContext, cell: dict, timer, losses: list, stopwatch) -> N
         cell["epoch_log"].append(row)
         _append_epoch(c, row)
         q = _quality(c, vloss, vmetric)
-        _keep_best(q, cell.get("quality"), row["elapsed_time"])
+        _keep_best(q, cell.get("quality"), epoch + 1)
         q["until"], q["epochs"] = until, epoch + 1
         cell["quality"] = q
         if q["reached"] and q.get("time_to_target_s") is None:
-            q["time_to_target_s"] = row["elapsed_time"]
+            q["time_to_target_s"], q["epochs_to_target"] = row["elapsed_time"], epoch + 1
         if q["reached"] and until == "target":
             break
     c.window.stop()
 
 
-def _keep_best(q: dict, previous: dict | None, elapsed: float) -> None:
-    """``q`` (this epoch's quality) gains the best value so far and the first time the target was reached."""
+def _keep_best(q: dict, previous: dict | None, epoch: int) -> None:
+    """``q`` (this epoch's quality) gains the best value so far (and its epoch) and the first time
+    and epoch the target was reached."""
     prev = previous or {}
-    best = prev.get("best_value")
+    best, best_epoch = prev.get("best_value"), prev.get("best_epoch")
     value = q["value"]
     if value is not None and (best is None or (value > best if q["higher_is_better"] else value < best)):
-        best = value
-    q["best_value"] = best
+        best, best_epoch = value, epoch
+    q["best_value"], q["best_epoch"] = best, best_epoch
     q["time_to_target_s"] = prev.get("time_to_target_s")
+    q["epochs_to_target"] = prev.get("epochs_to_target")
+
+
+def _log_header(c: _Cell, data: dict) -> None:
+    """The first line of the cell's epoch log file: its data and how its quality is judged, so that
+    the epochs of a cell that dies later keep their data source and target (``launcher.partial_quality``)."""
+    path = c.desc.get("epoch_log_path")
+    if c.rank != 0 or not path or c.desc.get("profile", "quick") != "full":
+        return
+    wl = c.wl
+    header = {"data": data, "quality": {"metric": wl.metric, "target": wl.target_for(c.params),
+                                        "target_source": wl.target_source, "higher_is_better": wl.higher_is_better,
+                                        "until": (c.settings or {}).get("until") or "target"}}
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(header, default=_jsonable) + "\n")
 
 
 def _append_epoch(c: CellContext, row: dict) -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 from benchbench.errors import UserError
 from benchbench.json_files import atomic_write_json
 
+from benchbench.executor import kept_epochs
 from benchbench.executor.launch import lifeline, oom_evidence
 from benchbench.executor.protocol import PROGRESS_PREFIX, WORKER_MODULE
 from benchbench.cell_record import failed, one_line
@@ -223,6 +224,7 @@ def _keep_epochs(cell: dict, epochs_path: Path) -> dict:
     if rows and not cell.get("epoch_log"):
         cell["epoch_log"] = rows
         cell["reason"] = one_line(f"{cell['reason']} (after {len(rows)} finished epoch(s), kept)")
+        kept_epochs.keep(cell, epochs_path, rows)
     return cell
 
 
@@ -285,6 +287,7 @@ def _run_worker(desc: dict, hostfile, on_progress, log_path) -> dict:
                 partial = failed(desc, "failed", f"interrupted after {len(rows)} finished epoch(s), kept; "
                                         "`--resume` runs the cell again", duration_s=time.perf_counter() - t0,
                                         epoch_log=rows, interrupted=True)
+                kept_epochs.keep(partial, epochs_path, rows)
             raise CellInterrupted(partial) from None
         if timed_out:
             return _keep_epochs(failed(desc, "timeout", f"no result within the time-out of {timeout:g} s; "

@@ -73,11 +73,13 @@ def status_text(cell: dict) -> Text:
 
 
 def cell_label(cell_or_desc: dict) -> str:
-    """``workload on device`` (with the repeat when there are several)."""
+    """``workload on device`` (with the seed in a run of several, and the repeat when there are several)."""
     wl = cell_or_desc.get("workload")
     if cell_or_desc.get("id"):
         wl = cell_or_desc["id"].split("/")[0]
     label = f"{wl} on {cell_or_desc.get('device')}"
+    if "/s" in str(cell_or_desc.get("id", "")):
+        label += f" seed {cell_or_desc.get('seed')}"
     if cell_or_desc.get("repeat"):
         label += f" (repeat {cell_or_desc['repeat']})"
     return label

@@ -16,13 +16,14 @@ import yaml
 
 from benchbench.errors import PlanError, UserError
 from benchbench.executor.planning import batch
+from benchbench.executor.planning.seeds import MAX_SEEDS, resolve_seeds  # noqa: F401  (part of the plan's interface)
 
 
 
 _STEP_KEYS = {"warmup_steps", "steps", "val_batches", "epochs", "timeout_s", "min_time_s"}
 _PROFILE_KEYS = _STEP_KEYS | {"workloads"}
 _TOP_KEYS = {
-    "workloads", "devices", "profile", "profiles", "repeat", "seed", "data", "data_dir",
+    "workloads", "devices", "profile", "profiles", "repeat", "seed", "seeds", "data", "data_dir",
     "timeout_s", "output", "scaling", "dtype", "deterministic", "hostfile", "until", "batch_size", "memory_limit",
 }
 PROFILES = ("quick", "full")
@@ -38,6 +39,7 @@ DEFAULTS = {
     "profile": "quick",
     "repeat": 1,
     "seed": 0,
+    "seeds": None,           # null: one seed (``seed``); N: seeds seed … seed+N-1; a list: exactly those
     "data": "auto",
     "data_dir": None,
     "timeout_s": 1800,
@@ -86,6 +88,7 @@ class Plan:
     memory_limit: int | None = None
     timeout_given: bool = False
     until: str = "target"
+    seeds: list = dataclasses.field(default_factory=lambda: [0])
     lines: dict = dataclasses.field(default_factory=dict, repr=False)
 
     def settings(self, workload_name: str) -> dict:
@@ -228,6 +231,10 @@ class _Checker:
         self.choice(cfg["profile"], PROFILES, ["profile"])
         self.int_(cfg["repeat"], ["repeat"], 1)
         self.int_(cfg["seed"], ["seed"], 0)
+        try:
+            resolve_seeds(cfg["seed"], cfg["seeds"])
+        except ValueError as e:
+            self.fail(["seeds"], f"'seeds' {e}")
         self.choice(cfg["data"], DATA_SOURCES, ["data"])
         self.choice(cfg["scaling"], SCALINGS, ["scaling"])
         self.choice(cfg["dtype"], DTYPES, ["dtype"])
@@ -329,6 +336,7 @@ def load_plan(path=None, overrides: dict | None = None) -> Plan:
             raise PlanError(f"unknown plan option {key!r}")
         merged[key] = value
     cli.plan(merged)
+    seeds = resolve_seeds(merged["seed"], merged["seeds"])
     return Plan(
         config_file=fname,
         config=cfg,
@@ -336,7 +344,7 @@ def load_plan(path=None, overrides: dict | None = None) -> Plan:
         devices=list(merged["devices"]),
         profile=merged["profile"],
         repeat=merged["repeat"],
-        seed=merged["seed"],
+        seed=seeds[0],
         data=merged["data"],
         data_dir=merged["data_dir"],
         timeout_s=float(merged["timeout_s"]),
@@ -349,6 +357,7 @@ def load_plan(path=None, overrides: dict | None = None) -> Plan:
         memory_limit=merged.get("memory_limit"),
         timeout_given=(overrides or {}).get("timeout_s") is not None,
         until=merged["until"],
+        seeds=seeds,
         lines=lines,
     )
 

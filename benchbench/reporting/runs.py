@@ -42,6 +42,11 @@ class Run:
         return str(self.machine.get("id", "unknown-machine"))
 
     @property
+    def label(self) -> str:
+        """The machine's human name (``run --label``, or its CPU/GPU models), else its id."""
+        return str(self.machine.get("label") or self.machine_id)
+
+    @property
     def run_id(self) -> str:
         return str(self.data.get("run_id", self.path.stem))
 

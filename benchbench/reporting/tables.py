@@ -1,14 +1,15 @@
 """Report tables: per workload × device of a run, as terminal text or Markdown.
 
-``run_text()`` is the body of ``benchbench report`` (see ``reporting/verbs.py``);
-``display_frame()`` gives the formatted table that the HTML report reuses.
+``display_frame()`` gives the formatted table per workload; ``reporting/sections.py`` lays the
+tables and notes out as one report in every medium.
 """
 from __future__ import annotations
 
 import pandas as pd
 
-from benchbench.reporting.render import _finite, fmt_bytes, fmt_energy, fmt_number, fmt_seconds, markdown_table, terminal_table
+from benchbench.reporting.render import _finite, fmt_bytes, fmt_energy, fmt_number, fmt_seconds
 from benchbench.reporting.runs import SIMULATED_BANNER, ReportError, Run
+from benchbench.reporting.marks import CONTENDED, mark_text
 from benchbench.reporting.summary import summarize_run
 
 LOG_COLUMNS = ("epoch", "main/loss", "validation/main/loss", "main/accuracy", "validation/main/accuracy", "elapsed_time")
@@ -62,10 +63,7 @@ def display_frame(summary: pd.DataFrame) -> pd.DataFrame:
             sps = fmt_number(r.samples_per_s)
             if _finite(r.samples_per_s_ci_low) and _finite(r.samples_per_s_ci_high):
                 sps += f" [{fmt_number(r.samples_per_s_ci_low)}, {fmt_number(r.samples_per_s_ci_high)}]"
-            if r.noisy:
-                sps += " ~noisy"
-            if r.contended:
-                sps += " ~contended"
+            sps += mark_text(r.noisy, r.contended)
         rows.append({
             "device": r.device + (f" ×{r.repeats}" if r.repeats > 1 else ""),
             "data": r.data_source,
@@ -120,31 +118,6 @@ def _batch_text(sub: pd.DataFrame) -> str:
     return "global batch " + "/".join(str(b) for b in batches) if batches else "batch unknown"
 
 
-def run_text(run: Run, summary: pd.DataFrame, markdown: bool) -> str:
-    """One run's report as terminal text or Markdown: header, a table per workload, notes.
-
-    Args:
-        run: the loaded run.
-        summary: its rows from ``summarize_run()``.
-        markdown: Markdown instead of terminal text.
-    """
-    header = run_header(run)
-    out = [f"# benchbench report: {run.machine_id}"] + [f"- {h}" for h in header] if markdown else list(header)
-    for workload, sub in summary.groupby("workload", sort=False):
-        title = f"{workload} ({_batch_text(sub)})"
-        table = display_frame(sub)
-        out += ["", f"## {title}" if markdown else title, "", markdown_table(table) if markdown else terminal_table(table)]
-    notes = data_notes(summary)
-    if notes:
-        out += ["", "Data notes:" if not markdown else "**Data notes**", ""]
-        out += [f"- {n}" for n in notes]
-    figures = figure_notes(run, summary)
-    if figures:
-        out += ["", "What the figures cover:" if not markdown else "**What the figures cover**", ""]
-        out += [f"- {n}" for n in figures]
-    return "\n".join(out) + "\n"
-
-
 def figure_notes(run: Run, summary: pd.DataFrame) -> list[str]:
     """How the intervals were computed, which cells were contended, and the run's calibration probes."""
     notes = []
@@ -156,7 +129,7 @@ def figure_notes(run: Run, summary: pd.DataFrame) -> list[str]:
         notes.append("95% CI over repeats: hierarchical bootstrap (repeats resampled, then steps within each)")
     for r in summary.itertuples():
         if getattr(r, "contended", False):
-            notes.append(f"~contended {r.workload} on {r.device}: {r.contended_reason}")
+            notes.append(f"{CONTENDED} {r.workload} on {r.device}: {r.contended_reason}")
     probes = run.data.get("probes") or {}
     start, end = probes.get("start") or {}, probes.get("end") or {}
     if start.get("sgemm_gflops"):

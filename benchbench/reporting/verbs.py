@@ -7,19 +7,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchbench.reporting.batch import batch_text
 from benchbench.reporting.compare import compare_text
-from benchbench.reporting.determinism import determinism_text
 from benchbench.reporting.html import html_report
 from benchbench.reporting.render import FORMATS, write_output
 from benchbench.reporting.runs import ReportError, refuse_simulated_against_real, resolve_runs
-from benchbench.reporting.scaling_report import scaling_text
+from benchbench.reporting.sections import render_markdown, render_terminal, report_sections
 from benchbench.reporting.summary import summarize_run
-from benchbench.reporting.tables import csv_frame, epoch_log_text, run_text
+from benchbench.reporting.tables import csv_frame, epoch_log_text
 
 
 def report(paths: list[Path] | None = None, results_dir: Path = Path("results"), fmt: str = "terminal",
-           output: Path | None = None, log: str | None = None) -> str:
+           output: Path | None = None, log: str | None = None, baseline: str | None = None,
+           prices: dict[str, float] | None = None) -> str:
     """Tables of one or more runs, per workload × device (what ``benchbench report`` prints).
 
     Args:
@@ -30,6 +29,8 @@ def report(paths: list[Path] | None = None, results_dir: Path = Path("results"),
         output: the file to write; ``None`` returns the text (for ``html``, the page is written to
             ``<results_dir>/reports/`` instead).
         log: a cell id: give that cell's epoch log instead of the tables.
+        baseline: normalise the summary to this device or run (``--baseline``).
+        prices: machine id or label -> price, for the summary's samples/s per price.
 
     Returns:
         The text to print: the report itself, or ``wrote PATH`` where a file was written.
@@ -52,17 +53,14 @@ def report(paths: list[Path] | None = None, results_dir: Path = Path("results"),
         else:
             raise errors[0]
     elif fmt == "html":
-        return f"wrote {html_report([r.path for r in runs], results_dir=results_dir, output=output)}"
+        return f"wrote {html_report([r.path for r in runs], results_dir=results_dir, output=output, prices=prices, baseline=baseline)}"
     elif fmt == "csv":
         text = csv_frame(runs).to_csv(index=False)
     else:
-        markdown = fmt == "markdown"
-        text = "\n".join(run_text(run, summarize_run(run), markdown=markdown) for run in runs)
-        extras = [determinism_text(runs)] + [scaling_text(run) for run in runs]
-        extras += [batch_text(run, markdown=markdown) for run in runs]
-        for extra in extras:
-            if extra:
-                text += "\n" + extra
+        summaries = [summarize_run(run) for run in runs]
+        banner, sections = report_sections(runs, summaries, baseline, prices)
+        title = "benchbench report: " + ", ".join(f"{r.label} ({r.date})" for r in runs)
+        text = (render_markdown if fmt == "markdown" else render_terminal)(title, banner, sections)
     return write_output(text, output)
 
 

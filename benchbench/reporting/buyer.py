@@ -245,7 +245,7 @@ def peak_notes(runs: list[Run], frame: pd.DataFrame) -> list[str]:
                            "per device) × its devices")
     notes = ["share of peak = the cell's achieved GFLOP/s (FLOPs per sample × samples/s) over the device's "
              "measured GEMM peak; " + ("; ".join(sources) or "no probe recorded")]
-    for run in runs:
+    for run in {r.machine_id: r for r in runs}.values():
         start = ((run.data.get("probes") or {}).get("start")) or {}
         if _finite(start.get("membw_gbs")):
             notes.append(f"memory: the copy probe of {run.machine_id} moved {start['membw_gbs']:.3g} GB/s; cells do "

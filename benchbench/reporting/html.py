@@ -12,6 +12,7 @@ from pathlib import Path
 
 
 from benchbench.reporting.compare import compare_frame, compare_notes, display_compare
+from benchbench.reporting.compare_gate import metadata_diff, pairing_warnings
 from benchbench.reporting.plots import build_figures
 from benchbench.reporting.render import drop_empty_columns, html_table
 from benchbench.reporting.runs import Run, file_stem, refuse_simulated_against_real, resolve_runs, runs_label
@@ -81,8 +82,12 @@ def comparison_section(runs: list[Run], prices: dict[str, float] | None = None) 
     frame = compare_frame(runs, prices)
     labels = list(runs_label(runs).values())
     table = drop_empty_columns(display_compare(frame, labels), keep=2)
-    return "\n".join(['<section id="comparison"><h2>Comparison</h2>', html_table(table),
-                      _list(compare_notes(runs, frame)), "</section>"])
+    diff = metadata_diff(runs)
+    parts = ['<section id="comparison"><h2>Comparison</h2>', html_table(table),
+             _list(pairing_warnings(runs) + compare_notes(runs, frame))]
+    if not diff.empty:
+        parts.append("<h3>What differs between the machines and runs</h3>" + html_table(diff))
+    return "\n".join(parts + ["</section>"])
 
 
 def page(title: str, body: str) -> str:

@@ -67,8 +67,11 @@ def report_sections(runs: list[Run], summaries: list[pd.DataFrame], baseline: st
     used = {m for frame in (thr,) for v in frame.to_numpy().ravel() for m in marks.MARKS if m in str(v)}
     summary = Section("Summary", "summary", items=notes + ([marks.legend(used)] if used else []))
     if not thr.empty:
-        summary.tables = [("throughput, samples/s: median [95% CI]", thr, "workload"),
-                          ("share of the device's measured GEMM peak", share, "workload")]
+        index = "workload"
+        if thr.shape[1] > 4:  # many devices: one row each, so that the table fits a terminal
+            thr, share, index = thr.T, share.T, "device"
+        summary.tables = [("throughput, samples/s: median [95% CI]", thr, index),
+                          ("share of the device's measured GEMM peak", share, index)]
     sections = [summary]
     cover, contention, data, runs_part = [], [], [], []
     for run, s in zip(runs, summaries):

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchbench.reporting.compare import compare_text
+from benchbench.reporting.compare import compare_frame, compare_text
+from benchbench.reporting.compare_gate import slower_than
 from benchbench.reporting.html import html_report
 from benchbench.reporting.render import FORMATS, write_output
 from benchbench.reporting.runs import ReportError, refuse_simulated_against_real, resolve_runs
@@ -65,25 +66,39 @@ def report(paths: list[Path] | None = None, results_dir: Path = Path("results"),
 
 
 def compare(paths: list[Path], prices: dict[str, float] | None = None, fmt: str = "terminal",
-            output: Path | None = None, results_dir: Path = Path("results")) -> str:
+            output: Path | None = None, results_dir: Path = Path("results"), baseline: str | None = None) -> str:
     """Compares runs of different machines (what ``benchbench compare`` prints).
 
     Args:
         paths: two or more results files or folders (a folder means its newest run); the first is
             the baseline.
-        prices: machine id -> price (any currency), e.g. parsed from ``--price machine-id=12000``.
+        prices: machine id or label -> price (any currency), e.g. parsed from ``--price machine-id=12000``.
         fmt: ``terminal``, ``markdown``, ``csv`` or ``html`` (a self-contained page).
         output: the file to write; ``None`` returns the text (for ``html``, the page goes to
             ``<results_dir>/reports/``).
         results_dir: where the HTML page goes when no output is given.
+        baseline: normalise the buyer's summary to this device or run (``--baseline``).
 
     Returns:
         The text to print: the comparison, or ``wrote PATH`` where a file was written.
 
     Raises:
         ReportError: fewer than two runs, a malformed or wrong-version file, an empty run, a price
-            for a machine not compared, a price that is not positive.
+            for a machine not compared, a price that is not positive, an unknown baseline.
         ValueError: unknown ``fmt``.
+    """
+    return compare_and_gate(paths, prices, fmt, output, results_dir, baseline)[0]
+
+
+def compare_and_gate(paths: list[Path], prices: dict[str, float] | None = None, fmt: str = "terminal",
+                     output: Path | None = None, results_dir: Path = Path("results"), baseline: str | None = None,
+                     fail_if_slower: float | None = None) -> tuple[str, list[str]]:
+    """:func:`compare`, and the regressions beyond ``fail_if_slower`` percent (``--fail-if-slower``).
+
+    Returns:
+        ``(text, regressions)``: one line per workload × device where a run is slower than the
+        baseline by more than ``fail_if_slower`` percent (see ``compare_gate.slower_than``);
+        empty without a threshold.
     """
     if fmt not in FORMATS:
         raise ValueError(f"compare: fmt must be one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -92,7 +107,9 @@ def compare(paths: list[Path], prices: dict[str, float] | None = None, fmt: str 
                           "`benchbench compare results/machine-a results/machine-b`")
     runs = resolve_runs(list(paths), results_dir)
     refuse_simulated_against_real(runs)
+    regressions = slower_than(compare_frame(runs, prices), fail_if_slower) if fail_if_slower is not None else []
     if fmt == "html":
-        written = html_report([r.path for r in runs], results_dir=results_dir, output=output, prices=prices)
-        return f"wrote {written}"
-    return write_output(compare_text(runs, prices, fmt), output)
+        written = html_report([r.path for r in runs], results_dir=results_dir, output=output, prices=prices,
+                              baseline=baseline)
+        return f"wrote {written}", regressions
+    return write_output(compare_text(runs, prices, fmt, baseline), output), regressions

@@ -12,6 +12,8 @@ from benchbench.reporting.runs import SIMULATED_BANNER, ReportError, Run
 from benchbench.reporting.marks import CONTENDED, mark_text
 from benchbench.reporting.summary import summarize_run
 
+EFFICIENCY_FLAG = 1.10  # a scaling efficiency above this is flagged, never shown as a plain result
+
 LOG_COLUMNS = ("epoch", "main/loss", "validation/main/loss", "main/accuracy", "validation/main/accuracy", "elapsed_time")
 
 DISPLAY_COLUMNS = ["device", "data", "samples/s [95% CI]", "ms/step", "GFLOP/s", "vs CPU", "scaling eff.",
@@ -44,7 +46,10 @@ def _efficiency_text(row) -> str:
         return "—"
     if not _finite(row.scaling_efficiency):
         return f"— ({row.scaling}, no single-device cell)" if row.baseline_device is None else "—"
-    return f"{row.scaling_efficiency:.0%} ({row.scaling}, vs {row.baseline_device})"
+    text = f"{row.scaling_efficiency:.0%} ({row.scaling}, vs {row.baseline_device})"
+    if row.scaling_efficiency > EFFICIENCY_FLAG:  # more than linear: the single-device figure is suspect
+        text += " ! implausible: baseline contended or cache effect"
+    return text
 
 
 def display_frame(summary: pd.DataFrame) -> pd.DataFrame:

@@ -351,6 +351,10 @@ def _run(args, held: list) -> int:
 
         descs = batch_mod.expand(plan, workloads, specs, descs, given_limit=args.memory_limit is not None)
     machine = system.fingerprint()
+    if args.label is not None:
+        if not args.label.strip() or len(args.label) > 120 or not args.label.isprintable():
+            raise UsageError(f"--label must be 1 to 120 printable characters, got {args.label!r}")
+        machine["label"] = args.label.strip()
     if machine.get("simulated_gpus"):
         print(f"benchbench: {backend.SIMULATED_NOTE}", file=sys.stderr)
     if args.resume:

@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--batch-size", metavar="B,...|max",
                    help="a cell per batch size (global; per device under --scaling weak), or max: "
                         "the largest batch that trains on each device")
+    r.add_argument("--label", metavar="TEXT",
+                   help='a human name for the machine in reports, e.g. "lab box A" (default: its CPU/GPU models)')
     r.add_argument("--memory-limit", metavar="SIZE",
                    help="CPU memory budget of --batch-size max, e.g. 2GiB (default: half the available memory)")
 

@@ -144,10 +144,13 @@ def resolve_runs(paths: list[Path] | None, results_dir: Path = Path("results")) 
 
 
 def runs_label(runs: list[Run]) -> dict[int, str]:
-    """Short, unique labels for runs: the machine id, with the run id where a machine repeats, and
-    the position (``#2``) where the same run is given twice (a run compared with itself or a copy)."""
-    ids = [r.machine_id for r in runs]
-    labels = [r.machine_id if ids.count(r.machine_id) == 1 else f"{r.machine_id}@{r.run_id}" for r in runs]
+    """Short, unique labels for runs: the machine's label (``run --label``, else its models, else its
+    id), with the machine id where two machines share a label, the run id where a machine repeats,
+    and the position (``#2``) where the same run is given twice (a run compared with itself or a copy)."""
+    labels = [r.label for r in runs]
+    labels = [f"{lab} ({r.machine_id})" if labels.count(lab) > 1 and lab != r.machine_id and
+              len({x.machine_id for x in runs if x.label == lab}) > 1 else lab for lab, r in zip(labels, runs)]
+    labels = [lab if labels.count(lab) == 1 else f"{lab}@{r.run_id}" for lab, r in zip(labels, runs)]
     return {i: (label if labels.count(label) == 1 else f"{label}#{i + 1}") for i, label in enumerate(labels)}
 
 

@@ -16,10 +16,11 @@ import socket
 
 from benchbench.system.cpu import (ISA_FLAGS, PERF_ENV_VARS, blas_info, blas_warning, cpu_info,
                                    memory_bytes)
+from benchbench.system.cpu_power import RaplCounter, cpu_energy, cpu_frequency
 from benchbench.system.nvml import GpuMonitor, cuda_pci_bus_id, gpu_list
 from benchbench.system.library_versions import versions
 
-__all__ = ["ISA_FLAGS", "PERF_ENV_VARS", "GpuMonitor", "blas_info", "blas_warning", "cpu_info",
+__all__ = ["ISA_FLAGS", "PERF_ENV_VARS", "GpuMonitor", "RaplCounter", "blas_info", "cpu_energy", "cpu_frequency", "default_label", "blas_warning", "cpu_info",
            "cuda_pci_bus_id", "fingerprint", "format_fingerprint", "gpu_list", "machine_id", "memory_bytes",
            "versions"]
 
@@ -69,9 +70,28 @@ def fingerprint() -> dict:
         "gpus": gpu_list(),
         "simulated_gpus": _gpus_simulated(),
         "versions": versions(),
+        "cpu_frequency": cpu_frequency(),
+        "cpu_energy": cpu_energy(),
     }
     fp["id"] = machine_id(fp)
+    fp["label"] = default_label(fp)
     return fp
+
+
+def _short_model(name: str) -> str:
+    name = re.sub(r"\((R|TM|tm|r)\)|\bCPU\b|\bProcessor\b|@.*$|\bNVIDIA\b|\bIntel\b|\bCore\b|\bGeForce\b", "", name)
+    name = re.sub(r"\b(Xeon|EPYC)\s+(Platinum|Gold|Silver|Bronze)\s+", r"\1 ", name)
+    return re.sub(r"\s+", " ", name).strip(" -") or "unknown"
+
+
+def default_label(fp: dict) -> str:
+    """A human name for the machine from its models, e.g. ``2× H100 80GB HBM3 / Xeon 8480+``."""
+    cpu = _short_model(str((fp.get("cpu") or {}).get("model") or "unknown CPU"))
+    names = [_short_model(str(g.get("name", "?"))) for g in fp.get("gpus") or []]
+    if fp.get("simulated_gpus") and names:
+        names = ["simulated GPU"] * len(names)
+    gpus = " + ".join(f"{names.count(n)}× {n}" for n in dict.fromkeys(names))
+    return f"{gpus} / {cpu}" if gpus else cpu
 
 
 def _simulated_note() -> str:
@@ -92,7 +112,7 @@ def format_fingerprint(fp: dict) -> str:
     mhz = f", max {cpu['max_mhz']:.0f} MHz" if cpu.get("max_mhz") else ""
     lines = [] if not fp.get("simulated_gpus") else [f"WARNING   {_simulated_note()}"]
     lines += [
-        f"machine   {fp.get('id')} (host {fp.get('hostname')})",
+        f"machine   {fp.get('id')} (host {fp.get('hostname')}), label {fp.get('label') or '—'}",
         f"os        {fp.get('os')}, Python {fp.get('python')}",
         f"cpu       {cpu.get('model')} ({cpu.get('arch')}), {cpu.get('cores_physical') or '?'} physical / "
         f"{cpu.get('cores_logical') or '?'} logical cores{mhz}",
@@ -105,6 +125,18 @@ def format_fingerprint(fp: dict) -> str:
         lines.append("blas      not detected")
     if blas.get("warning"):
         lines.append(f"          warning: {blas['warning']}")
+    freq = fp.get("cpu_frequency") or {}
+    if freq:
+        def fact(v, unit=""):
+            return "unknown" if v is None else (("on" if v else "off") if isinstance(v, bool) else f"{v:g}{unit}")
+        lines.append(f"cpu freq  governor {freq.get('governor') or 'unknown'}, turbo {fact(freq.get('turbo'))}, "
+                     f"current {fact(freq.get('cur_mhz'), ' MHz')}, max {fact(freq.get('max_mhz'), ' MHz')}, "
+                     f"NUMA nodes {fact(freq.get('numa_nodes'))}, SMT {fact(freq.get('smt'))}")
+        lines += [f"          warning: {w}" for w in freq.get("warnings") or []]
+    energy = fp.get("cpu_energy") or {}
+    if energy:
+        lines.append("cpu energy " + (f"RAPL readable ({', '.join(energy.get('domains') or [])})" if energy.get("available")
+                                      else f"not measured: {energy.get('reason')}"))
     lines.append(f"memory    {_gib(fp.get('memory_bytes'))}")
     gpus = fp.get("gpus") or []
     if not gpus:

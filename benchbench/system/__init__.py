@@ -79,7 +79,7 @@ def fingerprint() -> dict:
 
 
 def _short_model(name: str) -> str:
-    name = re.sub(r"\((R|TM|tm|r)\)|\bCPU\b|\bProcessor\b|@.*$|\bNVIDIA\b|\bIntel\b|\bCore\b|\bGeForce\b", "", name)
+    name = re.sub(r"\((R|TM|tm|r)\)|\bCPU\b|\bProcessor\b|@.*$|\bNVIDIA\b|\bIntel\b|(?<!-)\bCore\b|\bGeForce\b", "", name)
     name = re.sub(r"\b(Xeon|EPYC)\s+(Platinum|Gold|Silver|Bronze)\s+", r"\1 ", name)
     return re.sub(r"\s+", " ", name).strip(" -") or "unknown"
 

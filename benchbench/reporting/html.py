@@ -97,7 +97,8 @@ def page(title: str, body: str) -> str:
 
 
 def html_report(paths: list[Path] | None = None, results_dir: Path = Path("results"), output: Path | None = None,
-                prices: dict[str, float] | None = None, plots: str = "all", baseline: str | None = None) -> Path:
+                prices: dict[str, float] | None = None, plots: str = "all", baseline: str | None = None,
+                skipped: list[str] | None = None, comparison: bool = True) -> Path:
     """Writes one self-contained HTML page for a run, or a comparison of several runs.
 
     Args:
@@ -110,6 +111,9 @@ def html_report(paths: list[Path] | None = None, results_dir: Path = Path("resul
         plots: which figures to embed (``all``, ``throughput``, ``scaling``, ``tta``, ``phases``)
             or ``""`` for none.
         baseline: normalise the summary to this device or run (``--baseline``).
+        skipped: lines naming files that were not reported, shown at the top.
+        comparison: with several runs, a comparison page (the first run the baseline; simulated and
+            real runs refused); ``False``: every run's report on one page (``report FOLDER``).
 
     Returns:
         The path written.
@@ -118,10 +122,10 @@ def html_report(paths: list[Path] | None = None, results_dir: Path = Path("resul
         ReportError: no results, a malformed or wrong-version file, an empty run.
     """
     runs = resolve_runs(paths, results_dir)
-    if len(runs) == 1:
-        title = f"benchbench report: {runs[0].label} ({runs[0].date})"
+    if len(runs) == 1 or not comparison:
+        title = "benchbench report: " + ", ".join(f"{r.label} ({r.date})" for r in runs)
         body = _sections_html(runs, plots, prices, baseline)
-        default = file_stem(f"{runs[0].machine_id}_{runs[0].run_id}") + ".html"
+        default = file_stem("_".join(f"{r.machine_id}_{r.run_id}" for r in runs[:3])) + ".html"
     else:
         refuse_simulated_against_real(runs)
         labels = runs_label(runs)
@@ -130,5 +134,6 @@ def html_report(paths: list[Path] | None = None, results_dir: Path = Path("resul
         default = file_stem("compare_" + "_".join(r.run_id for r in runs)) + ".html"
     output = Path(output) if output is not None else Path(results_dir) / "reports" / default
     output.parent.mkdir(parents=True, exist_ok=True)
+    body = "".join(f'<p class="meta">{_e(line)}</p>' for line in skipped or []) + body
     output.write_text(page(title, body), encoding="utf-8")
     return output

@@ -143,6 +143,37 @@ def resolve_runs(paths: list[Path] | None, results_dir: Path = Path("results")) 
     return runs
 
 
+def resolve_every_run(paths: list[Path] | None, results_dir: Path = Path("results")) -> tuple[list[Run], list[str]]:
+    """Like :func:`resolve_runs`, but a folder named in ``paths`` means every run in it (``report FOLDER``).
+
+    Returns:
+        ``(runs, skipped)``: the loadable runs, newest first within each folder, and one line per
+        file of a folder that could not be reported, saying why.
+
+    Raises:
+        ReportError: nothing at all could be loaded, or a file named directly cannot be.
+    """
+    if not paths:
+        return resolve_runs(paths, results_dir), []
+    runs, skipped = [], []
+    for raw in paths:
+        path = Path(raw)
+        if not path.is_dir():
+            runs += resolve_runs([path], results_dir)
+            continue
+        files = _run_files(path)
+        if not files:
+            raise ReportError(f"no results in {path}/; run `benchbench run` first")
+        for file in files:
+            try:
+                runs.append(load_run(file))
+            except ReportError as exc:
+                skipped.append(f"skipped {exc}")
+    if not runs:
+        raise ReportError(skipped[0].removeprefix("skipped ") if skipped else "no results")
+    return runs, skipped
+
+
 def runs_label(runs: list[Run]) -> dict[int, str]:
     """Short, unique labels for runs: the machine's label (``run --label``, else its models, else its
     id), with the machine id where two machines share a label, the run id where a machine repeats,

@@ -104,9 +104,9 @@ def report_sections(runs: list[Run], summaries: list[pd.DataFrame], baseline: st
     return banner, sections
 
 
-def render_terminal(title: str, banner, sections: list[Section]) -> str:
+def render_terminal(title: str, banner, sections: list[Section], skipped: list[str] | None = None) -> str:
     """The report as terminal text: a framed banner, then each section with its title."""
-    out = []
+    out = list(skipped or [])
     if banner:
         width = min(max(len(line) for _, line in banner) + 2, (terminal_width() or 100) - 2)
         out.append("!" * (width + 2))
@@ -126,9 +126,9 @@ def render_terminal(title: str, banner, sections: list[Section]) -> str:
     return "\n".join(out) + "\n"
 
 
-def render_markdown(title: str, banner, sections: list[Section]) -> str:
+def render_markdown(title: str, banner, sections: list[Section], skipped: list[str] | None = None) -> str:
     """The report as GitHub Markdown: the banner as a quote, then a ``##`` heading per section."""
-    out = [f"# {title}", ""]
+    out = [f"# {title}", ""] + [f"- {line}" for line in skipped or []]
     for kind, line in banner:
         out.append(f"> **{kind.upper()}** {line}")
     for sec in sections:

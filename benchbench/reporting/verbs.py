@@ -11,7 +11,7 @@ from benchbench.reporting.compare import compare_frame, compare_text
 from benchbench.reporting.compare_gate import slower_than
 from benchbench.reporting.html import html_report
 from benchbench.reporting.render import FORMATS, write_output
-from benchbench.reporting.runs import ReportError, refuse_simulated_against_real, resolve_runs
+from benchbench.reporting.runs import ReportError, refuse_simulated_against_real, resolve_every_run, resolve_runs
 from benchbench.reporting.sections import render_markdown, render_terminal, report_sections
 from benchbench.reporting.summary import summarize_run
 from benchbench.reporting.tables import csv_frame, epoch_log_text
@@ -23,8 +23,9 @@ def report(paths: list[Path] | None = None, results_dir: Path = Path("results"),
     """Tables of one or more runs, per workload × device (what ``benchbench report`` prints).
 
     Args:
-        paths: results files or folders (a folder means its newest run); ``None`` takes the newest
-            run under ``results_dir``.
+        paths: results files or folders (a folder means every run in it; files that cannot be
+            reported are named in the report, "skipped ..."); ``None`` takes the newest run under
+            ``results_dir``.
         results_dir: where runs are looked for when ``paths`` is empty.
         fmt: ``terminal``, ``markdown``, ``csv`` or ``html`` (a self-contained page with the plots).
         output: the file to write; ``None`` returns the text (for ``html``, the page is written to
@@ -42,7 +43,7 @@ def report(paths: list[Path] | None = None, results_dir: Path = Path("results"),
     """
     if fmt not in FORMATS:
         raise ValueError(f"report: fmt must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    runs = resolve_runs(paths, results_dir)
+    runs, skipped = resolve_every_run(paths, results_dir)
     if log is not None:
         errors = []
         for run in runs:
@@ -54,14 +55,16 @@ def report(paths: list[Path] | None = None, results_dir: Path = Path("results"),
         else:
             raise errors[0]
     elif fmt == "html":
-        return f"wrote {html_report([r.path for r in runs], results_dir=results_dir, output=output, prices=prices, baseline=baseline)}"
+        written = html_report([r.path for r in runs], results_dir=results_dir, output=output, prices=prices,
+                              baseline=baseline, skipped=skipped, comparison=False)
+        return "\n".join(skipped + [f"wrote {written}"])
     elif fmt == "csv":
         text = csv_frame(runs).to_csv(index=False)
     else:
         summaries = [summarize_run(run) for run in runs]
         banner, sections = report_sections(runs, summaries, baseline, prices)
         title = "benchbench report: " + ", ".join(f"{r.label} ({r.date})" for r in runs)
-        text = (render_markdown if fmt == "markdown" else render_terminal)(title, banner, sections)
+        text = (render_markdown if fmt == "markdown" else render_terminal)(title, banner, sections, skipped)
     return write_output(text, output)
 
 

@@ -122,3 +122,17 @@ def test_compare_names_differences_and_warns(tmp_path, build, alpha_path):
     assert "different profiles" in warnings and "real data meets synthetic data on mlp_mnist" in warnings
     text = compare([alpha_path, other.path])
     assert "what differs between the machines and runs" in text and "different profiles" in text
+
+
+def test_report_folder_reports_every_run_and_names_the_skipped(tmp_path, build, alpha_path):
+    folder = tmp_path / "alpha-1a2b3c4d"
+    folder.mkdir()
+    for i, run_id in enumerate(("20261123T105100Z-3f9c2a", "20261124T105100Z-3f9c2b")):
+        (folder / f"{run_id}.json").write_text(alpha_path.read_text().replace("20261123T105100Z-3f9c2a", run_id))
+    (folder / "20261125T105100Z-000000.json").write_text("{broken")
+    text = report([folder])
+    assert "run 20261123T105100Z-3f9c2a" in text and "run 20261124T105100Z-3f9c2b" in text
+    assert text.startswith("skipped ") and "20261125T105100Z-000000.json" in text.splitlines()[0]
+    out = report([folder], fmt="html", output=tmp_path / "all.html")
+    assert out.splitlines()[0].startswith("skipped ") and out.endswith("all.html")
+    assert (tmp_path / "all.html").read_text().count("<h2>Machine alpha-1a2b3c4d — run ") == 2

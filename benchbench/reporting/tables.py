@@ -145,7 +145,8 @@ def figure_notes(run: Run, summary: pd.DataFrame) -> list[str]:
         notes.append(text)
     if "energy_window" in summary and ((summary["energy_window"] == "timed steps")
                                        & summary["samples_per_joule"].notna()).any():
-        notes.append("energy: NVML counters read when timing starts and after the last timed step, on every rank, summed")
+        notes.append("energy: NVML counters (GPUs) read when timing starts and after the last timed step, on every rank, "
+                     "summed; RAPL package counters (CPUs) over the same window, for the whole machine")
     return notes
 
 

@@ -84,3 +84,22 @@ def test_default_label_from_the_models():
           "gpus": [{"name": "NVIDIA H100 80GB HBM3"}, {"name": "NVIDIA H100 80GB HBM3"}]}
     assert system.default_label(fp) == "2× H100 80GB HBM3 / Xeon 8480+"
     assert system.default_label({"cpu": {"model": "AMD EPYC 9654 96-Core Processor"}, "gpus": []}) == "AMD EPYC 9654 96-Core"
+
+
+@pytest.mark.simgpu
+def test_gpu_clocks_persistence_and_links_from_nvml(monkeypatch):
+    pytest.importorskip("pynvml")
+    import pynvml
+
+    if not hasattr(pynvml, "nvmlDeviceGetNvLinkRemotePciInfo") or "simgpu" not in (pynvml.__file__ or ""):
+        pytest.skip("needs the simulated NVML (PYTHONPATH=tests/simgpu)")
+    monkeypatch.setenv("BENCHBENCH_SIM_GPUS", "4")
+    gpus = system.gpu_list()
+    assert gpus[0]["persistence_mode"] is True and gpus[0]["clocks_current_mhz"]["sm"] == 1980
+    assert gpus[0]["pcie_current"] == {"gen": 5, "width": 16} and gpus[0]["nvlink"]["active_links"] == 0
+    assert {p["link"] for p in system.gpu_topology(gpus)} == {"PCIe host bridge"}
+    monkeypatch.setenv("BENCHBENCH_SIM_GPU_NVLINK", "4")  # a ring: two links to each neighbour
+    gpus = system.gpu_list()
+    links = {(p["a"], p["b"]): p["link"] for p in system.gpu_topology(gpus)}
+    assert links[(0, 1)] == "NVLink x2" and links[(0, 3)] == "NVLink x2" and links[(0, 2)] == "PCIe host bridge"
+    assert "gpu links 0-1: NVLink x2" in system.format_fingerprint(system.fingerprint())

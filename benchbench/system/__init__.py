@@ -17,11 +17,11 @@ import socket
 from benchbench.system.cpu import (ISA_FLAGS, PERF_ENV_VARS, blas_info, blas_warning, cpu_info,
                                    memory_bytes)
 from benchbench.system.cpu_power import RaplCounter, cpu_energy, cpu_frequency
-from benchbench.system.nvml import GpuMonitor, cuda_pci_bus_id, gpu_list
+from benchbench.system.nvml import GpuMonitor, cuda_pci_bus_id, gpu_list, gpu_topology
 from benchbench.system.library_versions import versions
 
 __all__ = ["ISA_FLAGS", "PERF_ENV_VARS", "GpuMonitor", "RaplCounter", "blas_info", "cpu_energy", "cpu_frequency", "default_label", "blas_warning", "cpu_info",
-           "cuda_pci_bus_id", "fingerprint", "format_fingerprint", "gpu_list", "machine_id", "memory_bytes",
+           "cuda_pci_bus_id", "fingerprint", "format_fingerprint", "gpu_list", "gpu_topology", "machine_id", "memory_bytes",
            "versions"]
 
 def _slug(text: str) -> str:
@@ -68,11 +68,13 @@ def fingerprint() -> dict:
         "memory_bytes": memory_bytes(),
         "env": env,
         "gpus": gpu_list(),
+        "gpu_topology": None,
         "simulated_gpus": _gpus_simulated(),
         "versions": versions(),
         "cpu_frequency": cpu_frequency(),
         "cpu_energy": cpu_energy(),
     }
+    fp["gpu_topology"] = gpu_topology(fp["gpus"]) if len(fp["gpus"]) > 1 else []
     fp["id"] = machine_id(fp)
     fp["label"] = default_label(fp)
     return fp
@@ -152,9 +154,21 @@ def format_fingerprint(fp: dict) -> str:
             parts.append(f"SM {clocks['sm_max']} MHz")
         if pcie.get("gen"):
             parts.append(f"PCIe gen{pcie['gen']} x{pcie.get('width')}")
+        now = g.get("clocks_current_mhz") or {}
+        if now.get("sm"):
+            parts.append(f"SM now {now['sm']} MHz")
+        if g.get("persistence_mode") is not None:
+            parts.append(f"persistence {'on' if g['persistence_mode'] else 'off'}")
+        cur = g.get("pcie_current") or {}
+        if cur.get("gen") and (cur.get("gen"), cur.get("width")) != (pcie.get("gen"), pcie.get("width")):
+            parts.append(f"PCIe link now gen{cur['gen']} x{cur.get('width')}")
+        if (g.get("nvlink") or {}).get("active_links"):
+            parts.append(f"{g['nvlink']['active_links']} NVLinks")
         if g.get("processes"):
             parts.append(f"{g['processes']} other process(es)")
         lines.append(head + ", ".join(parts))
+    if fp.get("gpu_topology"):
+        lines.append("gpu links " + ", ".join(f"{p['a']}-{p['b']}: {p['link'] or 'unknown'}" for p in fp["gpu_topology"]))
     env = {k: v for k, v in (fp.get("env") or {}).items() if v is not None}
     lines.append("env       " + (" ".join(f"{k}={v}" for k, v in env.items()) or "no performance variables set"))
     vers = {k: v for k, v in (fp.get("versions") or {}).items() if v is not None}

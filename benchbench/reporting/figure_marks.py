@@ -7,6 +7,8 @@ test can find them on the figure object.
 """
 from __future__ import annotations
 
+import textwrap
+
 from benchbench.reporting.marks import CONTENDED, is_simulated
 from benchbench.reporting.runs import ReportError, Run
 
@@ -47,8 +49,12 @@ def mark_figure(fig, runs: list[Run], synthetic: list[str] | None = None, conten
     if contended:
         notes.append(f"hatched ({CONTENDED_HATCH}) = {CONTENDED}: ran on a busy machine")
     if notes:
-        fig.text(0.99, 0.01, _plain(" · ".join(notes)), fontsize=7, color="#6a1b9a", ha="right", va="bottom",
-                 gid="footer")
+        engine = fig.get_layout_engine()
+        if engine is not None and hasattr(engine, "set"):
+            engine.set(rect=(0, 0.08, 1, 0.92))  # room for the footer above the caption line
+        width = max(40, int(fig.get_figwidth() * 17))  # characters of 7-point text across the figure
+        fig.text(0.01, 0.035, _plain("\n".join(textwrap.wrap(" · ".join(notes), width))), fontsize=7, color="#6a1b9a",
+                 ha="left", va="bottom", gid="footer")
 
 
 def hatch_contended(bars, contended: list[bool]) -> None:

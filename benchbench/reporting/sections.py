@@ -86,7 +86,6 @@ def report_sections(runs: list[Run], summaries: list[pd.DataFrame], baseline: st
             for workload, sub in s.groupby("workload", sort=False):
                 sec.tables.append((f"{workload} ({_batch_text(sub)})", drop_empty_columns(display_frame(sub).reset_index(drop=True)), None))
             runs_part.append(sec)
-    sections += runs_part
     sections.append(Section("What the figures cover", "cover", items=cover or ["no interval or probe recorded"]))
     sections.append(Section("Contention", "contention",
                             items=contention or ["every cell ran quiet: no other process or moved probe was seen"]))
@@ -101,7 +100,8 @@ def report_sections(runs: list[Run], summaries: list[pd.DataFrame], baseline: st
     batch = "\n".join(t for t in (batch_text(r) for r in runs) if t)
     sections.append(Section("Batch sizes", "batch", text=batch.strip("\n"),
                             items=[] if batch else ["no batch sweep (run --batch-size 32,64,128 or max)"]))
-    return banner, sections
+    # The caveats come right after the summary, before the details they qualify.
+    return banner, sections + runs_part
 
 
 def render_terminal(title: str, banner, sections: list[Section], skipped: list[str] | None = None) -> str:
@@ -129,8 +129,9 @@ def render_terminal(title: str, banner, sections: list[Section], skipped: list[s
 def render_markdown(title: str, banner, sections: list[Section], skipped: list[str] | None = None) -> str:
     """The report as GitHub Markdown: the banner as a quote, then a ``##`` heading per section."""
     out = [f"# {title}", ""] + [f"- {line}" for line in skipped or []]
-    for kind, line in banner:
-        out.append(f"> **{kind.upper()}** {line}")
+    for _, line in banner:
+        head, sep, rest = line.partition(":")
+        out.append(f"> **{head}{sep}**{rest}")
     for sec in sections:
         out += ["", f"## {sec.title}"]
         for caption, frame, index in sec.tables:
@@ -150,8 +151,12 @@ def render_html_banner(banner) -> str:
     """The coloured banner at the top of an HTML page (one line per kind)."""
     if not banner:
         return ""
-    lines = "".join(f'<p class="banner-{k}" style="color:{_BANNER_COLOURS[k]}"><strong>{html.escape(k.upper())}</strong> '
-                    f"{html.escape(line)}</p>" for k, line in banner)
+    def one(kind: str, line: str) -> str:
+        head, sep, rest = line.partition(":")
+        return (f'<p class="banner-{kind}" style="color:{_BANNER_COLOURS[kind]}"><strong>{html.escape(head + sep)}</strong>'
+                f"{html.escape(rest)}</p>")
+
+    lines = "".join(one(k, line) for k, line in banner)
     return f'<div class="banner" role="alert">{lines}</div>'
 
 
@@ -159,7 +164,8 @@ def render_html_section(sec: Section, extra: str = "") -> str:
     """One section as an HTML fragment (``extra``: figures appended after the section's content)."""
     parts = [f'<section id="{sec.key}"><h2>{html.escape(sec.title)}</h2>']
     for caption, frame, index in sec.tables:
-        parts.append(f"<h3>{html.escape(caption)}</h3>" + html_table(frame, index_name=index))
+        shown = frame.reset_index(names=index) if index else frame
+        parts.append(f"<h3>{html.escape(caption)}</h3>" + html_table(shown))
     if sec.items:
         parts.append('<ul class="notes">' + "".join(f"<li>{html.escape(i)}</li>" for i in sec.items) + "</ul>")
     if sec.text:

@@ -84,7 +84,7 @@ def test_every_medium_carries_the_banner_and_every_section(tmp_path, flagged):
     for title in SECTION_TITLES:
         assert f"== {title} ==" in terminal and f"## {title}" in markdown and title in page.h2
     for word in ("SIMULATED", "CONTENDED", "SYNTHETIC"):
-        assert word in terminal.split("== Summary")[0] and word in page.banner and f"**{word}**" in markdown
+        assert word in terminal.split("== Summary")[0] and word in page.banner and f"> **{word}" in markdown
     assert "a busy neighbour" in terminal and "a busy neighbour" in markdown
     assert "marks: ~noisy" in terminal or "marks: ~contended" in terminal
 

@@ -40,7 +40,7 @@ def test_every_figure_kind_carries_its_marks(marked):
     thr = figures["throughput"]
     assert all(ax.get_yscale() == "linear" for ax in thr.axes)
     assert thr.axes[0].get_title() == "mlp_mnist:small"  # the variant
-    footer = " ".join(_texts(thr))
+    footer = " ".join(_texts(thr)).replace("\n", " ")
     assert "synthetic data: cnn_mnist on cpu" in footer and "~contended" in footer
     cpu_bar = thr.axes[0].patches[0]
     assert cpu_bar.get_hatch() == CONTENDED_HATCH and cpu_bar.get_facecolor()[3] == 0  # hatched and hollow

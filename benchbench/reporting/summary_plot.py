@@ -6,6 +6,8 @@ data named in the footer.
 """
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 
 from benchbench.reporting.buyer import buyer_frame
@@ -27,6 +29,8 @@ def summary_figure(runs: list[Run]):
     frame = buyer_frame(runs, summaries)
     if frame.empty:
         return None
+    if len(runs) > 1:  # runs as letters in the legend, named once in the title
+        frame["column"] = [f"{_letter(r)} {d}" for r, d in zip(frame["run"], frame["device"])]
     workloads = list(dict.fromkeys(frame["workload"]))
     columns = list(dict.fromkeys(frame["column"]))
     colors = {c: f"C{i % 10}" for i, c in enumerate(columns)}
@@ -48,13 +52,21 @@ def summary_figure(runs: list[Run]):
     from matplotlib.patches import Patch
 
     fig.legend(handles=[Patch(color=colors[c], label=c.replace("$", r"\$")) for c in columns], loc="outside right upper",
-               fontsize=8, title="machine · device" if len(runs) > 1 else "device")
+               fontsize=8, title="run · device" if len(runs) > 1 else "device")
     labels = runs_label(runs)
-    fig.suptitle("Training throughput, every workload: " + " vs ".join(labels.values()).replace("$", r"\$"))
+    names = "; ".join(f"{_letter(i)} = {label}" for i, label in labels.items()) if len(runs) > 1 else labels[0]
+    width = max(40, int(fig.get_figwidth() * 9))
+    fig.suptitle("\n".join(textwrap.wrap("Training throughput, every workload — " + names, width)).replace("$", r"\$"),
+                 fontsize=11)
     synthetic = [c for s in summaries for c in synthetic_cells(s)]
     mark_figure(fig, runs, synthetic, bool(frame["contended"].any()))
-    fig.text(0.01, 0.01, "runs: " + "; ".join(r.caption for r in runs).replace("$", r"\$"), fontsize=7, color="0.35")
+    caption = "; ".join(f"{_letter(i) + ': ' if len(runs) > 1 else ''}run {r.run_id}, {r.date}" for i, r in enumerate(runs))
+    fig.text(0.01, 0.005, caption.replace("$", r"\$"), fontsize=7, color="0.35")
     return fig
+
+
+def _letter(i: int) -> str:
+    return chr(ord("A") + i) if i < 26 else f"R{i + 1}"
 
 
 def summary_ok(runs: list[Run]) -> bool:

@@ -43,9 +43,11 @@ def _cmd_list(args) -> int:
 
     reg = registry.discover(args.suites)
     table = Table(title="workloads", title_justify="left")
-    for col in ("spec", "dataset", "batch", "epochs", "optimizer", "target", "GFLOP/step/sample", "description"):
-        table.add_column(col, justify="right" if col in ("batch", "epochs", "GFLOP/step/sample") else "left")
     rows = registry.list_rows(reg)
+    for col in ("spec", "dataset", "batch", "epochs", "optimizer", "target", "GFLOP/step/sample", "description"):
+        # The spec is what users type: never cut or wrapped, whatever the terminal's width.
+        whole = {"no_wrap": True, "min_width": max([len(r["spec"]) for r in rows] + [4])} if col == "spec" else {}
+        table.add_column(col, justify="right" if col in ("batch", "epochs", "GFLOP/step/sample") else "left", **whole)
     for row in rows:
         target = f"{'≥' if row['higher_is_better'] else '≤'} {row['target']:g} {row['metric']}"
         table.add_row(row["spec"], row["dataset"], str(row["batch_size"]), str(row["epochs"]), row["optimizer"],

@@ -359,6 +359,9 @@ def _run(args, held: list) -> int:
         machine["label"] = args.label.strip()
     if machine.get("simulated_gpus"):
         print(f"benchbench: {backend.SIMULATED_NOTE}", file=sys.stderr)
+    for warning in (machine.get("cpu_frequency") or {}).get("warnings") or []:
+        if not warning.startswith("no cpufreq"):  # settings that move the figures, as pyperf warns
+            print(f"benchbench: warning: {warning}", file=sys.stderr)
     if args.resume:
         if old["machine"]["id"] != machine["id"]:
             raise UsageError(f"--resume: run {old['run_id']} was recorded on machine {old['machine']['id']}, "

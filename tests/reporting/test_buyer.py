@@ -120,8 +120,21 @@ def test_compare_names_differences_and_warns(tmp_path, build, alpha_path):
     assert diff.loc["profile"].tolist() == ["quick", "full"] and "Other CPU 1" in diff.loc["CPU"].iloc[1]
     warnings = " ".join(pairing_warnings([alpha, other]))
     assert "different profiles" in warnings and "real data meets synthetic data on mlp_mnist" in warnings
-    text = compare([alpha_path, other.path])
+    text = compare([alpha_path, other.path], prices={"alpha-1a2b3c4d": 12000, "other-00000000": 6000},
+                   baseline="other-00000000")
     assert "what differs between the machines and runs" in text and "different profiles" in text
+    assert "normalised to other-00000000 cpu, other-00000000 gpu:0" in text  # each device against the same on the run
+    assert "samples/s per 1k price (geomean)" in text
+
+
+def test_compare_names_simulated_runs_in_every_format(tmp_path, flagged):
+    for fmt in ("terminal", "markdown"):
+        text = compare([flagged, flagged], fmt=fmt)
+        assert "SIMULATED GPUs:" in text.split("Summary")[0] and "alpha-1a2b3c4d (run 20261123T105100Z-3f9c2a)" in text
+    csv = compare([flagged, flagged], fmt="csv")
+    assert csv.splitlines()[0].split(",")[4] == "simulated" and ",True," in csv.splitlines()[1]
+    compare([flagged, flagged], fmt="html", output=tmp_path / "c.html")
+    assert "SIMULATED GPUs:" in (tmp_path / "c.html").read_text()
 
 
 def test_report_folder_reports_every_run_and_names_the_skipped(tmp_path, build, alpha_path):

@@ -24,6 +24,12 @@ def marked(tmp_path_factory, build):
     cells[3] = build.cell("mlp_mnist", "gpu:0,1", 0.00047, seed=4, epochs=3,
                           phases={"data": 0.0001, "forward": 0.0001, "backward": 0.0001, "update": 0.0001,
                                   "allreduce": 0.0001})  # 2 GPUs 4.25x one: an efficiency of 212%
+    for b, step in ((32, 0.01), (64, 0.016)):  # a batch sweep of the LSTM
+        sweep = build.cell("lstm_sine", "cpu", step, batch=b, seed=b)
+        sweep["id"] = f"lstm_sine@b{b}/cpu/r0"
+        sweep["batch"] = {"requested": b, "default": 20, "per_device": False, "value": b, "search": None,
+                          "memory_limit_bytes": None}
+        cells.append(sweep)
     doc = build.run_doc("alpha-1a2b3c4d", cells)
     doc["plan"]["workloads"] = ["mlp_mnist:small", "cnn_mnist", "lstm_sine"]
     doc["machine"]["simulated_gpus"] = True
@@ -34,7 +40,8 @@ def test_every_figure_kind_carries_its_marks(marked):
     run = load_run(marked)
     figures = dict(build_figures(run, "all")[0])
     figures.update(build_figures(run, "summary")[0])
-    assert {"throughput", "scaling_mlp_mnist", "tta_mlp_mnist", "phases_mlp_mnist", "summary"} <= set(figures)
+    assert {"throughput", "scaling_mlp_mnist", "tta_mlp_mnist", "phases_mlp_mnist", "summary",
+            "batch_lstm_sine"} <= set(figures)
     for name, fig in figures.items():
         assert WATERMARK in _texts(fig), name  # simulated: every figure
     thr = figures["throughput"]

@@ -1,6 +1,8 @@
 """The buyer's summary, the caveat sections in every medium, and compare's gate."""
 import copy
 import math
+import shutil
+import subprocess
 from html.parser import HTMLParser
 
 import pytest
@@ -149,3 +151,28 @@ def test_report_folder_reports_every_run_and_names_the_skipped(tmp_path, build, 
     out = report([folder], fmt="html", output=tmp_path / "all.html")
     assert out.splitlines()[0].startswith("skipped ") and out.endswith("all.html")
     assert (tmp_path / "all.html").read_text().count("<h2>Machine alpha-1a2b3c4d — run ") == 2
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs a chromium browser")
+def test_banner_and_sections_in_headless_chromium(tmp_path, flagged):
+    from matplotlib.image import imread
+
+    page = tmp_path / "r.html"
+    report([flagged], fmt="html", output=page)
+    shot = tmp_path / "shot.png"
+    base = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run(base + ["--dump-dom", page.resolve().as_uri()], check=True, timeout=60, capture_output=True,
+                         text=True).stdout
+    parsed = _Page()
+    parsed.feed(dom)
+    assert "SIMULATED GPUs:" in parsed.banner and "CONTENDED:" in parsed.banner and "SYNTHETIC DATA:" in parsed.banner
+    assert all(title in parsed.h2 for title in SECTION_TITLES)
+    subprocess.run(base + [f"--screenshot={shot}", "--window-size=1200,800", page.resolve().as_uri()], check=True,
+                   timeout=60, capture_output=True)
+    top = imread(shot)[:250, :, :3]
+    red = (top[..., 0] > 0.55) & (top[..., 1] < 0.3) & (top[..., 2] < 0.3)
+    assert red.mean() > 0.002  # the banner's red frame and text are drawn at the top of the page

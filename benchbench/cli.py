@@ -431,6 +431,12 @@ def _print_summary(summary, writer, cells) -> None:
     console = summary.make_console()
     if cells:
         console.print(summary.summary_table(cells))
+        from benchbench.reporting.marks import CONTENDED, NOISY, legend
+
+        used = {NOISY for c in cells if ((c.get("stats") or {}).get("samples_per_s") or {}).get("noisy")}
+        used |= {CONTENDED for c in cells if (c.get("interference") or {}).get("verdict") == "contended"}
+        if used:
+            console.print(legend(used), soft_wrap=True)
     for line in summary.data_notes(cells):
         console.print(line, soft_wrap=True)
     bad = sum(c["status"] != "ok" for c in cells)

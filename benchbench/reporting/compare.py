@@ -204,7 +204,7 @@ def probe_figures(runs: list[Run]) -> str | None:
 
 
 def compare_text(runs: list[Run], prices: dict[str, float] | None = None, fmt: str = "terminal",
-                 baseline: str | None = None) -> str:
+                 baseline: str | None = None, colour: bool = False) -> str:
     """The comparison of loaded runs as terminal text, Markdown or CSV (HTML is ``reporting/html.py``).
 
     Args:
@@ -212,6 +212,7 @@ def compare_text(runs: list[Run], prices: dict[str, float] | None = None, fmt: s
         prices: machine id -> price (any currency).
         fmt: ``terminal``, ``markdown`` or ``csv``.
         baseline: normalise the buyer's summary to this device or run (``--baseline``).
+        colour: colour the terminal banner (ANSI codes).
 
     Raises:
         ReportError: fewer than two runs, a bad price.
@@ -234,7 +235,10 @@ def compare_text(runs: list[Run], prices: dict[str, float] | None = None, fmt: s
         lead.tables.append(("what differs between the machines and runs", diff, None))
     sections = [sections[0], lead] + sections[1:]
     title = "benchbench comparison: " + " vs ".join(labels)
-    text = (render_markdown if fmt == "markdown" else render_terminal)(title, banner, sections)
+    if fmt == "markdown":
+        text = render_markdown(title, banner, sections)
+    else:
+        text = render_terminal(title, banner, sections, colour=colour)
     batches = compare_batch_text(runs, markdown=fmt == "markdown")
     if batches:
         text += "\n" + batches

@@ -9,6 +9,8 @@ appears, saying so, so a reader (or a test) can tell "nothing to report" from "l
 from __future__ import annotations
 
 import html
+import os
+import sys
 import textwrap
 from dataclasses import dataclass, field
 
@@ -104,14 +106,24 @@ def report_sections(runs: list[Run], summaries: list[pd.DataFrame], baseline: st
     return banner, sections + runs_part
 
 
-def render_terminal(title: str, banner, sections: list[Section], skipped: list[str] | None = None) -> str:
-    """The report as terminal text: a framed banner, then each section with its title."""
+_ANSI = {"simulated": "\x1b[1;31m", "contended": "\x1b[1;33m", "synthetic": "\x1b[1;35m"}
+
+
+def colour_wanted() -> bool:
+    """Colour the terminal banner: stdout is a terminal and ``NO_COLOR`` is not set."""
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def render_terminal(title: str, banner, sections: list[Section], skipped: list[str] | None = None,
+                    colour: bool = False) -> str:
+    """The report as terminal text: a framed banner (in colour with ``colour``), then each section."""
     out = list(skipped or [])
     if banner:
         width = min(max(len(line) for _, line in banner) + 2, (terminal_width() or 100) - 2)
         out.append("!" * (width + 2))
-        for _, line in banner:
-            out += [f"! {part}" for part in textwrap.wrap(line, width)]
+        for kind, line in banner:
+            start, end = (_ANSI[kind], "\x1b[0m") if colour else ("", "")
+            out += [f"! {start}{part}{end}" for part in textwrap.wrap(line, width)]
         out += ["!" * (width + 2), ""]
     out.append(title)
     for sec in sections:
@@ -129,9 +141,9 @@ def render_terminal(title: str, banner, sections: list[Section], skipped: list[s
 def render_markdown(title: str, banner, sections: list[Section], skipped: list[str] | None = None) -> str:
     """The report as GitHub Markdown: the banner as a quote, then a ``##`` heading per section."""
     out = [f"# {title}", ""] + [f"- {line}" for line in skipped or []]
-    for _, line in banner:
+    for i, (_, line) in enumerate(banner):
         head, sep, rest = line.partition(":")
-        out.append(f"> **{head}{sep}**{rest}")
+        out += ([">"] if i else []) + [f"> **{head}{sep}**{rest}"]  # one paragraph per line of the banner
     for sec in sections:
         out += ["", f"## {sec.title}"]
         for caption, frame, index in sec.tables:

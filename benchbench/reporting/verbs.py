@@ -12,7 +12,7 @@ from benchbench.reporting.compare_gate import slower_than
 from benchbench.reporting.html import html_report
 from benchbench.reporting.render import FORMATS, write_output
 from benchbench.reporting.runs import ReportError, refuse_simulated_against_real, resolve_every_run, resolve_runs
-from benchbench.reporting.sections import render_markdown, render_terminal, report_sections
+from benchbench.reporting.sections import colour_wanted, render_markdown, render_terminal, report_sections
 from benchbench.reporting.summary import summarize_run
 from benchbench.reporting.tables import csv_frame, epoch_log_text
 
@@ -64,7 +64,10 @@ def report(paths: list[Path] | None = None, results_dir: Path = Path("results"),
         summaries = [summarize_run(run) for run in runs]
         banner, sections = report_sections(runs, summaries, baseline, prices)
         title = "benchbench report: " + ", ".join(f"{r.label} ({r.date})" for r in runs)
-        text = (render_markdown if fmt == "markdown" else render_terminal)(title, banner, sections, skipped)
+        if fmt == "markdown":
+            text = render_markdown(title, banner, sections, skipped)
+        else:
+            text = render_terminal(title, banner, sections, skipped, colour=output is None and colour_wanted())
     return write_output(text, output)
 
 
@@ -115,4 +118,5 @@ def compare_and_gate(paths: list[Path], prices: dict[str, float] | None = None, 
         written = html_report([r.path for r in runs], results_dir=results_dir, output=output, prices=prices,
                               baseline=baseline)
         return f"wrote {written}", regressions
-    return write_output(compare_text(runs, prices, fmt, baseline), output), regressions
+    colour = fmt == "terminal" and output is None and colour_wanted()
+    return write_output(compare_text(runs, prices, fmt, baseline, colour), output), regressions

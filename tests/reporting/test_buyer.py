@@ -11,7 +11,7 @@ from benchbench.cli import main
 from benchbench.reporting.buyer import geomean, summary_tables
 from benchbench.reporting.compare_gate import metadata_diff, pairing_warnings, parse_percent
 from benchbench.reporting.runs import ReportError, load_run
-from benchbench.reporting.sections import SECTION_TITLES
+from benchbench.reporting.sections import SECTION_TITLES, render_terminal, report_sections
 from benchbench.reporting.summary import summarize_run
 from benchbench.reporting.verbs import compare, report
 
@@ -89,6 +89,10 @@ def test_every_medium_carries_the_banner_and_every_section(tmp_path, flagged):
         assert word in terminal.split("== Summary")[0] and word in page.banner and f"> **{word}" in markdown
     assert "a busy neighbour" in terminal and "a busy neighbour" in markdown
     assert "marks: ~noisy" in terminal or "marks: ~contended" in terminal
+    assert "\x1b[" not in terminal  # colour only on a terminal
+    banner, sections = report_sections([load_run(flagged)], [summarize_run(load_run(flagged))])
+    coloured = render_terminal("t", banner, sections, colour=True)
+    assert "! \x1b[1;31mSIMULATED GPUs:" in coloured and "\x1b[1;33mCONTENDED:" in coloured
 
 
 def _slower(build, tmp_path, factor, name):
@@ -103,7 +107,6 @@ def test_fail_if_slower_gates_on_the_ci(tmp_path, build, capsys):
     assert main(["compare", str(a), str(b), "--fail-if-slower", "5%"]) == 1
     assert "mlp_mnist on cpu: b-00000000 runs at" in capsys.readouterr().err
     assert main(["compare", str(a), str(same), "--fail-if-slower", "5%"]) == 0
-    assert main(["compare", str(a), str(b)]) == 0  # no gate without the option
     assert main(["compare", str(a), str(b), "--fail-if-slower", "150"]) == 2
     assert "benchbench: error: --fail-if-slower" in capsys.readouterr().err
     assert parse_percent("5%") == 5.0
@@ -135,22 +138,21 @@ def test_compare_names_simulated_runs_in_every_format(tmp_path, flagged):
         assert "SIMULATED GPUs:" in text.split("Summary")[0] and "alpha-1a2b3c4d (run 20261123T105100Z-3f9c2a)" in text
     csv = compare([flagged, flagged], fmt="csv")
     assert csv.splitlines()[0].split(",")[4] == "simulated" and ",True," in csv.splitlines()[1]
-    compare([flagged, flagged], fmt="html", output=tmp_path / "c.html")
-    assert "SIMULATED GPUs:" in (tmp_path / "c.html").read_text()
+    # HTML: the same banner as ``report`` (test_every_medium_carries_the_banner_and_every_section)
 
 
-def test_report_folder_reports_every_run_and_names_the_skipped(tmp_path, build, alpha_path):
-    folder = tmp_path / "alpha-1a2b3c4d"
-    folder.mkdir()
-    for i, run_id in enumerate(("20261123T105100Z-3f9c2a", "20261124T105100Z-3f9c2b")):
-        (folder / f"{run_id}.json").write_text(alpha_path.read_text().replace("20261123T105100Z-3f9c2a", run_id))
+def test_report_folder_reports_every_run_and_names_the_skipped(tmp_path, build):
+    folder = tmp_path / "m-00000000"
+    for run_id in ("20261123T105100Z-3f9c2a", "20261124T105100Z-3f9c2b"):
+        build.write(folder / f"{run_id}.json", build.run_doc("m-00000000", [build.cell("mlp_mnist", "cpu", 0.05)],
+                                                            gpus=0, run_id=run_id))
     (folder / "20261125T105100Z-000000.json").write_text("{broken")
     text = report([folder])
     assert "run 20261123T105100Z-3f9c2a" in text and "run 20261124T105100Z-3f9c2b" in text
     assert text.startswith("skipped ") and "20261125T105100Z-000000.json" in text.splitlines()[0]
     out = report([folder], fmt="html", output=tmp_path / "all.html")
     assert out.splitlines()[0].startswith("skipped ") and out.endswith("all.html")
-    assert (tmp_path / "all.html").read_text().count("<h2>Machine alpha-1a2b3c4d — run ") == 2
+    assert (tmp_path / "all.html").read_text().count("<h2>Machine m-00000000 — run ") == 2
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

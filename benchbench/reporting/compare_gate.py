@@ -38,8 +38,16 @@ def _facts(run: Run) -> dict[str, str]:
         "python": str(m.get("python", "?")),
     }
     freq = m.get("cpu_frequency") or {}
-    if freq.get("governor"):
-        facts["CPU governor"] = str(freq["governor"])
+    for key, name in (("governor", "CPU governor"), ("turbo", "CPU turbo"), ("smt", "SMT"), ("max_mhz", "CPU max MHz")):
+        if freq.get(key) is not None:
+            facts[name] = str(freq[key])
+    gpus = m.get("gpus") or []
+    if gpus:
+        facts["GPU persistence"] = ", ".join(sorted({str(g.get("persistence_mode")) for g in gpus}))
+        facts["GPU SM clock max"] = ", ".join(sorted({str((g.get("clocks_mhz") or {}).get("sm_max")) for g in gpus}))
+    links = sorted({str(p.get("link")) for p in m.get("gpu_topology") or []})
+    if links:
+        facts["GPU links"] = ", ".join(links)
     for key, value in (m.get("versions") or {}).items():
         facts[key] = str(value) if value else "none"
     return facts

@@ -106,7 +106,23 @@ def run_header(run: Run) -> list[str]:
         f"CPU: {cpu.get('model', '?')} ({cpu.get('cores_physical', '?')} cores; BLAS {blas.get('library', '?')} "
         f"{blas.get('version', '')} {blas.get('kernel', '') or ''}, {blas.get('threads', '?')} threads) · GPUs: {gpu_text}",
         f"software: {soft or 'unknown'}",
-    ]
+    ] + _settings_lines(m)
+
+
+def _settings_lines(machine: dict) -> list[str]:
+    """The CPU frequency settings, CPU energy and GPU links the machine block records, where it does."""
+    lines = []
+    freq = machine.get("cpu_frequency") or {}
+    if freq:
+        def fact(v):
+            return "unknown" if v is None else ("on" if v is True else "off" if v is False else f"{v:g}")
+        lines.append(f"CPU settings: governor {freq.get('governor') or 'unknown'}, turbo {fact(freq.get('turbo'))}, "
+                     f"max {fact(freq.get('max_mhz'))} MHz, SMT {fact(freq.get('smt'))}, "
+                     f"NUMA nodes {fact(freq.get('numa_nodes'))}")
+    links = machine.get("gpu_topology") or []
+    if links:
+        lines.append("GPU links: " + ", ".join(f"{p.get('a')}-{p.get('b')} {p.get('link') or 'unknown'}" for p in links))
+    return lines
 
 
 def data_notes(summary: pd.DataFrame) -> list[str]:

@@ -118,11 +118,13 @@ def test_compare_names_differences_and_warns(tmp_path, build, alpha_path):
     doc["plan"]["profile"] = "full"
     doc["machine"]["id"] = "other-00000000"
     doc["machine"]["cpu"]["model"] = "Other CPU 1"
+    doc["machine"]["cpu_frequency"] = {"governor": "powersave", "turbo": True}
     for c in doc["cells"]:
         c["data"]["source"] = "synthetic"
     other = load_run(build.write(tmp_path / "o" / "r.json", doc))
     diff = metadata_diff([alpha, other]).set_index("differs")
     assert diff.loc["profile"].tolist() == ["quick", "full"] and "Other CPU 1" in diff.loc["CPU"].iloc[1]
+    assert diff.loc["CPU governor"].tolist() == ["—", "powersave"] and diff.loc["CPU turbo"].iloc[1] == "True"
     warnings = " ".join(pairing_warnings([alpha, other]))
     assert "different profiles" in warnings and "real data meets synthetic data on mlp_mnist" in warnings
     text = compare([alpha_path, other.path], prices={"alpha-1a2b3c4d": 12000, "other-00000000": 6000},

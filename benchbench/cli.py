@@ -46,9 +46,11 @@ def _cmd_list(args) -> int:
 
     reg = registry.discover(args.suites)
     table = Table(title="workloads", title_justify="left")
-    for col in ("spec", "dataset", "batch", "epochs", "optimizer", "target", "GFLOP/step/sample", "description"):
-        table.add_column(col, justify="right" if col in ("batch", "epochs", "GFLOP/step/sample") else "left")
     rows = registry.list_rows(reg)
+    for col in ("spec", "dataset", "batch", "epochs", "optimizer", "target", "GFLOP/step/sample", "description"):
+        # The spec is what users type: never cut or wrapped, whatever the terminal's width.
+        whole = {"no_wrap": True, "min_width": max([len(r["spec"]) for r in rows] + [4])} if col == "spec" else {}
+        table.add_column(col, justify="right" if col in ("batch", "epochs", "GFLOP/step/sample") else "left", **whole)
     for row in rows:
         target = f"{'≥' if row['higher_is_better'] else '≤'} {row['target']:g} {row['metric']}"
         table.add_row(row["spec"], row["dataset"], str(row["batch_size"]), str(row["epochs"]), row["optimizer"],
@@ -100,7 +102,8 @@ def _cmd_report(args) -> int:
     _check_output_files(("--output", args.output))
 
     text = verbs.report([Path(p) for p in args.results] or None, Path(args.results_dir), args.format,
-                         Path(args.output) if args.output else None, args.log)
+                         Path(args.output) if args.output else None, args.log, baseline=args.baseline,
+                         prices=_parse_prices(args.price) or None)
     print(text)
     return EXIT_OK
 
@@ -121,13 +124,14 @@ def _cmd_plot(args) -> int:
 def _parse_prices(items) -> dict:
     prices = {}
     for item in items:
-        machine, sep, value = item.partition("=")
+        machine, sep, value = item.rpartition("=")  # a label may hold "=", a price never does
         try:
             price = float(value)
         except ValueError:
             price = None
         if not sep or not machine or price is None:
-            raise UsageError(f"--price must be MACHINE-ID=PRICE (e.g. myhost-1a2b3c4d=12000), got {item!r}")
+            raise UsageError(f"--price must be MACHINE=PRICE, MACHINE a machine id or label "
+                             f"(e.g. myhost-1a2b3c4d=12000), got {item!r}")
         prices[machine] = price
     return prices
 
@@ -156,9 +160,22 @@ def _cmd_compare(args) -> int:
 
     prices = _parse_prices(args.price)
     _check_output_files(("--output", args.output))
-    text = verbs.compare([Path(p) for p in args.results], prices or None, args.format,
-                           Path(args.output) if args.output else None, Path(args.results_dir))
+    threshold = None
+    if args.fail_if_slower is not None:
+        from benchbench.reporting.compare_gate import parse_percent
+
+        try:
+            threshold = parse_percent(args.fail_if_slower)
+        except ValueError as exc:
+            raise UsageError(f"--fail-if-slower: {exc}") from None
+    text, regressions = verbs.compare_and_gate(
+        [Path(p) for p in args.results], prices or None, args.format, Path(args.output) if args.output else None,
+        Path(args.results_dir), baseline=args.baseline, fail_if_slower=threshold)
     print(text)
+    if regressions:
+        for line in regressions:
+            print(f"benchbench: slower: {line}", file=sys.stderr)
+        return EXIT_CELLS_FAILED
     return EXIT_OK
 
 
@@ -219,7 +236,7 @@ def _cmd_run(args) -> int:
     _check_switches()
     held = []  # the lock of the results file, released however the run ends
     try:
-        outcome = run(RunRequest(overrides, args.config, args.resume, ["benchbench", *sys.argv[1:]]), held)
+        outcome = run(RunRequest(overrides, args.config, args.resume, ["benchbench", *sys.argv[1:]], args.label), held)
     finally:
         for lock in held:
             lock.release()

@@ -29,12 +29,14 @@ class RunRequest:
         config: the plan file named with ``--config`` (None: ``./bench.yaml`` when there is one).
         resume: a run id or results file to complete (``--resume``), or None.
         argv: the command line, recorded in the results.
+        label: the machine's name in reports (``--label``), or None for the default (its models).
     """
 
     overrides: dict
     config: str | None = None
     resume: str | None = None
     argv: list = dataclasses.field(default_factory=list)
+    label: str | None = None
 
 
 @dataclasses.dataclass
@@ -243,8 +245,15 @@ def run(request: RunRequest, held: list) -> RunOutcome:
         _say(line)
     preflight.check_output_dir(run_path.parent if request.resume else plan.output)
     machine = system.fingerprint()
+    if request.label is not None:
+        if not request.label.strip() or len(request.label) > 120 or not request.label.isprintable():
+            raise UserError(f"--label must be 1 to 120 printable characters, got {request.label!r}")
+        machine["label"] = request.label.strip()
     if machine.get("simulated_gpus"):
         _say(f"benchbench: {backend.SIMULATED_NOTE}")
+    for warning in (machine.get("cpu_frequency") or {}).get("warnings") or []:
+        if not warning.startswith("no cpufreq"):  # settings that move the figures, as pyperf warns
+            _say(f"benchbench: warning: {warning}")
     if request.resume:
         if old["machine"]["id"] != machine["id"]:
             raise UserError(f"--resume: run {old['run_id']} was recorded on machine {old['machine']['id']}, "

@@ -1,5 +1,5 @@
-"""The number formatters every report shares (standard library only, so the end-of-run table of
-``benchbench run`` renders without loading pandas)."""
+"""The number formatters and the marks every report shares (standard library only, so the end-of-run
+table of ``benchbench run`` renders without loading pandas). ``marks`` explains the marks."""
 from __future__ import annotations
 
 import math
@@ -43,3 +43,22 @@ def fmt_energy(value) -> str:
     if not _finite(value):
         return "—"
     return f"{value / 1000:.3g} kJ" if value >= 1000 else f"{value:.3g} J"
+
+
+NOISY = "~noisy"
+CONTENDED = "~contended"
+MARKS = {
+    NOISY: "the timed steps scatter: interquartile range over 10% of the median",
+    CONTENDED: "other processes or a moved calibration probe disturbed the timed steps (the reason is listed below)",
+}
+
+
+def mark_text(noisy: bool, contended: bool) -> str:
+    """The marks of one figure, with a leading space, or ``''``."""
+    return (f" {NOISY}" if noisy else "") + (f" {CONTENDED}" if contended else "")
+
+
+def legend(used: set[str] | None = None) -> str:
+    """One line explaining each mark (only those in ``used`` when given)."""
+    items = [f"{mark}: {meaning}" for mark, meaning in MARKS.items() if used is None or mark in used]
+    return "marks: " + "; ".join(items) if items else ""

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from benchbench.reporting.formats import fmt_number
+from benchbench.reporting.formats import CONTENDED, NOISY, fmt_number, legend, mark_text
 
 _STATUS_STYLE = {"ok": "green", "failed": "red", "oom": "red", "timeout": "yellow", "diverged": "magenta"}
 
@@ -20,11 +20,7 @@ def throughput_text(cell: dict) -> str:
     if not sps:
         return "—"
     text = f"{fmt_number(sps.get('median'))} [{fmt_number(sps.get('ci_low'))}, {fmt_number(sps.get('ci_high'))}]"
-    if sps.get("noisy"):
-        text += " ~noisy"
-    if (cell.get("interference") or {}).get("verdict") == "contended":
-        text += " ~contended"
-    return text
+    return text + mark_text(bool(sps.get("noisy")), (cell.get("interference") or {}).get("verdict") == "contended")
 
 
 def quality_text(cell: dict) -> str:
@@ -77,6 +73,10 @@ def print_summary(cells: list, path, console: Console | None = None) -> None:
         console = probe if probe.is_terminal else Console(width=160, no_color=True, highlight=False)
     if cells:
         console.print(summary_table(cells))
+        used = {NOISY for c in cells if ((c.get("stats") or {}).get("samples_per_s") or {}).get("noisy")}
+        used |= {CONTENDED for c in cells if (c.get("interference") or {}).get("verdict") == "contended"}
+        if used:
+            console.print(legend(used), soft_wrap=True)
     for line in data_notes(cells):
         console.print(line, soft_wrap=True)
     bad = sum(c.get("status") != "ok" for c in cells)

@@ -32,6 +32,14 @@ class TimedWindow:
         self.closed = False
         self._cpu = None
         self._e0 = None
+        # A CPU cell reads the CPU packages' RAPL counters where they are readable (system.cpu_power).
+        self.rapl_j = None
+        self._rapl = None
+        if monitor is None:
+            from benchbench.system.cpu_power import RaplCounter, cpu_energy
+
+            if cpu_energy()["available"]:
+                self._rapl, self.rapl_j = RaplCounter(), 0.0
 
     @property
     def open(self) -> bool:
@@ -45,6 +53,8 @@ class TimedWindow:
         self._gpu_look()
         if self.monitor is not None:
             self._e0 = self.monitor.energy_mj()
+        if self._rapl is not None:
+            self._rapl.start()
         self._cpu = interference.CpuWindow()
         self._cpu.start()
 
@@ -57,6 +67,9 @@ class TimedWindow:
         r = self._cpu.stop()
         self._cpu = None
         e1 = self.monitor.energy_mj() if self.monitor is not None else None
+        if self._rapl is not None and self.rapl_j is not None:
+            joules = self._rapl.stop()
+            self.rapl_j = None if joules is None else self.rapl_j + joules
         for key in ("wall_s", "busy_s", "own_s"):
             self.cpu[key] += r[key]
         self.cpu["cores"] = r["cores"]
@@ -87,7 +100,7 @@ class TimedWindow:
         """This rank's figures (JSON-ready), for :func:`combine`."""
         return {"cpu": dict(self.cpu), "energy_mj": self.energy_mj, "gpu_pids": sorted(self.gpu_pids),
                 "clock_events": sorted(self.clock_events), "spans": self.spans, "pid": os.getpid(),
-                "has_gpu": self.monitor is not None}
+                "has_gpu": self.monitor is not None, "rapl_j": self.rapl_j}
 
 
 def combine(ranks: list[dict], *, threads_per_rank: int | None, probes: dict | None, steps: int,
@@ -127,4 +140,15 @@ def combine(ranks: list[dict], *, threads_per_rank: int | None, probes: dict | N
                       watts=joules / wall if wall > 0 else None,
                       joules_per_sample=joules / samples if samples else None,
                       window_s=wall)
+    cpu_readings = [r.get("rapl_j") for r in ranks if not r.get("has_gpu")]
+    if not readings and cpu_readings and all(isinstance(v, float) for v in cpu_readings):
+        # The packages' counters are machine-wide: every rank of a node reads the same energy, so the
+        # largest reading is the node's (one node; ranks on several nodes would need a sum per node).
+        joules = max(cpu_readings)
+        wall = max(r["cpu"]["wall_s"] for r in ranks)
+        energy.update(joules=joules, source="rapl", scope="CPU packages, whole machine (every process)",
+                      joules_per_epoch=joules / steps * steps_per_epoch if steps and steps_per_epoch else None,
+                      samples_per_joule=samples / joules if joules > 0 else None,
+                      watts=joules / wall if wall > 0 else None,
+                      joules_per_sample=joules / samples if samples else None, window_s=wall)
     return record, energy

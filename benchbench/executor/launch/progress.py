@@ -47,7 +47,7 @@ def throughput_text(cell: dict) -> str:
     sps = ((cell.get("stats") or {}).get("samples_per_s")) or None
     if not sps:
         return "-"
-    noisy = " ~" if sps.get("noisy") else ""
+    noisy = " ~noisy" if sps.get("noisy") else ""
     contended = " ~contended" if (cell.get("interference") or {}).get("verdict") == "contended" else ""
     return f"{_sig(sps['median'])} [{_sig(sps['ci_low'])}–{_sig(sps['ci_high'])}]{noisy}{contended}"
 

@@ -274,6 +274,81 @@ def speedup_efficiency(base_throughput, scaled_throughput, n_devices: int, confi
 # --------------------------------------------------------------------------- repeats
 RUN_TO_RUN_CV = 0.05  # run-to-run variation assumed where only one repeat was measured
 MAX_REPEATS_ADVICE = 50
+# Below this many repeats the interval is a t-interval on the log repeat medians (Welch's across two
+# sides): a percentile bootstrap of 2-3 repeat medians is about [min, max] of them and covers the true
+# median about half the time (tests/test_stats_coverage.py holds the coverage to its nominal level).
+T_INTERVAL_BELOW = 10
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the regularised incomplete beta function (modified Lentz)."""
+    tiny, c, d = 1e-300, 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 300):
+        for num in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+                    -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+            d = 1.0 + num * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + num / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-14:
+            break
+    return h
+
+
+def _t_cdf(t: float, df: float) -> float:
+    x = df / (df + t * t)
+    lbeta = math.lgamma(df / 2.0) + math.lgamma(0.5) - math.lgamma(df / 2.0 + 0.5)
+    front = math.exp(math.log(x) * df / 2.0 + math.log1p(-x) * 0.5 - lbeta) if 0.0 < x < 1.0 else 0.0
+    if x < (df / 2.0 + 1.0) / (df / 2.0 + 2.5):
+        tail = front * _betacf(df / 2.0, 0.5, x) / (df / 2.0)
+    else:
+        tail = 1.0 - front * _betacf(0.5, df / 2.0, 1.0 - x) / 0.5
+    return 1.0 - tail / 2.0 if t >= 0 else tail / 2.0
+
+
+def t_quantile(p: float, df: float) -> float:
+    """The ``p`` quantile of Student's t with ``df`` (> 0, may be fractional) degrees of freedom.
+
+    Example:
+        >>> round(t_quantile(0.975, 1), 3), round(t_quantile(0.975, 4), 3)
+        (12.706, 2.776)
+    """
+    if not 0.0 < p < 1.0 or not df > 0:
+        raise ValueError(f"t_quantile: need 0 < p < 1 and df > 0, got p={p!r}, df={df!r}")
+    if p < 0.5:
+        return -t_quantile(1.0 - p, df)
+    lo, hi = 0.0, 1.0
+    while _t_cdf(hi, df) < p:
+        hi *= 2.0
+    for _ in range(200):
+        mid = (lo + hi) / 2.0
+        lo, hi = (mid, hi) if _t_cdf(mid, df) < p else (lo, mid)
+        if hi - lo < 1e-10 * max(1.0, hi):
+            break
+    return (lo + hi) / 2.0
+
+
+def welch_log_ratio(a_medians, b_medians, confidence: float = 0.95) -> tuple[float, float]:
+    """A Welch t-interval of ``geomean(a) / geomean(b)`` from repeat medians (>= 2 per side).
+
+    The logs of the repeat medians are taken as normal with a variance of their own per side
+    (Welch-Satterthwaite degrees of freedom); the interval on the difference of their means is
+    exponentiated.
+    """
+    la, lb = numpy.log(numpy.asarray(a_medians, float)), numpy.log(numpy.asarray(b_medians, float))
+    if la.size < 2 or lb.size < 2:
+        raise ValueError("welch_log_ratio: at least two repeat medians per side are needed")
+    va, vb = float(numpy.var(la, ddof=1)) / la.size, float(numpy.var(lb, ddof=1)) / lb.size
+    diff = float(la.mean() - lb.mean())
+    se = math.sqrt(va + vb)
+    if se == 0.0:
+        return math.exp(diff), math.exp(diff)
+    df = (va + vb) ** 2 / (va ** 2 / (la.size - 1) + vb ** 2 / (lb.size - 1))
+    half = t_quantile(0.5 + confidence / 2.0, max(df, 1.0)) * se
+    return math.exp(diff - half), math.exp(diff + half)
 
 
 def _as_groups(groups, func: str) -> list[numpy.ndarray]:
@@ -296,8 +371,9 @@ def _hierarchical_medians(groups: list[numpy.ndarray], n_boot: int, rng) -> nump
 def repeats_summary(groups, confidence: float = 0.95, n_boot: int = 2000, seed: int = 0) -> dict:
     """:func:`summarize` of samples from one or more repeats, with the interval the repeats allow.
 
-    With two or more repeats the interval comes from a hierarchical bootstrap (resample the repeats,
-    then the steps within each), which carries the run-to-run variation; with one repeat it is the
+    With two to nine repeats the interval is a t-interval on the log repeat medians (``t-log-medians``);
+    with ten or more it comes from a hierarchical bootstrap (resample the repeats, then the steps
+    within each); both carry the run-to-run variation. With one repeat it is the
     ordinary bootstrap of that run's steps, labelled ``within-run``: steps of one process are
     autocorrelated and share its conditions, so that interval says nothing about another run.
 
@@ -307,13 +383,13 @@ def repeats_summary(groups, confidence: float = 0.95, n_boot: int = 2000, seed: 
 
     Returns:
         The :func:`summarize` dict of all samples pooled, its ``ci_low``/``ci_high`` replaced as
-        described, plus ``interval`` (``"hierarchical"`` or ``"within-run"``), ``repeats`` and
+        described, plus ``interval`` (``"t-log-medians"``, ``"hierarchical"`` or ``"within-run"``), ``repeats`` and
         ``repeat_medians``.
 
     Example:
         >>> s = repeats_summary([[1.0, 1.1, 0.9], [1.2, 1.3, 1.1]])
         >>> s["interval"], s["repeats"]
-        ('hierarchical', 2)
+        ('t-log-medians', 2)
     """
     _check_options("repeats_summary", confidence, n_boot, seed)
     parts = _as_groups(groups, "repeats_summary")
@@ -323,10 +399,16 @@ def repeats_summary(groups, confidence: float = 0.95, n_boot: int = 2000, seed: 
     if len(parts) < 2:
         out["interval"] = "within-run"
         return out
-    meds = _hierarchical_medians(parts, int(n_boot), numpy.random.default_rng(seed))
-    lo, hi = _percentile_interval(meds, float(confidence))
+    if len(parts) < T_INTERVAL_BELOW:
+        logs = numpy.log(numpy.maximum(out["repeat_medians"], 1e-300))
+        half = t_quantile(0.5 + confidence / 2.0, len(logs) - 1) * float(numpy.std(logs, ddof=1)) / math.sqrt(len(logs))
+        lo, hi = math.exp(float(numpy.mean(logs)) - half), math.exp(float(numpy.mean(logs)) + half)
+        out["interval"] = "t-log-medians"
+    else:
+        meds = _hierarchical_medians(parts, int(n_boot), numpy.random.default_rng(seed))
+        lo, hi = _percentile_interval(meds, float(confidence))
+        out["interval"] = "hierarchical"
     out["ci_low"], out["ci_high"] = min(lo, out["median"]), max(hi, out["median"])
-    out["interval"] = "hierarchical"
     out["noisy"] = bool(out["noisy"] or _relative((out["ci_high"] - out["ci_low"]) / 2.0, out["median"]) > NOISY_CI)
     return out
 
@@ -334,7 +416,8 @@ def repeats_summary(groups, confidence: float = 0.95, n_boot: int = 2000, seed: 
 def repeats_ratio(a_groups, b_groups, confidence: float = 0.95, n_boot: int = 2000, seed: int = 0) -> dict:
     """Ratio of medians ``median(a) / median(b)`` of two repeated measurements, and whether it is settled.
 
-    With at least two repeats on both sides the interval is a hierarchical bootstrap (see
+    With at least two repeats on both sides the interval is Welch's t-interval on the log repeat
+    medians (``welch-log-medians``; a hierarchical bootstrap from ten repeats a side, see
     :func:`repeats_summary`) and ``significant`` says whether it excludes 1. With one repeat on
     either side the interval is within-run only and ``significant`` is False: a second run need not
     reproduce a difference that steps of one run call significant. ``repeats_needed`` then says how
@@ -359,7 +442,14 @@ def repeats_ratio(a_groups, b_groups, confidence: float = 0.95, n_boot: int = 20
         raise ValueError("repeats_ratio: b_groups has median 0; the ratio is undefined")
     ratio = float(numpy.median(pa)) / med_b
     hierarchical = len(a) >= 2 and len(b) >= 2
-    if hierarchical:
+    kind = "within-run"
+    if hierarchical and min(len(a), len(b)) < T_INTERVAL_BELOW:
+        lo, hi = welch_log_ratio([numpy.median(g) for g in a], [numpy.median(g) for g in b], confidence)
+        significant = bool(lo > 1.0 or hi < 1.0)
+        lo, hi = min(lo, ratio), max(hi, ratio)
+        kind = "welch-log-medians"
+    elif hierarchical:
+        kind = "hierarchical"
         rng = numpy.random.default_rng(seed)
         boots = _hierarchical_medians(a, int(n_boot), rng) / _hierarchical_medians(b, int(n_boot), rng)
         lo, hi = _percentile_interval(boots[numpy.isfinite(boots)], float(confidence))
@@ -386,5 +476,5 @@ def repeats_ratio(a_groups, b_groups, confidence: float = 0.95, n_boot: int = 20
             n = math.ceil(2.0 * (z * max(cv, 1e-9) / effect) ** 2)
             needed = min(max(n, 2), MAX_REPEATS_ADVICE + 1)
     return {"ratio": ratio, "ci_low": float(lo), "ci_high": float(hi), "significant": significant,
-            "interval": "hierarchical" if hierarchical else "within-run", "repeats_a": len(a), "repeats_b": len(b),
+            "interval": kind, "repeats_a": len(a), "repeats_b": len(b),
             "repeats_needed": needed, "run_to_run_cv": cv, "cv_source": source}

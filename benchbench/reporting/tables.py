@@ -152,6 +152,8 @@ def figure_notes(run: Run, summary: pd.DataFrame) -> list[str]:
     if "within-run" in kinds:
         notes.append("95% CI within-run: a bootstrap of one run's steps (one repeat); it does not cover run-to-run "
                      "variation; use --repeat 3 or more for intervals a second run should reproduce")
+    if "t-log-medians" in kinds:
+        notes.append("95% CI over repeats: t-interval on the log repeat medians (fewer than 10 repeats)")
     if "hierarchical" in kinds:
         notes.append("95% CI over repeats: hierarchical bootstrap (repeats resampled, then steps within each)")
     for r in summary.itertuples():

@@ -87,9 +87,9 @@ def test_repeats_decide_significance_and_contention_warns():
     fast = _repeated_run("beta-5e6f7a8b", 0.025, 3, 0.02, contended=True)
     frame = compare_frame([base, fast]).set_index(["machine"])
     row = frame.loc["beta-5e6f7a8b"]
-    assert row.interval == "hierarchical" and row.significant and row.ratio == pytest.approx(2.0, rel=0.02)
+    assert row.interval == "welch-log-medians" and row.significant and row.ratio == pytest.approx(2.0, rel=0.02)
     same = compare_frame([base, _repeated_run("beta-5e6f7a8b", 0.0502, 3, 0.05)]).set_index(["machine"])
-    assert same.loc["beta-5e6f7a8b"].interval == "hierarchical" and not same.loc["beta-5e6f7a8b"].significant
+    assert same.loc["beta-5e6f7a8b"].interval == "welch-log-medians" and not same.loc["beta-5e6f7a8b"].significant
     from benchbench.reporting.compare import compare_notes
 
     notes = compare_notes([base, fast], compare_frame([base, fast]))

@@ -101,12 +101,16 @@ _DETERMINISTIC_ENV = (("CUPY_TF32", "0", "TF32 off (CUPY_TF32=0)"),
 def deterministic_environment(desc: dict, environ=None) -> list[str]:
     """Set the environment a deterministic GPU cell needs, before cupy is imported.
 
+    CuPy's defaults are deterministic already (TF32 off unless ``CUPY_TF32`` > 0; the cuBLAS
+    workspace setting matters only with several streams), so a setting counts as a change only
+    where the environment had enabled TF32 before.
+
     Args:
         desc: the cell description; nothing is set unless it is a deterministic GPU cell.
         environ: the environment to change (default ``os.environ``).
 
     Returns:
-        One line per setting, saying what it was before where it differed.
+        One line per setting that changed the computation (empty when CuPy's defaults held).
     """
     environ = os.environ if environ is None else environ
     if not desc.get("deterministic") or desc.get("device_kind") != "gpu":
@@ -116,22 +120,59 @@ def deterministic_environment(desc: dict, environ=None) -> list[str]:
     for key, value, what in _DETERMINISTIC_ENV:
         before = environ.get(key)
         environ[key] = value
-        changes.append(what if before in (None, value) else f"{what}, was {key}={before}")
+        if _tf32_was_on(key, before):
+            changes.append(f"{what}, was {key}={before}")
     if "cupy" in sys.modules:
         changes.append("warning: cupy was imported before the settings; they may not apply")
     _ENV_CHANGES.extend(changes)
     return changes
 
 
-def deterministic_record(desc: dict) -> dict | None:
-    """What deterministic mode changed in this cell (None when the mode is off)."""
+def _tf32_was_on(key: str, before) -> bool:
+    """Did the environment enable TF32 before deterministic mode set ``key``?"""
+    if key != "CUPY_TF32" or before is None:
+        return False  # NVIDIA_TF32_OVERRIDE only forces off; CUBLAS_WORKSPACE_CONFIG: one stream
+    try:
+        return int(before) > 0
+    except ValueError:
+        return False
+
+
+# Where the shipped workloads reduce in an order the hardware could change, and why that order is fixed.
+DETERMINISTIC_ALREADY = (
+    "sums and means (loss, BatchNorm statistics, bias gradients): CuPy's reduction kernels and CUB reduce "
+    "in a fixed tree order, run to run",
+    "matrix products (linear, convolution as GEMM, LSTM gates): cuBLAS gives bit-identical results run to "
+    "run on one GPU model and one stream; atomics mode stays off by default",
+    "col2im and pooling gradients: strided slices added in a fixed order, no add.at",
+    "NCCL all-reduce: fixed order for a fixed number of ranks, topology and algorithm",
+)
+
+
+def deterministic_record(desc: dict, paths: dict | None = None) -> dict | None:
+    """What deterministic mode changed in this cell (None when the mode is off).
+
+    Args:
+        desc: the cell description.
+        paths: how often each deterministic-only path ran during the cell
+            (``core.config.deterministic_paths``, counted over the cell).
+
+    Returns:
+        ``{changes, paths, differs, note}``: ``differs`` is True only where a deterministic-only
+        path ran or a setting changed what the libraries compute.
+    """
     if not desc.get("deterministic"):
         return None
     if desc.get("device_kind") != "gpu":
-        return {"changes": [], "differs": False,
+        return {"changes": [], "paths": {}, "differs": False,
                 "note": "on the CPU the kernels (numpy, BLAS) are deterministic already: the mode changes nothing"}
-    return {"changes": ["advanced-index gradient (get_item backward): sorted segment sum instead of atomic add.at"]
-            + list(_ENV_CHANGES), "differs": True, "note": None}
+    ran = {k: int(v) for k, v in (paths or {}).items() if v}
+    changes = [f"{k} ({v} calls)" for k, v in sorted(ran.items())] + list(_ENV_CHANGES)
+    differs = bool(ran) or any(not c.startswith("warning:") for c in _ENV_CHANGES)
+    note = None if differs else ("no deterministic-only path ran in this cell and CuPy's defaults were "
+                                 "deterministic already: the mode changed nothing")
+    return {"changes": changes, "paths": ran, "differs": differs, "note": note,
+            "deterministic_already": list(DETERMINISTIC_ALREADY)}
 
 
 def interconnect_record(cell, c) -> None:

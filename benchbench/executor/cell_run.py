@@ -63,9 +63,9 @@ def run_cell(desc: dict, comm=None) -> dict:
     t0 = time.perf_counter()
     cell = skeleton(desc)
     cell["host_allocator"] = host_allocator.tune()  # freed arrays reused: no page faults each step
-    mode = deterministic_record(desc)
-    if mode is not None:
-        cell["deterministic_mode"] = mode
+    from ..core.config import deterministic_paths
+
+    paths_before = dict(deterministic_paths)
     timer = losses = c = monitor = pool = threads = gpu_probe_before = None
     try:
         c = _Cell(desc, comm)
@@ -101,6 +101,9 @@ def run_cell(desc: dict, comm=None) -> dict:
             cell["memory"]["failed_alloc_bytes"] = failed_alloc(e, pool)
     if getattr(c, "batch_limits", None) is not None:  # the CPU memory budget of a batch search
         c.batch_limits.close()
+    mode = deterministic_record(desc, {k: v - paths_before.get(k, 0) for k, v in deterministic_paths.items()})
+    if mode is not None:
+        cell["deterministic_mode"] = mode
     try:
         if c is not None and getattr(c, "window", None) is not None:
             c.window.stop()

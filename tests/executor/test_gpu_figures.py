@@ -85,3 +85,31 @@ def test_energy_is_summed_over_the_ranks_of_a_data_parallel_cell(suites, monkeyp
     cell = launcher.run_one(gpu_desc([0, 1]))
     _check_energy(cell, 150.0, 2)
     assert len(cell["memory"]["pool_peak_bytes_per_rank"]) == 2
+
+
+def _lstm_desc(embed, deterministic):
+    d = gpu_desc([0], steps=2, warmup_steps=1)
+    d.update(id="lstm_sine/gpu:0/r0", workload="lstm_sine" + (":embed" if embed else ""), workload_name="lstm_sine",
+             dataset="sine",
+             params={"hidden": 5, "fused": False, "embed": embed}, deterministic=deterministic)
+    return d
+
+
+@pytest.mark.gpu
+def test_deterministic_mode_differs_only_where_its_path_ran(monkeypatch):
+    from benchbench.executor import cell_figures
+
+    monkeypatch.delenv("CUPY_TF32", raising=False)
+    cell_figures.deterministic_environment({"deterministic": True, "device_kind": "gpu"})
+    plain = runner.run_cell(_lstm_desc(0, True))
+    assert plain["status"] == "ok", plain["reason"]
+    assert plain["deterministic_mode"]["differs"] is False and plain["deterministic_mode"]["paths"] == {}
+    embed = runner.run_cell(_lstm_desc(32, True))
+    assert embed["status"] == "ok", embed["reason"]
+    mode = embed["deterministic_mode"]
+    # One embedding gather per time step, forward in warm-up and timed steps: its backward each time.
+    assert mode["differs"] is True and sum(mode["paths"].values()) >= 3 * 50
+    default = runner.run_cell(_lstm_desc(32, False))
+    assert default["status"] == "ok" and "deterministic_mode" not in default
+    # Both modes train the same model to nearly the same loss (summation order only).
+    assert default["loss_curve"] == pytest.approx(embed["loss_curve"], rel=1e-4)

@@ -175,6 +175,17 @@ def deterministic_record(desc: dict, paths: dict | None = None) -> dict | None:
             "deterministic_already": list(DETERMINISTIC_ALREADY)}
 
 
+def tf32_record(desc: dict, environ=None) -> dict | None:
+    """Whether float32 matrix products may use TF32 in this GPU cell (CuPy: only with ``CUPY_TF32`` > 0)."""
+    if desc.get("device_kind") != "gpu":
+        return None
+    environ = os.environ if environ is None else environ
+    value = environ.get("CUPY_TF32")
+    forced_off = environ.get("NVIDIA_TF32_OVERRIDE") == "0"
+    return {"enabled": _tf32_was_on("CUPY_TF32", value) and not forced_off,
+            "source": f"CUPY_TF32={value}" if value is not None else "CUPY_TF32 unset (CuPy's default: off)"}
+
+
 def interconnect_record(cell, c) -> None:
     """A short all-reduce sweep over the cell's own communicator (data-parallel cells that finished)."""
     if c is None or c.size <= 1 or cell["status"] != "ok":
@@ -210,6 +221,7 @@ def batchnorm_record(cell, c) -> None:
     names = list(getattr(c, "synced_persistents", []) or [])
     cell["batchnorm_sync"] = {
         "buffers": len(names), "ranks_agree": len(set(digests)) == 1,
-        "rule": "floating-point persistent buffers (BatchNorm running mean and variance) averaged over the "
-                "ranks before every validation; the last validation ends the training",
+        "rule": "running statistics only: floating-point persistent buffers (BatchNorm running mean and "
+                "variance) averaged over the ranks before every validation; training normalises each rank's "
+                "batch with its own statistics (not SyncBN)",
     }

@@ -15,7 +15,7 @@ import traceback
 import numpy
 
 from .cell_figures import (batchnorm_record, deterministic_record, failed_alloc, gpu_probe, interconnect_record,
-                           pool_records, start_pool_peak, window_records)
+                           pool_records, start_pool_peak, tf32_record, window_records)
 from .cell_record import Diverged, _summaries, classify, one_line, skeleton
 from .training import _Cell, _train_full, _train_quick
 
@@ -72,8 +72,8 @@ def run_cell(desc: dict, comm=None) -> dict:
         cell["flops_per_sample"] = {k: float(v) for k, v in c.wl.flops_per_sample(c.params).items()}
         monitor = _start_monitor(c.device)
         c.window = TimedWindow(monitor)
+        gpu_probe_before = gpu_probe(c.device)  # before the pool is tracked: the probe's arrays are not the cell's
         pool = start_pool_peak(c.device)
-        gpu_probe_before = gpu_probe(c.device)
         threads = _cpu_threads_per_rank(c)
         if threads is not None:
             cell["threads_per_rank"] = threads
@@ -104,9 +104,13 @@ def run_cell(desc: dict, comm=None) -> dict:
     mode = deterministic_record(desc, {k: v - paths_before.get(k, 0) for k, v in deterministic_paths.items()})
     if mode is not None:
         cell["deterministic_mode"] = mode
+    if desc.get("device_kind") == "gpu":
+        cell["tf32"] = tf32_record(desc)
     try:
         if c is not None and getattr(c, "window", None) is not None:
             c.window.stop()
+        if pool is not None:
+            pool.uninstall()  # the after-probe's arrays are not the cell's either
         if timer is not None:
             _summaries(cell, c, timer)
             window_records(cell, c, timer, threads, gpu_probe_before)

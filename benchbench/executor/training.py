@@ -89,6 +89,9 @@ class _Cell:
     def step(self, timer):
         """One timed training step; returns (loss, metric) as floats (averaged over ranks)."""
         be, dev = self.backend, self.device
+        window = getattr(self, "window", None)
+        if window is not None:
+            window.step_begin()
         with timer.step():
             with timer.phase("data"):
                 batch = self.train_it.next()
@@ -103,6 +106,8 @@ class _Cell:
                     loss.backward()
             with timer.phase("update"):
                 self.optimizer.update()
+        if window is not None:
+            window.step_end()
         if self.dp:
             timer.split_last("allreduce", float(self.optimizer.last_allreduce_s), "update")
         return self._mean(*_to_host(loss, metric))

@@ -10,6 +10,7 @@ the cell's ``interference`` and ``energy`` records (energy summed over ranks).
 from __future__ import annotations
 
 import os
+import time
 
 from . import interference
 
@@ -32,6 +33,10 @@ class TimedWindow:
         self.closed = False
         self._cpu = None
         self._e0 = None
+        # Energy over the steps alone (bookkeeping between steps -- loss read-back, rank gathers -- left out).
+        self.step_energy_mj = 0 if monitor is not None else None
+        self.step_wall_s = 0.0
+        self._step0 = None
 
     @property
     def open(self) -> bool:
@@ -68,6 +73,23 @@ class TimedWindow:
         self.spans += 1
         self._gpu_look()
 
+    def step_begin(self) -> None:
+        """A timed step starts: read the energy counter (nothing outside an open span or without NVML)."""
+        if self.open and self.step_energy_mj is not None:
+            self._step0 = (self.monitor.energy_mj(), time.perf_counter())
+
+    def step_end(self) -> None:
+        """The timed step ended (device synchronised): add its energy and wall time."""
+        if self._step0 is None:
+            return
+        (e0, t0), self._step0 = self._step0, None
+        e1 = self.monitor.energy_mj()
+        if isinstance(e0, int) and isinstance(e1, int) and e1 >= e0:
+            self.step_energy_mj += e1 - e0
+            self.step_wall_s += time.perf_counter() - t0
+        else:
+            self.step_energy_mj = None
+
     def stop(self) -> None:
         """Close the window after the last timed step; later ``start`` calls do nothing."""
         self.pause()
@@ -87,6 +109,8 @@ class TimedWindow:
         """This rank's figures (JSON-ready), for :func:`combine`."""
         return {"cpu": dict(self.cpu), "energy_mj": self.energy_mj, "gpu_pids": sorted(self.gpu_pids),
                 "clock_events": sorted(self.clock_events), "spans": self.spans, "pid": os.getpid(),
+                "step_energy_mj": self.step_energy_mj if self.step_wall_s > 0 else None,
+                "step_wall_s": self.step_wall_s,
                 "has_gpu": self.monitor is not None}
 
 
@@ -118,9 +142,15 @@ def combine(ranks: list[dict], *, threads_per_rank: int | None, probes: dict | N
     energy = {"joules": None, "joules_per_epoch": None, "samples_per_joule": None, "watts": None,
               "window": "timed steps", "ranks": len(ranks), "source": None}
     readings = [r.get("energy_mj") for r in ranks if r.get("has_gpu")]
+    per_step = [r.get("step_energy_mj") for r in ranks if r.get("has_gpu")]
+    if per_step and all(isinstance(v, int) for v in per_step):  # the steps alone
+        readings = per_step
+        wall = max(r.get("step_wall_s") or 0.0 for r in ranks)
+        energy["window"] = "timed steps (bookkeeping between steps excluded)"
+    elif readings:
+        wall = max(r["cpu"]["wall_s"] for r in ranks)
     if readings and all(isinstance(v, int) for v in readings):
         joules = sum(readings) / 1000.0
-        wall = max(r["cpu"]["wall_s"] for r in ranks)
         energy.update(joules=joules, source="nvml",
                       joules_per_epoch=joules / steps * steps_per_epoch if steps and steps_per_epoch else None,
                       samples_per_joule=samples / joules if joules > 0 else None,

@@ -170,6 +170,10 @@ def figure_notes(run: Run, summary: pd.DataFrame) -> list[str]:
     if "energy_window" in summary and ((summary["energy_window"] == "timed steps")
                                        & summary["samples_per_joule"].notna()).any():
         notes.append("energy: NVML counters read when timing starts and after the last timed step, on every rank, summed")
+    if "energy_window" in summary and (summary["energy_window"].astype(str).str.startswith("timed steps (")
+                                       & summary["samples_per_joule"].notna()).any():
+        notes.append("energy: NVML counters read around each timed step (bookkeeping between steps left out), "
+                     "on every rank, summed")
     return notes
 
 

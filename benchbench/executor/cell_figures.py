@@ -37,7 +37,8 @@ def window_records(cell, c, timer, threads, gpu_probe_before) -> None:
     ranks = _gather(c, mine, cell)
     if not timer.step_s:
         return
-    blas = threads if threads is not None else _blas_threads_now()
+    # The BLAS-threads rule is for CPU cells: a GPU cell's matrix products do not run on the cores.
+    blas = None if c.device.kind == "gpu" else threads if threads is not None else _blas_threads_now()
     steps = len(timer.step_s)
     per_epoch = c.train_it.batches_per_epoch if c.desc.get("profile") == "full" else None
     record, energy = combine(ranks, threads_per_rank=blas, probes=None, steps=steps,

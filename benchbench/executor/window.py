@@ -28,6 +28,7 @@ class TimedWindow:
                     "pid": os.getpid()}
         self.energy_mj = 0 if monitor is not None else None
         self.gpu_pids: set[int] = set()
+        self.gpu_listed = 0  # the most processes NVML listed on the GPU at one look
         self.clock_events: set[str] = set()
         self.spans = 0
         self.closed = False
@@ -99,8 +100,9 @@ class TimedWindow:
         if self.monitor is None:
             return
         pids = self.monitor.process_ids()
-        if pids:
+        if pids is not None:
             self.gpu_pids.update(pids)
+            self.gpu_listed = max(self.gpu_listed, len(set(pids)))
         events = self.monitor.clock_events()
         if events:
             self.clock_events.update(events)
@@ -108,6 +110,7 @@ class TimedWindow:
     def as_dict(self) -> dict:
         """This rank's figures (JSON-ready), for :func:`combine`."""
         return {"cpu": dict(self.cpu), "energy_mj": self.energy_mj, "gpu_pids": sorted(self.gpu_pids),
+                "gpu_listed": self.gpu_listed,
                 "clock_events": sorted(self.clock_events), "spans": self.spans, "pid": os.getpid(),
                 "step_energy_mj": self.step_energy_mj if self.step_wall_s > 0 else None,
                 "step_wall_s": self.step_wall_s,
@@ -136,7 +139,15 @@ def combine(ranks: list[dict], *, threads_per_rank: int | None, probes: dict | N
     gpu = None
     if any(r.get("has_gpu") for r in ranks):
         others = sorted({p for r in ranks for p in r.get("gpu_pids") or [] if p not in own_pids})
-        gpu = {"other_processes": others, "clock_events": sorted({e for r in ranks for e in r.get("clock_events") or []})}
+        events = sorted({e for r in ranks for e in r.get("clock_events") or []})
+        gpu = {"other_processes": others,
+               "clock_events": [e for e in events if e not in interference.RECORDED_ONLY_EVENTS],
+               "power_capped": any(e in interference.RECORDED_ONLY_EVENTS for e in events)}
+        if any(r["pid"] not in (r.get("gpu_pids") or []) for r in ranks if r.get("has_gpu")):
+            # NVML lists pids of another namespace (the host's, seen from a container): which are ours is
+            # unknown, so the count decides: more processes listed on a GPU than the run has there.
+            gpu.update(other_processes=[], pid_namespace="unknown", listed_pids=others,
+                       listed_processes=max(int(r.get("gpu_listed") or 0) for r in ranks), own_processes=1)
     windows = [r["cpu"] for r in ranks if r["cpu"]["wall_s"] > 0]
     record = interference.summarize(windows, threads_per_rank, gpu=gpu, probes=probes) if windows else None
     energy = {"joules": None, "joules_per_epoch": None, "samples_per_joule": None, "watts": None,

@@ -132,3 +132,59 @@ def test_deterministic_mode_differs_only_where_its_path_ran(monkeypatch):
     assert default["status"] == "ok" and "deterministic_mode" not in default
     # Both modes train the same model to nearly the same loss (summation order only).
     assert default["loss_curve"] == pytest.approx(embed["loss_curve"], rel=1e-4)
+
+
+# --------------------------------------------------------------------------- the GPU side of the verdict
+def _gpu_side(cell):
+    """The GPU part of the interference verdict (the CPU part depends on what else the machine runs)."""
+    from benchbench.executor import interference, probes
+
+    inter = cell["interference"]
+    gp = inter.get("gpu_probes") or {}
+    before = {"gpu_gemm_gflops": min(g["gpu_gemm_gflops"] for g in gp["before"])}
+    after = {"gpu_gemm_gflops": min(g["gpu_gemm_gflops"] for g in gp["after"])}
+    return interference.gpu_reasons(inter["gpu"]), probes.judge(before, after)
+
+
+@pytest.mark.simgpu
+def test_idle_clocks_that_ramp_up_are_not_interference(suites, monkeypatch):
+    import pynvml
+
+    monkeypatch.setenv("BENCHBENCH_SIM_GPU_RAMP_S", "0.4")
+    monkeypatch.setattr("cupy._clocks._first_use", {})
+    pynvml.nvmlInit()
+    try:
+        assert pynvml.nvmlDeviceGetClockInfo(pynvml.nvmlDeviceGetHandleByIndex(0), pynvml.NVML_CLOCK_SM) == 345
+        cell = runner.run_cell(gpu_desc([0]))
+        assert pynvml.nvmlDeviceGetClockInfo(pynvml.nvmlDeviceGetHandleByIndex(0), pynvml.NVML_CLOCK_SM) > 345
+    finally:
+        pynvml.nvmlShutdown()
+    assert cell["status"] == "ok", cell["reason"]
+    reasons, judged = _gpu_side(cell)
+    # A faster probe after the cell is the clock ramping up, not a neighbour leaving.
+    assert reasons == [] and judged["moved"] is False, (reasons, judged)
+
+
+@pytest.mark.simgpu
+def test_a_power_cap_is_recorded_and_does_not_decide(suites, monkeypatch):
+    monkeypatch.setenv("BENCHBENCH_SIM_GPU_THROTTLE", "0x4")  # sw_power_cap
+    cell = runner.run_cell(gpu_desc([0]))
+    gpu = cell["interference"]["gpu"]
+    assert gpu["power_capped"] is True and gpu["clock_events"] == []
+    assert _gpu_side(cell)[0] == []
+
+
+@pytest.mark.simgpu
+def test_host_pids_leave_the_pid_namespace_unknown_and_count_processes(suites, monkeypatch):
+    monkeypatch.setenv("BENCHBENCH_SIM_GPU_HOST_PIDS", "1")
+    alone = runner.run_cell(gpu_desc([0]))
+    gpu = alone["interference"]["gpu"]
+    # Its own rank is listed under a host pid: not another process.
+    assert gpu["pid_namespace"] == "unknown" and gpu["listed_processes"] == 1 and gpu["other_processes"] == []
+    assert _gpu_side(alone)[0] == []
+    monkeypatch.setenv("BENCHBENCH_SIM_GPU_FOREIGN", "1")
+    shared = runner.run_cell(gpu_desc([0]))
+    reasons = _gpu_side(shared)[0]
+    assert shared["interference"]["gpu"]["listed_processes"] == 2
+    assert reasons == ["1 other process(es) on the GPU (counted: NVML lists host pids, pid namespace unknown)"]
+    assert shared["interference"]["verdict"] == "contended"

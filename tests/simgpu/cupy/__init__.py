@@ -218,6 +218,12 @@ for _name in _FUNCTIONS:
 del _name
 
 
+from ._clocks import ramped as _ramped  # noqa: E402
+
+matmul = _ramped(matmul)  # noqa: F821  (idle clocks that ramp up: see _clocks)
+dot = _ramped(dot)  # noqa: F821
+
+
 def copy(a, order="K"):
     if not isinstance(a, ndarray):
         raise TypeError(f"cupy.copy: Unsupported type {type(a)}")

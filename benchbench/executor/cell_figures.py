@@ -196,7 +196,9 @@ def interconnect_record(cell, c) -> None:
     xp, sync = c.device.xp, (c.device.synchronize if c.device.kind == "gpu" else None)
     try:
         with c.device.scope():
-            result = bandwidth.sweep(c.comm, bandwidth.CELL_SIZES, reps=5, warmup=1, xp=xp, synchronize=sync)
+            # Up to the gradient size: the scaling model predicts the all-reduce of the whole gradient.
+            sizes = bandwidth.sizes_up_to(int(getattr(c.optimizer, "allreduce_bytes", 0) or 0) // 4 * 4)
+            result = bandwidth.sweep(c.comm, sizes, reps=5, warmup=1, xp=xp, synchronize=sync)
     except Exception as e:  # the measurement never fails a finished cell
         cell["interconnect"] = {"error": f"{type(e).__name__}: {e}"}
         return

@@ -99,10 +99,12 @@ def _rendezvous_dir(uid) -> str:
 
 
 def _device_key(device: int) -> str:
-    """A GPU as NCCL tells GPUs apart: its bus id on this host."""
+    """A GPU as NCCL tells GPUs apart: its bus id on this host (a simulated node, ``BENCHBENCH_NODE``,
+    is a host of its own)."""
     from .runtime import pci_bus_id
 
-    return f"{os.uname().nodename}/{pci_bus_id(device)}"
+    host = os.environ.get("BENCHBENCH_NODE") or os.uname().nodename
+    return f"{host}/{pci_bus_id(device)}"
 
 
 def _refuse_duplicate_gpus(devices: dict) -> None:

@@ -206,10 +206,8 @@ def interconnect_record(cell, c) -> None:
     cell["interconnect"] = result
 
 
-def batchnorm_record(cell, c) -> None:
-    """Data parallel: were the BatchNorm running statistics the same on every rank at the end?"""
-    if c is None or c.size <= 1 or cell["status"] != "ok" or getattr(c, "model", None) is None:
-        return
+def persistent_digest(c) -> str:
+    """A hash of this rank's floating-point persistent buffers (BatchNorm running statistics)."""
     import hashlib
 
     import numpy
@@ -220,10 +218,20 @@ def batchnorm_record(cell, c) -> None:
         if c.backend.is_array(value) and value.dtype.kind == "f":
             h.update(name.encode())
             h.update(numpy.ascontiguousarray(c.backend.as_numpy(value)).tobytes())
-    digests = c.comm.allgather_obj(h.hexdigest())
+    return h.hexdigest()
+
+
+def batchnorm_record(cell, c) -> None:
+    """Data parallel: did the ranks' BatchNorm running statistics differ before the last averaging, and
+    agree after it?"""
+    if c is None or c.size <= 1 or cell["status"] != "ok" or getattr(c, "model", None) is None:
+        return
+    digests = c.comm.allgather_obj(persistent_digest(c))
+    before = c.comm.allgather_obj(getattr(c, "persistent_digest_before", None))
     names = list(getattr(c, "synced_persistents", []) or [])
     cell["batchnorm_sync"] = {
         "buffers": len(names), "ranks_agree": len(set(digests)) == 1,
+        "ranks_differed_before": None if None in before else len(set(before)) > 1,
         "rule": "running statistics only: floating-point persistent buffers (BatchNorm running mean and "
                 "variance) averaged over the ranks before every validation; training normalises each rank's "
                 "batch with its own statistics (not SyncBN)",

@@ -124,8 +124,10 @@ class _Cell:
 
         core, be = self.core, self.backend
         if self.dp:  # every rank validates with the same BatchNorm running statistics
+            from .cell_figures import persistent_digest
             from .data_parallel import average_persistents
 
+            self.persistent_digest_before = persistent_digest(self)  # each rank's own, before averaging
             self.synced_persistents = average_persistents(self.model, self.comm)
         it = BatchIterator(self.val_data, self.per_rank, shuffle=False, rank=self.rank, size=self.size, repeat=False)
         n_batches = it.batches_per_epoch if max_batches is None else min(int(max_batches), it.batches_per_epoch)

@@ -10,7 +10,7 @@ check holds, 1 when one fails, 2 for a usage error. The checks:
 - interference: every cell reads ``quiet`` (on the simulated GPUs the host is a shared test machine:
   reported, not failed);
 - energy: a GPU cell's mean power over its timed steps lies in (0, power limit]; samples/J agrees
-  with samples/s over watts within 5%;
+  with samples/s (median step) over watts within 15% (mean against median step);
 - memory: the pool's peak is positive and at most NVML's figure and the GPU's memory;
 - TF32 off in every GPU cell (the default the figures assume).
 """
@@ -77,7 +77,7 @@ def check(results_dir) -> tuple[bool, list[str]]:
             sps = sps.get("median") if isinstance(sps, dict) else sps
             if e.get("samples_per_joule") and sps and e.get("window_s"):
                 # samples/J over the steps = samples/s over the steps / W; the median step is close to the mean
-                say(abs(e["samples_per_joule"] * watts / sps - 1) <= 0.05 or simulated,
+                say(abs(e["samples_per_joule"] * watts / sps - 1) <= 0.15 or simulated,
                     f"samples/J {workload} {device}: {e['samples_per_joule']:.4g} vs samples/s / W "
                     f"{sps / watts:.4g}", soft=simulated)
         mem = c.get("memory") or {}

@@ -15,13 +15,13 @@ def _gather(c, value, cell) -> list:
     return list(c.comm.allgather_obj(value))
 
 
-def gpu_probe(device):
+def gpu_probe(device, warm: bool = True):
     if device.kind != "gpu":
         return None
     from . import probes
 
     try:
-        return {"gpu_gemm_gflops": probes.measure(device, budget_s=0.02, reps=2, cpu=False)["gpu_gemm_gflops"]}
+        return {"gpu_gemm_gflops": probes.measure(device, budget_s=0.02, reps=2, cpu=False, warm=warm)["gpu_gemm_gflops"]}
     except Exception as e:
         print(f"benchbench: GPU probe unavailable: {e}", file=sys.stderr)
         return None
@@ -31,7 +31,7 @@ def window_records(cell, c, timer, threads, gpu_probe_before) -> None:
     """The cell's interference and energy over the timed window, from every rank."""
     from .window import combine
 
-    gpu_probe_after = gpu_probe(c.device) if timer.step_s else None
+    gpu_probe_after = gpu_probe(c.device, warm=False) if timer.step_s else None  # the steps warmed the clocks
     mine = c.window.as_dict()
     mine["gpu_probes"] = [gpu_probe_before, gpu_probe_after]
     ranks = _gather(c, mine, cell)

@@ -1,10 +1,14 @@
 """Was the machine quiet while a cell was timed? CPU time used by other processes, and a pre-flight check.
 
-Process accounting: over a window (the timed steps of a cell), the machine's busy CPU time
-(``psutil.cpu_times()`` summed over the CPUs: user, nice, system, irq, softirq and steal) minus the
-CPU time of the run's own processes (every rank, with its BLAS threads) is the time other processes
-(and, as steal, other tenants of the host) took. Its share of the machine's capacity
-(wall time × logical CPUs) is ``other_share``; above ``CONTENDED_SHARE`` the cell is ``contended``.
+Process accounting: over a window (the timed steps of a cell), the busy CPU time of the CPUs this
+process may run on (its affinity; ``psutil.cpu_times(percpu=True)``: user, nice, system, irq, softirq
+and steal) minus the CPU time of the run's own processes (the launcher's whole process tree --
+``benchbench run``, ``mpiexec`` and its proxies, every rank with its BLAS threads -- or, without a
+launcher, the ranks) is the time other processes (and, as steal, other tenants of the host) took.
+Its share of those CPUs' capacity (wall time × CPUs) is ``other_share``; above ``CONTENDED_SHARE``
+the cell is ``contended``. A cgroup CPU quota caps the free cores the BLAS-threads rule (CPU cells
+only) compares with. On the GPU side (``gpu_reasons``) other processes count, by pid or, where NVML
+lists host pids, by number; a power cap is recorded and never decides.
 
 What process accounting cannot see (a neighbour on the same physical cores, throttling) the
 calibration probes catch (see ``executor.probes``); ``verdict`` combines both.

@@ -55,7 +55,8 @@ import builtins as _builtins
 
 import numpy as _np
 
-from . import _state, _strict
+from . import _state
+from . import _strict  # the rules beyond the plain wrapper (see the package docstring)
 from ._core import apply as _apply
 from ._core import ndarray
 from . import cuda  # noqa: E402

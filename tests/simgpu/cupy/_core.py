@@ -15,7 +15,8 @@ import numbers
 
 import numpy
 
-from . import _state, _strict
+from . import _state
+from . import _strict  # the rules beyond the plain wrapper (see the package docstring)
 from .cuda import memory as _memory
 
 _ERR_IMPLICIT = ("Implicit conversion to a NumPy array is not allowed. "

@@ -49,10 +49,10 @@ class TimedWindow:
         if self.open or self.closed:
             return
         self._gpu_look()
-        if self.monitor is not None:
-            self._e0 = self.monitor.energy_mj()
         self._cpu = interference.CpuWindow()
         self._cpu.start()
+        if self.monitor is not None:  # read right after the CPU window's clock: the two spans coincide
+            self._e0 = self.monitor.energy_mj()
 
     resume = start
 
@@ -60,9 +60,9 @@ class TimedWindow:
         """Close the current span (e.g. before validation); ``resume`` opens the next."""
         if not self.open:
             return
+        e1 = self.monitor.energy_mj() if self.monitor is not None else None
         r = self._cpu.stop()
         self._cpu = None
-        e1 = self.monitor.energy_mj() if self.monitor is not None else None
         for key in ("wall_s", "busy_s", "own_s"):
             self.cpu[key] += r[key]
         self.cpu["cores"] = r["cores"]

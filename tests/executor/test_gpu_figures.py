@@ -59,10 +59,14 @@ def test_energy_per_sample_on_one_gpu(suites, monkeypatch):
     monkeypatch.setenv("BENCHBENCH_SIM_GPU_POWER_W", "200")
     cell = runner.run_cell(gpu_desc([0]))
     _check_energy(cell, 200.0, 1)
-    # The counter truth, independent of the window's own clock: J/sample = P x median step / batch
-    # (the window holds the steps alone, not the bookkeeping between them).
-    median = sorted(cell["timing"]["step_s"])[len(cell["timing"]["step_s"]) // 2]
-    assert cell["energy"]["joules_per_sample"] == pytest.approx(200.0 * median / cell["batch_size"], rel=0.05)
+    # The counter truth against the step timer's own clock (CUDA events), not the window's: J/sample =
+    # P x step / batch, within 5% of the mean step (the window holds the steps alone, not the
+    # bookkeeping between them) and of the median step where the steps are steady (a loaded machine
+    # stretches a few: 15% there).
+    steps = cell["timing"]["step_s"]
+    mean, median = sum(steps) / len(steps), sorted(steps)[len(steps) // 2]
+    assert cell["energy"]["joules_per_sample"] == pytest.approx(200.0 * mean / cell["batch_size"], rel=0.05)
+    assert cell["energy"]["joules_per_sample"] == pytest.approx(200.0 * median / cell["batch_size"], rel=0.15)
     assert cell["energy"]["window"].startswith("timed steps (bookkeeping")
     assert cell["interference"]["gpu"]["other_processes"] == [] and cell["interference"]["gpu"]["clock_events"] == []
 

@@ -79,7 +79,7 @@ def test_gpu_figures_are_plausible(suites):
     from benchbench.executor import probes
     from benchbench.system import gpu_list
 
-    cell = runner.run_cell(gpu_desc([0]))
+    cell = run_cell(gpu_desc([0]))
     assert cell["status"] == "ok", cell["reason"]
     limit = (gpu_list() or [{}])[0].get("power_limit_w")
     watts = cell["energy"]["watts"]
@@ -125,15 +125,15 @@ def test_deterministic_mode_differs_only_where_its_path_ran(monkeypatch):
 
     monkeypatch.delenv("CUPY_TF32", raising=False)
     cell_figures.deterministic_environment({"deterministic": True, "device_kind": "gpu"})
-    plain = runner.run_cell(_lstm_desc(0, True))
+    plain = run_cell(_lstm_desc(0, True))
     assert plain["status"] == "ok", plain["reason"]
     assert plain["deterministic_mode"]["differs"] is False and plain["deterministic_mode"]["paths"] == {}
-    embed = runner.run_cell(_lstm_desc(32, True))
+    embed = run_cell(_lstm_desc(32, True))
     assert embed["status"] == "ok", embed["reason"]
     mode = embed["deterministic_mode"]
     # One embedding gather per step (the fused sequence), warm-up and timed: its backward each time.
     assert mode["differs"] is True and sum(mode["paths"].values()) >= 3
-    default = runner.run_cell(_lstm_desc(32, False))
+    default = run_cell(_lstm_desc(32, False))
     assert default["status"] == "ok" and "deterministic_mode" not in default
     # Both modes train the same model to nearly the same loss (summation order only).
     assert default["loss_curve"] == pytest.approx(embed["loss_curve"], rel=1e-4)
@@ -160,7 +160,7 @@ def test_idle_clocks_that_ramp_up_are_not_interference(suites, monkeypatch):
     pynvml.nvmlInit()
     try:
         assert pynvml.nvmlDeviceGetClockInfo(pynvml.nvmlDeviceGetHandleByIndex(0), pynvml.NVML_CLOCK_SM) == 345
-        cell = runner.run_cell(gpu_desc([0]))
+        cell = run_cell(gpu_desc([0]))
         assert pynvml.nvmlDeviceGetClockInfo(pynvml.nvmlDeviceGetHandleByIndex(0), pynvml.NVML_CLOCK_SM) > 345
     finally:
         pynvml.nvmlShutdown()
@@ -173,7 +173,7 @@ def test_idle_clocks_that_ramp_up_are_not_interference(suites, monkeypatch):
 @pytest.mark.simgpu
 def test_a_power_cap_is_recorded_and_does_not_decide(suites, monkeypatch):
     monkeypatch.setenv("BENCHBENCH_SIM_GPU_THROTTLE", "0x4")  # sw_power_cap
-    cell = runner.run_cell(gpu_desc([0]))
+    cell = run_cell(gpu_desc([0]))
     gpu = cell["interference"]["gpu"]
     assert gpu["power_capped"] is True and gpu["clock_events"] == []
     assert _gpu_side(cell)[0] == []
@@ -184,13 +184,13 @@ def test_a_power_cap_is_recorded_and_does_not_decide(suites, monkeypatch):
 @pytest.mark.simgpu
 def test_host_pids_leave_the_pid_namespace_unknown_and_count_processes(suites, monkeypatch):
     monkeypatch.setenv("BENCHBENCH_SIM_GPU_HOST_PIDS", "1")
-    alone = runner.run_cell(gpu_desc([0]))
+    alone = run_cell(gpu_desc([0]))
     gpu = alone["interference"]["gpu"]
     # Its own rank is listed under a host pid: not another process.
     assert gpu["pid_namespace"] == "unknown" and gpu["listed_processes"] == 1 and gpu["other_processes"] == []
     assert _gpu_side(alone)[0] == []
     monkeypatch.setenv("BENCHBENCH_SIM_GPU_FOREIGN", "1")
-    shared = runner.run_cell(gpu_desc([0]))
+    shared = run_cell(gpu_desc([0]))
     reasons = _gpu_side(shared)[0]
     assert shared["interference"]["gpu"]["listed_processes"] == 2
     assert reasons == ["1 other process(es) on the GPU (counted: NVML lists host pids, pid namespace unknown)"]

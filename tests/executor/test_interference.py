@@ -119,7 +119,7 @@ def test_a_quiet_cell_reads_quiet(suites):  # noqa: F811
     for _ in range(3):
         background = _window(0.2)
         with threadpool_limits(limits=1, user_api="blas"):
-            cell = runner.run_cell(desc(steps=3, min_time_s=0.3))
+            cell = run_cell(desc(steps=3, min_time_s=0.3))
         after = _window(0.2)
         tries.append((background["other_share"], cell["interference"]["other_share"], after["other_share"]))
         if background["verdict"] == after["verdict"] == "quiet":
@@ -139,7 +139,7 @@ def test_one_spinner_on_one_core_beside_a_one_thread_cell(suites, monkeypatch): 
     try:
         time.sleep(0.3)
         with threadpool_limits(limits=1, user_api="blas"):
-            cell = runner.run_cell(desc(steps=3, min_time_s=1.0))
+            cell = run_cell(desc(steps=3, min_time_s=1.0))
     finally:
         _stop([spinner])
     inter = cell["interference"]

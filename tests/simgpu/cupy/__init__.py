@@ -17,7 +17,7 @@ import builtins as _builtins
 
 import numpy as _np
 
-from . import _state
+from . import _launches, _state
 from ._core import apply as _apply
 from ._core import ndarray
 from . import cuda  # noqa: E402
@@ -30,8 +30,9 @@ _benchbench_simulated = True
 
 
 def _sim_stats() -> dict:
-    """Counts of ``device_to_host`` and ``host_to_device`` transfers made by this process so far."""
-    return dict(_state.stats)
+    """Counts of ``device_to_host`` and ``host_to_device`` transfers and of kernel ``launches`` made by
+    this process so far."""
+    return {**_state.stats, **_launches.stats()}
 
 
 def _sim_host_transfers() -> int:
@@ -42,6 +43,7 @@ def _sim_host_transfers() -> int:
 def _sim_reset_stats() -> None:
     for k in _state.stats:
         _state.stats[k] = 0
+    _launches.reset()
 
 
 def is_available() -> bool:
@@ -82,6 +84,7 @@ def _to_device(obj, dtype, copy, order, ndmin, what):
                     r = _np.array(r, copy=False, ndmin=ndmin) if r.ndim < ndmin else r
                 return ndarray._view(r, obj._mem) if _np.may_share_memory(r, host) else \
                     ndarray._adopt(r, obj._dev, what)
+        _launches.launch(_state.local.device, 1, what)  # a device-to-device copy (or cast)
         return ndarray._adopt(_np.array(host, dtype=dtype, order=order, copy=True, ndmin=ndmin),
                               _state.local.device, what)
     if isinstance(obj, (list, tuple)) and _builtins.any(isinstance(v, ndarray) for v in _flat(obj)):

@@ -5,7 +5,7 @@ import itertools
 import threading
 import time
 
-from .. import _state
+from .. import _launches, _state
 from . import memory, runtime  # noqa: F401
 from .memory import MemoryPointer, MemoryPool, PinnedMemoryPool, get_allocator, set_allocator  # noqa: F401
 from .runtime import CUDARuntimeError  # noqa: F401
@@ -45,6 +45,7 @@ class Device:
 
     def synchronize(self):
         _state.check_device(self.id)
+        _launches.wait(self.id)
 
     @property
     def pci_bus_id(self) -> str:
@@ -90,7 +91,7 @@ class Stream:
         self._prev: list = []
 
     def synchronize(self):
-        return None
+        _launches.wait(self.device_id)
 
     def record(self, event=None):
         event = Event() if event is None else event
@@ -136,10 +137,12 @@ class Event:
 
     def record(self, stream=None):
         _state.check_device(_state.local.device)
-        self._t = time.perf_counter()
+        self._t = _launches.queue_end(_state.local.device)  # when the work queued before it is done
 
     def synchronize(self):
-        return None
+        left = (self._t or 0.0) - time.perf_counter()
+        if left > 0:
+            time.sleep(left)
 
     def query(self) -> bool:
         return True

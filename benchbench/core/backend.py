@@ -106,6 +106,15 @@ def gpu_simulated() -> bool:
     return cupy is not None and bool(getattr(cupy, "_benchbench_simulated", False))
 
 
+def sim_counts() -> dict | None:
+    """Kernel launches and host synchronisations (transfers back to the host) so far, as the simulated
+    GPUs count them: ``{"launches": n, "syncs": m}``; None on a real GPU or without cupy."""
+    if not gpu_simulated():
+        return None
+    s = cupy._sim_stats()
+    return {"launches": int(s.get("launches", 0)), "syncs": int(s["device_to_host"])}
+
+
 SIMULATED_NOTE = ("SIMULATED GPUs (tests/simgpu): GPU cells prove that the code runs; "
                   "their timings, energy and memory are not figures of any GPU")
 

@@ -4,7 +4,9 @@ Every Function call of a training step is timed forward and backward (device-syn
 median over several steps) with ``core.profiler.Profiler``; the optimizer update is timed
 apart, and what remains of the step (graph bookkeeping, Python) is shown as "framework
 overhead", so the rows add up to the measured step. The step is also measured without the
-profiler, to show what profiling costs.
+profiler, to show what profiling costs. Under the simulated GPUs, the kernel launches and host
+synchronisations (transfers back to the host) of the step, of its update and of every row are
+counted too (``launches`` in the result; None where nothing counts them).
 """
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ def profile_workload(spec: str, device: str = "cpu", steps: int = 5, warmup: int
         A dict: workload, params, device, batch_size, step_s (unprofiled median),
         profiled_step_s, update_s, overhead_s, rows (one per function call with forward_s,
         backward_s, total_s, share, flops and gflops), data (source and note), host_allocator
-        (what :func:`benchbench.core.host_allocator.tune` did).
+        (what :func:`benchbench.core.host_allocator.tune` did), launches (``{"step", "syncs",
+        "update", "update_syncs"}`` per step, or None where launches are not counted).
     """
     from .. import registry
     from ..core import backend
@@ -61,28 +64,36 @@ def _profile_on(wl, params, spec, dev, steps, warmup, data, data_dir, seed) -> d
     opt = wl.build_optimizer(params)
     opt.setup(model)
     sync = dev.synchronize
+    counter = backend.sim_counts if dev.kind == "gpu" and backend.sim_counts() is not None else None
+    counts = []  # per plain step: (launches, syncs, update launches, update syncs)
 
-    def step():
+    def step(count=False):
         x, t = (backend.to_device(a, dev) for a in it.next())
         sync()
+        c0 = counter() if count else None
         t0 = time.perf_counter()
         loss, _ = wl.forward(model, x, t, params)
         model.cleargrads()
         loss.backward()
         sync()
         t1 = time.perf_counter()
+        c1 = counter() if count else None
         opt.update()
         sync()
         t2 = time.perf_counter()
+        if count:
+            c2 = counter()
+            counts.append((c2["launches"] - c0["launches"], c2["syncs"] - c0["syncs"],
+                           c2["launches"] - c1["launches"], c2["syncs"] - c1["syncs"]))
         return t2 - t0, t2 - t1
 
     for _ in range(warmup):
         step()
     # Plain and profiled steps alternate, so that drift in the machine's speed hits both alike.
     plain, profiled, updates = [], [], []
-    prof = profiler.Profiler(sync=sync)
+    prof = profiler.Profiler(sync=sync, counter=counter)
     for _ in range(steps):
-        plain.append(step()[0])
+        plain.append(step(count=counter is not None)[0])
         with prof:
             prof.begin_step()
             total, upd = step()
@@ -104,6 +115,8 @@ def _profile_on(wl, params, spec, dev, steps, warmup, data, data_dir, seed) -> d
         "steps": steps, "warmup": warmup, "step_s": step_s, "profiled_step_s": prof_s,
         "update_s": update_s, "functions_s": fn_s, "overhead_s": overhead_s, "rows": rows,
         "data": {"dataset": wl.dataset, "source": ds.source, "note": ds.note},
+        "launches": None if not counts else dict(zip(
+            ("step", "syncs", "update", "update_syncs"), (int(statistics.median(c)) for c in zip(*counts)))),
     }
 
 
@@ -115,11 +128,19 @@ def format_profile(result: dict, top: int | None = None) -> str:
     head = (f"{result['spec']} on {result['device']}, batch {result['batch_size']}: step "
             f"{result['step_s'] * 1e3:.2f} ms unprofiled, {result['profiled_step_s'] * 1e3:.2f} ms profiled "
             f"(median of {result['steps']}); data: {result['data']['source']}")
-    lines = [head, f"{'#':>4} {'layer':<28} {'function':<26} {'fwd ms':>9} {'bwd ms':>9} {'share':>7} {'GFLOP/s':>9}"]
+    counted = result.get("launches")
+    extra = f" {'launches':>8} {'syncs':>5}" if counted else ""
+    lines = [head]
+    if counted:
+        lines.append(f"per step: {counted['step']} kernel launches, {counted['syncs']} host syncs "
+                     f"(optimizer update: {counted['update']} launches, {counted['update_syncs']} syncs)")
+    lines.append(f"{'#':>4} {'layer':<28} {'function':<26} {'fwd ms':>9} {'bwd ms':>9} {'share':>7} {'GFLOP/s':>9}"
+                 + extra)
     for r in rows:
         lines.append(
             f"{r['index']:>4} {r['scope'][-28:]:<28} {r['function'][:26]:<26} {r['forward_s'] * 1e3:>9.3f} "
             f"{r['backward_s'] * 1e3:>9.3f} {r['share'] * 100:>6.1f}% {r['gflops']:>9.2f}"
+            + (f" {r.get('launches', 0):>8} {r.get('syncs', 0):>5}" if counted else "")
         )
     p = result["profiled_step_s"] or 1.0
     lines.append(f"{'':>4} {'optimizer update':<55} {result['update_s'] * 1e3:>9.3f} {'':>9} "

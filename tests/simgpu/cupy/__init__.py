@@ -140,16 +140,13 @@ def get_default_pinned_memory_pool():
 def _not_simulated(name):
     class _Kernel:
         def __init__(self, *args, **kwargs):
-            raise NotImplementedError(
-                f"simulated GPUs: cupy.{name} runs CUDA source, which the simulator cannot execute; "
-                "give the kernel a generic array-code twin to test here")
+            raise NotImplementedError(f"simulated GPUs: cupy.{name} is not simulated")
     _Kernel.__name__ = name
     return _Kernel
 
 
-ElementwiseKernel = _not_simulated("ElementwiseKernel")
-ReductionKernel = _not_simulated("ReductionKernel")
-RawKernel = _not_simulated("RawKernel")
+# User kernels: compiled with the real NVRTC, their C bodies run by the simulator (see _kernels).
+from ._kernels import ElementwiseKernel, ReductionKernel, RawKernel  # noqa: E402,F401
 RawModule = _not_simulated("RawModule")
 
 

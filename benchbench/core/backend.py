@@ -170,6 +170,34 @@ def get_array_module(*args):
     return numpy
 
 
+_kernel_cache: dict = {}
+
+
+def elementwise_kernel(in_params: str, out_params: str, operation: str, name: str, **options):
+    """A ``cupy.ElementwiseKernel``, made at its first use and cached by its definition.
+
+    Nothing is compiled at import: cupy compiles a kernel at its first launch (for each set of
+    argument types) and keeps it. The definitions live in ``core/kernels``.
+    """
+    key = ("elementwise", in_params, out_params, operation, name, tuple(sorted(options.items())))
+    kernel = _kernel_cache.get(key)
+    if kernel is None:
+        kernel = _kernel_cache[key] = cupy.ElementwiseKernel(in_params, out_params, operation, name, **options)
+    return kernel
+
+
+def reduction_kernel(in_params: str, out_params: str, map_expr: str, reduce_expr: str, post_map_expr: str,
+                     identity: str, name: str, **options):
+    """A ``cupy.ReductionKernel``, made at its first use and cached by its definition."""
+    key = ("reduction", in_params, out_params, map_expr, reduce_expr, post_map_expr, identity, name,
+           tuple(sorted(options.items())))
+    kernel = _kernel_cache.get(key)
+    if kernel is None:
+        kernel = _kernel_cache[key] = cupy.ReductionKernel(in_params, out_params, map_expr, reduce_expr,
+                                                           post_map_expr, identity, name, **options)
+    return kernel
+
+
 #: The array classes of both backends, for ``isinstance`` checks.
 ARRAY_TYPES = (numpy.ndarray, ndarray)
 

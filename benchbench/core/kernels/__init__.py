@@ -29,10 +29,10 @@ def fusable(*arrays) -> bool:
 
 def definitions() -> list:
     """Every fused kernel's definition, ``(module, name, kind, args)``, for the compile tests."""
-    from . import cuda_update
+    from . import cuda_activation, cuda_conv, cuda_loss, cuda_pooling, cuda_update
 
     out = []
-    for module in (cuda_update,):
+    for module in (cuda_update, cuda_loss, cuda_activation, cuda_conv, cuda_pooling):
         for name, (kind, args) in module.KERNELS.items():
             out.append((module.__name__, name, kind, args))
     return out

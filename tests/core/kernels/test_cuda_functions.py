@@ -42,6 +42,8 @@ CASES = {
     "convolution 5x5": (lambda x, W, b: F.convolution_2d(x, W, b), [(3, 2, 11, 9), (5, 2, 5, 5), (5,)], 1e-5),
     "convolution 3x3 s2 p1": (lambda x, W, b: F.convolution_2d(x, W, b, stride=2, pad=1),
                               [(2, 3, 9, 7), (4, 3, 3, 3), (4,)], 1e-5),
+    "batch_normalization 4-D": (lambda x, g, b: F.batch_normalization(x, g, b), [(3, 5, 7, 3), (5,), (5,)], 1e-5),
+    "batch_normalization 2-D": (lambda x, g, b: F.batch_normalization(x, g, b), [(9, 7), (7,), (7,)], 1e-5),
     "convolution 1x1 s2 no bias": (lambda x, W: F.convolution_2d(x, W, stride=2), [(2, 3, 7, 5), (5, 3, 1, 1)], 1e-5),
 }
 
@@ -65,6 +67,23 @@ def test_softmax_cross_entropy_fused_equals_unfused(cupy, unfused, launches, ign
         assert n <= 4 + 2  # rows, coeff, loss; the gradient; the seed's copy and upstream gradient
 
 
+def test_batch_normalization_updates_the_running_averages_as_the_unfused_path(cupy, unfused):
+    x = rand((4, 3, 5, 5)) * 2 + 1
+    gamma, beta = rand((3,), 1), rand((3,), 2)
+
+    def run():
+        rm, rv = (backend.to_device(a, "gpu:0") for a in (rand((3,), 3), numpy.ones(3, numpy.float32)))
+        y = F.batch_normalization(backend.to_device(x, "gpu:0"), backend.to_device(gamma, "gpu:0"),
+                                  backend.to_device(beta, "gpu:0"), running_mean=rm, running_var=rv, decay=0.7)
+        return [backend.as_numpy(a) for a in (y.array, rm, rv)]
+
+    fused = run()
+    with unfused():
+        plain = run()
+    for a, b in zip(fused, plain):
+        numpy.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
 def test_the_mutated_relu_gradient_is_caught(cupy, unfused, launches, monkeypatch):
     from benchbench.core.kernels import cuda_activation
 
@@ -83,9 +102,10 @@ def test_every_kernel_source_compiles_for_sm80_and_sm90(cupy):
 
     defs = kernels.definitions()
     assert len(defs) >= 15
-    for module, name, kind, args in defs:
+    for module, name, kind, args, scalars in defs:
         k = kernels.get(kind, args)
         for dt in (numpy.float32, numpy.float64):
             # T: the data type; S: the label or index type where a kernel has one
-            ptx = _nvrtc.compile_all(k.source({"T": numpy.dtype(dt), "S": numpy.dtype(numpy.int32)}), k.name)
+            ptx = _nvrtc.compile_all(k.source({"T": numpy.dtype(dt), "S": numpy.dtype(numpy.int32)}, scalars),
+                                     k.name)
             assert set(ptx) == {"compute_80", "compute_90"} and all(".entry" in p for p in ptx.values()), name

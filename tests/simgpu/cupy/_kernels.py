@@ -228,13 +228,17 @@ class ReductionKernel(_Base):
         rt = self.reduce_type
         return numpy.dtype(types[rt]) if rt in types else numpy.dtype(_cinterp.C_TYPES.get(rt, rt))
 
-    def source(self, types: dict) -> str:
+    def source(self, types: dict, scalars=()) -> str:
+        """The CUDA source for placeholder types ``types``, the inputs named in ``scalars`` by value
+        (they are then visible in every expression, the post-map one included)."""
         what = f"ReductionKernel {self.name}"
         rt = _ctype(self._rtype(types, what), what)
         args, ins, outs = [], [], []
         for p in self.params:
             ct = p.type if p.placeholder else _ctype(p.dtype, what)
-            if p.is_const:
+            if p.name in scalars:
+                args.append(f"const {ct} {p.name}")
+            elif p.is_const:
                 args.append(f"const {ct}* __restrict__ _raw_{p.name}")
                 ins.append(f"const {ct} &{p.name} = _raw_{p.name}[_j * _seg + _k];")
             else:
@@ -288,7 +292,7 @@ class ReductionKernel(_Base):
                 args[j] = ndarray._adopt(numpy.zeros(out_shape, self._dtype(p, types, what)), dev, what)
             elif args[j].shape != out_shape:
                 raise ValueError(f"{what}: output {p.name} has shape {args[j].shape}, expected {out_shape}")
-        self._compile(self.source(types))
+        self._compile(self.source(types, {p.name for p, a in zip(self.in_params, args) if not isinstance(a, ndarray)}))
         self._run(args, types, shape, kept, axes, out_shape, what)
         _launches.launch(dev, 1, what)
         outs = args[self.nin:]
@@ -306,14 +310,13 @@ class ReductionKernel(_Base):
         rt = self._rtype(types, what)
         n_out = int(numpy.prod([shape[d] for d in kept])) if kept else 1
         seg = int(numpy.prod([shape[d] for d in axes])) if axes else 1
-        env, vtypes = {}, {}
+        env, vtypes, consts = {}, {}, {}
         for p, a in zip(self.in_params, args):
             dt = self._dtype(p, types, what)
             if isinstance(a, ndarray):
                 v = numpy.transpose(numpy.broadcast_to(a._a, shape), kept + list(axes)).reshape(-1).astype(dt)
             else:
-                raise TypeError(f"{what}: scalar arguments of a ReductionKernel are not simulated ({p.name})")
-                v = dt.type(a)
+                v = consts[p.name] = dt.type(a)
             env[p.name], vtypes[p.name] = v, dt
         n = n_out * seg
         vals = numpy.broadcast_to(self._expr(self.map_expr, env, vtypes, types, n, what, rt,
@@ -328,17 +331,19 @@ class ReductionKernel(_Base):
         while vals.shape[1] > 1:  # a tree of pairwise reductions, each vectorised over all pairs
             half = vals.shape[1] // 2
             a, b = vals[:, :half].reshape(-1), vals[:, half:2 * half].reshape(-1)
-            r = numpy.broadcast_to(self._expr(self.reduce_expr, {"a": a, "b": b}, {"a": rt, "b": rt}, types,
+            r = numpy.broadcast_to(self._expr(self.reduce_expr, {"a": a, "b": b, **consts},
+                                              {"a": rt, "b": rt, **{k: vtypes[k] for k in consts}}, types,
                                               a.size, what, rt), (a.size,)).reshape(n_out, half)
             vals = numpy.concatenate([r, vals[:, 2 * half:]], axis=1) if vals.shape[1] % 2 else r
-        env = {"a": vals.reshape(-1).astype(rt)}
-        vtypes = {"a": rt}
+        ctypes_ = {k: vtypes[k] for k in consts}
+        env = {"a": vals.reshape(-1).astype(rt), **consts}
+        vtypes = {"a": rt, **ctypes_}
         for p, o in zip(self.out_params, args[self.nin:]):
             dt = self._dtype(p, types, what)
             env[p.name], vtypes[p.name] = o._a.reshape(-1).astype(dt), dt
         decl = [(_ctype(vtypes[k], what), k) for k in env]
         body, line0 = _cinterp.parse(self.post_map_expr + ";", decl, sorted(types) + ["bool", "ptrdiff_t"], what)
-        _cinterp.Interpreter(env, vtypes, dict(types), n_out, what, line0).run(body)
+        _cinterp.Interpreter(env, vtypes, dict(types), n_out, what, line0, readonly=consts).run(body)
         for p, o in zip(self.out_params, args[self.nin:]):
             o._a[...] = numpy.broadcast_to(env[p.name], (n_out,)).reshape(out_shape)
 

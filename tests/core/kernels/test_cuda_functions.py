@@ -44,6 +44,11 @@ CASES = {
                               [(2, 3, 9, 7), (4, 3, 3, 3), (4,)], 1e-5),
     "batch_normalization 4-D": (lambda x, g, b: F.batch_normalization(x, g, b), [(3, 5, 7, 3), (5,), (5,)], 1e-5),
     "batch_normalization 2-D": (lambda x, g, b: F.batch_normalization(x, g, b), [(9, 7), (7,), (7,)], 1e-5),
+    "lstm step": (lambda c, x: F.concat(F.lstm(c, x), axis=1), [(5, 3), (5, 12)], 1e-6),
+    "lstm sequence": (lambda x, h, c, wx, wh, b: F.concat(F.lstm_sequence(x, h, c, wx, wh, b)[1:], axis=1),
+                      [(4, 3, 2), (3, 5), (3, 5), (20, 2), (20, 5), (20,)], 1e-5),
+    "lstm sequence outputs": (lambda x, h, c, wx, wh: F.lstm_sequence(x, h, c, wx, wh)[0],
+                              [(3, 2, 3), (2, 3), (2, 3), (12, 3), (12, 3)], 1e-5),
     "convolution 1x1 s2 no bias": (lambda x, W: F.convolution_2d(x, W, stride=2), [(2, 3, 7, 5), (5, 3, 1, 1)], 1e-5),
 }
 

@@ -66,6 +66,8 @@ def display_frame(summary: pd.DataFrame) -> pd.DataFrame:
                 sps += " ~noisy"
             if r.contended:
                 sps += " ~contended"
+            if getattr(r, "host_bound", False):
+                sps += " ~host-bound"
         rows.append({
             "device": r.device + (f" ×{r.repeats}" if r.repeats > 1 else ""),
             "data": r.data_source,
@@ -157,6 +159,9 @@ def figure_notes(run: Run, summary: pd.DataFrame) -> list[str]:
     for r in summary.itertuples():
         if getattr(r, "contended", False):
             notes.append(f"~contended {r.workload} on {r.device}: {r.contended_reason}")
+        if getattr(r, "host_bound", False):
+            notes.append(f"~host-bound {r.workload} on {r.device}: the GPU waited for the host (the final "
+                         "synchronize of each step waited almost nothing), so the figure times the host")
     probes = run.data.get("probes") or {}
     start, end = probes.get("start") or {}, probes.get("end") or {}
     if start.get("sgemm_gflops"):

@@ -36,7 +36,30 @@ nll = (log(s) - (x[base + tc] - m)) * w""", "benchbench_softmax_cross_entropy_ro
 ptrdiff_t c = i % n_class;
 T s = w[r] * (gy * coeff);
 gx = y * s - ((ptrdiff_t)t[r] == c ? s : (T)0)""", "benchbench_softmax_cross_entropy_grad")),
+    # accuracy: one thread per sample finds the first maximum of its row, then the mean of the hits
+    "accuracy_rows": ("elementwise", (
+        "raw T y, S t, int32 n_class", "T hit",
+        """ptrdiff_t base = i * n_class;
+T m = y[base];
+ptrdiff_t arg = 0;
+for (int c = 1; c < n_class; ++c) {
+  if (y[base + c] > m) {
+    m = y[base + c];
+    arg = c;
+  }
 }
+hit = arg == (ptrdiff_t)t ? (T)1 : (T)0""", "benchbench_accuracy_rows")),
+    "accuracy_mean": ("reduction", ("T hit, T n", "T acc", "hit", "a + b", "acc = a / n", "0",
+                                    "benchbench_accuracy_mean")),
+}
+
+SCALARS = {"accuracy_mean": ("n",)}
+
+
+def accuracy(xp, y, t):
+    """The fraction of rows of ``y`` (N, C) whose first maximum is at ``t``, a 0-d array, two launches."""
+    hit = get(*KERNELS["accuracy_rows"])(xp.ascontiguousarray(y), t, numpy.int32(y.shape[1]))
+    return get(*KERNELS["accuracy_mean"])(hit, y.dtype.type(max(y.shape[0], 1)))
 
 
 def forward(xp, x, t, ignore_label, normalize):

@@ -89,6 +89,19 @@ def test_batch_normalization_updates_the_running_averages_as_the_unfused_path(cu
         numpy.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
+def test_accuracy_fused_equals_unfused(cupy, unfused, launches):
+    y = rand((13, 7))
+    y[3, 4] = y[3, 1] = 9.0  # a tie: the first maximum counts, as argmax takes it
+    t = numpy.random.default_rng(1).integers(0, 7, 13).astype(numpy.int32)
+    t[3] = 1
+    yg, tg = backend.to_device(y, "gpu:0"), backend.to_device(t, "gpu:0")
+    fused, n = launches(lambda: float(F.accuracy(yg, tg).array))
+    with unfused():
+        plain = float(F.accuracy(yg, tg).array)
+    assert fused == pytest.approx(plain, rel=1e-6) and n == 2
+    assert fused == pytest.approx(numpy.mean(y.argmax(axis=1) == t), rel=1e-6)
+
+
 def test_the_mutated_relu_gradient_is_caught(cupy, unfused, launches, monkeypatch):
     from benchbench.core.kernels import cuda_activation
 

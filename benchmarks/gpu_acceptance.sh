@@ -125,6 +125,18 @@ SIM=$("$PY" -c "import cupy; print('simulated' if getattr(cupy, '_benchbench_sim
   for i in "${!STEPS[@]}"; do
     printf '%-14s %-40s %8s  %s\n' "${STEPS[$i]}" "${STATUS[$i]}" "${SECONDS_TAKEN[$i]}" "${LOGS[$i]}"
   done
+  # The first GPU: each cell's bound verdict (host: the GPU waited for the host), and the kernel
+  # launches per step of the same code as the simulated GPUs count them (cupy counts none).
+  echo "gpu:0 cells (run-all): bound verdict, host share of issue + final wait"
+  "$PY" -c 'import glob, json, sys
+for f in sorted(glob.glob(sys.argv[1] + "/*/*.json")):
+    for c in json.load(open(f)).get("cells", []):
+        if c.get("device") == "gpu:0":
+            b = c.get("bound") or {}
+            print("  %-28s %-7s %.2f" % (c["workload"], b.get("verdict", "-"), b.get("host_share", float("nan"))))' \
+    "$OUT/run_all" 2>&1
+  echo "kernel launches per step (simulated count, batch 2):"
+  PYTHONPATH="$ROOT/tests/simgpu" BENCHBENCH_SIM_GPUS=1 timeout 300 "$PY" benchmarks/launches.py --batch 2 $WORKLOADS 2>&1
 } | tee "$OUT/summary.txt"
 for st in "${STATUS[@]}"; do
   case "$st" in ok|skipped*) ;; *) exit 1 ;; esac

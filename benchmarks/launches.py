@@ -2,7 +2,7 @@
 
 Run under the simulator (it counts what real cupy would launch; real cupy counts nothing):
 
-    PYTHONPATH=tests/simgpu python benchmarks/launches.py [WORKLOAD ...]
+    PYTHONPATH=tests/simgpu python benchmarks/launches.py [--batch N] [WORKLOAD ...]
 
 Prints a markdown table: per workload, its batch (the quick and the full profile train at the
 workload's own batch), launches per step and host syncs per step (steady state: after one step
@@ -58,11 +58,17 @@ def per_step(spec: str, steps: int = 1, warmup: int = 1, batch_size: int | None 
 
 
 def main(argv=None) -> int:
-    specs = (argv if argv is not None else sys.argv[1:]) or WORKLOADS
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Kernel launches per training step, counted by the simulated GPUs.")
+    parser.add_argument("--batch", type=int, default=None,
+                        help="batch size (default: each workload's own; the count does not depend on it)")
+    parser.add_argument("workloads", nargs="*", default=list(WORKLOADS))
+    args = parser.parse_args(argv)
     print("| workload | batch | launches per step | host syncs per step |")
     print("| --- | ---: | ---: | ---: |")
-    for spec in specs:
-        r = per_step(spec)
+    for spec in args.workloads:
+        r = per_step(spec, batch_size=args.batch)
         print(f"| {spec} | {r['batch_size']} | {r['launches']:,} | {r['syncs']} |", flush=True)
     return 0
 

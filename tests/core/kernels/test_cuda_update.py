@@ -61,3 +61,34 @@ def test_half_precision_keeps_the_unfused_path(cupy):
     a = cupy.ones(3, numpy.float16)
     assert not kernels.fusable(a) and kernels.fusable(cupy.ones(3, numpy.float32))
     assert not kernels.fusable(numpy.ones(3, numpy.float32))
+
+
+@pytest.mark.parametrize("bad", [None, numpy.inf, numpy.nan])
+def test_unscale_and_check_equals_the_unfused_path(cupy, unfused, launches, bad):
+    from benchbench.core import mixed_precision
+
+    g = numpy.random.default_rng(3).standard_normal(37).astype(numpy.float32) * 1024
+    if bad is not None:
+        g[11] = bad
+
+    def run():
+        scaler = mixed_precision.LossScaler(scale=1024.0)
+        bufs = [backend.to_device(g[:20], "gpu:0"), backend.to_device(g[20:], "gpu:0")]
+        finite = scaler.unscale(bufs)
+        return finite, [backend.as_numpy(b) for b in bufs]
+
+    (finite, fused), n = launches(run)
+    with unfused():
+        plain_finite, plain = run()
+    assert finite == plain_finite == (bad is None)
+    assert n == 1 + 2  # the flag's fill, then one kernel per buffer
+    if finite:
+        for a, b in zip(fused, plain):
+            numpy.testing.assert_array_equal(a, b)
+
+
+def test_a_large_finite_gradient_is_not_taken_for_an_overflow(cupy):
+    from benchbench.core import mixed_precision
+
+    g = backend.to_device(numpy.full(4, 3.0e38, numpy.float32), "gpu:0")  # finite; their sum is not
+    assert mixed_precision.LossScaler(scale=2.0).unscale([g])

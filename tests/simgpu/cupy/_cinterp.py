@@ -326,17 +326,28 @@ class Interpreter:
             if dt.kind == "f":
                 return numpy.true_divide(a, b).astype(dt, copy=False) if isinstance(a, numpy.ndarray) or \
                     isinstance(b, numpy.ndarray) else dt.type(numpy.true_divide(a, b))
+            if self._nonneg_by_positive(a, b):  # the common case (indices): floor is truncation
+                return _as(a // b, dt)
             q = numpy.abs(a) // numpy.where(b == 0, 1, numpy.abs(b))
             return _as(numpy.where((a < 0) != (b < 0), -q, q), dt)
         if op == "%":
             if dt.kind == "f":
                 self.refuse(node, "% on floating-point values")
+            if self._nonneg_by_positive(a, b):
+                return _as(a % b, dt)
             return _as(numpy.fmod(a, numpy.where(b == 0, 1, b)), dt)
         fn = self._BIN.get(op)
         if fn is None:
             self.refuse(node, f"the operator {op!r}")
         r = fn(a, b)
         return r if r.dtype == numpy.bool_ else _as(r, dt)
+
+    @staticmethod
+    def _nonneg_by_positive(a, b):
+        """True when integer ``b`` is one positive scalar and ``a`` has no negative element."""
+        if numpy.ndim(b) != 0 or not b > 0:
+            return False
+        return bool(a >= 0) if numpy.ndim(a) == 0 else (a.size == 0 or bool(a.min() >= 0))
 
     def e_BinaryOp(self, node):
         return self.binop(node.op, self.expr(node.left), self.expr(node.right), node)

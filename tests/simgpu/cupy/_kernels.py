@@ -21,6 +21,8 @@ _CTYPE = {numpy.dtype(k): v for k, v in {
     "int64": "long long", "uint8": "unsigned char", "uint16": "unsigned short", "uint32": "unsigned int",
     "uint64": "unsigned long long", "bool": "bool"}.items()}
 
+_CHUNK = 1 << 17  # elements evaluated at once by the interpreter
+
 _PRELUDE = """\
 template <typename T_> struct CArray {
   T_* data_; ptrdiff_t size_;
@@ -183,28 +185,38 @@ class ElementwiseKernel(_Base):
 
     def _run(self, args, types, shape, what):
         n = int(numpy.prod(shape))
-        env, vtypes, readonly, decl = {"i": numpy.arange(n, dtype=numpy.int64)}, {}, set(), []
+        base, vtypes, readonly, decl, flat, outs = {}, {}, set(), [], {}, {}
         for p, a in zip(self.params, args):
             dt = self._dtype(p, types, what)
             if p.raw:
                 if not a._a.flags.c_contiguous and not p.is_const:
                     raise ValueError(f"{what}: the raw output {p.name} must be C-contiguous")
-                env[p.name] = _cinterp.Raw(numpy.ascontiguousarray(a._a), writable=not p.is_const)
+                base[p.name] = _cinterp.Raw(numpy.ascontiguousarray(a._a), writable=not p.is_const)
                 decl.append(("int", p.name))
                 continue
             if isinstance(a, ndarray):
-                v = numpy.broadcast_to(a._a, shape).reshape(-1).astype(dt)
+                flat[p.name] = numpy.broadcast_to(a._a, shape).reshape(-1).astype(dt)
+                if not p.is_const:
+                    outs[p.name] = flat[p.name]
             else:
-                v = dt.type(a)
-            env[p.name], vtypes[p.name] = v, dt
+                base[p.name] = dt.type(a)
+            vtypes[p.name] = dt
             decl.append((_ctype(dt, what), p.name))
             if p.is_const:
                 readonly.add(p.name)
         body, line0 = _cinterp.parse(self.operation + ";", decl, sorted(types) + ["bool", "ptrdiff_t"], what)
-        _cinterp.Interpreter(env, vtypes, dict(types), n, what, line0, readonly).run(body)
+        # The elements in chunks, each evaluated at once: the same result (threads are independent;
+        # raw writes are seen by later chunks as by later threads), with temporaries that stay small.
+        for lo in range(0, max(n, 1), _CHUNK):
+            hi = min(n, lo + _CHUNK)
+            env = dict(base, i=numpy.arange(lo, hi, dtype=numpy.int64))
+            env.update((k, v[lo:hi]) for k, v in flat.items())
+            _cinterp.Interpreter(env, dict(vtypes), dict(types), hi - lo, what, line0, readonly).run(body)
+            for k, v in outs.items():
+                v[lo:hi] = numpy.broadcast_to(env[k], (hi - lo,))
         for p, a in zip(self.out_params, args[self.nin:]):
             if not p.raw:
-                a._a[...] = numpy.broadcast_to(env[p.name], (n,)).reshape(shape)
+                a._a[...] = outs[p.name].reshape(shape)
 
 
 class ReductionKernel(_Base):

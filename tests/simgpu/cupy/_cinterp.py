@@ -11,6 +11,7 @@ construct is outside the simulated subset; nothing is ever replaced by a Python 
 """
 from __future__ import annotations
 
+import functools
 import re
 import threading
 
@@ -58,7 +59,11 @@ _PREDICATES = {"isfinite": numpy.isfinite, "isnan": numpy.isnan, "isinf": numpy.
 
 def c_result_type(a, b):
     """C's usual arithmetic conversions for two numpy dtypes."""
-    a, b = numpy.dtype(a), numpy.dtype(b)
+    return _c_result_type(numpy.dtype(a), numpy.dtype(b))
+
+
+@functools.lru_cache(maxsize=None)
+def _c_result_type(a, b):
     if a.kind == "f" or b.kind == "f":
         return max((d for d in (a, b) if d.kind == "f"), key=lambda d: d.itemsize)
     if a.kind == "b" and b.kind == "b":
@@ -159,10 +164,10 @@ class Interpreter:
             self.stmt(node)
 
     def stmt(self, node):
-        m = getattr(self, "s_" + type(node).__name__, None)
+        m = _STMT.get(type(node))
         if m is None:
             self.refuse(node, f"the statement {type(node).__name__}")
-        m(node)
+        m(self, node)
 
     def s_Compound(self, node):
         for item in node.block_items or ():
@@ -254,10 +259,10 @@ class Interpreter:
 
     # ---- expressions
     def expr(self, node):
-        m = getattr(self, "e_" + type(node).__name__, None)
+        m = _EXPR.get(type(node))
         if m is None:
             self.refuse(node, f"the expression {type(node).__name__}")
-        return m(node)
+        return m(self, node)
 
     def e_Constant(self, node):
         v = node.value
@@ -408,3 +413,10 @@ class Interpreter:
                 dt = numpy.dtype(numpy.float64)
         r = fn(*[_as(a, dt) for a in args])
         return _as(r, dt)
+
+
+# node type -> handler, looked up once per node evaluation
+_STMT = {getattr(c_ast, name[2:]): f for name, f in vars(Interpreter).items()
+         if name.startswith("s_") and c_ast is not None and hasattr(c_ast, name[2:])}
+_EXPR = {getattr(c_ast, name[2:]): f for name, f in vars(Interpreter).items()
+         if name.startswith("e_") and c_ast is not None and hasattr(c_ast, name[2:])}

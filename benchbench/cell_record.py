@@ -105,6 +105,11 @@ def _summaries(cell: dict, c, timer) -> None:
     cell["timing"]["phases_s"] = {k: list(v) for k, v in timer.phases_s.items()}
     if not timer.step_s:
         return
+    if timer.device.kind == "gpu":
+        from benchbench.executor.bound import bound_record
+
+        cell["timing"]["issue_s"], cell["timing"]["sync_wait_s"] = list(timer.issue_s), list(timer.wait_s)
+        cell["bound"] = bound_record(timer.issue_s, timer.wait_s)
     st = {"step_s": stats.summarize(timer.step_s),
           "samples_per_s": stats.throughput_summary(timer.step_s, cell["batch_size"])}
     flops = (cell.get("flops_per_sample") or {}).get("train_step")

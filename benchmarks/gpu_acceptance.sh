@@ -17,7 +17,9 @@
 # repeat check on a workload with an embedding gather (bit-identical, and the deterministic path
 # must have run); a float16 run; the checks of benchmarks/acceptance_checks.py (GPU vs CPU loss
 # curves, quiet verdicts, energy and memory plausibility, TF32 off), which also say whether NCCL
-# and data parallel were exercised (not on one GPU). PYTHON (default: python3) is the interpreter.
+# and data parallel were exercised (not on one GPU); the bound verdict of each gpu:0 cell (host:
+# the GPU waited for Python); the kernel launches per training step as the simulated GPUs count
+# them. PYTHON (default: python3) is the interpreter.
 # Exit status: 0 when no step failed, 1 otherwise, 2 for a usage error or a failed pre-flight.
 set -u
 
@@ -49,14 +51,16 @@ if [ "$TINY" = 1 ]; then
   PYTEST_WHAT="tests/executor"
   T_TOTAL=900
   T_PRE=60; T_WARM=120; T_INFO=60; T_TESTS=300; T_RUN=300; T_TRAIN=120; T_PROFILE=120; T_DET=120; T_HALF=120
-  T_CHECK=60
+  T_CHECK=60; T_BOUND=30; T_LAUNCH=120
+  LAUNCH_WORKLOADS="$WORKLOADS"
 else
   PLAN="$ROOT/bench.yaml"
   WORKLOADS="mlp_mnist cnn_mnist lenet5_cifar10 lstm_sine resnet_cifar10:depth=18"
   PYTEST_WHAT="tests"
   T_TOTAL=480
   T_PRE=15; T_WARM=40; T_INFO=15; T_TESTS=110; T_RUN=120; T_TRAIN=45; T_PROFILE=30; T_DET=40; T_HALF=30
-  T_CHECK=20
+  T_CHECK=20; T_BOUND=5; T_LAUNCH=10
+  LAUNCH_WORKLOADS="mlp_mnist cnn_mnist lenet5_cifar10 lstm_sine"  # ResNet's interpreted kernels take minutes
 fi
 STEPS=(); STATUS=(); SECONDS_TAKEN=(); LOGS=()
 
@@ -160,8 +164,10 @@ if "$PY" -c "import torch" >/dev/null 2>&1; then
 else
   skip_step train-step "no PyTorch" "PyTorch is not installed; pip install torch in this environment to compare"
 fi
-if [ "$TINY" = 1 ]; then PROF_ARGS=(--steps 1 --warmup 1); else PROF_ARGS=(--steps 3 --warmup 2); fi
-run_step profile "$T_PROFILE" profile.txt "${BB[@]}" profile resnet_cifar10 --device gpu:0 "${PROF_ARGS[@]}" \
+# --tiny profiles LeNet5: on simulated GPUs every kernel's C body is interpreted, and ResNet's batch of 64
+# takes minutes there
+if [ "$TINY" = 1 ]; then PROF_WL=lenet5_cifar10; PROF_ARGS=(--steps 1 --warmup 1); else PROF_WL=resnet_cifar10; PROF_ARGS=(--steps 3 --warmup 2); fi
+run_step profile "$T_PROFILE" profile.txt "${BB[@]}" profile "$PROF_WL" --device gpu:0 "${PROF_ARGS[@]}" \
   --json "$OUT/profile.json"
 # Deterministic mode, two repeats of a cell whose gradient scatters (an embedding gather): the
 # deterministic path must have run, and the trained weights and loss curves must be identical.
@@ -173,7 +179,23 @@ run_step float16 "$T_HALF" float16.txt "${BB[@]}" run --config "$PLAN" --device 
 
 run_step checks "$T_CHECK" checks.txt "$PY" benchmarks/acceptance_checks.py "$OUT/run_all"
 
+# The first GPU: each cell's bound verdict (host: the GPU waited for the host, so its figure times
+# Python and the launch queue), and the kernel launches per step of the same code as the simulated
+# GPUs count them (cupy counts none).
+run_step bound "$T_BOUND" bound.txt "$PY" -c 'import glob, json, sys
+print("gpu:0 cells (run-all): bound verdict, host share of issue + final wait")
+for f in sorted(glob.glob(sys.argv[1] + "/*/*.json")):
+    for c in json.load(open(f)).get("cells", []):
+        if c.get("device") == "gpu:0":
+            b = c.get("bound") or {}
+            print("  %-28s %-7s %.2f" % (c["workload"], b.get("verdict", "-"), b.get("host_share", float("nan"))))' \
+  "$OUT/run_all"
+run_step launches "$T_LAUNCH" launches.txt env PYTHONPATH="$ROOT/tests/simgpu" BENCHBENCH_SIM_GPUS=1 \
+  "$PY" benchmarks/launches.py --batch 2 $LAUNCH_WORKLOADS
+
 [ "$DRY" = 1 ] && exit 0
+{ cat "$OUT/bound.txt"; echo "kernel launches per step (simulated count, batch 2):"; cat "$OUT/launches.txt"; } \
+  2>/dev/null | tee -a "$SUMMARY" >/dev/null
 grep -E "^NCCL and data parallel" "$OUT/checks.txt" 2>/dev/null | tee -a "$SUMMARY"
 echo "total $((SECONDS - START)) s of ${T_TOTAL} s" | tee -a "$SUMMARY"
 cat "$SUMMARY"

@@ -107,6 +107,15 @@ def gpu_simulated() -> bool:
     return cupy is not None and bool(getattr(cupy, "_benchbench_simulated", False))
 
 
+def sim_counts() -> dict | None:
+    """Kernel launches and host synchronisations (transfers back to the host) so far, as the simulated
+    GPUs count them: ``{"launches": n, "syncs": m}``; None on a real GPU or without cupy."""
+    if not gpu_simulated():
+        return None
+    s = cupy._sim_stats()
+    return {"launches": int(s.get("launches", 0)), "syncs": int(s["device_to_host"])}
+
+
 SIMULATED_NOTE = ("SIMULATED GPUs (tests/simgpu): GPU cells prove that the code runs; "
                   "their timings, energy and memory are not figures of any GPU")
 
@@ -160,6 +169,34 @@ def get_array_module(*args):
             if isinstance(a, cupy.ndarray):
                 return cupy
     return numpy
+
+
+_kernel_cache: dict = {}
+
+
+def elementwise_kernel(in_params: str, out_params: str, operation: str, name: str, **options):
+    """A ``cupy.ElementwiseKernel``, made at its first use and cached by its definition.
+
+    Nothing is compiled at import: cupy compiles a kernel at its first launch (for each set of
+    argument types) and keeps it. The definitions live in ``core/kernels``.
+    """
+    key = ("elementwise", in_params, out_params, operation, name, tuple(sorted(options.items())))
+    kernel = _kernel_cache.get(key)
+    if kernel is None:
+        kernel = _kernel_cache[key] = cupy.ElementwiseKernel(in_params, out_params, operation, name, **options)
+    return kernel
+
+
+def reduction_kernel(in_params: str, out_params: str, map_expr: str, reduce_expr: str, post_map_expr: str,
+                     identity: str, name: str, **options):
+    """A ``cupy.ReductionKernel``, made at its first use and cached by its definition."""
+    key = ("reduction", in_params, out_params, map_expr, reduce_expr, post_map_expr, identity, name,
+           tuple(sorted(options.items())))
+    kernel = _kernel_cache.get(key)
+    if kernel is None:
+        kernel = _kernel_cache[key] = cupy.ReductionKernel(in_params, out_params, map_expr, reduce_expr,
+                                                           post_map_expr, identity, name, **options)
+    return kernel
 
 
 #: The array classes of both backends, for ``isinstance`` checks.

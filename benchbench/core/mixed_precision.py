@@ -43,6 +43,7 @@ import math
 
 import numpy
 
+from . import backend, kernels
 from .config import using_config
 from .functions._checks import OPERAND_TYPES
 from .functions.array import cast
@@ -218,11 +219,17 @@ class LossScaler:
 
         One reduction per array (a sum, which is inf or NaN when any element is), their total
         read back to the host once, the step's only device-to-host transfer, and one in-place
-        multiply per array. Returns whether the gradients were finite.
+        multiply per array. On a GPU (float32 buffers), one fused kernel per array does both
+        (``kernels.cuda_mixed``: it unscales and flags any inf/NaN) and the flag is read back once.
+        Returns whether the gradients were finite.
         """
         grads = list(grads)
         if not grads:
             return True
+        if kernels.fusable(*grads) and len({g.dtype for g in grads}) == 1:
+            from .kernels import cuda_mixed
+
+            return cuda_mixed.unscale_check(backend.get_array_module(grads[0]), grads, self.scale)
         with numpy.errstate(over="ignore", invalid="ignore"):
             total = grads[0].sum(dtype=numpy.float32)
             for g in grads[1:]:  # the flat buffers of one device: the sums add up there

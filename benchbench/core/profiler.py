@@ -4,7 +4,8 @@ While a ``Profiler`` is active (``with Profiler(device) as prof:``), every ``Fun
 every backward call is timed. Calls are keyed by their order within a step and by the Link scope
 they ran in (``Link.__call__`` sets it), so the n-th convolution of a ResNet is one row across
 steps. FLOPs of each call come from ``Function.flops(xs, ys)`` where a function defines it
-(GEMM-based functions do), else one FLOP per output element.
+(GEMM-based functions do), else one FLOP per output element. Given a ``counter`` (the simulated
+GPUs' launch and sync counts), each row also records the kernel launches and host syncs of its call.
 """
 from __future__ import annotations
 
@@ -48,13 +49,16 @@ class Profiler:
     Args:
         device: the device the steps run on (``Device`` or spec; None: the CPU), synchronised
             around every timed call (``backend.synced_timer``).
+        counter: a callable returning ``{"launches": n, "syncs": m}`` so far
+            (``backend.sim_counts``), or None to count nothing.
 
     Use ``begin_step()`` before each step so calls are numbered per step; ``rows()`` gives one
     row per call position with the median over steps.
     """
 
-    def __init__(self, device=None):
+    def __init__(self, device=None, counter=None):
         self.device = device
+        self.counter = counter
         self.steps = []  # each: dict key -> {"forward": s, "backward": s, "flops_f": x, "flops_b": x}
         self._seq = 0
         self._keys = {}
@@ -69,7 +73,8 @@ class Profiler:
         _function.set_profile_hook(None)
 
     def begin_step(self):
-        self.steps.append(defaultdict(lambda: {"forward": 0.0, "backward": 0.0, "flops_f": 0.0, "flops_b": 0.0}))
+        self.steps.append(defaultdict(lambda: {"forward": 0.0, "backward": 0.0, "flops_f": 0.0, "flops_b": 0.0,
+                                               "launches": 0, "syncs": 0}))
         self._seq = 0
         self._keys = {}
 
@@ -78,6 +83,7 @@ class Profiler:
         if not self.steps:
             self.begin_step()
         with backend.synced_timer(self.device) as span:
+            c0 = self._counts()
             ys = f.forward(xp, xs)
         dt = span.seconds
         key = (self._seq, current_scope(), f.label)
@@ -86,16 +92,19 @@ class Profiler:
         flops = getattr(f, "flops", None)
         rec = self.steps[-1][key]
         rec["forward"] += dt
+        self._add_counts(rec, c0)
         rec["flops_f"] += float(flops(xs, ys)) if flops else _default_flops(f, xs, ys)
         return ys
 
     def backward(self, f, xp, xs, gys):
         with backend.synced_timer(self.device) as span:
+            c0 = self._counts()
             gxs = f.backward(xp, xs, gys)
         dt = span.seconds
         key = self._keys.get(id(f), (-1, current_scope(), f.label))
         rec = self.steps[-1][key]
         rec["backward"] += dt
+        self._add_counts(rec, c0)
         bflops = getattr(f, "backward_flops", None)
         if bflops:
             rec["flops_b"] += float(bflops(xs, gys))
@@ -103,9 +112,19 @@ class Profiler:
             rec["flops_b"] += 2 * rec["flops_f"]
         return gxs
 
+    def _counts(self):
+        return self.counter() if self.counter is not None else None
+
+    def _add_counts(self, rec, c0):
+        if c0 is not None:
+            c1 = self.counter()
+            rec["launches"] += c1["launches"] - c0["launches"]
+            rec["syncs"] += c1["syncs"] - c0["syncs"]
+
     # -- results -------------------------------------------------------------
     def rows(self, skip=0):
-        """One dict per call position: name, forward_s, backward_s (medians over steps), flops."""
+        """One dict per call position: name, forward_s, backward_s (medians over steps), flops, and
+        launches and syncs (forward and backward together, the median over steps; 0 when not counted)."""
         import numpy
 
         steps = self.steps[skip:]
@@ -121,5 +140,7 @@ class Profiler:
                 "index": k[0], "scope": k[1] or "/", "function": k[2],
                 "forward_s": fwd, "backward_s": bwd,
                 "flops_forward": recs[0]["flops_f"], "flops_backward": recs[0]["flops_b"],
+                "launches": int(numpy.median([r["launches"] for r in recs])),
+                "syncs": int(numpy.median([r["syncs"] for r in recs])),
             })
         return out

@@ -95,6 +95,10 @@ class StepTimer:
     Attributes:
         step_s: list of step durations in seconds.
         phases_s: dict phase name -> list of durations in seconds.
+        issue_s: per step, the host's time from the step's first clock mark to its last (the time
+            to issue the step's work), in seconds.
+        wait_s: per step, how long the final synchronisation then waited for the device, in seconds
+            (near zero on the CPU, and on a GPU that waited for the host; see ``executor.bound``).
     """
 
     def __init__(self, device="cpu"):
@@ -102,12 +106,16 @@ class StepTimer:
         self._clock = _clock_for(self.device)
         self.step_s: list[float] = []
         self.phases_s: dict[str, list[float]] = {}
+        self.issue_s: list[float] = []
+        self.wait_s: list[float] = []
         self._marks: list | None = None
 
     def reset(self) -> None:
         """Drop every sample taken so far (for example after warm-up steps)."""
         self.step_s = []
         self.phases_s = {}
+        self.issue_s = []
+        self.wait_s = []
 
     @contextlib.contextmanager
     def step(self):
@@ -116,6 +124,7 @@ class StepTimer:
             raise RuntimeError("StepTimer.step: steps cannot be nested")
         self.device.synchronize()
         start = self._clock.mark()
+        h0 = time.perf_counter()
         self._marks = []
         ok = False
         try:
@@ -124,9 +133,13 @@ class StepTimer:
         finally:
             phases, self._marks = self._marks, None
             end = self._clock.mark()
+            h1 = time.perf_counter()
             self._clock.wait(end)
+            h2 = time.perf_counter()
             if ok:
                 self.step_s.append(self._clock.elapsed(start, end))
+                self.issue_s.append(h1 - h0)
+                self.wait_s.append(h2 - h1)
                 for name, a, b in phases:
                     self.phases_s.setdefault(name, []).append(self._clock.elapsed(a, b))
 

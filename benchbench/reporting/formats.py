@@ -47,9 +47,12 @@ def fmt_energy(value) -> str:
 
 NOISY = "~noisy"
 CONTENDED = "~contended"
+HOST_BOUND = "~host-bound"
 MARKS = {
     NOISY: "the timed steps scatter: interquartile range over 10% of the median",
     CONTENDED: "other processes or a moved calibration probe disturbed the timed steps (the reason is listed below)",
+    HOST_BOUND: "the GPU waited for the host: each step's final synchronize waited almost nothing, so the figure "
+                "times Python and the launch queue, not the GPU",
 }
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 
 from benchbench.reporting.runs import Run
 
-from benchbench.reporting.formats import CONTENDED, MARKS, NOISY, legend, mark_text  # noqa: F401
+from benchbench.reporting.formats import CONTENDED, HOST_BOUND, MARKS, NOISY, legend, mark_text  # noqa: F401
 
 
 def is_simulated(run: Run) -> bool:

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from benchbench.reporting.formats import CONTENDED, NOISY, fmt_number, legend, mark_text
+from benchbench.reporting.formats import CONTENDED, HOST_BOUND, NOISY, fmt_number, legend, mark_text
 
 _STATUS_STYLE = {"ok": "green", "failed": "red", "oom": "red", "timeout": "yellow", "diverged": "magenta"}
 
@@ -20,7 +20,8 @@ def throughput_text(cell: dict) -> str:
     if not sps:
         return "—"
     text = f"{fmt_number(sps.get('median'))} [{fmt_number(sps.get('ci_low'))}, {fmt_number(sps.get('ci_high'))}]"
-    return text + mark_text(bool(sps.get("noisy")), (cell.get("interference") or {}).get("verdict") == "contended")
+    text += mark_text(bool(sps.get("noisy")), (cell.get("interference") or {}).get("verdict") == "contended")
+    return text + (f" {HOST_BOUND}" if (cell.get("bound") or {}).get("verdict") == "host" else "")
 
 
 def quality_text(cell: dict) -> str:
@@ -75,6 +76,7 @@ def print_summary(cells: list, path, console: Console | None = None) -> None:
         console.print(summary_table(cells))
         used = {NOISY for c in cells if ((c.get("stats") or {}).get("samples_per_s") or {}).get("noisy")}
         used |= {CONTENDED for c in cells if (c.get("interference") or {}).get("verdict") == "contended"}
+        used |= {HOST_BOUND for c in cells if (c.get("bound") or {}).get("verdict") == "host"}
         if used:
             console.print(legend(used), soft_wrap=True)
     for line in data_notes(cells):

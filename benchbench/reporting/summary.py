@@ -31,7 +31,7 @@ COLUMNS = [
     "baseline_device", "scaling_efficiency", "peak_memory_bytes", "energy_j_per_epoch",
     "energy_j", "duration_s", "interval", "contended", "contended_reason", "samples_per_joule",
     "energy_window", "quality_judged", "quality_best", "watts", "seeds", "quality_n", "time_to_target_n",
-    "quality_partial_epochs",
+    "quality_partial_epochs", "host_bound",
 ]
 
 
@@ -234,6 +234,8 @@ def _row(key: tuple[str, str], cells: list[dict]) -> dict:
         "energy_window": _first(cells, "energy", "window") or ("whole cell" if _first(cells, "energy", "joules") else ""),
     }
     row["contended"], row["contended_reason"] = contention(cells)
+    # a GPU cell whose GPU waited for the host: its figure times the host (executor/bound.py)
+    row["host_bound"] = any((c.get("bound") or {}).get("verdict") == "host" for c in cells if c.get("status") == "ok")
     pool_peak = _mean_of(cells, "memory", "pool_peak_bytes")
     if not np.isnan(pool_peak):
         row["peak_memory_bytes"] = pool_peak

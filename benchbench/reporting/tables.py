@@ -9,7 +9,7 @@ import pandas as pd
 
 from benchbench.reporting.render import _finite, fmt_bytes, fmt_energy, fmt_number, fmt_seconds
 from benchbench.reporting.runs import SIMULATED_BANNER, ReportError, Run
-from benchbench.reporting.marks import CONTENDED, mark_text
+from benchbench.reporting.marks import CONTENDED, HOST_BOUND, mark_text
 from benchbench.reporting.summary import summarize_run
 
 EFFICIENCY_FLAG = 1.10  # a scaling efficiency above this is flagged, never shown as a plain result
@@ -92,6 +92,8 @@ def display_frame(summary: pd.DataFrame) -> pd.DataFrame:
             if _finite(r.samples_per_s_ci_low) and _finite(r.samples_per_s_ci_high):
                 sps += f" [{fmt_number(r.samples_per_s_ci_low)}, {fmt_number(r.samples_per_s_ci_high)}]"
             sps += mark_text(r.noisy, r.contended)
+            if getattr(r, "host_bound", False):
+                sps += f" {HOST_BOUND}"
         rows.append({
             "device": _device_text(r),
             "data": r.data_source,
@@ -180,6 +182,9 @@ def figure_notes(run: Run, summary: pd.DataFrame) -> list[str]:
     for r in summary.itertuples():
         if getattr(r, "contended", False):
             notes.append(f"{CONTENDED} {r.workload} on {r.device}: {r.contended_reason}")
+        if getattr(r, "host_bound", False):
+            notes.append(f"{HOST_BOUND} {r.workload} on {r.device}: the GPU waited for the host (the final "
+                         "synchronize of each step waited almost nothing), so the figure times the host")
     probes = run.data.get("probes") or {}
     start, end = probes.get("start") or {}, probes.get("end") or {}
     if start.get("sgemm_gflops"):

@@ -72,3 +72,20 @@ def test_profile_on_the_second_gpu_runs_there():
     result = profile_workload("mlp_mnist:small", device="gpu:1", steps=1, warmup=1)
     assert result["device"] == "gpu:1" and result["step_s"] > 0
     assert backend.cupy.cuda.Device().id == 0  # the scope ended: the previous device is current again
+
+
+@pytest.mark.simgpu
+def test_profile_under_the_simulator_counts_launches_and_syncs_per_step_and_per_layer():
+    result = profile_workload("mlp_mnist:small", device="gpu:0", steps=1, warmup=1)
+    counted = result["launches"]
+    assert counted["syncs"] == 0 and counted["update_syncs"] == 0  # a float32 step reads nothing back
+    assert 0 < counted["update"] < counted["step"]
+    rows = result["rows"]
+    assert all(r["launches"] >= 1 for r in rows)  # every function runs at least one kernel
+    assert sum(r["launches"] for r in rows) + counted["update"] <= counted["step"]
+    text = format_profile(result)
+    assert f"per step: {counted['step']} kernel launches, 0 host syncs" in text and "launches syncs" in text
+
+
+def test_profile_on_the_cpu_counts_no_launches(lenet_profile):
+    assert lenet_profile["launches"] is None and "launches" not in format_profile(lenet_profile)

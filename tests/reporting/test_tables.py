@@ -98,3 +98,15 @@ def test_quick_quality_is_a_sanity_value_and_full_shows_the_best(tmp_path, build
                                                            "best_value": 0.9840, "until": "epochs"})
     frame = display_frame(summarize_run(Run(tmp_path / "r.json", build.run_doc("m-1", [quick, full]))))
     assert list(frame["quality"]) == ["accuracy 0.95 (quick: sanity value)", "accuracy 0.9812, best 0.984 (≥0.98 ✓)"]
+
+
+def test_a_host_bound_gpu_cell_is_marked_like_a_contended_one(tmp_path):
+    from .conftest import cell, run_doc, write
+
+    host, device = cell("mlp_mnist", "gpu:0", 0.01), cell("cnn_mnist", "gpu:0", 0.02)
+    host["bound"] = {"verdict": "host", "host_issue_s": 0.01, "sync_wait_s": 1e-5, "host_share": 0.999,
+                     "wait_share": 0.001, "threshold": 0.05, "steps": 40}
+    device["bound"] = dict(host, verdict="device", wait_share=0.6, host_share=0.4)
+    text = report([write(tmp_path / "m" / "r.json", run_doc("m", [host, device]))])
+    assert text.count("~host-bound") == 2  # the mlp_mnist row and its note; not cnn_mnist's
+    assert "~host-bound mlp_mnist on gpu:0: the GPU waited for the host" in text

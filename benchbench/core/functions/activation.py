@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy
 
+from .. import kernels
 from ..function import Function
 from ..kernels import buffers as _buffers
 from ._checks import check_float
@@ -36,6 +37,10 @@ class ReLU(Function):
 
     def backward(self, xp, xs, gys):
         y, gy = self.y, gys[0]
+        if gy.shape == y.shape and kernels.fusable(y, gy) and gy.dtype == y.dtype:
+            from ..kernels import cuda_activation
+
+            return (cuda_activation.relu_grad(y, gy),)
         if gy.shape != y.shape:
             return (gy * (y > 0),)
         return (_flat_parts(xp, _relu_grad, xp.empty(y.shape, dtype=xp.result_type(y, gy)), y, gy),)
@@ -102,11 +107,20 @@ def _sigmoid_grad(xp, gx, y, gy):
 class Sigmoid(Function):
     def forward(self, xp, xs):
         x = xs[0]
+        if kernels.fusable(x):
+            from ..kernels import cuda_activation
+
+            self.y = cuda_activation.sigmoid(x)
+            return (self.y,)
         self.y = _flat_parts(xp, _sigmoid, xp.empty(x.shape, dtype=x.dtype), x)
         return (self.y,)
 
     def backward(self, xp, xs, gys):
         y, gy = self.y, gys[0]
+        if gy.shape == y.shape and gy.dtype == y.dtype and kernels.fusable(y, gy):
+            from ..kernels import cuda_activation
+
+            return (cuda_activation.sigmoid_grad(y, gy),)
         return (_flat_parts(xp, _sigmoid_grad, xp.empty(y.shape, dtype=y.dtype), y, gy),)
 
 
@@ -117,6 +131,10 @@ class Tanh(Function):
 
     def backward(self, xp, xs, gys):
         y = self.y
+        if gys[0].shape == y.shape and gys[0].dtype == y.dtype and kernels.fusable(y, gys[0]):
+            from ..kernels import cuda_activation
+
+            return (cuda_activation.tanh_grad(y, gys[0]),)
         return (gys[0] * (1 - y * y),)
 
 

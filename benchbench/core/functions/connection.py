@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy
 
+from .. import kernels
 from ..function import Function
 from ..kernels import buffers as _buffers
 from ..kernels import im2col as im2col_passes
@@ -130,6 +131,7 @@ class Convolution2DFunction(Function):
         self.cover_all = cover_all
         self.dy, self.dx = dilate
         self.col = None
+        self.fused = False
         self.winograd = False
 
     def _geometry(self, x, W):
@@ -149,6 +151,9 @@ class Convolution2DFunction(Function):
         self.winograd = use_winograd(xp, c, o, kh, kw, (self.sy, self.sx), (self.ph, self.pw), (self.dy, self.dx))
         if self.winograd:
             return (winograd.forward(xp, x, W, xs[2] if len(xs) == 3 else None, (self.ph, self.pw), oh, ow),)
+        self.fused = kernels.fusable(*xs) and len({a.dtype for a in xs}) == 1
+        if self.fused:
+            return (self._forward_fused(xp, xs, kh, kw, oh, ow),)
         y = _buffers.acquire(xp, (o, n * oh * ow), x.dtype)
         if self._is_pointwise(kh, kw):
             chunks = [(0, n)]
@@ -197,6 +202,8 @@ class Convolution2DFunction(Function):
         need = self.needs_input_grad
         if self.winograd:
             return winograd.backward(xp, xs, gys[0], (self.ph, self.pw), oh, ow, self.needs_input_grad)
+        if self.fused:
+            return self._backward_fused(xp, xs, gys[0], kh, kw, oh, ow)
         gy_cnhw = cnhw(xp, gys[0])
         gy = gy_cnhw.reshape(o, n * oh * ow)
         gx = gW = gb = None
@@ -243,6 +250,38 @@ class Convolution2DFunction(Function):
         if len(xs) == 3:
             return gx, gW, gb
         return gx, gW
+
+    # -- fused GPU kernels (``kernels.cuda_conv``) --------------------------------------
+    def _geometry_args(self, kh, kw, oh, ow):
+        return kh, kw, oh, ow, self.sy, self.sx, self.ph, self.pw, self.dy, self.dx
+
+    def _forward_fused(self, xp, xs, kh, kw, oh, ow):
+        from ..kernels import cuda_conv
+
+        x, W = xs[0], xs[1]
+        o = W.shape[0]
+        col = cuda_conv.im2col(xp, x, *self._geometry_args(kh, kw, oh, ow))
+        y = xp.matmul(W.reshape(o, -1), col)
+        self.col = col if self.needs_input_grad[1] else None  # kept for the weight gradient
+        return cuda_conv.to_nchw(xp, y, xs[2] if len(xs) == 3 else None, o, x.shape[0], oh, ow)
+
+    def _backward_fused(self, xp, xs, gy, kh, kw, oh, ow):
+        from ..kernels import cuda_conv
+
+        x, W = xs[0], xs[1]
+        o = W.shape[0]
+        need = self.needs_input_grad
+        gy2 = xp.ascontiguousarray(gy.transpose(1, 0, 2, 3)).reshape(o, -1)
+        gx = gW = gb = None
+        if need[1]:
+            gW = xp.matmul(gy2, self.col.T).reshape(W.shape)
+        self.col = None
+        if len(xs) == 3 and need[2]:
+            gb = gy2.sum(axis=1)
+        if need[0]:
+            gcol = xp.matmul(W.reshape(o, -1).T, gy2)
+            gx = cuda_conv.col2im(xp, gcol, x.shape, *self._geometry_args(kh, kw, oh, ow))
+        return (gx, gW, gb) if len(xs) == 3 else (gx, gW)
 
 
 def convolution_2d(x, W, b=None, stride=1, pad=0, cover_all=False, dilate=1):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy
 
-from .. import backend
+from .. import backend, kernels
 from ..function import Function
 from ..variable import Variable
 from ._checks import ARRAY_TYPES, check_float
@@ -42,6 +42,13 @@ class SoftmaxCrossEntropy(Function):
         x = xs[0]
         t = self.t
         n = x.shape[0]
+        self.fused = self.class_weight is None and self.reduce == "mean" and n > 0 and kernels.fusable(x)
+        if self.fused:
+            from ..kernels import cuda_loss
+
+            loss, self.y, self.w, self.coeff = cuda_loss.forward(xp, x, t, self.ignore_label, self.normalize)
+            self.t_safe = t
+            return (loss,)
         rows = xp.arange(n)
         valid = t != self.ignore_label
         self.t_safe = t_safe = xp.where(valid, t, 0)
@@ -68,6 +75,10 @@ class SoftmaxCrossEntropy(Function):
 
     def backward(self, xp, xs, gys):
         gy = gys[0]
+        if self.fused:
+            from ..kernels import cuda_loss
+
+            return (cuda_loss.backward(self.y, self.t, self.w, gy, self.coeff),)
         if self.reduce == "no":
             scale = self.w * gy
         else:

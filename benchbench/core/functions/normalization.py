@@ -8,6 +8,7 @@ with whole-array operations (no loop over channels).
 """
 from __future__ import annotations
 
+from .. import kernels
 from ..function import Function
 from ._checks import check_float
 
@@ -69,10 +70,24 @@ class BatchNormalization(Function):
         self.mean = None
         self.inv_std = None
 
+    def _fusable(self, *arrays):
+        stats = [a for a in (self.running_mean, self.running_var) if a is not None]
+        return (kernels.fusable(*arrays, *stats) and len({a.dtype for a in arrays + tuple(stats)}) == 1
+                and len(stats) in (0, 2))
+
     def forward(self, xp, xs):
         x, gamma, beta = xs
         axes = self.axes
         bshape, _ = _param_shape(x.shape, axes)
+        self.fused = self._fusable(x, gamma, beta)
+        if self.fused:
+            from ..kernels import cuda_normalization
+
+            y, mean, var = cuda_normalization.forward(x, gamma, beta, self.eps, axes, bshape, self.running_mean,
+                                                      self.running_var, self.decay)
+            if any(self.needs_input_grad):
+                self.mean, self.inv_std = mean, var  # the fused backward takes the variance
+            return (y,)
         m = x.size // gamma.size
         mean = x.mean(axis=axes, keepdims=True)
         y = x - mean
@@ -100,6 +115,13 @@ class BatchNormalization(Function):
         bshape, pshape = _param_shape(x.shape, axes)
         mean, inv_std = self.mean, self.inv_std
         self.mean = self.inv_std = None
+        if self.fused and gy.dtype == x.dtype and kernels.fusable(gy):
+            from ..kernels import cuda_normalization
+
+            gx, ggamma, gbeta = cuda_normalization.backward(x, gy, gamma, mean, inv_std, self.eps, axes, bshape)
+            return (gx if self.needs_input_grad[0] else None, ggamma.reshape(pshape), gbeta.reshape(pshape))
+        if self.fused:  # an upstream gradient of another type: the statistics are recomputed below
+            inv_std = 1.0 / xp.sqrt(inv_std + self.eps)
         m = x.size // gamma.size
         gbeta = gy.sum(axis=axes).reshape(bshape)
         # sum(gy * x_hat) = inv_std * (sum(gy * x) - mean * sum(gy))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy
 
+from .. import kernels
 from ..function import Function
 from ..kernels import buffers as _buffers
 from ._checks import check_float
@@ -55,6 +56,12 @@ class MaxPooling2D(Function):
 
     def forward(self, xp, xs):
         x = xs[0]
+        if kernels.fusable(x):
+            from ..kernels import cuda_pooling
+
+            y, idx = cuda_pooling.max_forward(xp, x, self.geometry)
+            self.indices = ("fused", idx) if self.needs_input_grad[0] else None
+            return (y,)
         kh, kw, sy, sx, ph, pw, oh, ow = self.geometry
         xpad = _padded(xp, x, ph, pw, oh, ow, kh, kw, sy, sx, fill=-numpy.inf)
         if (sy, sx) == (1, 1):
@@ -170,6 +177,12 @@ class MaxPooling2D(Function):
     def backward(self, xp, xs, gys):
         x = xs[0]
         gy = gys[0]
+        if isinstance(self.indices, tuple):  # the forward ran the fused kernel
+            from ..kernels import cuda_pooling
+
+            idx, self.indices = self.indices[1], None
+            return (cuda_pooling.max_backward(xp, x.shape, x.dtype, gy.astype(x.dtype, copy=False), idx,
+                                              self.geometry),)
         kh, kw, sy, sx, ph, pw, oh, ow = self.geometry
         if (sy, sx) == (1, 1):
             return (self._backward_flat(xp, x, gy),)
@@ -227,6 +240,10 @@ class AveragePooling2D(Function):
 
     def forward(self, xp, xs):
         x = xs[0]
+        if kernels.fusable(x):
+            from ..kernels import cuda_pooling
+
+            return (cuda_pooling.average_forward(xp, x, self.geometry),)
         kh, kw, sy, sx, ph, pw, oh, ow = self.geometry
         xpad = _padded(xp, x, ph, pw, oh, ow, kh, kw, sy, sx)
         y = xp.array(_window(xp, xpad, 0, 0, oh, ow, sy, sx), copy=True, order="C")
@@ -238,6 +255,10 @@ class AveragePooling2D(Function):
 
     def backward(self, xp, xs, gys):
         x = xs[0]
+        if kernels.fusable(x, gys[0]) and gys[0].dtype == x.dtype:
+            from ..kernels import cuda_pooling
+
+            return (cuda_pooling.average_backward(xp, x.shape, x.dtype, gys[0], self.geometry),)
         kh, kw, sy, sx, ph, pw, oh, ow = self.geometry
         n, c, h, w = x.shape
         hp = max(h + 2 * ph, (oh - 1) * sy + kh)

@@ -19,6 +19,7 @@ import functools
 
 import numpy
 
+from .. import kernels
 from ..backend import get_array_module
 from ..function import Function
 from ._checks import array_of, check_float
@@ -61,6 +62,12 @@ class LSTMStep(Function):
 
     def forward(self, xp, xs):
         c_prev, x = xs
+        if kernels.fusable(c_prev, x) and c_prev.dtype == x.dtype:
+            from ..kernels import cuda_rnn
+
+            c, h = cuda_rnn.lstm_step(xp, c_prev, x)
+            self._saved = ("fused", c)
+            return c, h
         n, h4 = x.shape
         hsz = h4 // 4
         g = x.reshape(n, hsz, 4)
@@ -78,6 +85,14 @@ class LSTMStep(Function):
     def backward(self, xp, xs, gys):
         c_prev, x = xs
         gc_out, gh = gys
+        if isinstance(self._saved[0], str):  # the forward ran the fused kernel
+            from ..kernels import cuda_rnn
+
+            c, self._saved = self._saved[1], None
+            gc_prev, gx = cuda_rnn.lstm_step_grad(xp, c_prev, x, c, gc_out.astype(x.dtype, copy=False),
+                                                  gh.astype(x.dtype, copy=False))
+            need = self.needs_input_grad
+            return gc_prev if need[0] else None, gx if need[1] else None
         a, ifo, tc = self._saved
         self._saved = None
         i, f, o = ifo[:, :, 0], ifo[:, :, 1], ifo[:, :, 2]
@@ -205,9 +220,15 @@ class LSTMSequence(Function):
         prod = xp.empty((2, hsz, n), dtype=dtype)
         half = xp.full((), 0.5, dtype=dtype)
         hx = xh[:, k_in:]
+        fused = kernels.fusable(x_seq, w)
+        if fused:
+            from ..kernels import cuda_rnn
         for t in range(t_len):
             zt, s = z[t], st[t]
             xp.matmul(w, xh[t], out=zt)
+            if fused:  # the gate math of the step in one kernel
+                cuda_rnn.sequence_step(s[0], s[1], s[2], s[3], s[4], st[t + 1, 0], tcs[t], hx[t + 1])
+                continue
             xp.tanh(zt, out=zt)
             sg = s[2:]
             xp.multiply(sg, half, out=sg)
@@ -221,6 +242,29 @@ class LSTMSequence(Function):
         self._saved = (xh, st, tcs)
         h_seq = xp.ascontiguousarray(hx[1:].transpose(0, 2, 1))
         return h_seq, h_seq[t_len - 1].copy(), xp.ascontiguousarray(st[t_len, 0].T)
+
+    @staticmethod
+    def _factors(xp, fac, tcs, a, f, i, o, c_prev):
+        """The gate-derivative factors of every step at once (the unfused path)."""
+        e, d, fa, ff, fi = fac[:, 0], fac[:, 4], fac[:, 5], fac[:, 6], fac[:, 7]
+        xp.multiply(tcs, tcs, out=e)
+        xp.subtract(1, e, out=e)
+        e *= o
+        fac[:, 1:4] = e[:, None]
+        xp.subtract(1, o, out=d)
+        d *= o
+        d *= tcs
+        xp.multiply(a, a, out=fa)
+        xp.subtract(1, fa, out=fa)
+        fa *= i
+        xp.subtract(1, f, out=ff)
+        ff *= f
+        ff *= c_prev
+        xp.subtract(1, i, out=fi)
+        fi *= i
+        fi *= a
+        fac[:, 8] = f
+
 
     def backward(self, xp, xs, gys):
         x_seq = xs[0]
@@ -240,25 +284,13 @@ class LSTMSequence(Function):
         #   m = w_big @ buf[t, 4:10]               -> [gh_{t-1} x5, carry x4]
         # with fac = [e x4, d, fa, ff, fi, f], formed for all steps at once:
         # e = o (1 - tc^2), d = tc o (1 - o), fa = i (1 - a^2), ff = c_prev f (1 - f), fi = a i (1 - i).
-        fac = xp.empty((t_len, 9, hsz, n), dtype=dtype)
-        e, d, fa, ff, fi = fac[:, 0], fac[:, 4], fac[:, 5], fac[:, 6], fac[:, 7]
-        xp.multiply(tcs, tcs, out=e)
-        xp.subtract(1, e, out=e)
-        e *= o
-        fac[:, 1:4] = e[:, None]
-        xp.subtract(1, o, out=d)
-        d *= o
-        d *= tcs
-        xp.multiply(a, a, out=fa)
-        xp.subtract(1, fa, out=fa)
-        fa *= i
-        xp.subtract(1, f, out=ff)
-        ff *= f
-        ff *= c_prev
-        xp.subtract(1, i, out=fi)
-        fi *= i
-        fi *= a
-        fac[:, 8] = f
+        fused = kernels.fusable(x_seq, gh_seq)
+        fac = None if fused else xp.empty((t_len, 9, hsz, n), dtype=dtype)
+        if fused:  # each step's factors are computed by its kernel
+            e = d = fa = ff = fi = None
+        else:
+            e, d, fa, ff, fi = fac[:, 0], fac[:, 4], fac[:, 5], fac[:, 6], fac[:, 7]
+            self._factors(xp, fac, tcs, a, f, i, o, c_prev)
         # buf[t] = [scratch x4, go, ga, gf, gi, carry, gh_seq[t-1]], each (H, N); gate rows [o, a, f, i].
         buf = xp.empty((t_len, 10, hsz, n), dtype=dtype)
         buf[0, 9] = 0
@@ -276,7 +308,15 @@ class LSTMSequence(Function):
         m[5:] = gc_last.T
         m2 = m.reshape(9 * hsz, n)
         rows = buf.reshape(t_len, 10 * hsz, n)[:, 4 * hsz:]
+        if fused:
+            from ..kernels import cuda_rnn
         for t in range(t_len - 1, -1, -1):
+            if fused:
+                r = buf[t]
+                cuda_rnn.sequence_step_grad(m[0], m[5], c_prev[t], a[t], f[t], i[t], o[t], tcs[t],
+                                            r[4], r[5], r[6], r[7], r[8])
+                xp.matmul(w_big, rows[t], out=m2)
+                continue
             r, ft = buf[t], fac[t]
             s = r[0:4]
             xp.multiply(m[0:5], ft[0:5], out=r[0:5])

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 
+from .. import kernels
+from ..kernels import cuda_update
 from .optimizer import Optimizer, check_hyper
 
 
@@ -49,6 +51,8 @@ class Adam(Optimizer):
     def update_group(self, group):
         xp, hp = group.xp, self.hyperparam
         b1, b2, eps, alpha_t = 1.0 - hp.beta1, 1.0 - hp.beta2, hp.eps, self.alpha_t
+        if kernels.fusable(group.data):
+            return cuda_update.adam(group, alpha_t, hp.beta1, hp.beta2, eps)
 
         def update(data, g, w, state):
             m, v = state["m"], state["v"]

@@ -1,6 +1,8 @@
 """Stochastic gradient descent with (heavy-ball) momentum."""
 from __future__ import annotations
 
+from .. import kernels
+from ..kernels import cuda_update
 from .optimizer import Optimizer, check_hyper
 
 
@@ -26,6 +28,8 @@ class MomentumSGD(Optimizer):
     def update_group(self, group):
         xp, hp = group.xp, self.hyperparam
         momentum, lr = hp.momentum, hp.lr
+        if kernels.fusable(group.data):
+            return cuda_update.momentum_sgd(group, lr, momentum)
 
         def update(data, g, w, state):
             v = state["v"]

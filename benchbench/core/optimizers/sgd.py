@@ -1,6 +1,8 @@
 """Plain stochastic gradient descent."""
 from __future__ import annotations
 
+from .. import kernels
+from ..kernels import cuda_update
 from .optimizer import Optimizer, check_hyper
 
 
@@ -18,6 +20,8 @@ class SGD(Optimizer):
         super().__init__(lr=check_hyper("SGD", "lr", lr, 0.0, low_open=True))
 
     def update_group(self, group):
+        if kernels.fusable(group.data):
+            return cuda_update.sgd(group, self.hyperparam.lr)
         xp, w = group.xp, group.work
         xp.multiply(group.grad, self.hyperparam.lr, out=w)
         group.data -= w

@@ -49,6 +49,8 @@ def throughput_text(cell: dict) -> str:
         return "-"
     noisy = " ~noisy" if sps.get("noisy") else ""
     contended = " ~contended" if (cell.get("interference") or {}).get("verdict") == "contended" else ""
+    if (cell.get("bound") or {}).get("verdict") == "host":
+        contended += " ~host-bound"
     return f"{_sig(sps['median'])} [{_sig(sps['ci_low'])}–{_sig(sps['ci_high'])}]{noisy}{contended}"
 
 

@@ -55,7 +55,7 @@ import builtins as _builtins
 
 import numpy as _np
 
-from . import _state
+from . import _launches, _state
 from . import _strict  # the rules beyond the plain wrapper (see the package docstring)
 from ._core import apply as _apply
 from ._core import ndarray
@@ -69,8 +69,9 @@ _benchbench_simulated = True
 
 
 def _sim_stats() -> dict:
-    """Counts of ``device_to_host`` and ``host_to_device`` transfers made by this process so far."""
-    return dict(_state.stats)
+    """Counts of ``device_to_host`` and ``host_to_device`` transfers and of kernel ``launches`` made by
+    this process so far."""
+    return {**_state.stats, **_launches.stats()}
 
 
 def _sim_host_transfers() -> int:
@@ -81,6 +82,7 @@ def _sim_host_transfers() -> int:
 def _sim_reset_stats() -> None:
     for k in _state.stats:
         _state.stats[k] = 0
+    _launches.reset()
 
 
 def is_available() -> bool:
@@ -121,6 +123,7 @@ def _to_device(obj, dtype, copy, order, ndmin, what):
                     r = _np.array(r, copy=False, ndmin=ndmin) if r.ndim < ndmin else r
                 return ndarray._view(r, obj._mem) if _np.may_share_memory(r, host) else \
                     ndarray._adopt(r, obj._dev, what)
+        _launches.launch(_state.local.device, 1, what)  # a device-to-device copy (or cast)
         return ndarray._adopt(_np.array(host, dtype=dtype, order=order, copy=True, ndmin=ndmin),
                               _state.local.device, what)
     if isinstance(obj, (list, tuple)) and _builtins.any(isinstance(v, ndarray) for v in _flat(obj)):
@@ -176,16 +179,13 @@ def get_default_pinned_memory_pool():
 def _not_simulated(name):
     class _Kernel:
         def __init__(self, *args, **kwargs):
-            raise NotImplementedError(
-                f"simulated GPUs: cupy.{name} runs CUDA source, which the simulator cannot execute; "
-                "give the kernel a generic array-code twin to test here")
+            raise NotImplementedError(f"simulated GPUs: cupy.{name} is not simulated")
     _Kernel.__name__ = name
     return _Kernel
 
 
-ElementwiseKernel = _not_simulated("ElementwiseKernel")
-ReductionKernel = _not_simulated("ReductionKernel")
-RawKernel = _not_simulated("RawKernel")
+# User kernels: compiled with the real NVRTC, their C bodies run by the simulator (see _kernels).
+from ._kernels import ElementwiseKernel, ReductionKernel, RawKernel  # noqa: E402,F401
 RawModule = _not_simulated("RawModule")
 
 

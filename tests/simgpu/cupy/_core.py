@@ -15,7 +15,7 @@ import numbers
 
 import numpy
 
-from . import _state
+from . import _launches, _state
 from . import _strict  # the rules beyond the plain wrapper (see the package docstring)
 from .cuda import memory as _memory
 
@@ -95,6 +95,8 @@ def apply(name, fn, args, kwargs, check_current=True, host_ok=False):
     if check_current:
         ctx.check_current()
     r = fn(*a, **k)
+    _launches.after_op(name, ctx.device if ctx.device is not None else _state.local.device, r,
+                       [b[0] for b in ctx.blocks], out is not None)
     if out is not None:
         return out
     return ctx.wrap(r)
@@ -269,6 +271,7 @@ class ndarray:
             r = self._a[(k if isinstance(k, tuple) else (k,)) + (Ellipsis,)]
         if isinstance(r, numpy.ndarray) and numpy.may_share_memory(r, self._a):
             return ndarray._view(r, self._mem)  # basic indexing: a view
+        _launches.launch(self._dev, 1, "ndarray.__getitem__")  # advanced indexing: a gather kernel
         return ndarray._adopt(numpy.array(r), self._dev, "ndarray.__getitem__")
 
     def __setitem__(self, key, value):
@@ -283,6 +286,7 @@ class ndarray:
             v = value
         else:
             v = ctx.take(value)
+            _launches.launch(self._dev, 1, "ndarray.__setitem__")  # a copy or fill kernel
         self._a[k] = v
 
     # ---- arithmetic

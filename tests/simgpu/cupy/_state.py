@@ -53,7 +53,10 @@ _stats_lock = threading.Lock()
 def count(kind: str, n: int = 1) -> None:
     with _stats_lock:
         stats[kind] += n
-    if kind == "device_to_host":
+    if kind == "device_to_host":  # a read back waits for the work queued before it
+        from . import _launches
+
+        _launches.wait(local.device)
         _blocking_copy_done()
 
 

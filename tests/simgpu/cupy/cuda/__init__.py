@@ -5,7 +5,7 @@ import itertools
 import threading
 import time
 
-from .. import _state
+from .. import _launches, _state
 from . import memory, runtime  # noqa: F401
 from .memory import MemoryPointer, MemoryPool, PinnedMemoryPool, get_allocator, set_allocator  # noqa: F401
 from .runtime import CUDARuntimeError  # noqa: F401
@@ -44,7 +44,9 @@ class Device:
         return False
 
     def synchronize(self):
-        _sync_events(_state.check_device(self.id))
+        dev = _state.check_device(self.id)
+        _launches.wait(dev)
+        _sync_events(dev)
 
     @property
     def pci_bus_id(self) -> str:
@@ -98,6 +100,7 @@ class Stream:
         return _state.local.device if self.device_id is None else self.device_id
 
     def synchronize(self):
+        _launches.wait(self._device())
         _sync_events(self._device(), self.ptr)
 
     def record(self, event=None):
@@ -197,17 +200,21 @@ class Event:
         if dev != self.device_id:
             raise CUDARuntimeError(400, f"cudaErrorInvalidResourceHandle: an event of GPU {self.device_id} recorded "
                                         f"on a stream of GPU {dev}")
-        self._t = time.perf_counter()
+        self._t = _launches.queue_end(dev)  # when the work queued before it is done (now on an idle device)
         self._stream_key, self._seq, self._complete = (dev, stream.ptr), next(_event_seq), False
         _pending.append(self)
 
     def synchronize(self):
+        left = self._t - time.perf_counter()
+        if left > 0:
+            time.sleep(left)
         if not self._complete:
             dev, ptr = self._stream_key
             _sync_events(dev, ptr, upto=self)  # and every earlier event of its stream
 
     def _reached(self) -> bool:
-        """Complete: synchronised with, or the device got there on its own (``_LATENCY_S`` after record)."""
+        """Complete: synchronised with, or the device got there on its own (``_LATENCY_S`` after its
+        queued work ends)."""
         if not self._complete and time.perf_counter() >= self._t + _latency_s():
             self._complete = True
         return self._complete

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy
 
-from .. import _state
+from .. import _launches, _state
 from .._core import ndarray
 
 
@@ -17,6 +17,7 @@ class RandomState:
 
     def _out(self, a, dtype=None):
         a = numpy.asarray(a if dtype is None else numpy.asarray(a).astype(dtype, copy=False))
+        _launches.launch(_state.local.device, 1, "cupy.random")  # a generator kernel
         return ndarray._adopt(numpy.array(a), _state.local.device, "cupy.random")
 
     def random_sample(self, size=None, dtype=float):
@@ -48,12 +49,14 @@ class RandomState:
 
     def permutation(self, a):
         if isinstance(a, ndarray):
+            _launches.launch(a._dev, 1, "cupy.random")
             return ndarray._adopt(self._g.permutation(a._a), a._dev, "cupy.random.permutation")
         return self._out(self._g.permutation(a))
 
     def shuffle(self, a):
         if not isinstance(a, ndarray):
             raise TypeError("cupy.random.shuffle: a must be a device array")
+        _launches.launch(a._dev, 1, "cupy.random")
         self._g.shuffle(a._a)
 
     def choice(self, a, size=None, replace=True, p=None):

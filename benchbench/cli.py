@@ -181,7 +181,15 @@ def _find_run(ref: str, results_dir) -> Path:
     from benchbench import results
 
     path = Path(ref)
-    if path.is_file():
+    if os.path.lexists(path):
+        from benchbench import runlock
+
+        try:
+            runlock.refuse_symlink(path)
+        except UserError as e:
+            raise UsageError(f"--resume: {e}") from None
+        if not path.is_file():
+            raise UsageError(f"--resume {ref}: not a regular file; give a results file or a run id")
         return path
     for candidate in results.find_runs(results_dir):
         if candidate.stem == ref:
@@ -273,7 +281,7 @@ def _run(args, held: list) -> int:
             held.append(runlock.RunLock(run_path).acquire())
         except runlock.LockHeld as e:
             raise UsageError(f"--resume: {e}") from None
-        old = results.load(run_path)
+        old = results.load(run_path, follow_symlinks=False)
         if old["status"] == "complete":
             raise UsageError(f"--resume: run {old['run_id']} is already complete ({run_path})")
         plan = plan_mod.plan_from_dict(old["plan"])

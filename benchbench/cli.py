@@ -130,22 +130,29 @@ def _parse_prices(items) -> dict:
 
 
 def _cmd_bandwidth(args) -> int:
-    from benchbench.executor import bandwidth
-    from benchbench.json_files import atomic_write_json
+    from benchbench.executor import bandwidth, processes, signals
     from benchbench.results import to_jsonable
 
-    sizes = bandwidth.DEFAULT_SIZES
-    if args.sizes:
-        try:
-            sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
-        except ValueError:
-            raise UsageError(f"--sizes must be byte counts separated by commas, got {args.sizes!r}") from None
-    result = bandwidth.run_sweep(args.device, sizes, reps=args.reps)
+    sizes = bandwidth.DEFAULT_SIZES if args.sizes is None else bandwidth.parse_sizes(args.sizes)
+    _check_output_files(("--json", args.json))  # before the sweep, as profile does
+    processes.sweep_stale_scratch()
+    with signals.terminate_as_interrupt():
+        result = bandwidth.run_sweep(args.device, sizes, reps=args.reps, timeout_s=args.timeout)
     print(bandwidth.format_sweep(result, result["device"]))
     if args.json:
-        atomic_write_json(args.json, to_jsonable(result))
+        _write_json_output(args.json, "--json", to_jsonable(result))
         print(f"wrote {args.json}")
     return EXIT_OK
+
+
+def _write_json_output(path, option: str, obj, default=None) -> None:
+    """Write a ``--json`` file; a disk that filled or went read-only since the check is one line."""
+    from benchbench.json_files import atomic_write_json
+
+    try:
+        atomic_write_json(path, obj, default=default)
+    except OSError as e:
+        raise UsageError(f"{option} {path}: cannot write the file ({e.strerror or e}); nothing was written") from None
 
 
 def _cmd_compare(args) -> int:
@@ -210,7 +217,6 @@ def _check_conv_algorithm() -> None:
 def _cmd_profile(args) -> int:
     from benchbench.core import backend
     from benchbench.executor import devices, profile
-    from benchbench.json_files import atomic_write_json
 
     _check_conv_algorithm()
 
@@ -228,7 +234,7 @@ def _cmd_profile(args) -> int:
                                       data=args.data, data_dir=args.data_dir, seed=args.seed)
     print(profile.format_profile(result, top=args.top))
     if args.json:
-        atomic_write_json(args.json, result, default=str)
+        _write_json_output(args.json, "--json", result, default=str)
         print(f"wrote {args.json}")
     if args.chart:
         from benchbench.reporting.profile_chart import save_profile_chart

@@ -8,6 +8,7 @@ finished cells are kept). A bug is ``benchbench: internal error: ...``, exit sta
 """
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from pathlib import Path
@@ -41,7 +42,7 @@ def _cmd_list(args) -> int:
     from benchbench import registry
     from benchbench.executor.progress import make_console
 
-    reg = registry.discover(args.suites)
+    reg = registry.discover(args.suites, builtins=True)  # a user's folder adds to the built-in workloads
     table = Table(title="workloads", title_justify="left")
     for col in ("spec", "dataset", "batch", "epochs", "optimizer", "target", "GFLOP/step/sample", "description"):
         table.add_column(col, justify="right" if col in ("batch", "epochs", "GFLOP/step/sample") else "left")
@@ -270,6 +271,9 @@ def _run(args, held: list) -> int:
         "batch_size": args.batch_size, "memory_limit": args.memory_limit,
     }
     launcher.mpiexec_path()  # a BENCHBENCH_MPIEXEC that names no executable stops the run here
+    from benchbench.executor import processes
+
+    processes.sweep_stale_scratch()  # folders of earlier runs killed with SIGKILL
     _check_conv_algorithm()
     done_cells, run_path = [], None
     if args.resume:
@@ -433,6 +437,11 @@ _VERBS = {"run": "_cmd_run", "info": "_cmd_info", "list": "_cmd_list", "data": "
           "bandwidth": "_cmd_bandwidth"}
 
 
+_USER_OS_ERRORS = frozenset(getattr(errno, name) for name in (
+    "ENAMETOOLONG", "ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "ELOOP", "EFBIG", "ENOTDIR", "EISDIR")
+    if hasattr(errno, name))
+
+
 def _user_errors() -> tuple:
     """The exception types that are the user's to fix (one line, exit 2)."""
     kinds = [UserError]
@@ -464,6 +473,10 @@ def main(argv=None) -> int:
     except Exception as e:
         if args.debug:
             raise
+        if isinstance(e, OSError) and e.errno in _USER_OS_ERRORS:  # a path, a disk or a permission of the user's
+            where = f"{e.filename}: " if e.filename else ""
+            print(f"benchbench: error: {where}{e.strerror or e}", file=sys.stderr)
+            return EXIT_USAGE
         if isinstance(e, _user_errors()):
             msg = " ".join(str(e).split()) or type(e).__name__
             print(f"benchbench: error: {msg}", file=sys.stderr)

@@ -22,6 +22,14 @@ class UsageError(UserError):
     """A command-line problem reported as one line with exit status 2."""
 
 
+class _ResultsNotWritten(Exception):
+    """The results file could not be rewritten after a cell (a full disk, say); stops the run."""
+
+    def __init__(self, error: OSError):
+        super().__init__(str(error))
+        self.error = error
+
+
 # --------------------------------------------------------------------------- verbs
 def _cmd_info(args) -> int:
     from benchbench import system
@@ -388,9 +396,12 @@ def _run(args, held: list) -> int:
     def cell_done(i, cell):
         calibration.after_cell(i, cell)
         try:
-            stored = writer.add_cell(cell)
-        except results.ResultsError as e:  # a malformed record still leaves a trace
-            stored = writer.add_cell(launcher.runner.failed(descs[i], "failed", f"invalid cell record: {e}"))
+            try:
+                stored = writer.add_cell(cell)
+            except results.ResultsError as e:  # a malformed record still leaves a trace
+                stored = writer.add_cell(launcher.runner.failed(descs[i], "failed", f"invalid cell record: {e}"))
+        except OSError as e:  # a full or failing disk: the cell is held in memory, the run stops
+            raise _ResultsNotWritten(e) from None
         new_cells.append(stored)
         progress.done(i, stored)
 
@@ -408,6 +419,18 @@ def _run(args, held: list) -> int:
         print(f"benchbench: interrupted; {len(new_cells)} of {len(descs)} cells finished and kept in {writer.path}; "
               f"complete the run with `benchbench run --resume {writer.path}`", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except _ResultsNotWritten as e:
+        progress.close()
+        kept = len(writer.run["cells"]) - len(done_cells)
+        try:
+            writer.finish("interrupted")
+            where = f"{kept} of {len(descs)} cells finished and kept in {writer.path}"
+        except OSError:
+            where = f"{writer.path} keeps the cells written before (status still 'running')"
+        print(f"benchbench: error: cannot write the results file {writer.path} ({e.error.strerror or e.error}); "
+              f"the run stopped: {where}; free space, then complete the run with "
+              f"`benchbench run --resume {writer.path}`", file=sys.stderr)
+        return EXIT_USAGE
     except BaseException:  # a bug: keep what finished, say the run did not complete
         progress.close()
         writer.finish("interrupted")

@@ -325,6 +325,10 @@ def _run(args, held: list) -> int:
     if plan.dtype != "float32" and not any(s.kind == "gpu" for s in specs):
         raise UsageError(f"--dtype {plan.dtype} needs a GPU; the CPU runs float32 only "
                          f"(devices: {', '.join(s.spec for s in specs)})")
+    preflight.check_data_dir(plan.data_dir)
+    if plan.data_dir is None and os.environ.get("BENCHBENCH_DATA"):  # checked as --data-dir is, never ignored
+        preflight.check_data_dir(os.environ["BENCHBENCH_DATA"], "BENCHBENCH_DATA=")
+    _warn_memory_limit(plan.memory_limit)
     if plan.data in ("real", "auto"):
         # The official files must be there (real), and files that are there must be intact (auto:
         # a corrupt file is an error to fix, never a silent fall-back), before anything runs.
@@ -334,8 +338,8 @@ def _run(args, held: list) -> int:
                 checked.add(wl.dataset)
                 wl.load_data(plan.data, data_dir=plan.data_dir, seed=plan.seed, n_train=1, n_val=1)
     if plan.hostfile and not Path(plan.hostfile).is_file():
-        raise UsageError(f"--hostfile: no such file {plan.hostfile!r}")
-    preflight.check_data_dir(plan.data_dir)
+        what = "not a regular file" if os.path.lexists(plan.hostfile) else "no such file"
+        raise UsageError(f"--hostfile {plan.hostfile}: {what}")
     if plan.dtype != "float32" and any(s.kind == "cpu" for s in specs):
         print(f"benchbench: the CPU cells run in float32 (--dtype {plan.dtype} applies to the GPU cells)",
               file=sys.stderr)
@@ -442,6 +446,17 @@ def _run(args, held: list) -> int:
     cells = done_cells + new_cells
     _print_summary(run_progress, writer, cells)
     return EXIT_OK if all(c["status"] == "ok" for c in cells) else EXIT_CELLS_FAILED
+
+
+def _warn_memory_limit(limit) -> None:
+    """A memory budget above the machine's memory is a warning: the search stops at what there is."""
+    import psutil
+
+    total = psutil.virtual_memory().total
+    if limit is not None and limit > total:
+        print(f"benchbench: warning: --memory-limit {limit / 2**30:,.1f} GiB is more than this machine's memory "
+              f"({total / 2**30:,.1f} GiB); the largest batch found is bounded by the memory there is",
+              file=sys.stderr)
 
 
 def _print_summary(summary, writer, cells) -> None:

@@ -112,8 +112,12 @@ def check_output_file(path, option: str) -> Path:
     return target
 
 
-def check_data_dir(path) -> None:
+def check_data_dir(path, option: str = "--data-dir") -> None:
     """A data folder given by the user must be a readable folder when it exists.
+
+    Args:
+        path: the folder, or None.
+        option: how the user gave it, for messages (``--data-dir`` or ``BENCHBENCH_DATA=``).
 
     Raises:
         UserError: a file, or a folder that cannot be listed.
@@ -121,15 +125,17 @@ def check_data_dir(path) -> None:
     if path is None:
         return
     folder = Path(path)
+    shown = f"{option}{folder}" if option.endswith("=") else f"{option} {folder}"
     if not folder.exists():
         return
     if not folder.is_dir():
-        raise UserError(f"--data-dir {folder}: is a file, not a folder")
+        raise UserError(f"{shown}: is a file, not a folder" if folder.is_file() else
+                        f"{shown}: not a folder (a device or another special file)")
     try:
         with os.scandir(folder) as entries:
             next(entries, None)
     except OSError as e:
-        raise UserError(f"--data-dir {folder}: cannot read the folder ({e.strerror or e})") from None
+        raise UserError(f"{shown}: cannot read the folder ({e.strerror or e})") from None
 
 
 def check_unique_cells(rows) -> None:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from benchbench import stats
 from benchbench.reporting.batch import compare_batch_text
-from benchbench.reporting.render import fmt_number, markdown_table, terminal_table
+from benchbench.reporting.render import csv_text, fmt_number, markdown_table, terminal_table
 from benchbench.reporting.runs import ReportError, Run, runs_label
 from benchbench.reporting.summary import group_cells, multi_params, summarize_run, throughput_groups
 
@@ -216,7 +216,7 @@ def compare_text(runs: list[Run], prices: dict[str, float] | None = None, fmt: s
         raise ValueError(f"compare_text: fmt must be terminal, markdown or csv, got {fmt!r}")
     frame = compare_frame(runs, prices)
     if fmt == "csv":
-        return frame.to_csv(index=False)
+        return csv_text(frame)
     labels = list(runs_label(runs).values())
     table = display_compare(frame, labels)
     notes = compare_notes(runs, frame)

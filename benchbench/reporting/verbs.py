@@ -11,7 +11,7 @@ from benchbench.reporting.batch import batch_text
 from benchbench.reporting.compare import compare_text
 from benchbench.reporting.determinism import determinism_text
 from benchbench.reporting.html import html_report
-from benchbench.reporting.render import FORMATS, write_output
+from benchbench.reporting.render import FORMATS, csv_text, markdown_safe, write_output
 from benchbench.reporting.runs import ReportError, refuse_simulated_against_real, resolve_runs
 from benchbench.reporting.scaling_report import scaling_text
 from benchbench.reporting.summary import summarize_run
@@ -54,7 +54,7 @@ def report(paths: list[Path] | None = None, results_dir: Path = Path("results"),
     elif fmt == "html":
         return f"wrote {html_report([r.path for r in runs], results_dir=results_dir, output=output)}"
     elif fmt == "csv":
-        text = csv_frame(runs).to_csv(index=False)
+        text = csv_text(csv_frame(runs))
     else:
         markdown = fmt == "markdown"
         text = "\n".join(run_text(run, summarize_run(run), markdown=markdown) for run in runs)
@@ -63,6 +63,8 @@ def report(paths: list[Path] | None = None, results_dir: Path = Path("results"),
         for extra in extras:
             if extra:
                 text += "\n" + extra
+        if markdown:
+            text = markdown_safe(text)
     return write_output(text, output)
 
 
@@ -97,4 +99,5 @@ def compare(paths: list[Path], prices: dict[str, float] | None = None, fmt: str 
     if fmt == "html":
         written = html_report([r.path for r in runs], results_dir=results_dir, output=output, prices=prices)
         return f"wrote {written}"
-    return write_output(compare_text(runs, prices, fmt), output)
+    text = compare_text(runs, prices, fmt)
+    return write_output(markdown_safe(text) if fmt == "markdown" else text, output)

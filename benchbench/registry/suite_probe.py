@@ -6,12 +6,15 @@ one and says when each is done. A file that takes longer than the time-out (an e
 fork loop, a wait for input), or that ends the child's interpreter (``os._exit``, a crash), is
 named and left out; the others are imported by the command as before, where an exception is
 reported as a broken file. The built-in suites are not probed: no child is started when there
-is no user suite folder.
+is no user suite folder. A file that imported cleanly is remembered by its content (a marker
+named by its SHA-256 in the user cache folder), so the child starts only for files new or
+changed since.
 
 ``BENCHBENCH_SUITE_TIMEOUT`` sets the time-out in seconds (default 20).
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import queue
 import secrets
@@ -19,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 from benchbench.errors import UserError
 
@@ -68,8 +72,34 @@ def _read_lines(stream, token: str, out: queue.Queue) -> None:
     out.put(None)
 
 
+def _marker(path: str) -> Path | None:
+    """Where the verdict "imports cleanly" of this file's content is remembered, or None."""
+    import platformdirs
+
+    from benchbench import __version__
+
+    try:
+        digest = hashlib.sha256(Path(path).read_bytes())
+    except OSError:
+        return None
+    digest.update(f"\0{sys.executable}\0{__version__}".encode())
+    return Path(platformdirs.user_cache_dir("benchbench")) / "suite-imports" / digest.hexdigest()
+
+
+def _remember(marker: Path | None) -> None:
+    if marker is None:
+        return
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644))
+    except OSError:  # a read-only cache only costs the child next time
+        pass
+
+
 def unsafe_files(paths, limit_s: float | None = None) -> dict:
     """The suite files that hang or end the interpreter at import, tried in a child process.
+
+    Files whose content imported cleanly before are not tried again.
 
     Args:
         paths: suite files (paths).
@@ -78,10 +108,20 @@ def unsafe_files(paths, limit_s: float | None = None) -> dict:
     Returns:
         ``{path: one-line reason}`` for each file to leave out.
     """
+    limit = timeout_s() if limit_s is None else float(limit_s)
+    markers = {str(p): _marker(str(p)) for p in paths}
+    pending = [p for p, m in markers.items() if m is None or not m.is_file()]
+    bad = _probe(pending, limit) if pending else {}
+    for path in pending:
+        if path not in bad:
+            _remember(markers[path])
+    return bad
+
+
+def _probe(pending: list, limit: float) -> dict:
+    """Import ``pending`` files one by one in a child; the ones that hang or end it, with why."""
     from benchbench.executor import processes
 
-    limit = timeout_s() if limit_s is None else float(limit_s)
-    pending = [str(p) for p in paths]
     bad = {}
     while pending:
         lines: queue.Queue = queue.Queue()

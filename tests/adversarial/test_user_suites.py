@@ -92,3 +92,14 @@ def test_a_bad_suite_time_out_setting_is_a_usage_error(suites, monkeypatch, caps
     monkeypatch.setenv(suite_probe.TIMEOUT_ENV, "forever")
     assert cli.main(["list"]) == 2
     assert suite_probe.TIMEOUT_ENV in capsys.readouterr().err
+
+
+def test_a_file_that_imported_cleanly_is_not_tried_again_until_it_changes(suites, monkeypatch):
+    registry.discover(suites, entry_points=False)
+    tried = []
+    monkeypatch.setattr(suite_probe, "_probe", lambda pending, limit: tried.append(pending) or {})
+    registry.discover(suites, entry_points=False)
+    assert tried == []
+    (suites / "mine.py").write_text(suite_source("") + "\n# changed\n")
+    registry.discover(suites, entry_points=False)
+    assert tried == [[str(suites / "mine.py")]]

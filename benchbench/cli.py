@@ -8,18 +8,13 @@ finished cells are kept). A bug is ``benchbench: internal error: ...``, exit sta
 """
 from __future__ import annotations
 
-import errno
 import os
 import sys
 from pathlib import Path
 
-from benchbench.errors import UserError
-
+from benchbench import cli_checks as checks
+from benchbench.cli_checks import UsageError
 from benchbench.cli_args import EXIT_CELLS_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, build_parser
-
-
-class UsageError(UserError):
-    """A command-line problem reported as one line with exit status 2."""
 
 
 class _ResultsNotWritten(Exception):
@@ -91,19 +86,10 @@ def _cmd_data(args) -> int:
     raise UsageError("data: say what to do: `benchbench data fetch NAMES...` or `benchbench data path`")
 
 
-def _check_output_files(*options) -> None:
-    """Each ``(option, path)`` given must be writable, checked before any work."""
-    from benchbench.executor import preflight
-
-    for option, path in options:
-        if path:
-            preflight.check_output_file(path, option)
-
-
 def _cmd_report(args) -> int:
     from benchbench.reporting import verbs
 
-    _check_output_files(("--output", args.output))
+    checks.check_output_files(("--output", args.output))
 
     text = verbs.report([Path(p) for p in args.results] or None, Path(args.results_dir), args.format,
                          Path(args.output) if args.output else None, args.log)
@@ -124,51 +110,27 @@ def _cmd_plot(args) -> int:
     return EXIT_OK
 
 
-def _parse_prices(items) -> dict:
-    prices = {}
-    for item in items:
-        machine, sep, value = item.partition("=")
-        try:
-            price = float(value)
-        except ValueError:
-            price = None
-        if not sep or not machine or price is None:
-            raise UsageError(f"--price must be MACHINE-ID=PRICE (e.g. myhost-1a2b3c4d=12000), got {item!r}")
-        prices[machine] = price
-    return prices
-
-
 def _cmd_bandwidth(args) -> int:
     from benchbench.executor import bandwidth, processes, signals
     from benchbench.results import to_jsonable
 
     sizes = bandwidth.DEFAULT_SIZES if args.sizes is None else bandwidth.parse_sizes(args.sizes)
-    _check_output_files(("--json", args.json))  # before the sweep, as profile does
+    checks.check_output_files(("--json", args.json))  # before the sweep, as profile does
     processes.sweep_stale_scratch()
     with signals.terminate_as_interrupt():
         result = bandwidth.run_sweep(args.device, sizes, reps=args.reps, timeout_s=args.timeout)
     print(bandwidth.format_sweep(result, result["device"]))
     if args.json:
-        _write_json_output(args.json, "--json", to_jsonable(result))
+        checks.write_json_output(args.json, "--json", to_jsonable(result))
         print(f"wrote {args.json}")
     return EXIT_OK
-
-
-def _write_json_output(path, option: str, obj, default=None) -> None:
-    """Write a ``--json`` file; a disk that filled or went read-only since the check is one line."""
-    from benchbench.json_files import atomic_write_json
-
-    try:
-        atomic_write_json(path, obj, default=default)
-    except OSError as e:
-        raise UsageError(f"{option} {path}: cannot write the file ({e.strerror or e}); nothing was written") from None
 
 
 def _cmd_compare(args) -> int:
     from benchbench.reporting import verbs
 
-    prices = _parse_prices(args.price)
-    _check_output_files(("--output", args.output))
+    prices = checks.parse_prices(args.price)
+    checks.check_output_files(("--output", args.output))
     text = verbs.compare([Path(p) for p in args.results], prices or None, args.format,
                            Path(args.output) if args.output else None, Path(args.results_dir))
     print(text)
@@ -193,46 +155,16 @@ def _resolve_workloads(plan, reg, from_cli: bool):
     return out
 
 
-def _find_run(ref: str, results_dir) -> Path:
-    from benchbench import results
-
-    path = Path(ref)
-    if os.path.lexists(path):
-        from benchbench import runlock
-
-        try:
-            runlock.refuse_symlink(path)
-        except UserError as e:
-            raise UsageError(f"--resume: {e}") from None
-        if not path.is_file():
-            raise UsageError(f"--resume {ref}: not a regular file; give a results file or a run id")
-        return path
-    for candidate in results.find_runs(results_dir):
-        if candidate.stem == ref:
-            return candidate
-    raise UsageError(f"--resume: no run {ref!r} (neither a results file nor a run id under {results_dir}/)")
-
-
-def _check_conv_algorithm() -> None:
-    """Stop with one line when ``BENCHBENCH_CONV_ALGORITHM`` names no algorithm (before any cell runs)."""
-    from benchbench.core.functions.connection import conv_algorithm
-
-    try:
-        conv_algorithm()
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-
-
 def _cmd_profile(args) -> int:
     from benchbench.core import backend
     from benchbench.executor import devices, profile
 
-    _check_conv_algorithm()
+    checks.check_conv_algorithm()
 
     specs, _ = devices.parse_specs(args.device, backend.gpu_count(), hint=devices.gpu_hint(cuda_count=backend.gpu_count()))
     if len(specs) != 1 or specs[0].n_ranks != 1:
         raise UsageError(f"profile --device: one device (cpu or gpu:N), got {args.device!r}")
-    _check_output_files(("--json", args.json), ("--chart", args.chart))
+    checks.check_output_files(("--json", args.json), ("--chart", args.chart))
     from benchbench import registry
 
     try:
@@ -243,7 +175,7 @@ def _cmd_profile(args) -> int:
                                       data=args.data, data_dir=args.data_dir, seed=args.seed)
     print(profile.format_profile(result, top=args.top))
     if args.json:
-        _write_json_output(args.json, "--json", result, default=str)
+        checks.write_json_output(args.json, "--json", result, default=str)
         print(f"wrote {args.json}")
     if args.chart:
         from benchbench.reporting.profile_chart import save_profile_chart
@@ -282,7 +214,7 @@ def _run(args, held: list) -> int:
     from benchbench.executor import processes
 
     processes.sweep_stale_scratch()  # folders of earlier runs killed with SIGKILL
-    _check_conv_algorithm()
+    checks.check_conv_algorithm()
     done_cells, run_path = [], None
     if args.resume:
         option = {"devices": "--device", "workloads": "--workload", "timeout_s": "--timeout", "data_dir": "--data-dir",
@@ -294,7 +226,7 @@ def _run(args, held: list) -> int:
             raise UsageError(f"--resume runs the rest of the run's own plan; drop {', '.join(sorted(given))}")
         local = "bench.yaml" if Path("bench.yaml").is_file() else None
         results_dir = args.output or plan_mod.load_plan(local).output
-        run_path = _find_run(args.resume, results_dir)
+        run_path = checks.find_run(args.resume, results_dir)
         try:
             held.append(runlock.RunLock(run_path).acquire())
         except runlock.LockHeld as e:
@@ -328,7 +260,7 @@ def _run(args, held: list) -> int:
     preflight.check_data_dir(plan.data_dir)
     if plan.data_dir is None and os.environ.get("BENCHBENCH_DATA"):  # checked as --data-dir is, never ignored
         preflight.check_data_dir(os.environ["BENCHBENCH_DATA"], "BENCHBENCH_DATA=")
-    _warn_memory_limit(plan.memory_limit)
+    checks.warn_memory_limit(plan.memory_limit)
     if plan.data in ("real", "auto"):
         # The official files must be there (real), and files that are there must be intact (auto:
         # a corrupt file is an error to fix, never a silent fall-back), before anything runs.
@@ -448,17 +380,6 @@ def _run(args, held: list) -> int:
     return EXIT_OK if all(c["status"] == "ok" for c in cells) else EXIT_CELLS_FAILED
 
 
-def _warn_memory_limit(limit) -> None:
-    """A memory budget above the machine's memory is a warning: the search stops at what there is."""
-    import psutil
-
-    total = psutil.virtual_memory().total
-    if limit is not None and limit > total:
-        print(f"benchbench: warning: --memory-limit {limit / 2**30:,.1f} GiB is more than this machine's memory "
-              f"({total / 2**30:,.1f} GiB); the largest batch found is bounded by the memory there is",
-              file=sys.stderr)
-
-
 def _print_summary(summary, writer, cells) -> None:
     console = summary.make_console()
     if cells:
@@ -473,24 +394,6 @@ def _print_summary(summary, writer, cells) -> None:
 _VERBS = {"run": "_cmd_run", "info": "_cmd_info", "list": "_cmd_list", "data": "_cmd_data",
           "profile": "_cmd_profile", "report": "_cmd_report", "plot": "_cmd_plot", "compare": "_cmd_compare",
           "bandwidth": "_cmd_bandwidth"}
-
-
-_USER_OS_ERRORS = frozenset(getattr(errno, name) for name in (
-    "ENAMETOOLONG", "ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "ELOOP", "EFBIG", "ENOTDIR", "EISDIR")
-    if hasattr(errno, name))
-
-
-def _user_errors() -> tuple:
-    """The exception types that are the user's to fix (one line, exit 2)."""
-    kinds = [UserError]
-    for module, name in (("benchbench.executor.plan", "PlanError"), ("benchbench.executor.devices", "DeviceSpecError"),
-                         ("benchbench.executor.nodes", "HostfileError"),
-                         ("benchbench.data", "DataError"), ("benchbench.results", "ResultsError"),
-                         ("benchbench.reporting.runs", "ReportError")):
-        mod = sys.modules.get(module)
-        if mod is not None and hasattr(mod, name):
-            kinds.append(getattr(mod, name))
-    return tuple(kinds)
 
 
 def main(argv=None) -> int:
@@ -511,11 +414,11 @@ def main(argv=None) -> int:
     except Exception as e:
         if args.debug:
             raise
-        if isinstance(e, OSError) and e.errno in _USER_OS_ERRORS:  # a path, a disk or a permission of the user's
+        if isinstance(e, OSError) and e.errno in checks.USER_OS_ERRORS:  # a path, a disk or a permission of the user's
             where = f"{e.filename}: " if e.filename else ""
             print(f"benchbench: error: {where}{e.strerror or e}", file=sys.stderr)
             return EXIT_USAGE
-        if isinstance(e, _user_errors()):
+        if isinstance(e, checks.user_errors()):
             msg = " ".join(str(e).split()) or type(e).__name__
             print(f"benchbench: error: {msg}", file=sys.stderr)
             return EXIT_USAGE

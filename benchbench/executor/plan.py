@@ -394,7 +394,7 @@ def plan_from_dict(d: dict) -> Plan:
         PlanError: the block does not hold a usable plan.
     """
     if not isinstance(d, dict):
-        raise PlanError(f"plan_from_dict: expected the plan block of a results file, got {type(d).__name__}")
+        raise PlanError(f"the plan block of the results file: expected a mapping, got {type(d).__name__}")
     config = d.get("config") if isinstance(d.get("config"), dict) else DEFAULTS
     overrides = {k: d[k] for k in _TOP_KEYS - {"profiles"} if d.get(k) is not None}
     checker = _Checker(None, {})

@@ -153,3 +153,20 @@ def test_bandwidth_time_out_ends_every_rank(project):
     assert not list((project / "tmp").glob("benchbench-bw-*"))
     assert not [p for p in psutil.process_iter(["cmdline"])
                 if str(project) in " ".join(p.info["cmdline"] or []) and "bandwidth" in " ".join(p.info["cmdline"] or [])]
+
+
+@pytest.mark.mpi
+def test_ranks_of_bandwidth_end_when_it_is_killed_outright(project):
+    proc = popen(project, *_long_sweep(project))
+    deadline, ranks = time.monotonic() + 60, []
+    while time.monotonic() < deadline and len(ranks) < 2:
+        ranks = _ranks(proc.pid)
+        time.sleep(0.1)
+    assert len(ranks) >= 2, "the ranks did not start"
+    everything = psutil.Process(proc.pid).children(recursive=True)
+    proc.kill()  # SIGKILL: no handler runs; the parent-death signal and the ranks' watchdog must do it
+    proc.communicate(timeout=30)
+    gone, alive = psutil.wait_procs(everything, timeout=10)
+    for p in alive:
+        p.kill()
+    assert not alive, f"left running after SIGKILL: {alive}"

@@ -70,13 +70,14 @@ def read_limited(path, limit: int, what: str, error=UserError, follow_symlinks: 
         if e.errno == errno.ENOENT:
             raise error(f"{name}: no such {what}") from None
         raise error(f"{name}: cannot read the {what} ({e.strerror or e})") from None
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(fd)
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+        os.close(fd)
         if not stat.S_ISREG(st.st_mode):
             raise error(f"{name}: the {what} is {_kind(st.st_mode)}, not a regular file")
-        if st.st_size > limit:
-            raise error(f"{name}: the {what} is {st.st_size / MiB:.1f} MiB, more than the {limit / MiB:.0f} MiB "
-                        f"a {what} can be; is it the right file?")
+        raise error(f"{name}: the {what} is {st.st_size / MiB:.1f} MiB, more than the {limit / MiB:.0f} MiB "
+                    f"a {what} can be; is it the right file?")
+    with os.fdopen(fd, "rb") as f:
         try:
             data = f.read(limit + 1)
         except OSError as e:

@@ -415,7 +415,7 @@ def main(argv=None) -> int:
         if args.debug:
             raise
         if isinstance(e, OSError) and e.errno in checks.USER_OS_ERRORS:  # a path, a disk or a permission of the user's
-            where = f"{e.filename}: " if e.filename else ""
+            where = f"{e.filename}: " if isinstance(e.filename, str) and e.filename else ""
             print(f"benchbench: error: {where}{e.strerror or e}", file=sys.stderr)
             return EXIT_USAGE
         if isinstance(e, checks.user_errors()):

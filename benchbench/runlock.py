@@ -77,15 +77,15 @@ def _holder_text(fd: int) -> str:
     return f"process {holder} on {socket.gethostname()}"
 
 
-def refuse_symlink(path, what: str = "results file") -> None:
+def refuse_symlink(path, what: str = "results file", fix: str = "name the file itself") -> None:
     """Refuse a ``path`` that is a symbolic link: benchbench never writes through one.
 
     Raises:
-        UserError: ``path`` is a symbolic link (the message names where it points).
+        UserError: ``path`` is a symbolic link (the message names where it points, and ``fix``).
     """
     if os.path.islink(path):
         raise UserError(f"{path}: the {what} is a symbolic link (to {os.readlink(path)}); benchbench does not "
-                        "write through links: name the file itself")
+                        f"write through links: {fix}")
 
 
 def _open_lock(path: Path) -> int:
@@ -99,7 +99,7 @@ def _open_lock(path: Path) -> int:
         fd = os.open(path, flags)
     except OSError as e:
         if e.errno == errno.ELOOP:
-            refuse_symlink(path, "lock file")
+            refuse_symlink(path, "lock file", "remove the link if no run is writing the results file")
         raise
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:

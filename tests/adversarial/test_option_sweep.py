@@ -20,8 +20,8 @@ from .conftest import PLAN, results_doc
 
 pytestmark = pytest.mark.timeout(300)
 
-HOSTILE = ["0", "-1", "99999999999999999999", "inf", "nan", "-inf", "1e400", "", "garbage", " ", "a" * 300,
-           "/".join(["b" * 200] * 25), "\x1b[31m", "../../..", "=cmd|' /C calc'!A0"]
+HOSTILE = ["0", "-1", "99999999999999999999", "inf", "nan", "1e400", "", "garbage", "a" * 300,
+           "/".join(["b" * 200] * 25), "=cmd|' /C calc'!A0"]
 CASE_LIMIT_S = 30
 
 

@@ -148,8 +148,8 @@ def test_sigterm_to_bandwidth_leaves_no_process_behind(project):
 
 @pytest.mark.mpi
 def test_bandwidth_time_out_ends_every_rank(project):
-    proc = cli(project, *_long_sweep(project, "--timeout", "3"), timeout=60)
-    assert_user_error(proc, "longer than 3 s", "--timeout")
+    proc = cli(project, *_long_sweep(project, "--timeout", "1"), timeout=60)
+    assert_user_error(proc, "longer than 1 s", "--timeout")
     assert not list((project / "tmp").glob("benchbench-bw-*"))
     assert not [p for p in psutil.process_iter(["cmdline"])
                 if str(project) in " ".join(p.info["cmdline"] or []) and "bandwidth" in " ".join(p.info["cmdline"] or [])]

@@ -2,6 +2,7 @@
 the command, fork past it, or take Ctrl-C away."""
 import signal
 import time
+import uuid
 
 import psutil
 import pytest
@@ -100,6 +101,6 @@ def test_a_file_that_imported_cleanly_is_not_tried_again_until_it_changes(suites
     monkeypatch.setattr(suite_probe, "_probe", lambda pending, limit: tried.append(pending) or {})
     registry.discover(suites, entry_points=False)
     assert tried == []
-    (suites / "mine.py").write_text(suite_source("") + "\n# changed\n")
+    (suites / "mine.py").write_text(suite_source("") + f"\n# changed: {uuid.uuid4()}\n")  # content never seen
     registry.discover(suites, entry_points=False)
     assert tried == [[str(suites / "mine.py")]]

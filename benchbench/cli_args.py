@@ -40,7 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--config", metavar="FILE", help="the plan (default: ./bench.yaml when present)")
     r.add_argument("--output", metavar="DIR", help="results directory (default from the plan: results)")
     r.add_argument("--resume", metavar="RUN", help="a run id or results file to complete")
-    r.add_argument("--seed", type=_seed, metavar="N", help="random seed of every cell")
+    r.add_argument("--seed", type=_seed, metavar="N", help="random seed of every cell (the first seed of --seeds N)")
+    r.add_argument("--seeds", metavar="N|S,S,...",
+                   help="a cell per seed: N seeds from --seed on, or a list such as 1,2,3 (time-to-accuracy "
+                        "over seeds, as MLPerf reports it)")
     r.add_argument("--timeout", type=_seconds, metavar="S", help="time-out per cell in seconds")
     r.add_argument("--scaling", choices=("strong", "weak"), help="data parallel: global batch fixed (strong) or per device (weak)")
     r.add_argument("--hostfile", metavar="F", help="MPI hostfile for data parallel across nodes")
@@ -51,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--batch-size", metavar="B,...|max",
                    help="a cell per batch size (global; per device under --scaling weak), or max: "
                         "the largest batch that trains on each device")
+    r.add_argument("--label", metavar="TEXT",
+                   help='a human name for the machine in reports, e.g. "lab box A" (default: its CPU/GPU models)')
     r.add_argument("--memory-limit", metavar="SIZE",
                    help="CPU memory budget of --batch-size max, e.g. 2GiB (default: half the available memory)")
 
@@ -93,10 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--output", metavar="F", help="the file to write (default: print; html goes to RESULTS-DIR/reports)")
     rep.add_argument("--log", metavar="CELL", help="show the epoch log of one cell")
     rep.add_argument("--results-dir", default="results", metavar="DIR", help="where runs are looked for (default results)")
+    rep.add_argument("--baseline", metavar="DEVICE|RUN", help="normalise the summary to a device (cpu, gpu:0) or a run")
+    rep.add_argument("--price", action="extend", nargs="+", default=[], metavar="MACHINE=PRICE",
+                     help="a machine's price (MACHINE: its id or label) for samples/s per price")
 
     pl = sub.add_parser("plot", help="plots of results files")
     pl.add_argument("results", nargs="*", metavar="RESULTS", help="results files or folders (default: the newest run)")
-    pl.add_argument("--kind", choices=("throughput", "scaling", "tta", "phases", "batch", "all"), default="all",
+    pl.add_argument("--kind", choices=("throughput", "scaling", "tta", "phases", "batch", "summary", "all"), default="all",
                     help="which plots (default all)")
     pl.add_argument("--output", default="plots", metavar="DIR", help="the folder to write the plots to (default plots)")
     pl.add_argument("--outdir", dest="output", default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # former name
@@ -105,7 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_ = sub.add_parser("compare", help="compare machines: speed-ups with CIs, per watt, per price")
     cmp_.add_argument("results", nargs="+", metavar="RESULTS", help="two or more results files or folders; the first is the baseline")
     cmp_.add_argument("--price", action="extend", nargs="+", default=[], metavar="MACHINE=PRICE",
-                      help="a machine's price for samples/s per price; several after one flag, or the flag repeated")
+                      help="a machine's price (MACHINE: its id or label) for samples/s per price; several after "
+                           "one flag, or the flag repeated")
+    cmp_.add_argument("--baseline", metavar="DEVICE|RUN", help="normalise the summary to a device (cpu, gpu:0) or a run")
+    cmp_.add_argument("--fail-if-slower", metavar="PCT",
+                      help="exit 1 when a run is slower than the first by more than PCT percent on some workload x "
+                           "device (the whole 95%% CI of the ratio, where there is one), e.g. 5%%")
     cmp_.add_argument("--format", choices=fmts, default="terminal", help="the medium (default terminal)")
     cmp_.add_argument("--output", metavar="F", help="the file to write (default: print; html goes to RESULTS-DIR/reports)")
     cmp_.add_argument("--results-dir", default="results", metavar="DIR", help="where the html page goes (default results)")

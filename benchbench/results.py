@@ -222,11 +222,12 @@ def run_id_now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
-def cell_id(workload: str, device: str, repeat: int) -> str:
-    """The id of a cell, ``<workload>/<device spec>/r<repeat>`` (e.g. ``mlp_mnist/gpu:0,1/r0``).
+def cell_id(workload: str, device: str, repeat: int, seed: int | None = None) -> str:
+    """The id of a cell, ``<workload>/<device spec>/r<repeat>`` (e.g. ``mlp_mnist/gpu:0,1/r0``), or
+    ``<workload>/<device spec>/s<seed>/r<repeat>`` in a run of several seeds (``mlp_mnist/cpu/s2/r0``).
 
     Raises:
-        ValueError: an empty or ``/``-containing name, or a negative repeat.
+        ValueError: an empty or ``/``-containing name, or a negative repeat or seed.
     """
     for name, value in (("workload", workload), ("device", device)):
         if not isinstance(value, str) or not value or "/" in value or value != value.strip():
@@ -234,7 +235,11 @@ def cell_id(workload: str, device: str, repeat: int) -> str:
                              f"got {value!r}")
     if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 0:
         raise ValueError(f"cell_id: repeat must be an integer >= 0, got {repeat!r}")
-    return f"{workload}/{device}/r{repeat}"
+    if seed is None:
+        return f"{workload}/{device}/r{repeat}"
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"cell_id: seed must be None or an integer >= 0, got {seed!r}")
+    return f"{workload}/{device}/s{seed}/r{repeat}"
 
 
 def to_jsonable(obj, _path: str = ""):

@@ -2,8 +2,8 @@
 
 Each convolution shape of ResNet-18 (batch 64) and of CNN/MNIST and LeNet5 (batch 100) runs
 forward + backward (input and weight gradients, the input's only where the workload needs it)
-with ``BENCHBENCH_CONV_ALGORITHM`` set to ``im2col``, to ``winograd`` (3x3 stride-1 layers only)
-and unset (``auto``, what training uses), and with PyTorch when it is installed, in alternating
+with the convolution algorithm (``BENCHBENCH_CONV_ALGORITHM``'s setting) at ``im2col``, at ``winograd``
+(3x3 stride-1 layers only) and at ``auto`` (what training uses by default), and with PyTorch when it is installed, in alternating
 rounds in one process so that machine noise hits all alike, with a pause before each call so that
 no library's idle threads still spin beside the next one. Printed per shape: the median ms of
 each, achieved GFLOP/s (3 GEMM-equivalents of the layer's FLOPs: forward, input and weight
@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy
 
-from benchbench.core.functions import connection
+from benchbench.core.config import using_config
+from benchbench.core.kernels import conv_algorithm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conv_chunks_ab import layer_step  # noqa: E402  (the same layer, timed the same way)
@@ -46,7 +46,7 @@ SHAPES = {
     "lenet5 conv1 5x5 3->6": (100, 3, 6, 32, 5, 1, 0, False, 1),
     "lenet5 conv2 5x5 6->16": (100, 6, 16, 14, 5, 1, 0, True, 1),
 }
-ENV = connection.CONV_ALGORITHM_ENV
+ENV = conv_algorithm.CONV_ALGORITHM_ENV
 SETTLE_S = 0.2
 
 
@@ -76,19 +76,10 @@ def torch_step(torch, n, c, o, h, k, stride, pad, need_x, seed=0):
 
 
 def _with_algorithm(fn, algorithm):
+    """``fn`` run with the convolution algorithm set (whatever BENCHBENCH_CONV_ALGORITHM says)."""
     def run():
-        before = os.environ.get(ENV)
-        if algorithm is None:
-            os.environ.pop(ENV, None)
-        else:
-            os.environ[ENV] = algorithm
-        try:
+        with using_config("conv_algorithm", algorithm):
             fn()
-        finally:
-            if before is None:
-                os.environ.pop(ENV, None)
-            else:
-                os.environ[ENV] = before
 
     return run
 
@@ -98,9 +89,9 @@ def variants(shape, torch=None):
     n, c, o, h, k, stride, pad, need_x = shape[:8]
     step = layer_step(n, c, o, h, k, stride, pad, need_x)
     out = {"im2col": _with_algorithm(step, "im2col")}
-    if connection.winograd_applies(k, k, (stride, stride), (pad, pad), (1, 1)):
+    if conv_algorithm.winograd_applies(k, k, (stride, stride), (pad, pad), (1, 1)):
         out["winograd"] = _with_algorithm(step, "winograd")
-    out["auto"] = _with_algorithm(step, None)
+    out["auto"] = _with_algorithm(step, "auto")
     if torch is not None:
         out["torch"] = torch_step(torch, n, c, o, h, k, stride, pad, need_x)
     return out

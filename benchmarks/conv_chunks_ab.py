@@ -21,7 +21,7 @@ import numpy
 
 from benchbench.core import Variable
 from benchbench.core import functions as F
-from benchbench.core.functions import _conv_chunks
+from benchbench.core.kernels import conv_chunks as _conv_chunks
 
 # name: (N, C, O, H, k, stride, pad)
 SHAPES = {

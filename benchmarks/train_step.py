@@ -73,6 +73,7 @@ class BenchbenchStep:
     def __init__(self, spec, seed=0, device="cpu"):
         from benchbench import core, registry
         from benchbench.core import backend
+        from benchbench.executor.step import build_step
 
         reg = registry.discover(SUITES if SUITES.is_dir() else None)
         self.workload, self.params = registry.resolve(spec, reg)
@@ -82,19 +83,14 @@ class BenchbenchStep:
         self.x, self.t = (numpy.ascontiguousarray(a[: wl.batch_size]) for a in data.train)
         self.device = backend.Device(device)
         self.x_dev, self.t_dev = (backend.to_device(a, self.device) for a in (self.x, self.t))
-        self.model = wl.build_model(self.params)
-        self.model.to_device(str(self.device))
-        self.optimizer = wl.build_optimizer(self.params)
-        self.optimizer.setup(self.model)
+        self.train = build_step(wl, self.params, self.device)  # the step a benchmark cell times
+        self.model, self.optimizer = self.train.model, self.train.optimizer
         self.batch_size = wl.batch_size
         self.flops_per_sample = wl.flops_per_sample(self.params)["train_step"]
 
     def step(self):
         """Forward, backward and update; returns the loss as a float (which waits for the device)."""
-        loss, _ = self.workload.forward(self.model, self.x_dev, self.t_dev, self.params)
-        self.model.cleargrads()
-        loss.backward()
-        self.optimizer.update()
+        loss, _ = self.train(self.x_dev, self.t_dev)
         return float(loss.array)
 
 

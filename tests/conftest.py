@@ -29,7 +29,19 @@ def pytest_configure(config):
         os.environ["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in parts)
 
 
+def _integration(item) -> bool:
+    """Tests that start processes (the CLI in a subprocess, mpiexec, a wheel build): the inner loop
+    (``pytest -m "not integration"``) leaves them out, CI runs them."""
+    if item.get_closest_marker("mpi") is not None:
+        return True
+    module = getattr(item, "module", None)
+    return module is not None and ("subprocess" in vars(module) or module.__name__.endswith("test_wheel"))
+
+
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if _integration(item):
+            item.add_marker(pytest.mark.integration)
     n_gpus = backend.gpu_count()
     mpi_ok = _mpi_available()
     simulated = backend.gpu_simulated()
@@ -49,12 +61,36 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="slow: run with --runslow"))
 
 
+def pytest_terminal_summary(terminalreporter):
+    """Write the run's counts where ``python -m tests`` asks for them (it adds up its two runs)."""
+    path = os.environ.get("BENCHBENCH_TEST_COUNTS")
+    if path:
+        import json
+
+        stats = terminalreporter.stats
+        counts = {k: len(stats.get(k, [])) for k in ("passed", "failed", "skipped")}
+        counts["errors"] = len(stats.get("error", []))
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(counts, f)
+
+
 @pytest.fixture(params=["numpy", pytest.param("cupy", marks=pytest.mark.gpu)])
 def xp(request):
     """The array module under test: numpy, and cupy where a GPU is present."""
     if request.param == "numpy":
         return numpy
     return backend.cupy
+
+
+@pytest.fixture(autouse=True)
+def _switches_read_afresh():
+    """Environment switches are read once per process; each test reads them again, so a test that
+    sets one (``monkeypatch.setenv``) sees its own value."""
+    from benchbench.core.config import reload_switches
+
+    reload_switches()
+    yield
+    reload_switches()
 
 
 @pytest.fixture(autouse=True)

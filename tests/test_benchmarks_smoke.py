@@ -120,7 +120,7 @@ def test_conv_chunks_ab_restores_the_budget_and_times_both(monkeypatch):
                                                   SCRIPT.parent / "conv_chunks_ab.py")
     ab = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ab)
-    from benchbench.core.functions import _conv_chunks
+    from benchbench.core.kernels import conv_chunks as _conv_chunks
 
     before = _conv_chunks.COL_CHUNK_BYTES, _conv_chunks.HOLD_COL_BYTES
     med = ab.compare((3, 2, 4, 6, 3, 1, 1), {"kept": (1 << 62, 1 << 62), "split": (1, 0)}, rounds=1)

@@ -59,7 +59,7 @@ def _load_repeats_module():
 def test_the_repeat_check_passes_identical_repeats_and_fails_different_ones(tmp_path):
     plan = tmp_path / "plan.yaml"
     plan.write_text("workloads: [mlp_mnist:small]\ndevices: cpu\ndata: synthetic\nprofiles:\n  quick:\n"
-                    "    warmup_steps: 0\n    steps: 2\n    val_batches: 1\n")
+                    "    warmup_steps: 0\n    steps: 2\n    val_batches: 1\n    min_time_s: 0\n")
     proc = subprocess.run([sys.executable, "-m", "benchbench", "run", "--config", str(plan), "--deterministic",
                            "--repeat", "2", "--output", str(tmp_path / "res")],
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)

@@ -1,4 +1,6 @@
-"""The dependency rules of shared/DESIGN.md, read from every module's imports (top-level and lazy alike).
+"""The dependency rules of shared/DESIGN.md, read from every module's imports (top-level and lazy alike):
+the layer rules, the parent process never importing the worker's room, no import circle anywhere in
+the package (Chainer's Variable <-> functions circle aside), and no module over the size limit.
 
 A failure names the file, the line, the import and the rule it breaks.
 """
@@ -30,6 +32,15 @@ FORBIDDEN = {
                          "benchbench.reporting", "benchbench.cli", "benchbench.stats", "benchbench.system"),
     "benchbench/stats.py": ("benchbench.",),
     "benchbench/json_files.py": ("benchbench.",),  # the atomic JSON writer: standard library only
+    "benchbench/errors.py": ("benchbench.",),  # the error types every layer may raise: a leaf
+    # The parent process (planning, launching, the run, the command line) never imports the worker's room.
+    "benchbench/executor/planning/": ("benchbench.executor.cell",),
+    "benchbench/executor/launch/": ("benchbench.executor.cell",),
+    "benchbench/executor/run.py": ("benchbench.executor.cell",),
+    "benchbench/executor/protocol.py": ("benchbench.executor.cell", "benchbench.executor.launch"),
+    "benchbench/cli.py": ("benchbench.executor.cell",),
+    "benchbench/cli_args.py": ("benchbench.executor.cell",),
+    "benchbench/core/kernels/": ("benchbench.core.functions", "benchbench.core.links", "benchbench.core.optimizers"),
     "benchbench/executor/": ("benchbench.reporting", "benchbench.cli"),
     "benchbench/reporting/": ("benchbench.executor", "benchbench.cli", "benchbench.core"),
     "benchbench/suites/": ("benchbench.executor", "benchbench.reporting", "benchbench.results", "benchbench.cli",
@@ -115,7 +126,10 @@ def test_imports_follow_the_design_rules():
 
 @pytest.mark.parametrize("source, rel, needle", [
     ("import pandas\n", "benchbench/core/variable.py", "core imports no third-party"),
-    ("from benchbench.reporting import tables\n", "benchbench/executor/runner.py", "may not import"),
+    ("from benchbench.reporting import tables\n", "benchbench/executor/launch/launcher.py", "may not import"),
+    ("from benchbench.executor.cell import training\n", "benchbench/executor/launch/launcher.py", "may not import"),
+    ("from ..cell.run_cell import run_cell\n", "benchbench/executor/planning/plan.py", "may not import"),
+    ("from benchbench.executor.cell import worker\n", "benchbench/cli.py", "may not import"),
     ("import cupy\n", "benchbench/executor/timing.py", "only benchbench/core/backend.py may import cupy"),
     ("from ..executor import plan\n", "benchbench/core/link.py", "may not import"),
     ("from mpi4py import MPI\n", "benchbench/system/cpu.py", "may import mpi4py"),
@@ -135,3 +149,106 @@ def test_the_checker_catches_a_forbidden_edge(tmp_path, source, rel, needle):
     finally:
         ROOT, PACKAGE = saved
     assert any(needle in f and rel in f for f in found), found
+
+
+# -- import circles -------------------------------------------------------------------------------
+# Chainer's own circle: a Variable's operators call functions, and functions build Variables.
+ALLOWED_CIRCLES = [{"benchbench.core.function", "benchbench.core.variable", "benchbench.core.functions._checks",
+                    "benchbench.core.functions.array", "benchbench.core.functions.math"}]
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the package modules it imports (top-level and lazy imports alike)."""
+    modules = {_module_name(p): p for p in _files()}
+
+    def resolve(name):
+        while name and name not in modules:  # `from pkg import name`: the module, or the package itself
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph = {}
+    for mod, path in modules.items():
+        graph[mod] = {r for _, name in _imports(path) if name.startswith("benchbench")
+                      for r in [resolve(name)] if r and r != mod and r != "benchbench"}
+    return graph
+
+
+def circles(graph) -> list[list[str]]:
+    """The strongly connected components of more than one module (iterative Tarjan)."""
+    index, low, on, stack, found, counter = {}, {}, set(), [], [], [0]
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = counter[0]
+        counter[0] += 1
+        stack.append(root)
+        on.add(root)
+        while work:
+            v, it = work[-1]
+            for w in it:
+                if w not in graph:
+                    continue
+                if w not in index:
+                    index[w] = low[w] = counter[0]
+                    counter[0] += 1
+                    stack.append(w)
+                    on.add(w)
+                    work.append((w, iter(sorted(graph[w]))))
+                    break
+                if w in on:
+                    low[v] = min(low[v], index[w])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[v])
+                if low[v] == index[v]:
+                    comp = []
+                    while True:
+                        w = stack.pop()
+                        on.discard(w)
+                        comp.append(w)
+                        if w == v:
+                            break
+                    if len(comp) > 1:
+                        found.append(sorted(comp))
+    return found
+
+
+def unexpected_circles():
+    return [c for c in circles(import_graph()) if not any(set(c) <= allowed for allowed in ALLOWED_CIRCLES)]
+
+
+def test_the_package_has_no_import_circle():
+    found = unexpected_circles()
+    assert not found, "import circles (each a set of modules that import each other):\n" + "\n".join(
+        " <-> ".join(c) for c in found)
+
+
+def test_the_circle_check_finds_a_circle(tmp_path):
+    pkg = tmp_path / "benchbench" / "executor"
+    pkg.mkdir(parents=True)
+    (tmp_path / "benchbench" / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("def f():\n    from benchbench.executor import b\n")  # a lazy import counts
+    (pkg / "b.py").write_text("from . import c\n")
+    (pkg / "c.py").write_text("from benchbench.executor.a import f\n")
+    (pkg / "d.py").write_text("from benchbench.executor import a\n")  # on no circle
+    global ROOT, PACKAGE
+    saved = ROOT, PACKAGE
+    ROOT, PACKAGE = tmp_path, tmp_path / "benchbench"
+    try:
+        found = unexpected_circles()
+    finally:
+        ROOT, PACKAGE = saved
+    assert found == [["benchbench.executor.a", "benchbench.executor.b", "benchbench.executor.c"]]
+
+
+# -- module size ----------------------------------------------------------------------------------
+MAX_MODULE_LINES = 450
+
+
+def test_no_module_is_over_the_size_limit():
+    big = [f"{p.relative_to(ROOT)}: {n} lines" for p in _files()
+           for n in [len(p.read_text(encoding="utf-8").splitlines())] if n > MAX_MODULE_LINES]
+    assert not big, f"modules over {MAX_MODULE_LINES} lines (split them by what they hold):\n" + "\n".join(big)

@@ -56,7 +56,7 @@ def test_the_wheel_runs_a_quick_cell(installed):
         devices: cpu
         data: synthetic
         profiles:
-          quick: {warmup_steps: 1, steps: 3, val_batches: 1}
+          quick: {warmup_steps: 1, steps: 3, val_batches: 1, min_time_s: 0}
     '''))
     proc = _py(installed, "-m", "benchbench", "run", "--config", "plan.yaml", "--output", "results")
     assert proc.returncode == 0, proc.stdout + proc.stderr

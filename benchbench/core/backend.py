@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import time
 import warnings
 
 import numpy
@@ -279,3 +280,53 @@ def synchronize(xp_or_array=None):
             cupy.cuda.get_current_stream().synchronize()
     elif xp_or_array is cupy:
         cupy.cuda.get_current_stream().synchronize()
+
+
+class SyncedSpan:
+    """What :func:`synced_timer` measured: ``seconds`` (set when the block ends)."""
+
+    __slots__ = ("seconds",)
+
+    def __init__(self):
+        self.seconds = float("nan")
+
+
+@contextlib.contextmanager
+def synced_timer(device=None):
+    """Wall seconds of the block on ``device``, its queued work included: the one device-synchronised timer.
+
+    The device is synchronised before the first clock read (so earlier work is not counted) and
+    again before the last (so the block's own queued kernels are). Every hand-timed span of
+    benchbench (probes, the all-reduce, the profiler, ``profile``, the bandwidth sweep) uses it;
+    per-step timing with CUDA events is ``executor.timing.StepTimer``.
+
+    Args:
+        device: a ``Device`` or spec (``"cpu"``, ``"gpu:0"``), or a device array (its own GPU);
+            None or the CPU: no synchronisation.
+
+    Example:
+        >>> with synced_timer("cpu") as span:
+        ...     pass
+        >>> span.seconds >= 0
+        True
+    """
+    if device is None:
+        sync = _no_sync
+    elif isinstance(device, (Device, str)):
+        sync = Device(device).synchronize
+    else:
+        def sync(a=device):
+            synchronize(a)
+    span = SyncedSpan()
+    sync()
+    t0 = time.perf_counter()
+    try:
+        yield span
+    finally:
+        sync()
+        span.seconds = time.perf_counter() - t0
+
+
+def _no_sync():
+    return None
+

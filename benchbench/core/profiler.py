@@ -1,6 +1,6 @@
 """Per-function profiler: device-synchronised forward and backward time of every Function call.
 
-While a ``Profiler`` is active (``with Profiler(sync) as prof:``), every ``Function.apply`` and
+While a ``Profiler`` is active (``with Profiler(device) as prof:``), every ``Function.apply`` and
 every backward call is timed. Calls are keyed by their order within a step and by the Link scope
 they ran in (``Link.__call__`` sets it), so the n-th convolution of a ResNet is one row across
 steps. FLOPs of each call come from ``Function.flops(xs, ys)`` where a function defines it
@@ -9,9 +9,9 @@ steps. FLOPs of each call come from ``Function.flops(xs, ys)`` where a function 
 from __future__ import annotations
 
 import threading
-import time
 from collections import defaultdict
 
+from . import backend
 from . import function as _function
 
 _scope = threading.local()
@@ -46,14 +46,15 @@ class Profiler:
     """Time every Function call of the steps run inside it.
 
     Args:
-        sync: a callable that waits for the device (``Device.synchronize``); a no-op on the CPU.
+        device: the device the steps run on (``Device`` or spec; None: the CPU), synchronised
+            around every timed call (``backend.synced_timer``).
 
     Use ``begin_step()`` before each step so calls are numbered per step; ``rows()`` gives one
     row per call position with the median over steps.
     """
 
-    def __init__(self, sync=None):
-        self.sync = sync or (lambda: None)
+    def __init__(self, device=None):
+        self.device = device
         self.steps = []  # each: dict key -> {"forward": s, "backward": s, "flops_f": x, "flops_b": x}
         self._seq = 0
         self._keys = {}
@@ -76,11 +77,9 @@ class Profiler:
     def forward(self, f, xp, xs):
         if not self.steps:
             self.begin_step()
-        self.sync()
-        t0 = time.perf_counter()
-        ys = f.forward(xp, xs)
-        self.sync()
-        dt = time.perf_counter() - t0
+        with backend.synced_timer(self.device) as span:
+            ys = f.forward(xp, xs)
+        dt = span.seconds
         key = (self._seq, current_scope(), f.label)
         self._seq += 1
         self._keys[id(f)] = key
@@ -91,11 +90,9 @@ class Profiler:
         return ys
 
     def backward(self, f, xp, xs, gys):
-        self.sync()
-        t0 = time.perf_counter()
-        gxs = f.backward(xp, xs, gys)
-        self.sync()
-        dt = time.perf_counter() - t0
+        with backend.synced_timer(self.device) as span:
+            gxs = f.backward(xp, xs, gys)
+        dt = span.seconds
         key = self._keys.get(id(f), (-1, current_scope(), f.label))
         rec = self.steps[-1][key]
         rec["backward"] += dt

@@ -44,10 +44,20 @@ def _present(name: str, data_dir) -> bool:
     return found is not None
 
 
-def _subset(split: tuple[np.ndarray, np.ndarray], n: int | None) -> tuple[np.ndarray, np.ndarray]:
+def sample(split: tuple[np.ndarray, np.ndarray], n: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` samples of ``split`` drawn by a seeded shuffle of the whole split (all of it when ``n`` is
+    None or not smaller): a file stored in class order still gives every class its share.
+
+    Example:
+        >>> x = np.arange(100); t = x // 50  # class-ordered: fifty of class 0, then fifty of class 1
+        >>> xs, ts = sample((x, t), 10, seed=0)
+        >>> len(xs), sorted(set(ts.tolist()))
+        (10, [0, 1])
+    """
     if n is None or n >= len(split[0]):
         return split
-    return split[0][:n].copy(), split[1][:n].copy()
+    idx = np.random.default_rng(np.random.SeedSequence([int(seed), 0x5A3])).permutation(len(split[0]))[:n]
+    return split[0][idx], split[1][idx]
 
 
 def load(name: str, source: str = "auto", data_dir: str | os.PathLike | None = None, seed: int = 0,
@@ -62,8 +72,11 @@ def load(name: str, source: str = "auto", data_dir: str | os.PathLike | None = N
             cache, else synthetic; a file that is present but bad is still an error). Never
             downloads: see ``fetch``. Sine is generated whatever the source.
         data_dir: the cache directory (default: ``data_path()``).
-        seed: seed of synthetic and generated data.
-        n_train: use only the first ``n_train`` training samples (synthetic data generates only that many).
+        seed: seed of synthetic and generated data, and of the shuffle that draws ``n_train`` / ``n_val``
+            samples from the real files.
+        n_train: use only ``n_train`` training samples, drawn by a seeded shuffle of the whole
+            training set (never its first rows, which may be one class); synthetic data generates
+            only that many.
         n_val: likewise for validation samples.
         hashes: SHA-256 of the uncompressed files, overriding the published ones.
 
@@ -93,7 +106,7 @@ def load(name: str, source: str = "auto", data_dir: str | os.PathLike | None = N
         loader = mnist.load_mnist if name == "mnist" else cifar10.load_cifar10
         train, val = loader(data_dir, hashes=hashes)
         note = f"real {display}: official files in {root}, SHA-256 verified"
-        return Dataset(name, _subset(train, n_train), _subset(val, n_val), "real", note, module.N_CLASSES)
+        return Dataset(name, sample(train, n_train, seed), sample(val, n_val, seed + 1), "real", note, module.N_CLASSES)
     train, val = synthetic(name, n_train or full_train, full_val if n_val is None else n_val, seed=seed)
     why = "asked for" if source == "synthetic" else f"real files not found in {root}"
     note = f"synthetic stand-in for {display} (seed {seed}): {why}; run `benchbench data fetch {name}` for the real data"

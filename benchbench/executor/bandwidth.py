@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy
 
-from ..errors import UserError
+from benchbench.core import backend
+from benchbench.errors import UserError
 
 DEFAULT_SIZES = tuple(4 ** k * 1024 for k in range(0, 8))  # 1 KiB ... 16 MiB
 CELL_SIZES = tuple(4 ** k * 4096 for k in range(0, 6))  # 4 KiB ... 4 MiB, the short sweep of a cell
@@ -37,7 +37,7 @@ def _validate_sizes(sizes) -> list[int]:
     return sorted(set(out))
 
 
-def sweep(comm, sizes=DEFAULT_SIZES, reps: int = 10, warmup: int = 2, xp=numpy, synchronize=None) -> dict:
+def sweep(comm, sizes=DEFAULT_SIZES, reps: int = 10, warmup: int = 2, xp=numpy) -> dict:
     """Time an in-place float32 sum all-reduce of each message size on every rank of ``comm``.
 
     Every rank must call it with the same arguments (it is a collective).
@@ -49,7 +49,6 @@ def sweep(comm, sizes=DEFAULT_SIZES, reps: int = 10, warmup: int = 2, xp=numpy, 
         reps: timed all-reduces per size (>= 1); the median over reps, then the slowest rank, counts.
         warmup: untimed all-reduces per size first.
         xp: the array module of the buffers (numpy for MPI, cupy for NCCL).
-        synchronize: called before each clock read (a GPU's synchronisation), or None.
 
     Returns:
         ``{ranks, points: [{bytes, time_s, algbw_gbs, busbw_gbs}], fit: see fit_link}``.
@@ -62,7 +61,6 @@ def sweep(comm, sizes=DEFAULT_SIZES, reps: int = 10, warmup: int = 2, xp=numpy, 
     if isinstance(reps, bool) or not isinstance(reps, int) or reps < 1:
         raise ValueError(f"bandwidth.sweep: reps must be a positive integer, got {reps!r}")
     sizes = _validate_sizes(sizes)
-    sync = synchronize or (lambda: None)
     n = comm.size
     points = []
     for size in sizes:
@@ -72,11 +70,9 @@ def sweep(comm, sizes=DEFAULT_SIZES, reps: int = 10, warmup: int = 2, xp=numpy, 
         times = []
         for _ in range(reps):
             comm.barrier()
-            sync()
-            t0 = time.perf_counter()
-            comm.allreduce_sum(buf)
-            sync()
-            times.append(time.perf_counter() - t0)
+            with backend.synced_timer(buf) as span:  # a device buffer's own GPU, synchronised
+                comm.allreduce_sum(buf)
+            times.append(span.seconds)
         mine = float(numpy.median(times))
         t = max(comm.allgather_obj(mine))
         alg = size / t
@@ -194,8 +190,9 @@ def run_sweep(spec: str, sizes=DEFAULT_SIZES, reps: int = 10, timeout_s: float =
     """
     import subprocess
 
-    from ..core import backend
-    from . import devices, launcher, processes
+    from benchbench.core import backend
+    from benchbench.executor.launch import launcher, processes
+    from benchbench.executor.planning import devices
 
     parsed, _ = devices.parse_specs([spec], backend.gpu_count())
     if len(parsed) != 1 or parsed[0].n_ranks < 2:
@@ -233,25 +230,26 @@ def main(argv=None) -> int:
     parser.add_argument("--reps", type=int, default=10)
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    from . import communicators, lifeline
-    from .runner import write_json
+    from benchbench.cell_record import write_json
+    from benchbench.executor import communicators
+    from benchbench.executor.launch import lifeline
+    from benchbench.executor.protocol import rank_from_env
 
     lifeline.start_watchdog()  # end this rank when `benchbench bandwidth` is gone
-    from .worker import _rank_from_env
 
-    xp, sync, scope = numpy, None, None
+    xp, scope = numpy, None
     if args.communicator == "nccl":
-        from ..core import backend
+        from benchbench.core import backend
 
         indices = [int(i) for i in args.indices.split(",") if i]
-        rank = _rank_from_env()
+        rank = rank_from_env()
         device = backend.Device(f"gpu:{indices[rank % len(indices)]}")
         scope = device.scope()
         scope.__enter__()
-        xp, sync = backend.cupy, device.synchronize
+        xp = backend.cupy
     comm = communicators.create(args.communicator, timeout_s=120.0)
     try:
-        result = sweep(comm, [int(s) for s in args.sizes.split(",")], reps=args.reps, xp=xp, synchronize=sync)
+        result = sweep(comm, [int(s) for s in args.sizes.split(",")], reps=args.reps, xp=xp)
         if comm.rank == 0:
             write_json(args.out, result)
     finally:

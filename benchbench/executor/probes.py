@@ -61,7 +61,7 @@ def _cpu_probes(budget_s: float, reps: int) -> dict:
 
 
 def _gpu(device, budget_s: float, reps: int) -> float:
-    from ..core import backend
+    from benchbench.core import backend
 
     cupy = backend.cupy
     with device.scope():
@@ -69,8 +69,8 @@ def _gpu(device, budget_s: float, reps: int) -> float:
         b = cupy.ones((GPU_GEMM_N, GPU_GEMM_N), dtype=numpy.float32)
 
         def gemm():
-            cupy.matmul(a, b)
-            device.synchronize()
+            with backend.synced_timer(device):
+                cupy.matmul(a, b)
 
         return _best_rate(gemm, 2.0 * GPU_GEMM_N ** 3 / 1e9, budget_s, reps)
 
@@ -91,7 +91,7 @@ def measure(device="cpu", budget_s: float = 0.03, reps: int = 3, cpu: bool = Tru
     Raises:
         ValueError: a budget or repetition count out of range.
     """
-    from ..core import backend
+    from benchbench.core import backend
 
     if not budget_s > 0:
         raise ValueError(f"probes.measure: budget_s must be positive, got {budget_s!r}")

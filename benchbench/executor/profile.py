@@ -8,8 +8,11 @@ profiler, to show what profiling costs.
 """
 from __future__ import annotations
 
+import contextlib
 import statistics
-import time
+
+from benchbench.executor.step import build_step
+from benchbench.phases import UPDATE
 
 
 def profile_workload(spec: str, device: str = "cpu", steps: int = 5, warmup: int = 2,
@@ -29,12 +32,12 @@ def profile_workload(spec: str, device: str = "cpu", steps: int = 5, warmup: int
         backward_s, total_s, share, flops and gflops), data (source and note), host_allocator
         (what :func:`benchbench.core.host_allocator.tune` did).
     """
-    from .. import registry
-    from ..core import backend
+    from benchbench import registry
+    from benchbench.core import backend
 
     if steps < 1 or warmup < 0:
         raise ValueError(f"profile: steps must be >= 1 and warmup >= 0, got steps={steps}, warmup={warmup}")
-    from ..core import host_allocator
+    from benchbench.core import host_allocator
 
     wl, params = registry.resolve(spec, registry.discover(suites_dir))
     dev = backend.Device(device)
@@ -47,40 +50,43 @@ def profile_workload(spec: str, device: str = "cpu", steps: int = 5, warmup: int
     return result
 
 
+class _SyncedPhases:
+    """The phases of one step, each timed with ``backend.synced_timer`` (seconds by phase name)."""
+
+    def __init__(self, device):
+        self.device, self.seconds = device, {}
+
+    @contextlib.contextmanager
+    def phase(self, name):
+        from benchbench.core import backend
+
+        with backend.synced_timer(self.device) as span:
+            yield
+        self.seconds[name] = span.seconds
+
+
 def _profile_on(wl, params, spec, dev, steps, warmup, data, data_dir, seed) -> dict:
-    from ..core import backend, profiler, seed as core_seed
-    from ..data import BatchIterator
+    from benchbench.core import backend, profiler, seed as core_seed
+    from benchbench.data import BatchIterator
 
     core_seed(seed)
     batch = wl.batch_size
     n_steps = warmup + 2 * steps
     ds = wl.load_data(data, data_dir=data_dir, seed=seed, n_train=batch * n_steps, n_val=batch)
     it = BatchIterator(ds.train, batch, shuffle=True, seed=seed)
-    model = wl.build_model(params)
-    model.to_device(str(dev))
-    opt = wl.build_optimizer(params)
-    opt.setup(model)
-    sync = dev.synchronize
+    train = build_step(wl, params, dev)  # the step a cell times
 
     def step():
         x, t = (backend.to_device(a, dev) for a in it.next())
-        sync()
-        t0 = time.perf_counter()
-        loss, _ = wl.forward(model, x, t, params)
-        model.cleargrads()
-        loss.backward()
-        sync()
-        t1 = time.perf_counter()
-        opt.update()
-        sync()
-        t2 = time.perf_counter()
-        return t2 - t0, t2 - t1
+        phases = _SyncedPhases(dev)
+        train(x, t, phases)
+        return sum(phases.seconds.values()), phases.seconds[UPDATE]
 
     for _ in range(warmup):
         step()
     # Plain and profiled steps alternate, so that drift in the machine's speed hits both alike.
     plain, profiled, updates = [], [], []
-    prof = profiler.Profiler(sync=sync)
+    prof = profiler.Profiler(dev)
     for _ in range(steps):
         plain.append(step()[0])
         with prof:

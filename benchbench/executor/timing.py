@@ -18,8 +18,8 @@ from __future__ import annotations
 import contextlib
 import time
 
-from ..core import backend
-from ..phases import PHASES  # noqa: F401  (the phase names a step is timed in, as timing.PHASES)
+from benchbench.core import backend
+from benchbench.phases import PHASES  # noqa: F401  (the phase names a step is timed in, as timing.PHASES)
 
 
 class _CpuClock:

@@ -120,7 +120,7 @@ def unsafe_files(paths, limit_s: float | None = None) -> dict:
 
 def _probe(pending: list, limit: float) -> dict:
     """Import ``pending`` files one by one in a child; the ones that hang or end it, with why."""
-    from benchbench.executor import processes
+    from benchbench.executor.launch import processes
 
     bad = {}
     while pending:

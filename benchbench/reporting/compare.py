@@ -13,8 +13,10 @@ import pandas as pd
 
 from benchbench import stats
 from benchbench.reporting.batch import compare_batch_text
-from benchbench.reporting.render import csv_text, fmt_number, markdown_table, terminal_table
+from benchbench.reporting.compare_gate import metadata_diff, pairing_warnings
+from benchbench.reporting.render import csv_text, drop_empty_columns, fmt_number
 from benchbench.reporting.runs import ReportError, Run, runs_label
+from benchbench.reporting.sections import Section, render_markdown, render_terminal, report_sections
 from benchbench.reporting.summary import group_cells, multi_params, summarize_run, throughput_groups
 
 MISSING = "missing"
@@ -25,7 +27,7 @@ def _validate_prices(prices, runs: list[Run]) -> dict[str, float]:
         return {}
     if not isinstance(prices, dict):
         raise TypeError(f"compare: prices must be a dict of machine id -> price, got {type(prices).__name__}")
-    known = {r.machine_id for r in runs}
+    known = {r.machine_id for r in runs} | {r.label for r in runs}
     out = {}
     for machine, price in prices.items():
         if isinstance(price, bool) or not isinstance(price, (int, float)) or not math.isfinite(price) or price <= 0:
@@ -88,11 +90,13 @@ def compare_frame(runs: list[Run], prices: dict[str, float] | None = None) -> pd
             summary = summaries[i]
             row = summary.loc[key] if key in summary.index else None
             out = {"workload": key[0], "device": key[1], "machine": labels[i], "run_id": run.run_id,
+                   "simulated": bool(run.machine.get("simulated_gpus")),
                    "status": MISSING if row is None else row.status, "reason": "" if row is None else row.reason,
                    "samples_per_s": np.nan, "ci_low": np.nan, "ci_high": np.nan, "ratio": np.nan,
                    "ratio_ci_low": np.nan, "ratio_ci_high": np.nan, "significant": None, "interval": None,
                    "repeats_needed": None, "contended": False if row is None else bool(row.contended),
                    "contended_reason": "" if row is None else row.contended_reason}
+            out["seeds"] = 1 if row is None else int(row.seeds)
             if row is not None:
                 out.update(samples_per_s=row.samples_per_s, ci_low=row.samples_per_s_ci_low, ci_high=row.samples_per_s_ci_high)
             samples = throughput_groups(groups[i].get(key, []))
@@ -106,7 +110,7 @@ def compare_frame(runs: list[Run], prices: dict[str, float] | None = None) -> pd
             out["samples_per_joule"] = out["samples_per_s"] / watts if np.isfinite(watts) and watts > 0 else np.nan
             if row is not None and np.isfinite(row.samples_per_joule):  # measured over the timed window
                 out["samples_per_joule"] = row.samples_per_joule
-            price = prices.get(run.machine_id)
+            price = prices.get(run.machine_id, prices.get(run.label))
             out["samples_per_s_per_1k_price"] = out["samples_per_s"] / price * 1000 if price else np.nan
             rows.append(out)
     return pd.DataFrame(rows)
@@ -178,6 +182,10 @@ def compare_notes(runs: list[Run], frame: pd.DataFrame) -> list[str]:
     for r in contended.itertuples():
         notes.append(f"warning: {r.workload} on {r.device} on {r.machine} was contended ({r.contended_reason}); "
                      "its ratio compares a busy machine, not the hardware")
+    if "seeds" in frame and (frame["seeds"] > 1).any():
+        notes.append("seeds: a side with several seeds pools their cells as runs of the throughput measurement (a seed "
+                     "changes the weights and data order, not a step's work); their time to target is compared in "
+                     "`benchbench report`'s quality table, never pooled here")
     if (frame["interval"] == "within-run").any():
         notes.append("within-run: one repeat on a side; such intervals miss run-to-run variation and are never called "
                      "significant (run with --repeat 3 on both machines)")
@@ -200,13 +208,16 @@ def probe_figures(runs: list[Run]) -> str | None:
     return "calibration probes at the start of each run: " + "; ".join(parts)
 
 
-def compare_text(runs: list[Run], prices: dict[str, float] | None = None, fmt: str = "terminal") -> str:
+def compare_text(runs: list[Run], prices: dict[str, float] | None = None, fmt: str = "terminal",
+                 baseline: str | None = None, colour: bool = False) -> str:
     """The comparison of loaded runs as terminal text, Markdown or CSV (HTML is ``reporting/html.py``).
 
     Args:
         runs: two or more loaded runs; the first is the baseline.
         prices: machine id -> price (any currency).
         fmt: ``terminal``, ``markdown`` or ``csv``.
+        baseline: normalise the buyer's summary to this device or run (``--baseline``).
+        colour: colour the terminal banner (ANSI codes).
 
     Raises:
         ReportError: fewer than two runs, a bad price.
@@ -218,12 +229,21 @@ def compare_text(runs: list[Run], prices: dict[str, float] | None = None, fmt: s
     if fmt == "csv":
         return csv_text(frame)
     labels = list(runs_label(runs).values())
-    table = display_compare(frame, labels)
-    notes = compare_notes(runs, frame)
+    table = drop_empty_columns(display_compare(frame, labels), keep=2)
+    notes = pairing_warnings(runs) + compare_notes(runs, frame)
+    summaries = [summarize_run(r, multi_params([c for r in runs for c in r.cells])) for r in runs]
+    banner, sections = report_sections(runs, summaries, baseline, prices, per_run_tables=False)
+    diff = metadata_diff(runs)
+    lead = Section("Comparison", "comparison", tables=[("samples/s and ratios to the baseline", table, None)],
+                   items=notes)
+    if not diff.empty:
+        lead.tables.append(("what differs between the machines and runs", diff, None))
+    sections = [sections[0], lead] + sections[1:]
+    title = "benchbench comparison: " + " vs ".join(labels)
     if fmt == "markdown":
-        text = "# benchbench comparison\n\n" + markdown_table(table) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
+        text = render_markdown(title, banner, sections)
     else:
-        text = "benchbench comparison\n\n" + terminal_table(table) + "\n\n" + "\n".join(notes) + "\n"
+        text = render_terminal(title, banner, sections, colour=colour)
     batches = compare_batch_text(runs, markdown=fmt == "markdown")
     if batches:
         text += "\n" + batches

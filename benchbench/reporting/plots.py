@@ -13,12 +13,18 @@ from pathlib import Path
 import numpy as np
 
 from benchbench.reporting.batch import batch_frame, batch_workloads
+from benchbench.reporting.figure_marks import hatch_contended, mark_figure, refuse_mixed, workload_title
+from benchbench.reporting.marks import synthetic_cells
 from benchbench.reporting.runs import Run, file_stem, resolve_runs, runs_label
 from benchbench.reporting.scaling import ScalingPoint, fit, predicted_throughput
-from benchbench.reporting.summary import PHASES, group_cells, phase_medians, summarize_run
+from benchbench.reporting.summary import PHASES, group_cells, phase_medians, step_times, summarize_run
+from benchbench.reporting.summary_plot import summary_figure
+from benchbench.reporting.tables import EFFICIENCY_FLAG
+from benchbench.reporting.tta import crossing
 
-KINDS = ("throughput", "scaling", "tta", "phases", "batch")
-_WIDE_RANGE = 50.0
+KINDS = ("throughput", "scaling", "tta", "phases", "batch", "summary")
+IMPLAUSIBLE = "baseline contended or cache effect"
+MODEL_TOLERANCE = 0.25  # the scaling model is drawn only where it misses no measured point by more
 
 
 def _plain(text) -> str:
@@ -39,7 +45,10 @@ def _caption(fig, run: Run) -> None:
 
 
 def throughput_figure(run: Run):
-    """Samples/s per device, grouped by workload, with 95% CI error bars (log scale where wide).
+    """Samples/s per device with 95% CI error bars: one panel per workload, each on a linear axis.
+
+    Contended cells are hatched and hollow; a simulated run is watermarked; synthetic data is named
+    in the footer.
 
     Returns:
         A Figure, or ``None`` where no cell has a throughput.
@@ -50,31 +59,24 @@ def throughput_figure(run: Run):
         return None
     workloads = list(dict.fromkeys(s["workload"]))
     devices = list(dict.fromkeys(s["device"]))
-    fig = _figure(max(8.0, 1.6 * len(workloads) + 4), 5.0)
-    ax = fig.add_subplot()
-    width = 0.8 / len(devices)
-    for j, device in enumerate(devices):
-        sub = s[s["device"] == device].set_index("workload")
-        xs, ys, err = [], [], [[], []]
-        for i, w in enumerate(workloads):
-            if w in sub.index:
-                r = sub.loc[w]
-                xs.append(i - 0.4 + width * (j + 0.5))
-                ys.append(r.samples_per_s)
-                lo, hi = r.samples_per_s_ci_low, r.samples_per_s_ci_high
-                err[0].append(max(r.samples_per_s - lo, 0) if np.isfinite(lo) else 0)
-                err[1].append(max(hi - r.samples_per_s, 0) if np.isfinite(hi) else 0)
-        ax.bar(xs, ys, width=width, yerr=err, capsize=2, label=_plain(device))
-    values = s["samples_per_s"].astype(float)
-    if values.max() / values.min() > _WIDE_RANGE:
-        ax.set_yscale("log")
-    ax.set_xticks(range(len(workloads)), [_plain(w) for w in workloads])
-    ax.set_xlabel("workload")
-    ax.set_ylabel("throughput (samples/s)" + (", log scale" if ax.get_yscale() == "log" else ""))
-    ax.set_title(_plain(f"Training throughput per device — {run.machine_id}"))
-    ax.legend(title="device", fontsize=8)
-    ax.grid(axis="y", alpha=0.3)
+    colors = {d: f"C{i % 10}" for i, d in enumerate(devices)}
+    fig = _figure(max(6.0, 3.2 * len(workloads) + 1.5), 5.0)
+    axes = fig.subplots(1, len(workloads), squeeze=False)[0]
+    for ax, w in zip(axes, workloads):
+        sub = s[s["workload"] == w]
+        lo = (sub["samples_per_s"] - sub["samples_per_s_ci_low"]).clip(lower=0).fillna(0)
+        hi = (sub["samples_per_s_ci_high"] - sub["samples_per_s"]).clip(lower=0).fillna(0)
+        bars = ax.bar(range(len(sub)), sub["samples_per_s"], yerr=[lo, hi], capsize=3,
+                      color=[colors[d] for d in sub["device"]], label="_nolegend_")
+        hatch_contended(bars, list(sub["contended"]))
+        ax.set_xticks(range(len(sub)), [_plain(d) for d in sub["device"]], rotation=30, ha="right")
+        ax.set_title(_plain(workload_title(run, w)), fontsize=10)
+        ax.set_ylim(bottom=0)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel("throughput (samples/s, median, 95% CI)")
+    fig.suptitle(_plain(f"Training throughput per device — {run.label}"))
     _caption(fig, run)
+    mark_figure(fig, [run], synthetic_cells(s), bool(s["contended"].any()))
     return fig
 
 
@@ -113,6 +115,7 @@ def scaling_figure(run: Run, workload: str):
     fig = _figure()
     ax = fig.add_subplot()
     n_max = 1
+    hidden = []
     for (kind, mode), points in series.items():
         n = np.array([p[0] for p in points], dtype=float)
         thr = np.array([p[1] for p in points])
@@ -128,22 +131,39 @@ def scaling_figure(run: Run, workload: str):
             model = fit([ScalingPoint(p[0], p[4], p[5]) for p in points], mode=mode)  # step times: no bytes needed
         except ValueError:  # too few device counts to fit the model: no curve rather than a guess
             model = None
-        if model is not None:
+        miss = model_miss(model, points) if model is not None else None
+        if model is not None and miss <= MODEL_TOLERANCE:
             ax.plot(grid, predicted_throughput(model, grid, points[0][6]), "--", color=color, alpha=0.9,
                     label=f"{kind.upper()} ring all-reduce model")
+        elif model is not None:
+            hidden.append(f"{kind.upper()} model hidden: it misses the measured points by up to {miss:.0%}")
         for ni, ti in zip(n[1:], thr[1:]):
-            ax.annotate(f"{ti / (thr[0] * ni):.0%}", (ni, ti), textcoords="offset points", xytext=(6, -12), fontsize=8)
+            eff = ti / (thr[0] * ni)
+            ax.annotate(f"{eff:.0%}" + (" ! " + IMPLAUSIBLE if eff > EFFICIENCY_FLAG else ""), (ni, ti),
+                        textcoords="offset points", xytext=(6, -12), fontsize=8,
+                        color="#b00020" if eff > EFFICIENCY_FLAG else None)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ticks = [2**k for k in range(0, int(np.log2(2 * n_max)) + 1)]
     ax.set_xticks(ticks, [str(t) for t in ticks])
     ax.set_xlabel("devices (n)")
     ax.set_ylabel("throughput (samples/s, log scale)")
-    ax.set_title(_plain(f"Data-parallel scaling — {workload} (labels: efficiency)"))
+    ax.set_title(_plain(f"Data-parallel scaling — {workload_title(run, workload)} (labels: efficiency)"))
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
+    for i, line in enumerate(hidden):
+        ax.text(0.01, 0.98 - 0.05 * i, line, transform=ax.transAxes, fontsize=8, va="top", color="#b35900")
     _caption(fig, run)
+    s = summarize_run(run)
+    s = s[s["workload"] == workload]
+    mark_figure(fig, [run], synthetic_cells(s), bool(s["contended"].any()))
     return fig
+
+
+def model_miss(model, points) -> float:
+    """The largest relative miss of the scaling model at the measured points."""
+    errors = [abs(float(predicted_throughput(model, p[0], points[0][6])) / p[1] - 1) for p in points if p[1]]
+    return max(errors) if errors else float("inf")
 
 
 def _quality_key(cells: list[dict]) -> tuple[str, str]:
@@ -154,7 +174,8 @@ def _quality_key(cells: list[dict]) -> tuple[str, str]:
 
 
 def tta_figure(run: Run, workload: str):
-    """Validation quality against wall-clock time, one line per cell, with the target.
+    """Validation quality against wall-clock time, one line per cell (every seed, every repeat), with
+    the target line and a mark where each cell first met it (the epoch the quality table counts).
 
     Returns:
         A Figure, or ``None`` where no cell of the workload has an epoch log.
@@ -170,8 +191,25 @@ def tta_figure(run: Run, workload: str):
     for c in cells:
         log = [e for e in c["epoch_log"] if isinstance(e.get(key), (int, float)) and isinstance(e.get("elapsed_time"), (int, float))]
         if log:
-            suffix = f" r{c.get('repeat')}" if len(groups[(workload, c['device'])]) > 1 else ""
-            ax.plot([e["elapsed_time"] for e in log], [e[key] for e in log], "o-", ms=3, label=_plain(f"{c['device']}{suffix}"))
+            group = groups[(workload, c['device'])]
+            suffix = f" seed {c.get('seed')}" if len({g.get("seed") for g in group}) > 1 else ""
+            if len({g.get("repeat") for g in group}) > 1:
+                suffix += f" r{c.get('repeat')}"
+            # A value is known only at the end of its epoch: a step there, never a slope before it.
+            (line,) = ax.plot([e["elapsed_time"] for e in log], [e[key] for e in log], "o-", ms=3,
+                              drawstyle="steps-post", label=_plain(f"{c['device']}{suffix}"))
+            # A star where (and when) the target was reached: the table's time, the epoch of reporting.tta
+            tta = (c.get("quality") or {}).get("time_to_target_s")
+            target_value = (c.get("quality") or {}).get("target")
+            mark = crossing(c)
+            if isinstance(tta, (int, float)) and isinstance(target_value, (int, float)):
+                ax.plot([tta], [target_value], marker="*", ms=12, color=line.get_color(), ls="none", gid="tta",
+                        label="_crossing")
+                ax.annotate(f"{tta:.3g} s", (tta, target_value), textcoords="offset points", xytext=(4, 6), fontsize=8,
+                            color=line.get_color())
+                if mark:
+                    ax.annotate(f"epoch {mark['epochs']}", (tta, target_value), textcoords="offset points",
+                                xytext=(4, -10), fontsize=7, color=line.get_color())
             lines += 1
     if not lines:
         return None
@@ -181,10 +219,13 @@ def tta_figure(run: Run, workload: str):
     ax.set_xscale("log")
     ax.set_xlabel("wall-clock time (s, log scale)")
     ax.set_ylabel(label)
-    ax.set_title(_plain(f"Time to accuracy — {workload}"))
+    ax.set_title(_plain(f"Time to accuracy — {workload_title(run, workload)} (★: the target reached, at the end of that epoch)"))
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     _caption(fig, run)
+    s = summarize_run(run)
+    s = s[s["workload"] == workload]
+    mark_figure(fig, [run], synthetic_cells(s), False)
     return fig
 
 
@@ -212,6 +253,11 @@ def phases_figure(run: Run, workload: str):
             share.bar(x, pct, bottom=bottom_share, label=phase)
             bottom += ms
             bottom_share += pct
+    steps = []
+    for d, _ in rows:
+        st = step_times(group_cells(run)[(workload, d)])
+        steps.append(float(np.median(st)) * 1e3 if st.size else np.nan)
+    ax.plot(x, steps, "k_", ms=30, mew=2, label="median step", gid="step-median")
     labels = [_plain(d) for d, _ in rows]
     ax.set_xticks(x, labels)
     ax.set_xlabel("device")
@@ -224,8 +270,12 @@ def phases_figure(run: Run, workload: str):
     share.set_ylabel("share of the step (%)")
     share.set_ylim(0, 100)
     share.set_title("Share of the step")
-    fig.suptitle(_plain(f"Where each step's time goes — {workload}"))
+    fig.suptitle(_plain(f"Where each step's time goes — {workload_title(run, workload)}"))
+    fig.text(0.5, 0.045, "each bar is the median of one phase over the timed steps; medians do not add up, so a stack "
+             "can differ from the median step (black bar); the share panel divides by the stack", fontsize=7,
+             ha="center", color="0.3", gid="phase-note")
     _caption(fig, run)
+    mark_figure(fig, [run])
     return fig
 
 
@@ -241,11 +291,16 @@ def build_figures(run: Run, kind: str = "all") -> tuple[list[tuple[str, object]]
     """
     if kind not in KINDS + ("all",):
         raise ValueError(f"plot: kind must be one of {', '.join(KINDS + ('all',))}, got {kind!r}")
-    kinds = KINDS if kind == "all" else (kind,)
+    kinds = tuple(k for k in KINDS if k != "summary") if kind == "all" else (kind,)
     workloads = list(dict.fromkeys(summarize_run(run)["workload"]))
     figures, notes = [], []
     builders = {"scaling": scaling_figure, "tta": tta_figure, "phases": phases_figure}
     for k in kinds:
+        if k == "summary":  # drawn over all runs together in plot(); one run's summary here
+            fig = summary_figure([run])
+            if fig is not None:
+                figures.append(("summary", fig))
+            continue
         if k == "batch":  # throughput against batch size (reporting/batch.py)
             names = batch_workloads([run])
             for w in names:
@@ -292,10 +347,20 @@ def plot(paths: list[Path] | None = None, results_dir: Path = Path("results"), k
         raise ValueError(f"plot: kind must be one of {', '.join(KINDS + ('all',))}, got {kind!r}")
     note = on_note or (lambda line: print(line, file=sys.stderr))
     runs = resolve_runs(paths, results_dir)
+    refuse_mixed(runs, "plot")
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     written = []
+    if kind in ("summary", "all") and len(runs) > 1:  # one chart, the runs side by side
+        fig = summary_figure(runs)
+        if fig is not None:
+            stem = file_stem("compare_summary_" + "_".join(r.run_id for r in runs))
+            for ext in ("png", "svg"):
+                fig.savefig(outdir / f"{stem}.{ext}", format=ext)
+                written.append(outdir / f"{stem}.{ext}")
     for run in runs:
+        if kind == "summary" and len(runs) > 1:
+            break
         figures, notes = build_figures(run, kind)
         for line in notes:
             note(line)
@@ -339,10 +404,11 @@ def batch_figure(runs: list[Run], workload: str):
     ax.set_xscale("log", base=2)
     ax.set_xlabel("global batch size (samples per step)")
     ax.set_ylabel("samples/s (median, 95% CI)")
-    ax.set_title(f"{workload}: throughput against batch size")
+    ax.set_title(_plain(f"{workload_title(runs[0], workload)}: throughput against batch size"))
     ax.legend(fontsize="small")
     if len(runs) == 1:
         _caption(fig, runs[0])
     else:
-        fig.text(0.01, 0.01, "machines: " + ", ".join(labels.values()), fontsize=8, color="0.35")
+        fig.text(0.01, 0.01, _plain("machines: " + ", ".join(labels.values())), fontsize=8, color="0.35")
+    mark_figure(fig, runs)
     return fig

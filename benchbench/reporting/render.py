@@ -1,13 +1,17 @@
 """The one renderer per medium: rich for the terminal, pandas for Markdown, CSV and HTML.
 
-Also the number formatters every report shares. This module imports no other reporting module,
-so tables, comparisons, batch sections and the HTML page all build on it without a cycle.
+The number formatters every report shares live in ``formats`` (re-exported here). This module
+imports no other reporting module but ``formats``, so tables, comparisons, batch sections and the
+HTML page all build on it without a cycle.
 """
 from __future__ import annotations
 
 import html
 import io
 import math
+import os
+import shutil
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -15,47 +19,10 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from benchbench.reporting.formats import _finite, fmt_bytes, fmt_energy, fmt_number, fmt_seconds  # noqa: F401
+
 FORMATS = ("terminal", "markdown", "csv", "html")
 
-
-def _finite(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def fmt_number(value, digits: int = 3) -> str:
-    """A number with ``digits`` significant digits (no exponent below 10^7), or ``—`` when missing."""
-    if not _finite(value):
-        return "—"
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    return f"{value:.{digits}g}"
-
-
-def fmt_bytes(value) -> str:
-    """Bytes as MiB or GiB, or ``—``."""
-    if not _finite(value):
-        return "—"
-    if value >= 1 << 30:
-        return f"{value / (1 << 30):.2f} GiB"
-    return f"{value / (1 << 20):.0f} MiB"
-
-
-def fmt_seconds(value) -> str:
-    """A duration in s, min or h, or ``—``."""
-    if not _finite(value):
-        return "—"
-    if value >= 3600:
-        return f"{value / 3600:.2f} h"
-    if value >= 120:
-        return f"{value / 60:.1f} min"
-    return f"{value:.3g} s"
-
-
-def fmt_energy(value) -> str:
-    """Joules as J or kJ, or ``—``."""
-    if not _finite(value):
-        return "—"
-    return f"{value / 1000:.3g} kJ" if value >= 1000 else f"{value:.3g} J"
 
 
 def _check_frame(frame, who: str) -> None:
@@ -63,15 +30,38 @@ def _check_frame(frame, who: str) -> None:
         raise TypeError(f"{who}: frame must be a pandas DataFrame, got {type(frame).__name__}")
 
 
-def terminal_table(frame: pd.DataFrame, title: str | None = None) -> str:
-    """``frame`` as a rich table, rendered to plain text (no colour codes, no wrapping of cells).
+def terminal_width() -> int | None:
+    """The width to fit tables into: ``$COLUMNS`` when set, the terminal's when stdout is one, else None."""
+    env = os.environ.get("COLUMNS", "")
+    if env.isdigit() and int(env) >= 40:
+        return int(env)
+    try:
+        if sys.stdout.isatty():
+            return max(40, shutil.get_terminal_size().columns)
+    except (OSError, ValueError):
+        pass
+    return None
 
-    The width is that of the widest row, so that the text is the same whether or not the output
-    is a terminal and a reader (or a test) finds every cell's text whole on one line.
+
+def drop_empty_columns(frame: pd.DataFrame, keep: int = 1) -> pd.DataFrame:
+    """``frame`` without the columns (after the first ``keep``) whose every cell is empty or ``—``."""
+    empty = [c for c in list(frame.columns)[keep:]
+             if all(str(v).strip() in ("", "—", "-", "nan", "None") for v in frame[c])]
+    return frame.drop(columns=empty) if len(frame) else frame
+
+
+def terminal_table(frame: pd.DataFrame, title: str | None = None, width: int | None = None) -> str:
+    """``frame`` as a rich table, rendered to plain text (no colour codes).
+
+    Without ``width`` (and with no terminal width known: see :func:`terminal_width`) the table is
+    as wide as its widest row, so that the text is the same whether or not the output is a
+    terminal and a reader (or a test) finds every cell's text whole on one line. Where a width is
+    known and the table is wider, cells wrap within it.
 
     Args:
         frame: the table; the index is not shown.
         title: a line shown above the table, or ``None``.
+        width: the width to fit into (default: :func:`terminal_width`).
 
     Returns:
         The table as text, without trailing spaces.
@@ -79,13 +69,18 @@ def terminal_table(frame: pd.DataFrame, title: str | None = None) -> str:
     _check_frame(frame, "terminal_table")
     table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", show_edge=False, pad_edge=False)
     columns = [str(c) for c in frame.columns]
-    for c in columns:
-        table.add_column(c, overflow="fold", no_wrap=True)
     cells = [[str(v) for v in row] for row in frame.itertuples(index=False)]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    natural = max(sum(widths) + 3 * len(widths) + 2, len(title or "") + 2, 20)
+    limit = width if width is not None else terminal_width()
+    wrap = limit is not None and natural > limit
+    for i, c in enumerate(columns):
+        # Wrapped cells break between words, never inside one (a word of up to 24 characters).
+        words = [len(w) for text in [c] + [r[i] for r in cells] for w in text.split()] or [1]
+        table.add_column(c, overflow="fold", no_wrap=not wrap, min_width=min(max(words), 24) if wrap else None)
     for row in cells:
         table.add_row(*row)
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    width = max(sum(widths) + 3 * len(widths) + 2, len(title or "") + 2, 20)
+    width = limit if wrap else natural
     buf = io.StringIO()
     Console(file=buf, width=width, no_color=True, highlight=False, emoji=False, markup=False,
             force_terminal=False, color_system=None).print(table)

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchbench import results
+from benchbench.errors import UserError
 
 
-class ReportError(ValueError):
+class ReportError(UserError):
     """A results file that cannot be reported: one line naming the file and the problem."""
 
 
@@ -41,6 +42,11 @@ class Run:
     @property
     def machine_id(self) -> str:
         return str(self.machine.get("id", "unknown-machine"))
+
+    @property
+    def label(self) -> str:
+        """The machine's human name (``run --label``, or its CPU/GPU models), else its id."""
+        return str(self.machine.get("label") or self.machine_id)
 
     @property
     def run_id(self) -> str:
@@ -139,11 +145,45 @@ def resolve_runs(paths: list[Path] | None, results_dir: Path = Path("results")) 
     return runs
 
 
+def resolve_every_run(paths: list[Path] | None, results_dir: Path = Path("results")) -> tuple[list[Run], list[str]]:
+    """Like :func:`resolve_runs`, but a folder named in ``paths`` means every run in it (``report FOLDER``).
+
+    Returns:
+        ``(runs, skipped)``: the loadable runs, newest first within each folder, and one line per
+        file of a folder that could not be reported, saying why.
+
+    Raises:
+        ReportError: nothing at all could be loaded, or a file named directly cannot be.
+    """
+    if not paths:
+        return resolve_runs(paths, results_dir), []
+    runs, skipped = [], []
+    for raw in paths:
+        path = Path(raw)
+        if not path.is_dir():
+            runs += resolve_runs([path], results_dir)
+            continue
+        files = _run_files(path)
+        if not files:
+            raise ReportError(f"no results in {path}/; run `benchbench run` first")
+        for file in files:
+            try:
+                runs.append(load_run(file))
+            except ReportError as exc:
+                skipped.append(f"skipped {exc}")
+    if not runs:
+        raise ReportError(skipped[0].removeprefix("skipped ") if skipped else "no results")
+    return runs, skipped
+
+
 def runs_label(runs: list[Run]) -> dict[int, str]:
-    """Short, unique labels for runs: the machine id, with the run id where a machine repeats, and
-    the position (``#2``) where the same run is given twice (a run compared with itself or a copy)."""
-    ids = [r.machine_id for r in runs]
-    labels = [r.machine_id if ids.count(r.machine_id) == 1 else f"{r.machine_id}@{r.run_id}" for r in runs]
+    """Short, unique labels for runs: the machine's label (``run --label``, else its models, else its
+    id), with the machine id where two machines share a label, the run id where a machine repeats,
+    and the position (``#2``) where the same run is given twice (a run compared with itself or a copy)."""
+    labels = [r.label for r in runs]
+    labels = [f"{lab} ({r.machine_id})" if labels.count(lab) > 1 and lab != r.machine_id and
+              len({x.machine_id for x in runs if x.label == lab}) > 1 else lab for lab, r in zip(labels, runs)]
+    labels = [lab if labels.count(lab) == 1 else f"{lab}@{r.run_id}" for lab, r in zip(labels, runs)]
     return {i: (label if labels.count(label) == 1 else f"{label}#{i + 1}") for i, label in enumerate(labels)}
 
 

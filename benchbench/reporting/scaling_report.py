@@ -23,6 +23,9 @@ INTERCONNECTS = {
     "100 Gb/s network": 12.5e9,
     "400 Gb/s network": 50e9,
 }
+# The links a device kind can use: a CPU run is never priced over a GPU's NVLink or PCIe peer link.
+INTERCONNECTS_FOR = {"gpu": tuple(INTERCONNECTS), "cpu": ("100 Gb/s network", "400 Gb/s network")}
+MODEL_TOLERANCE = 0.25  # predictions are shown only where the model misses no measured point by more
 
 
 def _gradient_bytes(run: Run, workload: str, kind: str) -> float | None:
@@ -80,15 +83,19 @@ def scaling_models(run: Run) -> list[dict]:
                                  "efficiency": float(predicted_throughput(model, n, batch)) / (n * base)}
                              for n in grid}
                 inter = {}
-                if model.bytes is not None:
-                    for name, bw in INTERCONNECTS.items():
+                miss = max((abs(p["error"]) for p in measured if np.isfinite(p["error"])), default=float("inf"))
+                if miss > MODEL_TOLERANCE:
+                    predicted = {}
+                if model.bytes is not None and miss <= MODEL_TOLERANCE:
+                    for name in INTERCONNECTS_FOR.get(kind, ()):
+                        bw = INTERCONNECTS[name]
                         row = {}
                         for n in (8, 64):
                             t = float(predict(model, n, bandwidth=bw))
                             b = batch if mode == "strong" else batch * n
                             row[n] = {"samples_per_s": b / t, "efficiency": (b / t) / (n * base)}
                         inter[name] = row
-                out.append({"workload": key, "kind": kind, "mode": mode, "model": model,
+                out.append({"workload": key, "kind": kind, "mode": mode, "model": model, "miss": miss,
                             "measured": measured, "predicted": predicted, "interconnects": inter, "note": None})
     return out
 
@@ -113,6 +120,10 @@ def scaling_text(run: Run) -> str:
             lines.append(f"    n={p['n']}: measured {p['samples_per_s']:,.0f} samples/s, model {p['predicted_samples_per_s']:,.0f}"
                          f" ({p['error']:+.0%})")
         limit = EXTRAPOLATION_FACTOR * m.max_measured_n
+        if not e["predicted"]:
+            lines.append(f"    no predictions: the model misses the measured points by up to {e['miss']:.0%} "
+                         f"(more than {MODEL_TOLERANCE:.0%}), so it does not describe this run")
+            continue
         pred = ", ".join(f"n={n}: {v['samples_per_s']:,.0f} ({v['efficiency']:.0%})" for n, v in e["predicted"].items())
         lines.append(f"    predicted (up to {EXTRAPOLATION_FACTOR}x the largest measured count): {pred}")
         for name, row in e["interconnects"].items():

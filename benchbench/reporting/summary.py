@@ -1,6 +1,10 @@
 """One row per workload × device of a run: the figures every table, plot and comparison shows.
 
-Repeats of a cell (``r0``, ``r1`` …) are pooled: their step times are summarised together. The
+Repeats of a cell (``r0``, ``r1`` …) are pooled: their step times are summarised together. So are
+the cells of different seeds (``--seeds``), for throughput only: a seed changes the initial weights
+and the data order, not the work a step does, so each seed's cell is one more run of the
+throughput measurement (``seeds`` says how many seeds a row pools; the report says so). What the
+seeds achieved in quality and time to target is the quality table's (``reporting/quality.py``). The
 speed-up is over the CPU cell of the same workload; the scaling efficiency of a data-parallel cell
 is its speed-up over the single-device cell of the same kind, divided by its number of devices
 (``samples/s(n) / (n × samples/s(1))``, which is the usual definition for strong scaling — fixed
@@ -26,7 +30,8 @@ COLUMNS = [
     "quality_target", "quality_reached", "higher_is_better", "time_to_target_s", "speedup_vs_cpu",
     "baseline_device", "scaling_efficiency", "peak_memory_bytes", "energy_j_per_epoch",
     "energy_j", "duration_s", "interval", "contended", "contended_reason", "samples_per_joule",
-    "energy_window", "quality_judged", "quality_best",
+    "energy_window", "quality_judged", "quality_best", "seeds", "quality_n", "time_to_target_n",
+    "quality_partial_epochs",
 ]
 
 
@@ -147,7 +152,8 @@ def _status(cells: list[dict]) -> tuple[str, str]:
         return "ok", ""
     reason = str(worst.get("reason") or "no reason recorded")
     if len(cells) > 1:
-        status = f"{status} ({len(bad)}/{len(cells)} repeats)"
+        several = len({c.get("seed") for c in cells}) > 1
+        status = f"{status} ({len(bad)}/{len(cells)} {'cells' if several else 'repeats'})"
     return status, reason
 
 
@@ -169,6 +175,9 @@ def _quality(cells: list[dict]) -> dict:
         # Quick cells train a few steps: their quality is a sanity value, never judged against the target.
         "quality_judged": all(c["quality"].get("judged", True) for c in pool),
         "quality_best": _median_of([c["quality"].get("best_value") for c in pool]),
+        "quality_n": len(pool), "time_to_target_n": len(ttas),
+        # a cell that ended early: the quality of the epochs it finished (see executor/kept_epochs.py)
+        "quality_partial_epochs": _median_of([c["quality"].get("epochs") for c in pool if c["quality"].get("partial")]),
     }
 
 
@@ -205,7 +214,7 @@ def _row(key: tuple[str, str], cells: list[dict]) -> dict:
         "n_devices": int(_first(cells, "n_devices") or 1),
         "scaling": _first(cells, "scaling") or "none",
         "communicator": _first(cells, "communicator") or "single",
-        "status": status, "reason": reason, "repeats": len(cells),
+        "status": status, "reason": reason, "repeats": len(cells), "seeds": len({c.get("seed") for c in cells}),
         "data_source": _first(cells, "data", "source") or "unknown",
         "data_note": _first(cells, "data", "note") or "",
         "batch_size": _first(cells, "batch_size"),
@@ -236,6 +245,8 @@ def _row(key: tuple[str, str], cells: list[dict]) -> dict:
         row[name] = quality.get(name, None if name in ("quality_metric", "quality_reached") else float("nan"))
     row["quality_judged"] = quality.get("quality_judged", True)
     row["quality_best"] = quality.get("quality_best", float("nan"))
+    row["quality_n"], row["time_to_target_n"] = quality.get("quality_n", 0), quality.get("time_to_target_n", 0)
+    row["quality_partial_epochs"] = quality.get("quality_partial_epochs", float("nan"))
     if row["higher_is_better"] is None or (isinstance(row["higher_is_better"], float) and np.isnan(row["higher_is_better"])):
         row["higher_is_better"] = True
     return row

@@ -1,15 +1,18 @@
 """Report tables: per workload × device of a run, as terminal text or Markdown.
 
-``run_text()`` is the body of ``benchbench report`` (see ``reporting/verbs.py``);
-``display_frame()`` gives the formatted table that the HTML report reuses.
+``display_frame()`` gives the formatted table per workload; ``reporting/sections.py`` lays the
+tables and notes out as one report in every medium.
 """
 from __future__ import annotations
 
 import pandas as pd
 
-from benchbench.reporting.render import _finite, fmt_bytes, fmt_energy, fmt_number, fmt_seconds, markdown_table, terminal_table
+from benchbench.reporting.render import _finite, fmt_bytes, fmt_energy, fmt_number, fmt_seconds
 from benchbench.reporting.runs import SIMULATED_BANNER, ReportError, Run
+from benchbench.reporting.marks import CONTENDED, mark_text
 from benchbench.reporting.summary import summarize_run
+
+EFFICIENCY_FLAG = 1.10  # a scaling efficiency above this is flagged, never shown as a plain result
 
 LOG_COLUMNS = ("epoch", "main/loss", "validation/main/loss", "main/accuracy", "validation/main/accuracy", "elapsed_time")
 
@@ -30,7 +33,13 @@ def _quality_text(row) -> str:
     if _finite(row.quality_target):
         sign = "≥" if row.higher_is_better else "≤"
         mark = "✓" if row.quality_reached else "✗"
+        n = int(getattr(row, "quality_n", 0) or 0)
+        if int(getattr(row, "seeds", 1) or 1) > 1 and n > 1:
+            mark += f" {int(row.time_to_target_n)}/{n} reached"
         text += f" ({sign}{row.quality_target:g} {mark})"
+    partial = getattr(row, "quality_partial_epochs", float("nan"))
+    if _finite(partial):
+        text += f" [partial: ended after {partial:g} epoch(s)]"
     return text
 
 
@@ -43,7 +52,27 @@ def _efficiency_text(row) -> str:
         return "—"
     if not _finite(row.scaling_efficiency):
         return f"— ({row.scaling}, no single-device cell)" if row.baseline_device is None else "—"
-    return f"{row.scaling_efficiency:.0%} ({row.scaling}, vs {row.baseline_device})"
+    text = f"{row.scaling_efficiency:.0%} ({row.scaling}, vs {row.baseline_device})"
+    if row.scaling_efficiency > EFFICIENCY_FLAG:  # more than linear: the single-device figure is suspect
+        text += " ! implausible: baseline contended or cache effect"
+    return text
+
+
+def _tta_text(row) -> str:
+    """The median time to target; over several seeds, how many of them it is the median of."""
+    text = fmt_seconds(row.time_to_target_s)
+    n = int(getattr(row, "quality_n", 0) or 0)
+    if int(getattr(row, "seeds", 1) or 1) > 1 and n > 1 and _finite(row.time_to_target_s):
+        text += f" (median of {int(row.time_to_target_n)}/{n} that reached it)"
+    return text
+
+
+def _device_text(row) -> str:
+    """The device, with how many runs its figures pool: ``cpu ×3`` (repeats), ``cpu (3 seeds)``."""
+    seeds = int(getattr(row, "seeds", 1) or 1)
+    if seeds > 1:
+        return f"{row.device} ({seeds} seeds" + (f", {row.repeats} cells)" if row.repeats != seeds else ")")
+    return row.device + (f" ×{row.repeats}" if row.repeats > 1 else "")
 
 
 def display_frame(summary: pd.DataFrame) -> pd.DataFrame:
@@ -62,19 +91,16 @@ def display_frame(summary: pd.DataFrame) -> pd.DataFrame:
             sps = fmt_number(r.samples_per_s)
             if _finite(r.samples_per_s_ci_low) and _finite(r.samples_per_s_ci_high):
                 sps += f" [{fmt_number(r.samples_per_s_ci_low)}, {fmt_number(r.samples_per_s_ci_high)}]"
-            if r.noisy:
-                sps += " ~noisy"
-            if r.contended:
-                sps += " ~contended"
+            sps += mark_text(r.noisy, r.contended)
         rows.append({
-            "device": r.device + (f" ×{r.repeats}" if r.repeats > 1 else ""),
+            "device": _device_text(r),
             "data": r.data_source,
             "samples/s [95% CI]": sps,
             "ms/step": fmt_number(r.ms_per_step),
             "GFLOP/s": fmt_number(r.gflops),
             "vs CPU": f"{r.speedup_vs_cpu:.3g}×" if _finite(r.speedup_vs_cpu) else "—",
             "scaling eff.": _efficiency_text(r),
-            "time to target": fmt_seconds(r.time_to_target_s),
+            "time to target": _tta_text(r),
             "quality": _quality_text(r),
             "peak mem": fmt_bytes(r.peak_memory_bytes),
             "energy/epoch": fmt_energy(r.energy_j_per_epoch),
@@ -103,7 +129,23 @@ def run_header(run: Run) -> list[str]:
         f"CPU: {cpu.get('model', '?')} ({cpu.get('cores_physical', '?')} cores; BLAS {blas.get('library', '?')} "
         f"{blas.get('version', '')} {blas.get('kernel', '') or ''}, {blas.get('threads', '?')} threads) · GPUs: {gpu_text}",
         f"software: {soft or 'unknown'}",
-    ]
+    ] + _settings_lines(m)
+
+
+def _settings_lines(machine: dict) -> list[str]:
+    """The CPU frequency settings, CPU energy and GPU links the machine block records, where it does."""
+    lines = []
+    freq = machine.get("cpu_frequency") or {}
+    if freq:
+        def fact(v):
+            return "unknown" if v is None else ("on" if v is True else "off" if v is False else f"{v:g}")
+        lines.append(f"CPU settings: governor {freq.get('governor') or 'unknown'}, turbo {fact(freq.get('turbo'))}, "
+                     f"max {fact(freq.get('max_mhz'))} MHz, SMT {fact(freq.get('smt'))}, "
+                     f"NUMA nodes {fact(freq.get('numa_nodes'))}")
+    links = machine.get("gpu_topology") or []
+    if links:
+        lines.append("GPU links: " + ", ".join(f"{p.get('a')}-{p.get('b')} {p.get('link') or 'unknown'}" for p in links))
+    return lines
 
 
 def data_notes(summary: pd.DataFrame) -> list[str]:
@@ -120,31 +162,6 @@ def _batch_text(sub: pd.DataFrame) -> str:
     return "global batch " + "/".join(str(b) for b in batches) if batches else "batch unknown"
 
 
-def run_text(run: Run, summary: pd.DataFrame, markdown: bool) -> str:
-    """One run's report as terminal text or Markdown: header, a table per workload, notes.
-
-    Args:
-        run: the loaded run.
-        summary: its rows from ``summarize_run()``.
-        markdown: Markdown instead of terminal text.
-    """
-    header = run_header(run)
-    out = [f"# benchbench report: {run.machine_id}"] + [f"- {h}" for h in header] if markdown else list(header)
-    for workload, sub in summary.groupby("workload", sort=False):
-        title = f"{workload} ({_batch_text(sub)})"
-        table = display_frame(sub)
-        out += ["", f"## {title}" if markdown else title, "", markdown_table(table) if markdown else terminal_table(table)]
-    notes = data_notes(summary)
-    if notes:
-        out += ["", "Data notes:" if not markdown else "**Data notes**", ""]
-        out += [f"- {n}" for n in notes]
-    figures = figure_notes(run, summary)
-    if figures:
-        out += ["", "What the figures cover:" if not markdown else "**What the figures cover**", ""]
-        out += [f"- {n}" for n in figures]
-    return "\n".join(out) + "\n"
-
-
 def figure_notes(run: Run, summary: pd.DataFrame) -> list[str]:
     """How the intervals were computed, which cells were contended, and the run's calibration probes."""
     notes = []
@@ -154,9 +171,13 @@ def figure_notes(run: Run, summary: pd.DataFrame) -> list[str]:
                      "variation; use --repeat 3 or more for intervals a second run should reproduce")
     if "hierarchical" in kinds:
         notes.append("95% CI over repeats: hierarchical bootstrap (repeats resampled, then steps within each)")
+    if "seeds" in summary and (summary["seeds"] > 1).any():
+        notes.append("throughput over seeds: the cells of every seed are pooled as runs of the same measurement "
+                     "(a seed changes the weights and data order, not a step's work); quality and time to target "
+                     "per seed: the quality table")
     for r in summary.itertuples():
         if getattr(r, "contended", False):
-            notes.append(f"~contended {r.workload} on {r.device}: {r.contended_reason}")
+            notes.append(f"{CONTENDED} {r.workload} on {r.device}: {r.contended_reason}")
     probes = run.data.get("probes") or {}
     start, end = probes.get("start") or {}, probes.get("end") or {}
     if start.get("sgemm_gflops"):
@@ -167,7 +188,8 @@ def figure_notes(run: Run, summary: pd.DataFrame) -> list[str]:
         notes.append(text)
     if "energy_window" in summary and ((summary["energy_window"] == "timed steps")
                                        & summary["samples_per_joule"].notna()).any():
-        notes.append("energy: NVML counters read when timing starts and after the last timed step, on every rank, summed")
+        notes.append("energy: NVML counters (GPUs) read when timing starts and after the last timed step, on every rank, "
+                     "summed; RAPL package counters (CPUs) over the same window, for the whole machine")
     return notes
 
 

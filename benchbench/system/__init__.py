@@ -16,11 +16,12 @@ import socket
 
 from benchbench.system.cpu import (ISA_FLAGS, PERF_ENV_VARS, blas_info, blas_warning, cpu_info,
                                    memory_bytes)
-from benchbench.system.nvml import GpuMonitor, cuda_pci_bus_id, gpu_list
+from benchbench.system.cpu_power import RaplCounter, cpu_energy, cpu_frequency
+from benchbench.system.nvml import GpuMonitor, cuda_pci_bus_id, gpu_list, gpu_topology
 from benchbench.system.library_versions import versions
 
-__all__ = ["ISA_FLAGS", "PERF_ENV_VARS", "GpuMonitor", "blas_info", "blas_warning", "cpu_info",
-           "cuda_pci_bus_id", "fingerprint", "format_fingerprint", "gpu_list", "machine_id", "memory_bytes",
+__all__ = ["ISA_FLAGS", "PERF_ENV_VARS", "GpuMonitor", "RaplCounter", "blas_info", "cpu_energy", "cpu_frequency", "default_label", "blas_warning", "cpu_info",
+           "cuda_pci_bus_id", "fingerprint", "format_fingerprint", "gpu_list", "gpu_topology", "machine_id", "memory_bytes",
            "versions"]
 
 def _slug(text: str) -> str:
@@ -67,11 +68,32 @@ def fingerprint() -> dict:
         "memory_bytes": memory_bytes(),
         "env": env,
         "gpus": gpu_list(),
+        "gpu_topology": None,
         "simulated_gpus": _gpus_simulated(),
         "versions": versions(),
+        "cpu_frequency": cpu_frequency(),
+        "cpu_energy": cpu_energy(),
     }
+    fp["gpu_topology"] = gpu_topology(fp["gpus"]) if len(fp["gpus"]) > 1 else []
     fp["id"] = machine_id(fp)
+    fp["label"] = default_label(fp)
     return fp
+
+
+def _short_model(name: str) -> str:
+    name = re.sub(r"\((R|TM|tm|r)\)|\bCPU\b|\bProcessor\b|@.*$|\bNVIDIA\b|\bIntel\b|(?<!-)\bCore\b|\bGeForce\b", "", name)
+    name = re.sub(r"\b(Xeon|EPYC)\s+(Platinum|Gold|Silver|Bronze)\s+", r"\1 ", name)
+    return re.sub(r"\s+", " ", name).strip(" -") or "unknown"
+
+
+def default_label(fp: dict) -> str:
+    """A human name for the machine from its models, e.g. ``2× H100 80GB HBM3 / Xeon 8480+``."""
+    cpu = _short_model(str((fp.get("cpu") or {}).get("model") or "unknown CPU"))
+    names = [_short_model(str(g.get("name", "?"))) for g in fp.get("gpus") or []]
+    if fp.get("simulated_gpus") and names:
+        names = ["simulated GPU"] * len(names)
+    gpus = " + ".join(f"{names.count(n)}× {n}" for n in dict.fromkeys(names))
+    return f"{gpus} / {cpu}" if gpus else cpu
 
 
 def _simulated_note() -> str:
@@ -92,7 +114,7 @@ def format_fingerprint(fp: dict) -> str:
     mhz = f", max {cpu['max_mhz']:.0f} MHz" if cpu.get("max_mhz") else ""
     lines = [] if not fp.get("simulated_gpus") else [f"WARNING   {_simulated_note()}"]
     lines += [
-        f"machine   {fp.get('id')} (host {fp.get('hostname')})",
+        f"machine   {fp.get('id')} (host {fp.get('hostname')}), label {fp.get('label') or '—'}",
         f"os        {fp.get('os')}, Python {fp.get('python')}",
         f"cpu       {cpu.get('model')} ({cpu.get('arch')}), {cpu.get('cores_physical') or '?'} physical / "
         f"{cpu.get('cores_logical') or '?'} logical cores{mhz}",
@@ -105,6 +127,18 @@ def format_fingerprint(fp: dict) -> str:
         lines.append("blas      not detected")
     if blas.get("warning"):
         lines.append(f"          warning: {blas['warning']}")
+    freq = fp.get("cpu_frequency") or {}
+    if freq:
+        def fact(v, unit=""):
+            return "unknown" if v is None else (("on" if v else "off") if isinstance(v, bool) else f"{v:g}{unit}")
+        lines.append(f"cpu freq  governor {freq.get('governor') or 'unknown'}, turbo {fact(freq.get('turbo'))}, "
+                     f"current {fact(freq.get('cur_mhz'), ' MHz')}, max {fact(freq.get('max_mhz'), ' MHz')}, "
+                     f"NUMA nodes {fact(freq.get('numa_nodes'))}, SMT {fact(freq.get('smt'))}")
+        lines += [f"          warning: {w}" for w in freq.get("warnings") or []]
+    energy = fp.get("cpu_energy") or {}
+    if energy:
+        lines.append("cpu energy " + (f"RAPL readable ({', '.join(energy.get('domains') or [])})" if energy.get("available")
+                                      else f"not measured: {energy.get('reason')}"))
     lines.append(f"memory    {_gib(fp.get('memory_bytes'))}")
     gpus = fp.get("gpus") or []
     if not gpus:
@@ -120,9 +154,21 @@ def format_fingerprint(fp: dict) -> str:
             parts.append(f"SM {clocks['sm_max']} MHz")
         if pcie.get("gen"):
             parts.append(f"PCIe gen{pcie['gen']} x{pcie.get('width')}")
+        now = g.get("clocks_current_mhz") or {}
+        if now.get("sm"):
+            parts.append(f"SM now {now['sm']} MHz")
+        if g.get("persistence_mode") is not None:
+            parts.append(f"persistence {'on' if g['persistence_mode'] else 'off'}")
+        cur = g.get("pcie_current") or {}
+        if cur.get("gen") and (cur.get("gen"), cur.get("width")) != (pcie.get("gen"), pcie.get("width")):
+            parts.append(f"PCIe link now gen{cur['gen']} x{cur.get('width')}")
+        if (g.get("nvlink") or {}).get("active_links"):
+            parts.append(f"{g['nvlink']['active_links']} NVLinks")
         if g.get("processes"):
             parts.append(f"{g['processes']} other process(es)")
         lines.append(head + ", ".join(parts))
+    if fp.get("gpu_topology"):
+        lines.append("gpu links " + ", ".join(f"{p['a']}-{p['b']}: {p['link'] or 'unknown'}" for p in fp["gpu_topology"]))
     env = {k: v for k, v in (fp.get("env") or {}).items() if v is not None}
     lines.append("env       " + (" ".join(f"{k}={v}" for k, v in env.items()) or "no performance variables set"))
     vers = {k: v for k, v in (fp.get("versions") or {}).items() if v is not None}

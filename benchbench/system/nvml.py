@@ -88,7 +88,58 @@ def _gpu_entry(nv, index: int, handle, driver, cuda) -> dict:
         "pcie": {"gen": _call(nv, "nvmlDeviceGetMaxPcieLinkGeneration", handle),
                  "width": _call(nv, "nvmlDeviceGetMaxPcieLinkWidth", handle)},
         "processes": _other_processes(nv, handle),
+        **_clocks_and_links(nv, handle),
     }
+
+
+_TOPOLOGY = {0: "same board", 10: "PCIe switch", 20: "PCIe switches", 30: "PCIe host bridge",
+             40: "NUMA node (across host bridges)", 50: "system (across CPU sockets)"}
+
+
+def _clocks_and_links(nv, handle) -> dict:
+    """Current clocks, persistence mode, current PCIe link and active NVLinks of one GPU."""
+    sm, mem = getattr(nv, "NVML_CLOCK_SM", 1), getattr(nv, "NVML_CLOCK_MEM", 2)
+    persistence = _call(nv, "nvmlDeviceGetPersistenceMode", handle)
+    peers = []
+    for link in range(getattr(nv, "NVML_NVLINK_MAX_LINKS", 18)):
+        if _call(nv, "nvmlDeviceGetNvLinkState", handle, link) != 1:
+            continue
+        peers.append(_text(getattr(_call(nv, "nvmlDeviceGetNvLinkRemotePciInfo", handle, link), "busId", None)))
+    return {
+        "clocks_current_mhz": {"sm": _call(nv, "nvmlDeviceGetClockInfo", handle, sm),
+                               "mem": _call(nv, "nvmlDeviceGetClockInfo", handle, mem)},
+        "persistence_mode": None if persistence is None else persistence == 1,
+        "pcie_current": {"gen": _call(nv, "nvmlDeviceGetCurrPcieLinkGeneration", handle),
+                         "width": _call(nv, "nvmlDeviceGetCurrPcieLinkWidth", handle)},
+        "nvlink": {"active_links": len(peers), "peers": [p for p in peers if p]},
+    }
+
+
+def gpu_topology(gpus: list[dict]) -> list[dict]:
+    """How each pair of GPUs is joined: ``NVLink xN`` where links join them, else NVML's common PCIe ancestor.
+
+    Args:
+        gpus: ``gpu_list()`` entries (their ``nvlink.peers`` and ``pci_bus_id``).
+
+    Returns:
+        One ``{"a", "b", "link"}`` per pair, ``link`` None where NVML cannot say.
+    """
+    by_bus = {str(g.get("pci_bus_id") or "").lower(): g.get("index") for g in gpus}
+    pairs = []
+    with _NvmlSession() as nv:
+        for i, a in enumerate(gpus):
+            for b in gpus[i + 1:]:
+                # NVML lists each link from both of its ends: the larger count is the number of links.
+                links = max(sum(1 for p in (x.get("nvlink") or {}).get("peers") or [] if by_bus.get(p.lower()) == y["index"])
+                            for x, y in ((a, b), (b, a)))
+                text = f"NVLink x{links}" if links else None
+                if text is None and nv is not None:
+                    ha = _call(nv, "nvmlDeviceGetHandleByIndex", a["index"])
+                    hb = _call(nv, "nvmlDeviceGetHandleByIndex", b["index"])
+                    level = _call(nv, "nvmlDeviceGetTopologyCommonAncestor", ha, hb) if ha and hb else None
+                    text = _TOPOLOGY.get(level)
+                pairs.append({"a": a["index"], "b": b["index"], "link": text})
+    return pairs
 
 
 def gpu_list() -> list[dict]:

@@ -80,7 +80,7 @@ PLAN = textwrap.dedent('''
     data: synthetic
     timeout_s: 120
     profiles:
-      quick: {warmup_steps: 1, steps: 2, val_batches: 1}
+      quick: {warmup_steps: 1, steps: 2, val_batches: 1, min_time_s: 0}
       full: {warmup_steps: 1, val_batches: 1}
 ''')
 

@@ -8,8 +8,8 @@ import pytest
 from rich.console import Console
 
 from benchbench import registry, results
-from benchbench.executor import launcher, oom_evidence
-from benchbench.executor.progress import RunProgress
+from benchbench.executor.launch import launcher, oom_evidence
+from benchbench.executor.launch.progress import RunProgress
 
 from .conftest import cli, only_run, popen, run_args
 

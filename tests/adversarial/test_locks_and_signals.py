@@ -11,7 +11,7 @@ import psutil
 import pytest
 
 from benchbench import results, runlock
-from benchbench.executor import lifeline
+from benchbench.executor.launch import lifeline
 
 from .conftest import assert_user_error, cli, only_run, popen, results_doc, run_args
 
@@ -158,14 +158,14 @@ def test_worker_does_not_outlive_a_sigkilled_run(project):
 def test_parent_death_signal_is_set_on_linux():
     if not sys.platform.startswith("linux"):
         pytest.skip("PR_SET_PDEATHSIG is Linux only")
-    code = "from benchbench.executor import lifeline; print(lifeline.set_parent_death_signal())"
+    code = "from benchbench.executor.launch import lifeline; print(lifeline.set_parent_death_signal())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "True", out.stderr
 
 
 def test_watchdog_ends_the_worker_when_the_run_is_gone():
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    code = (f"from benchbench.executor import lifeline; import time; lifeline.start_watchdog({int(dead.stdout)}, 0.05); "
+    code = (f"from benchbench.executor.launch import lifeline; import time; lifeline.start_watchdog({int(dead.stdout)}, 0.05); "
             "time.sleep(60)")
     t0 = time.monotonic()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
@@ -189,7 +189,7 @@ def test_sigterm_ends_every_rank_of_a_data_parallel_cell(project):
     deadline, ranks = time.monotonic() + 90, []
     while time.monotonic() < deadline and len(ranks) < 2:
         ranks = [p for p in psutil.Process(proc.pid).children(recursive=True)
-                 if "benchbench.executor.runner" in " ".join(p.cmdline()) and "mpiexec" not in p.cmdline()[0]]
+                 if "benchbench.executor.cell" in " ".join(p.cmdline()) and "mpiexec" not in p.cmdline()[0]]
         time.sleep(0.2)
     assert len(ranks) >= 2, "the ranks did not start"
     everything = psutil.Process(proc.pid).children(recursive=True)

@@ -78,7 +78,8 @@ def sandbox(tmp_path, monkeypatch):
     """A project folder, results files, and stand-ins for what starts processes."""
     import matplotlib.figure
 
-    from benchbench.executor import bandwidth, interference, probes, processes, profile
+    from benchbench.executor import bandwidth, interference, probes, profile
+    from benchbench.executor.launch import processes
 
     (tmp_path / "plan.yaml").write_text(PLAN.replace("[tiny]", "['mlp_mnist:small']"))  # no ./suites: no probe
     for i, machine in enumerate(("m-1", "m-2")):

@@ -10,7 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from benchbench.executor import processes
+from benchbench.executor.launch import processes
 
 from .conftest import assert_user_error, cli, popen
 
@@ -42,7 +42,7 @@ def test_bandwidth_json_output_is_checked_before_the_sweep(tmp_path, where, need
     (tmp_path / "ro").mkdir()
     monkeypatch.setattr(bandwidth, "run_sweep", lambda *a, **k: pytest.fail("the sweep started"))
     if where.startswith("ro"):
-        from benchbench.executor import preflight
+        from benchbench.executor.planning import preflight
 
         def full(*a, **k):
             raise OSError(30, "Read-only file system")
@@ -77,7 +77,7 @@ def test_one_helper_starts_every_process_group():
         if path.name != "processes.py" and re.search(r"start_new_session|setsid|set_parent_death_signal\b(?!\()", text):
             offenders.append(str(path.relative_to(PACKAGE)))
     assert offenders == []
-    for name in ("executor/launcher.py", "executor/bandwidth.py"):
+    for name in ("executor/launch/launcher.py", "executor/bandwidth.py"):
         assert "processes.group(" in (PACKAGE / name).read_text(encoding="utf-8"), name
 
 

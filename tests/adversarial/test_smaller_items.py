@@ -32,7 +32,7 @@ def test_benchbench_data_that_is_not_a_folder_is_refused_like_data_dir(plan_here
 
 
 def test_a_memory_limit_above_the_machines_memory_is_warned(plan_here, monkeypatch, capsys):
-    from benchbench.executor import batch
+    from benchbench.executor.planning import batch
 
     def stop(*a, **k):  # the warning comes before the batch search: no need to search
         raise KeyboardInterrupt

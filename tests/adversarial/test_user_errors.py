@@ -36,7 +36,7 @@ def test_output_that_cannot_be_written(project):
 
 
 def test_output_on_a_full_disk_is_refused_before_any_work(tmp_path, monkeypatch):
-    from benchbench.executor import preflight
+    from benchbench.executor.planning import preflight
 
     real_fdopen = preflight.os.fdopen
 
@@ -180,7 +180,7 @@ def test_user_error_type_is_exit_2(monkeypatch, capsys):
 
 def test_internal_error_during_a_run_keeps_finished_cells(project, monkeypatch, capsys):
     from benchbench import results
-    from benchbench.executor import progress
+    from benchbench.executor.launch import progress
 
     calls = {"n": 0}
     real_done = progress.RunProgress.done

@@ -5,7 +5,9 @@ import json
 import pytest
 
 from benchbench import cli, results
-from benchbench.executor import interference, launcher, probes
+from benchbench.cell_record import failed
+from benchbench.executor import interference, probes
+from benchbench.executor.launch import launcher
 
 from .conftest import PLAN
 
@@ -20,7 +22,7 @@ def quick_run(tmp_path, monkeypatch):
 
     def run_cells(descs, on_cell_start=None, on_progress=None, on_cell_done=None, **kw):
         for i, desc in enumerate(descs):
-            on_cell_done(i, launcher.runner.failed(desc, "failed", "stand-in worker"))
+            on_cell_done(i, failed(desc, "failed", "stand-in worker"))
     monkeypatch.setattr(launcher, "run_cells", run_cells)
     monkeypatch.setattr(interference, "preflight", lambda *a, **k: {"other_share": 0.0, "cores": 1, "busy": False,
                                                                      "top": [], "load_avg": None})

@@ -8,7 +8,7 @@ import textwrap
 PROBE = textwrap.dedent("""
     import json
     from benchbench.core import backend
-    from benchbench.executor import devices
+    from benchbench.executor.planning import devices
     out = {"available": backend.cupy_available(), "error": backend.cupy_import_error(),
            "warnings": list(backend.cupy_import_warnings()), "missing": backend.cupy_missing_text(),
            "cuda": backend.cuda_available(), "why": backend.cuda_unavailable_reason(),

@@ -85,7 +85,7 @@ def test_a_mixed_precision_step_reads_back_once():
 
 
 def test_the_runner_reads_loss_and_metric_in_one_transfer():
-    from benchbench.executor import training
+    from benchbench.executor.cell import training
 
     cupy = backend.cupy
     with backend.Device("gpu:1").scope():

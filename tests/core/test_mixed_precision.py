@@ -16,7 +16,7 @@ from benchbench.core.gradient_check import check_backward
 from benchbench.core.optimizers.hooks import WeightDecay
 from benchbench.core.variable import Variable
 from benchbench.executor.communicators import SingleCommunicator
-from benchbench.executor.data_parallel import DataParallelOptimizer
+from benchbench.executor.cell.data_parallel import DataParallelOptimizer
 
 F16 = numpy.float16
 F32 = numpy.float32

@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from benchbench.core import backend
 from benchbench.executor import bandwidth
 
 
@@ -46,7 +47,7 @@ def test_sweep_recovers_a_set_latency_and_bandwidth(monkeypatch):
     a, b = 0.004, 2e9  # 4 ms per all-reduce (2 ms per hop on 2 ranks), 2 GB/s
     sizes = [1024, 1 << 20, 4 << 20, 16 << 20, 32 << 20]
     link = SleepLink(a, b)
-    monkeypatch.setattr(bandwidth, "time", link)
+    monkeypatch.setattr(backend, "time", link)  # the clock of backend.synced_timer
     result = bandwidth.sweep(link, sizes, reps=3, warmup=1)
     fit = result["fit"]
     assert fit["latency_s"] == pytest.approx(a / 2, rel=1e-6)

@@ -5,8 +5,9 @@ import textwrap
 
 import pytest
 
-from benchbench.executor import batch, batch_run, batch_search
-from benchbench.executor.plan import PlanError, load_plan, plan_from_dict
+from benchbench.executor.planning import batch
+from benchbench.executor.cell import batch_run, batch_search
+from benchbench.executor.planning.plan import PlanError, load_plan, plan_from_dict
 
 
 @pytest.mark.parametrize("text, want", [("32,64,128", [32, 64, 128]), ("max", ["max"]), (" 16 , MAX", [16, "max"]),
@@ -94,7 +95,7 @@ def test_search_propagates_errors_other_than_oom_and_checks_its_arguments():
 def test_memory_budget_raises_memory_error_past_the_budget():
     code = textwrap.dedent("""
         import numpy
-        from benchbench.executor.batch_search import memory_budget
+        from benchbench.executor.cell.batch_search import memory_budget
         with memory_budget(64 << 20) as limit:
             assert limit is not None
             small = numpy.ones(8 << 20, numpy.uint8)   # 8 MiB: within

@@ -3,8 +3,8 @@ import numpy
 import pytest
 
 from benchbench.core import links as L
-from benchbench.executor import launcher
-from benchbench.executor.data_parallel import average_persistents
+from benchbench.executor.launch import launcher
+from benchbench.executor.cell.data_parallel import average_persistents
 
 
 class TwoRanks:

@@ -4,9 +4,10 @@ import time
 
 import pytest
 
-from benchbench.executor import cell_figures, device_memory, runner
+from benchbench.executor.cell import measurements as cell_figures, device_memory
+from benchbench.executor.cell.run_cell import run_cell
 from benchbench.executor.timing import StepTimer
-from benchbench.executor.window import TimedWindow, combine
+from benchbench.executor.cell.window import TimedWindow, combine
 
 from .test_runner import desc, suites  # noqa: F401  (fixture)
 
@@ -156,14 +157,14 @@ def test_deterministic_environment_only_for_gpu_cells():
 def test_a_deterministic_cpu_cell_says_it_changed_nothing(suites):  # noqa: F811
     d = desc()
     d["deterministic"] = True
-    cell = runner.run_cell(d)
+    cell = run_cell(d)
     assert cell["status"] == "ok" and cell["deterministic_mode"]["differs"] is False
     assert cell["deterministic_mode"]["changes"] == []
 
 
 @pytest.mark.mpi
 def test_a_minimum_time_in_data_parallel_keeps_the_ranks_in_step(suites):  # noqa: F811
-    from benchbench.executor import launcher
+    from benchbench.executor.launch import launcher
 
     d = desc(min_time_s=0.5, steps=2)
     d.update(id="tiny/cpu:dp2/r0", device="cpu:dp2", n_ranks=2, communicator="mpi", timeout_s=120.0,

@@ -8,7 +8,7 @@ import pytest
 
 from benchbench.core import Variable, links as L, optimizers
 from benchbench.executor import communicators
-from benchbench.executor.data_parallel import DataParallelOptimizer
+from benchbench.executor.cell.data_parallel import DataParallelOptimizer
 
 SCRIPT = Path(__file__).parent / "mpi_scripts" / "dp_train.py"
 MPIEXEC = str(Path(sys.executable).parent / "mpiexec")

@@ -4,8 +4,8 @@ import pytest
 
 from benchbench import system
 from benchbench.core import backend
-from benchbench.executor import devices
-from benchbench.executor.devices import DeviceSpec, DeviceSpecError
+from benchbench.executor.planning import devices
+from benchbench.executor.planning.devices import DeviceSpec, DeviceSpecError
 
 
 def _specs(text, n_gpus):

@@ -6,7 +6,8 @@ over ranks in data parallel.
 """
 import pytest
 
-from benchbench.executor import launcher, runner
+from benchbench.executor.launch import launcher
+from benchbench.executor.cell.run_cell import run_cell
 
 from ..fake_suite import suite_source
 
@@ -60,7 +61,7 @@ def _check_energy(cell, watts, ranks):
 @pytest.mark.gpu
 def test_energy_per_sample_on_one_gpu(suites, monkeypatch):
     monkeypatch.setenv("BENCHBENCH_SIM_GPU_POWER_W", "200")
-    cell = runner.run_cell(gpu_desc([0]))
+    cell = run_cell(gpu_desc([0]))
     _check_energy(cell, 200.0, 1)
     mem = cell["memory"]
     assert mem["pool_peak_bytes"] > 0 and len(mem["pool_peak_bytes_per_rank"]) == 1
@@ -72,7 +73,7 @@ def test_energy_per_sample_on_one_gpu(suites, monkeypatch):
 def test_other_gpu_processes_and_throttling_make_a_gpu_cell_contended(suites, monkeypatch):
     monkeypatch.setenv("BENCHBENCH_SIM_GPU_FOREIGN", "1")
     monkeypatch.setenv("BENCHBENCH_SIM_GPU_THROTTLE", "0x40")
-    cell = runner.run_cell(gpu_desc([0]))
+    cell = run_cell(gpu_desc([0]))
     inter = cell["interference"]
     assert inter["verdict"] == "contended"
     assert len(inter["gpu"]["other_processes"]) == 1 and inter["gpu"]["clock_events"] == ["hw_thermal"]

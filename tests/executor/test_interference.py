@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-from benchbench.executor import interference, runner
+from benchbench.executor import interference
+from benchbench.executor.cell.run_cell import run_cell
 
 from .test_runner import desc, suites  # noqa: F401  (fixture)
 
@@ -92,7 +93,7 @@ def test_a_cell_beside_a_busy_loop_is_contended(suites):  # noqa: F811
     procs = _spinners(interference.psutil.cpu_count() or 1)
     try:
         time.sleep(0.3)
-        cell = runner.run_cell(desc(steps=3, min_time_s=1.5))
+        cell = run_cell(desc(steps=3, min_time_s=1.5))
     finally:
         _stop(procs)
     assert cell["status"] == "ok", cell["reason"]
@@ -102,7 +103,7 @@ def test_a_cell_beside_a_busy_loop_is_contended(suites):  # noqa: F811
 
 
 def test_a_cell_records_interference_over_its_timed_steps(suites):  # noqa: F811
-    cell = runner.run_cell(desc(steps=3, min_time_s=0.5))
+    cell = run_cell(desc(steps=3, min_time_s=0.5))
     inter = cell["interference"]
     assert inter["verdict"] in ("quiet", "contended")
     # The window covers the timed steps (and little else).

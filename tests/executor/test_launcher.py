@@ -9,9 +9,11 @@ import time
 import pytest
 
 from benchbench import results
-from benchbench.executor import launcher
-from benchbench.executor.devices import DeviceSpec
-from benchbench.executor.plan import load_plan
+from benchbench.executor.launch import launcher
+from benchbench.executor.protocol import CellDesc
+from benchbench.executor.run import describe_cell
+from benchbench.executor.planning.devices import DeviceSpec
+from benchbench.executor.planning.plan import load_plan
 
 from ..fake_suite import suite_source
 
@@ -49,21 +51,24 @@ def desc(workload="tiny", timeout=60.0, spec=DeviceSpec("cpu", "cpu", (), 1, "si
     plan = load_plan(None, {"workloads": [workload], "devices": ["cpu"], "timeout_s": timeout})
     wl = _Wl()
     wl.name = workload
-    d = launcher.describe_cell(plan, wl, {}, workload, spec, 0)
+    d = describe_cell(plan, wl, {}, workload, spec, 0)
     d["settings"].update(warmup_steps=1, steps=2, val_batches=1)
     return d
 
 
 def test_describe_cell():
     d = desc(timeout=42.0, spec=DeviceSpec("cpu:dp2", "cpu", (), 2, "mpi"))
-    assert d["id"] == results.cell_id("tiny", "cpu:dp2", 0) and d["n_ranks"] == 2 and d["communicator"] == "mpi"
-    assert d["timeout_s"] == 42.0 and d["settings"]["steps"] == 2 and d["scaling"] == "strong"
-    json.dumps(d)
+    assert isinstance(d, CellDesc)
+    assert d.id == results.cell_id("tiny", "cpu:dp2", 0) and d.n_ranks == 2 and d.communicator == "mpi"
+    assert d.timeout_s == 42.0 and d.settings["steps"] == 2 and d.scaling == "strong"
+    assert CellDesc.from_dict(json.loads(json.dumps(d.as_dict()))) == d  # serialised and read back whole
+    with pytest.raises(ValueError, match="unknown field"):
+        CellDesc.from_dict({**d.as_dict(), "stale": 1})
 
 
 def test_worker_commands(tmp_path):
     single = launcher.worker_command(desc(), "c.json", "o.json")
-    assert single == [sys.executable, "-m", "benchbench.executor.runner", "--cell", "c.json", "--out", "o.json"]
+    assert single == [sys.executable, "-m", "benchbench.executor.cell", "--cell", "c.json", "--out", "o.json"]
     dp = desc(spec=DeviceSpec("cpu:dp2", "cpu", (), 2, "mpi"))
     if launcher.mpiexec_path() is None:
         with pytest.raises(RuntimeError, match="pip install mpi4py mpich"):

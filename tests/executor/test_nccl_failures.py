@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from benchbench import registry
-from benchbench.executor import launcher
+from benchbench.executor.launch import launcher
+from benchbench.executor.run import describe_cell
 from benchbench.executor.communicators import nccl as nccl_module, topology
-from benchbench.executor.devices import gpu_spec
-from benchbench.executor.plan import load_plan
+from benchbench.executor.planning.devices import gpu_spec
+from benchbench.executor.planning.plan import load_plan
 
 MPIEXEC = str(Path(sys.executable).parent / "mpiexec")
 
@@ -51,13 +52,13 @@ def test_a_rank_without_a_gpu_aborts_its_peers_at_once_and_is_named(tmp_path):
     plan = load_plan(None, {"devices": ["gpu:0,1"], "workloads": ["mlp_mnist:small"], "profile": "quick",
                             "data": "synthetic"})
     wl, params = registry.resolve("mlp_mnist:small", registry.discover())
-    desc = launcher.describe_cell(plan, wl, params, wl.label(params), gpu_spec([0, 1]), 0)
-    desc.update(n_ranks=3, collective_timeout_s=120.0)
+    desc = describe_cell(plan, wl, params, wl.label(params), gpu_spec([0, 1]), 0)
+    desc = desc.replace(n_ranks=3, collective_timeout_s=120.0)
     cell, out = tmp_path / "cell.json", tmp_path / "result.json"
-    cell.write_text(json.dumps(desc))
+    cell.write_text(json.dumps(desc.as_dict()))
     start = time.monotonic()
     proc = subprocess.run([MPIEXEC, "-n", "3", "-env", topology.NODE_ENV, "a", sys.executable, "-m",
-                           "benchbench.executor.runner", "--cell", str(cell), "--out", str(out)],
+                           "benchbench.executor.cell", "--cell", str(cell), "--out", str(out)],
                           capture_output=True, text=True, timeout=300)
     elapsed = time.monotonic() - start
     assert proc.returncode != 0

@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-from benchbench.executor import launcher, nodes
+from benchbench.executor.launch import launcher
+from benchbench.executor.planning import nodes
 
 
 def test_read_hostfile(tmp_path):
@@ -62,7 +63,7 @@ def test_a_bad_hostfile_is_a_usage_error(tmp_path):
 def test_a_gpu_cell_with_a_hostfile_runs_its_ranks_per_node(tmp_path):
     (tmp_path / "hosts").write_text("localhost:8\n")
     (tmp_path / "plan.yaml").write_text("workloads: [mlp_mnist:small]\ndata: synthetic\nprofiles:\n  quick:\n"
-                                        "    warmup_steps: 1\n    steps: 2\n    val_batches: 1\n")
+                                        "    warmup_steps: 1\n    steps: 2\n    val_batches: 1\n    min_time_s: 0\n")
     proc = subprocess.run([sys.executable, "-m", "benchbench", "run", "--config", "plan.yaml", "--device", "gpu:0,1",
                            "--hostfile", "hosts", "--output", "res"], cwd=tmp_path, capture_output=True, text=True,
                           timeout=600)

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from benchbench.executor.plan import DEFAULTS, PlanError, check_workload_names, load_plan, plan_from_dict
+from benchbench.executor.planning.plan import DEFAULTS, PlanError, check_workload_names, load_plan, plan_from_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,5 +1,6 @@
 """A data-parallel cell's memory figures cover all its ranks (energy: see test_gpu_figures / window)."""
-from benchbench.executor import ranks, runner
+from benchbench.executor.cell import ranks
+from benchbench.cell_record import skeleton
 
 
 class _Comm:
@@ -11,7 +12,7 @@ class _Comm:
 
 
 def _cell(host, dev, joules=None):
-    cell = runner.skeleton({"id": "w/gpu:0,1/r0", "workload": "w", "device": "gpu:0,1", "n_ranks": 2})
+    cell = skeleton({"id": "w/gpu:0,1/r0", "workload": "w", "device": "gpu:0,1", "n_ranks": 2})
     cell["memory"].update(peak_host_bytes=host, peak_device_bytes=dev)
     cell["energy"].update(joules=joules, source="nvml" if joules is not None else None)
     return cell

@@ -4,7 +4,10 @@ import json
 import pytest
 
 from benchbench import results
-from benchbench.executor import runner, training
+from benchbench.cell_record import classify, failed, one_line
+from benchbench.executor.cell.worker import main
+from benchbench.executor.cell.run_cell import run_cell
+from benchbench.executor.cell import training
 
 from ..fake_suite import suite_source
 
@@ -53,7 +56,7 @@ def stored(cell):
 
 
 def test_quick_cell_follows_the_schema(suites):
-    cell = runner.run_cell(desc())
+    cell = run_cell(desc())
     assert cell["status"] == "ok", cell["reason"]
     stored(cell)
     assert len(cell["timing"]["step_s"]) == 3 and cell["timing"]["warmup_steps"] == 1
@@ -65,7 +68,7 @@ def test_quick_cell_follows_the_schema(suites):
 
 
 def test_full_cell_logs_epochs_and_stops_at_the_target(suites):
-    cell = runner.run_cell(desc(profile="full", val_batches=None))
+    cell = run_cell(desc(profile="full", val_batches=None))
     assert cell["status"] == "ok", cell["reason"]
     stored(cell)
     [row] = cell["epoch_log"]  # target 0.0 is reached after the first epoch
@@ -76,9 +79,9 @@ def test_full_cell_logs_epochs_and_stops_at_the_target(suites):
 
 
 def test_repeats_are_bit_identical_on_the_cpu(suites):
-    a, b = runner.run_cell(desc()), runner.run_cell(desc())
+    a, b = run_cell(desc()), run_cell(desc())
     assert a["hashes"] == b["hashes"]
-    c = runner.run_cell({**desc(), "seed": 1})
+    c = run_cell({**desc(), "seed": 1})
     assert c["hashes"]["weights"] != a["hashes"]["weights"]
 
 
@@ -90,30 +93,30 @@ def test_repeats_are_bit_identical_on_the_cpu(suites):
     ("missing", "failed", "unknown workload 'missing'"),
 ])
 def test_failures_become_records(suites, workload, status, needle):
-    cell = runner.run_cell(desc(workload))
+    cell = run_cell(desc(workload))
     assert cell["status"] == status and needle in cell["reason"]
     assert "\n" not in cell["reason"]
     stored(cell)
 
 
 def test_bfloat16_is_refused_in_a_cell(suites):
-    cell = runner.run_cell({**desc(), "dtype": "bfloat16"})
+    cell = run_cell({**desc(), "dtype": "bfloat16"})
     assert cell["status"] == "failed" and "bfloat16 is not supported" in cell["reason"]
 
 
 def test_main_writes_the_result_file(suites):
     (suites / "cell.json").write_text(json.dumps(desc()))
-    assert runner.main(["--cell", str(suites / "cell.json"), "--out", str(suites / "out.json")]) == 0
+    assert main(["--cell", str(suites / "cell.json"), "--out", str(suites / "out.json")]) == 0
     cell = json.loads((suites / "out.json").read_text())
     assert cell["status"] == "ok"
     assert not list(suites.glob("*out.json*tmp*"))
 
 
 def test_skeleton_and_failed_records_follow_the_schema():
-    cell = runner.failed(desc(), "timeout", "no result\nwithin 3 s")
+    cell = failed(desc(), "timeout", "no result\nwithin 3 s")
     assert cell["reason"] == "no result within 3 s"
     stored(cell)
-    assert runner.one_line("x" * 1000).endswith("…") and len(runner.one_line("x" * 1000)) <= 300
+    assert one_line("x" * 1000).endswith("…") and len(one_line("x" * 1000)) <= 300
 
 
 def test_batches_for_strong_and_weak_scaling():
@@ -125,18 +128,20 @@ def test_batches_for_strong_and_weak_scaling():
 
 
 def test_classify():
-    assert runner.classify(MemoryError()) == "oom"
-    assert runner.classify(type("OutOfMemoryError", (Exception,), {})("Out of memory allocating")) == "oom"
-    assert runner.classify(ValueError("x")) == "failed"
+    assert classify(MemoryError()) == "oom"
+    assert classify(type("OutOfMemoryError", (Exception,), {})("Out of memory allocating")) == "oom"
+    assert classify(ValueError("x")) == "failed"
 
 
 def test_float16_cell_trains_with_float32_master_weights_and_loss_scaling():
     # The CLI keeps --dtype float16 to GPUs; the runner's mixed-precision path itself is device-neutral.
-    from benchbench.executor import runner
+    from benchbench.cell_record import classify, failed, one_line
+    from benchbench.executor.cell.worker import main
+    from benchbench.executor.cell.run_cell import run_cell
 
     desc = {"id": "mlp_mnist/cpu/r0", "workload": "mlp_mnist:small", "device": "cpu", "device_kind": "cpu",
             "dtype": "float16", "data": "synthetic", "settings": {"warmup_steps": 1, "steps": 3, "val_batches": 1}}
-    cell = runner.run_cell(desc)
+    cell = run_cell(desc)
     assert cell["status"] == "ok", cell["reason"]
     assert cell["dtype"] == "float16"
     assert cell["loss_scale"] == {"final": 2.0 ** 15, "skipped_steps": 0}
@@ -144,7 +149,7 @@ def test_float16_cell_trains_with_float32_master_weights_and_loss_scaling():
 
 
 def test_full_cell_until_epochs_trains_every_epoch_and_keeps_the_best(suites):
-    cell = runner.run_cell(desc(profile="full", val_batches=None, until="epochs"))
+    cell = run_cell(desc(profile="full", val_batches=None, until="epochs"))
     assert cell["status"] == "ok", cell["reason"]
     stored(cell)
     assert [row["epoch"] for row in cell["epoch_log"]] == [1, 2, 3]  # the target (0.0) did not stop it
@@ -156,14 +161,14 @@ def test_full_cell_until_epochs_trains_every_epoch_and_keeps_the_best(suites):
 
 
 def test_quick_quality_is_not_judged(suites):
-    cell = runner.run_cell(desc())
+    cell = run_cell(desc())
     assert cell["quality"]["judged"] is False
 
 
 def test_minimum_time_steps_do_not_change_the_hashes(suites):
     # The extra steps depend on the machine's speed; the hashes cover the fixed steps only.
-    a = runner.run_cell(desc(min_time_s=0.2))
-    b = runner.run_cell(desc(min_time_s=0.4))
-    plain = runner.run_cell(desc())
+    a = run_cell(desc(min_time_s=0.2))
+    b = run_cell(desc(min_time_s=0.4))
+    plain = run_cell(desc())
     assert len(b["timing"]["step_s"]) > len(plain["timing"]["step_s"]) == 3
     assert a["hashes"] == b["hashes"] == plain["hashes"]

@@ -46,3 +46,25 @@ def test_on_the_cpu_the_modes_are_the_same_and_no_cost_is_shown(tmp_path):
     assert rows[True]["modes_differ"] is False and rows[True]["slowdown"] is None
     text = determinism_text([run])
     assert "on the CPU runs are deterministic already" in text and "step time x" not in text
+
+
+def test_repeats_are_grouped_by_seed_and_full_cells_compared_at_a_common_epoch(tmp_path):
+    # Two seeds, two repeats each, full profile (--until target): seed 1's repeats stopped after 4 and 5
+    # epochs. Different seeds are never compared; a seed's repeats are compared at their last common
+    # epoch (4), not at a step count the shorter one happened to reach.
+    cells = []
+    for seed, epochs in ((1, (4, 5)), (2, (3, 3))):
+        for r, n in enumerate(epochs):
+            c = cell("mlp_mnist", "cpu", 0.01, seed=seed, repeat=r, epochs=n)
+            c["id"], c["seed"], c["profile"] = f"mlp_mnist/cpu/s{seed}/r{r}", seed, "full"
+            c["hashes"] = {"weights": f"{seed}{r}" * 32, "loss_curve": f"{seed}{r}" * 32}
+            c["loss_curve"] = [1.0] * (10 * n) + [0.1 * r]
+            c["epoch_log"][3:] = [{**e, "validation/main/loss": 9.0} for e in c["epoch_log"][3:]]
+            cells.append(c)
+    run = load_run(write(tmp_path / "m" / "r.json", run_doc("m-1", cells)))
+    rows = {r["seed"]: r for r in determinism_rows([run])}
+    assert set(rows) == {1, 2} and all(r["repeats"] == 2 for r in rows.values())
+    assert rows[1]["epochs"] == [4, 5] and rows[1]["loss_spread"] == 0.0 and rows[1]["loss_spread_at"] == "epoch"
+    text = determinism_text([run])
+    assert "(default, seed 1): 2 distinct final weights over 2 repeats, epochs trained 4/5" in text
+    assert "validation loss spread at the last common epoch 0" in text

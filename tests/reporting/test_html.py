@@ -51,9 +51,9 @@ def test_every_string_is_escaped(tmp_path, evil_path, build):
     text = out.read_text(encoding="utf-8")
     _assert_self_contained(text)
     escaped = "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;"
-    assert f"<h3>{escaped}</h3>" in text
+    assert f"<h3>{escaped} (global batch" in text
     assert text.count(escaped) >= 4  # workload heading, CPU model, data note, figure alt text
-    assert "<h3>cost$\\frac$</h3>" in text  # and the figure drew it as text, not as (invalid) math
+    assert "<h3>cost$\\frac$ (global batch" in text  # and the figure drew it as text, not as (invalid) math
 
 
 def test_default_output_and_report_html(tmp_path, beta_path):

@@ -32,4 +32,4 @@ def test_report_plots_and_html_of_a_real_run(real_dir, tmp_path):
     names = [n for n, _ in figures]
     assert "throughput" in names and "phases_lstm_sine" in names
     page = html_report(None, real_dir, output=tmp_path / "r.html", plots="throughput").read_text(encoding="utf-8")
-    assert "<h3>lstm_sine</h3>" in page and "data:image/png;base64," in page
+    assert "<h3>lstm_sine (global batch" in page and "data:image/png;base64," in page

@@ -4,7 +4,7 @@ import tracemalloc
 import numpy
 
 from benchbench.core import seed
-from benchbench.core.functions import _buffers
+from benchbench.core.kernels import buffers as _buffers
 
 GiB = 1 << 30
 

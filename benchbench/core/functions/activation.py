@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy
 
 from ..function import Function
-from . import _buffers
+from ..kernels import buffers as _buffers
 from ._checks import check_float
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax"]

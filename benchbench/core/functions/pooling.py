@@ -13,9 +13,10 @@ from __future__ import annotations
 import numpy
 
 from ..function import Function
-from . import _buffers
+from ..kernels import buffers as _buffers
 from ._checks import check_float
-from .connection import _conv_outsize, _pair, _padded, _release_padded, _window
+from ..kernels.conv_geometry import conv_outsize as _conv_outsize, pair as _pair, padded as _padded
+from ..kernels.conv_geometry import release_padded as _release_padded, window as _window
 
 __all__ = ["max_pooling_2d", "average_pooling_2d", "global_average_pooling_2d"]
 

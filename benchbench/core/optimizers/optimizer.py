@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy
 
 from .. import backend
-from ..functions import _buffers
+from ..kernels import buffers as _buffers
 
 # Elements per block of a blocked update (``ParamGroup.run_blocked``): the handful of arrays an
 # update reads (1 MiB each in float32) stay in cache while all its passes run over the block.

@@ -10,8 +10,8 @@ Every collective has a time-out: a rank that died or hangs makes the others rais
 """
 from __future__ import annotations
 
-from .base import CollectiveTimeout, Communicator, CommunicatorError
-from .single import SingleCommunicator
+from benchbench.executor.communicators.base import CollectiveTimeout, Communicator, CommunicatorError
+from benchbench.executor.communicators.single import SingleCommunicator
 
 _FACTORIES = {
     "single": ("single", "SingleCommunicator"),
@@ -44,14 +44,14 @@ def create(name: str = "single", timeout_s: float = 300.0, **options) -> Communi
 
 def abort_world(code: int = 1) -> None:
     """End every rank of the MPI job at once (see ``mpi.abort_world``)."""
-    from .mpi import abort_world as _abort_world
+    from benchbench.executor.communicators.mpi import abort_world as _abort_world
 
     _abort_world(code)
 
 
 def available() -> dict[str, bool]:
     """Which communicators can be created on this machine (without creating them)."""
-    from . import mpi, nccl
+    from benchbench.executor.communicators import mpi, nccl
 
     return {"single": True, "mpi": mpi.mpi4py_available(), "nccl": nccl.nccl_available()}
 

@@ -5,7 +5,7 @@ import importlib.util
 
 import numpy
 
-from .base import Communicator, CommunicatorError
+from benchbench.executor.communicators.base import Communicator, CommunicatorError
 
 _INSTALL = (
     "install MPI for Python with `pip install mpi4py mpich` (benchbench's default dependencies include them) "
@@ -48,7 +48,7 @@ class MpiCommunicator(Communicator):
         self.comm = comm if comm is not None else MPI.COMM_WORLD
         self.rank = self.comm.Get_rank()
         self.size = self.comm.Get_size()
-        self.local_rank = self.rank  # one node unless told otherwise (the runner sets it from ``topology``)
+        self.local_rank = self.rank  # one node unless told otherwise (the worker sets it from ``topology``)
 
     def _check(self, array, what):
         if not isinstance(array, numpy.ndarray):

@@ -9,9 +9,9 @@ import faulthandler
 import sys
 import threading
 
-from ...core import backend
-from .base import Communicator, CommunicatorError
-from .mpi import MpiCommunicator
+from benchbench.core import backend
+from benchbench.executor.communicators.base import Communicator, CommunicatorError
+from benchbench.executor.communicators.mpi import MpiCommunicator
 
 _INSTALL = ("install cupy with its CUDA libraries and NCCL with `pip install 'benchbench[gpu]'` "
             "(CUDA 13; `benchbench[gpu12]` for CUDA 12)")
@@ -84,7 +84,7 @@ class _InitWatchdog:
 class NcclCommunicator(Communicator):
     """All-reduce and broadcast of cupy arrays with NCCL; objects and barriers over MPI.
 
-    The rank's GPU must be current when the communicator is created (the runner selects
+    The rank's GPU must be current when the communicator is created (the worker selects
     ``gpu:<indices[local_rank]>`` first). Every rank first tells the others whether NCCL is
     usable on it, so that all of them fail at once, naming the rank and the cause, instead of
     waiting for a peer that will never join.

@@ -1,7 +1,7 @@
 """The one-process communicator: every collective is the identity."""
 from __future__ import annotations
 
-from .base import Communicator
+from benchbench.executor.communicators.base import Communicator
 
 
 class SingleCommunicator(Communicator):

@@ -73,8 +73,8 @@ def placement(comm=None) -> Placement:
     Raises:
         CommunicatorError: mpi4py is not usable, or only some ranks set ``BENCHBENCH_NODE``.
     """
-    from .base import CommunicatorError
-    from .mpi import import_mpi
+    from benchbench.executor.communicators.base import CommunicatorError
+    from benchbench.executor.communicators.mpi import import_mpi
 
     MPI = import_mpi()
     comm = MPI.COMM_WORLD if comm is None else comm

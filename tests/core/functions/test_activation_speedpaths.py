@@ -73,7 +73,7 @@ def test_sigmoid_gradient_in_float64(xp, shape):
 def test_threaded_pieces_give_the_bits_of_one_pass(monkeypatch, name, threshold):
     """sigmoid and relu split over threads (every size, or never) match the one-pass formulas bit for bit,
     extremes and a NaN included; non-contiguous inputs take one pass."""
-    from benchbench.core.functions import _buffers
+    from benchbench.core.kernels import buffers as _buffers
 
     monkeypatch.setattr(_buffers, "_PARALLEL_MIN_BYTES", threshold)
     rng = numpy.random.default_rng(0)

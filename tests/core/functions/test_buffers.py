@@ -4,7 +4,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from benchbench.core import Variable
 from benchbench.core import functions as F
-from benchbench.core.functions import _buffers
+from benchbench.core.kernels import buffers as _buffers
 
 
 # -- the pool ---------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 
 from benchbench.core import Variable, backend
 from benchbench.core import functions as F
-from benchbench.core.functions import _conv_chunks
+from benchbench.core.kernels import conv_chunks as _conv_chunks
 from benchbench.core.functions.connection import Convolution2DFunction
 from benchbench.core.gradient_check import check_backward
 

@@ -7,13 +7,40 @@ import pytest
 
 from benchbench.core import Variable, backend
 from benchbench.core import functions as F
-from benchbench.core.functions import _conv_chunks, _winograd, connection
-from benchbench.core.functions.connection import Convolution2DFunction, use_winograd
+from benchbench.core.functions import connection
+from benchbench.core.kernels import conv_chunks as _conv_chunks
+from benchbench.core.kernels import winograd as _winograd
+from benchbench.core.functions.connection import Convolution2DFunction
+from benchbench.core.config import reload_switches, using_config
+from benchbench.core.kernels import conv_algorithm
+from benchbench.core.kernels.conv_algorithm import use_winograd
 from benchbench.core.gradient_check import check_backward
 
 from .test_connection import CONV_CASES, _rand, _ref_conv
 
-ENV = connection.CONV_ALGORITHM_ENV
+ENV = conv_algorithm.CONV_ALGORITHM_ENV
+
+
+def _setenv(monkeypatch, value):
+    """Set (or, with None, unset) the switch and have the next use read it again (it is read once)."""
+    if value is None:
+        monkeypatch.delenv(ENV, raising=False)
+    else:
+        monkeypatch.setenv(ENV, value)
+    reload_switches()
+
+
+def test_the_switch_is_read_once_and_a_block_setting_wins(monkeypatch):
+    _setenv(monkeypatch, "im2col")
+    assert conv_algorithm.conv_algorithm() == "im2col"
+    monkeypatch.setenv(ENV, "winograd")  # a change after the first read does not reach this process
+    assert conv_algorithm.conv_algorithm() == "im2col"
+    with using_config("conv_algorithm", "winograd"):
+        assert conv_algorithm.conv_algorithm() == "winograd"
+        assert use_winograd(numpy, 8, 8, 3, 3, (1, 1), (1, 1), (1, 1)) is True
+    with pytest.raises(ValueError, match="conv_algorithm must be None or one of auto, im2col, winograd"):
+        with using_config("conv_algorithm", "fft"):
+            pass
 
 # x shape, W shape, pad: odd and even outputs, rectangles, every padding Winograd takes
 WINOGRAD_CASES = [
@@ -32,7 +59,7 @@ def _pair(v):
 
 @pytest.fixture
 def winograd(monkeypatch):
-    monkeypatch.setenv(ENV, "winograd")
+    _setenv(monkeypatch, "winograd")
 
 
 def _grads(x, W, b, pad, gy):
@@ -77,7 +104,7 @@ def test_float32_agrees_with_im2col(monkeypatch):
     gy = _rand(numpy, 4, 128, 8, 8, seed=3)
     out = {}
     for algo in ("im2col", "winograd"):
-        monkeypatch.setenv(ENV, algo)
+        _setenv(monkeypatch, algo)
         out[algo] = _grads(x, W, b, 1, gy)
     for got, want in zip(out["winograd"], out["im2col"]):
         scale = numpy.abs(want).max()
@@ -99,7 +126,7 @@ def test_one_sample_per_chunk_or_the_whole_batch(monkeypatch, winograd, chunked)
     y.grad = gy
     y.backward()
     numpy.testing.assert_allclose(y.array, _ref_conv(x, W, b, (1, 1), (1, 1)), rtol=1e-12, atol=1e-12)
-    monkeypatch.setenv(ENV, "im2col")
+    _setenv(monkeypatch, "im2col")
     want = _grads(x, W, b, 1, gy)
     for got, ref in zip((xv.grad, Wv.grad, bv.grad), want[1:]):
         numpy.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
@@ -160,11 +187,11 @@ def test_transforms_against_their_matrices():
     (128, 128, (3, 3), (1, 1), (2, 2), (2, 2), False),    # dilated
 ])
 def test_auto_uses_winograd_where_it_applies_and_pays(monkeypatch, c, o, kernel, stride, pad, dilate, want):
-    monkeypatch.delenv(ENV, raising=False)
+    _setenv(monkeypatch, None)
     assert use_winograd(numpy, c, o, *kernel, stride, pad, dilate) is want
-    monkeypatch.setenv(ENV, "im2col")
+    _setenv(monkeypatch, "im2col")
     assert use_winograd(numpy, c, o, *kernel, stride, pad, dilate) is False
-    monkeypatch.setenv(ENV, "winograd")
+    _setenv(monkeypatch, "winograd")
     applies = kernel == (3, 3) and stride == (1, 1) and dilate == (1, 1) and max(pad) <= 2
     assert use_winograd(numpy, c, o, *kernel, stride, pad, dilate) is applies
 
@@ -173,12 +200,12 @@ def test_auto_keeps_im2col_on_gpus(monkeypatch):
     class NotNumpy:
         pass
 
-    monkeypatch.delenv(ENV, raising=False)
+    _setenv(monkeypatch, None)
     assert use_winograd(NotNumpy, 512, 512, 3, 3, (1, 1), (1, 1), (1, 1)) is False
 
 
 def test_unknown_algorithm_is_refused(monkeypatch):
-    monkeypatch.setenv(ENV, "fft")
+    _setenv(monkeypatch, "fft")
     with pytest.raises(ValueError, match="BENCHBENCH_CONV_ALGORITHM=fft: must be one of auto, im2col, winograd"):
         F.convolution_2d(_rand(numpy, 1, 2, 4, 4), _rand(numpy, 2, 2, 3, 3), pad=1)
 
@@ -188,7 +215,7 @@ def test_cli_refuses_an_unknown_algorithm_in_one_line(monkeypatch, capsys, tmp_p
     from benchbench import cli
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv(ENV, "fft")
+    _setenv(monkeypatch, "fft")
     assert cli.main(verb) == 2
     err = capsys.readouterr().err
     assert err.strip() == "benchbench: error: BENCHBENCH_CONV_ALGORITHM=fft: must be one of auto, im2col, winograd"

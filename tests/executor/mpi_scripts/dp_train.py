@@ -10,7 +10,7 @@ from benchbench import registry
 from benchbench.core import seed
 from benchbench.data import BatchIterator
 from benchbench.executor import communicators
-from benchbench.executor.data_parallel import DataParallelOptimizer
+from benchbench.executor.cell.data_parallel import DataParallelOptimizer
 
 spec, global_batch, steps, out, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 comm = communicators.create(mode, timeout_s=60)

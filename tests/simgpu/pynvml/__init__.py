@@ -322,3 +322,60 @@ def nvmlDeviceGetComputeRunningProcesses(handle):
 
 
 nvmlDeviceGetComputeRunningProcesses_v3 = nvmlDeviceGetComputeRunningProcesses
+
+
+# ---------------------------------------------------------------------------------------------------
+# Clocks, persistence mode and the links between GPUs (what the machine fingerprint records).
+#   BENCHBENCH_SIM_GPU_NVLINK   NVLinks per GPU (default 0: PCIe only, NVLink queries are
+#                               "Not Supported" as on a PCIe card); with k > 0, GPU i's even links
+#                               join it to GPU i+1 and its odd links to GPU i-1 (mod the count): a
+#                               ring, each physical link seen from both of its ends
+NVML_FEATURE_DISABLED, NVML_FEATURE_ENABLED = 0, 1
+NVML_NVLINK_MAX_LINKS = 18
+NVML_TOPOLOGY_INTERNAL, NVML_TOPOLOGY_SINGLE, NVML_TOPOLOGY_MULTIPLE = 0, 10, 20
+NVML_TOPOLOGY_HOSTBRIDGE, NVML_TOPOLOGY_NODE, NVML_TOPOLOGY_SYSTEM = 30, 40, 50
+
+
+def _sim_nvlinks() -> int:
+    text = os.environ.get("BENCHBENCH_SIM_GPU_NVLINK", "").strip()
+    return int(text) if text.isdigit() else 0
+
+
+def nvmlDeviceGetPersistenceMode(handle):
+    _handle(handle)
+    return NVML_FEATURE_ENABLED
+
+
+def nvmlDeviceGetCurrPcieLinkGeneration(handle):
+    return nvmlDeviceGetMaxPcieLinkGeneration(handle)
+
+
+def nvmlDeviceGetCurrPcieLinkWidth(handle):
+    return nvmlDeviceGetMaxPcieLinkWidth(handle)
+
+
+def _sim_link(handle, link) -> int:
+    i = _handle(handle)
+    if not isinstance(link, int) or not 0 <= link < NVML_NVLINK_MAX_LINKS:
+        raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
+    if _sim_nvlinks() == 0:
+        raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+    return i
+
+
+def nvmlDeviceGetNvLinkState(handle, link):
+    _sim_link(handle, link)
+    return NVML_FEATURE_ENABLED if link < _sim_nvlinks() else NVML_FEATURE_DISABLED
+
+
+def nvmlDeviceGetNvLinkRemotePciInfo(handle, link):
+    i = _sim_link(handle, link)
+    if link >= _sim_nvlinks():
+        raise NVMLError(NVML_ERROR_NOT_FOUND)
+    peer = (i + (1 if link % 2 == 0 else -1)) % _count()
+    return c_nvmlPciInfo_t(busId=_bus_id(peer), busIdLegacy=_bus_id(peer)[4:], domain=0, bus=peer + 0x10, device=0)
+
+
+def nvmlDeviceGetTopologyCommonAncestor(handle1, handle2):
+    a, b = _handle(handle1), _handle(handle2)
+    return NVML_TOPOLOGY_INTERNAL if a == b else NVML_TOPOLOGY_HOSTBRIDGE

@@ -1,0 +1,54 @@
+"""Which algorithm a convolution runs: im2col + GEMM, or Winograd F(2x2, 3x3), decided in one place.
+
+The choice comes from ``config.conv_algorithm`` when a block sets it (``using_config``), else from
+the ``BENCHBENCH_CONV_ALGORITHM`` switch, read once per process (``config.switch``).
+"""
+from __future__ import annotations
+
+import numpy
+
+from ..config import SWITCHES, config, switch
+
+__all__ = ["CONV_ALGORITHM_ENV", "CONV_ALGORITHMS", "WINOGRAD_MIN_CHANNELS", "conv_algorithm", "winograd_applies",
+           "use_winograd"]
+
+CONV_ALGORITHM_ENV = "BENCHBENCH_CONV_ALGORITHM"
+CONV_ALGORITHMS = SWITCHES[CONV_ALGORITHM_ENV][1]
+# With fewer channels than this (in or out), Winograd's transforms cost more than its GEMMs save.
+WINOGRAD_MIN_CHANNELS = 128
+
+
+def conv_algorithm() -> str:
+    """``auto``, ``im2col`` or ``winograd``: the block's setting, else ``BENCHBENCH_CONV_ALGORITHM``.
+
+    Raises:
+        ValueError: the variable holds something else than ``auto``, ``im2col`` or ``winograd``.
+    """
+    return config.conv_algorithm or switch(CONV_ALGORITHM_ENV)
+
+
+def winograd_applies(kh, kw, stride, pad, dilate):
+    """Whether Winograd F(2x2, 3x3) can compute a convolution of this geometry (3x3, stride 1,
+    no dilation, padding of at most 2)."""
+    return (kh, kw) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilate) == (1, 1) and max(pad) <= 2
+
+
+def use_winograd(xp, c, o, kh, kw, stride, pad, dilate):
+    """Whether a convolution of this shape runs as Winograd F(2x2, 3x3) rather than im2col + GEMM.
+
+    Winograd applies to 3x3 kernels with stride 1, no dilation and padding of at most 2 (so the
+    input gradient is again such a convolution). By default (``auto``) it is used on the CPU when
+    both channel counts are at least :data:`WINOGRAD_MIN_CHANNELS`: its transforms cost time in
+    proportion to the channels, its GEMMs save in proportion to their product, and with 64
+    channels on 32x32 maps it is slower than im2col (with 128 on 16x16 it takes about 0.6 of the
+    time; ``benchmarks/conv_algorithms.py``). cupy keeps im2col (one large GEMM per pass) until
+    Winograd has been timed on a real GPU. ``BENCHBENCH_CONV_ALGORITHM`` (``im2col``,
+    ``winograd``) overrides the choice for comparisons; ``winograd`` still applies only where the
+    algorithm does.
+    """
+    choice = conv_algorithm()
+    if choice == "im2col" or not winograd_applies(kh, kw, stride, pad, dilate):
+        return False
+    if choice == "winograd":
+        return True
+    return xp is numpy and min(c, o) >= WINOGRAD_MIN_CHANNELS

@@ -1,0 +1,55 @@
+"""``python -m tests [PYTEST OPTIONS]``: the whole test suite, as CI runs it.
+
+Runs pytest twice: the CPU suite, then every GPU and multi-GPU test on the strict simulated GPUs
+(``PYTHONPATH=tests/simgpu``, ``BENCHBENCH_SIM_GPUS=2`` unless set), the ``slow`` cases included in
+both. Options are passed to both runs (``-x``, ``-k EXPR``, paths...). The last line adds the two
+runs up; the exit status is 0 only when both passed (a half that a filter leaves empty counts as
+passed when the other half ran tests).
+
+The inner loop, without the subprocess, MPI and wheel tests: ``python -m pytest -m "not integration"``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SIMULATED = "gpu or multi_gpu or simgpu"
+NO_TESTS = 5  # pytest's exit status when nothing was collected
+
+
+def _pytest(args: list[str], env: dict, counts: Path) -> tuple[int, dict]:
+    env = {**env, "BENCHBENCH_TEST_COUNTS": str(counts)}
+    rc = subprocess.call([sys.executable, "-m", "pytest", *args], cwd=ROOT, env=env)
+    try:
+        return rc, json.loads(counts.read_text())
+    except (OSError, ValueError):
+        return rc, {}
+
+
+def main(argv: list[str]) -> int:
+    extra = ([] if "--runslow" in argv else ["--runslow"]) + argv
+    base = dict(os.environ)
+    simulated = dict(base)
+    simulated["PYTHONPATH"] = os.pathsep.join(p for p in [str(ROOT / "tests" / "simgpu"), base.get("PYTHONPATH")] if p)
+    simulated.setdefault("BENCHBENCH_SIM_GPUS", "2")
+    with tempfile.TemporaryDirectory(prefix="benchbench-tests-") as tmp:
+        print("== the CPU suite", flush=True)
+        rc_cpu, cpu = _pytest(extra, base, Path(tmp) / "cpu.json")
+        print("== the simulated-GPU suite (tests/simgpu)", flush=True)
+        rc_sim, sim = _pytest(["-m", SIMULATED, *extra], simulated, Path(tmp) / "sim.json")
+    total = {k: cpu.get(k, 0) + sim.get(k, 0) for k in ("passed", "failed", "skipped", "errors")}
+    ran = total["passed"] + total["failed"] + total["errors"]
+    ok = all(rc == 0 or (rc == NO_TESTS and ran) for rc in (rc_cpu, rc_sim)) and ran > 0
+    print(f"both suites (CPU exit {rc_cpu}, simulated GPUs exit {rc_sim}):")
+    line = f"{total['passed']} passed, {total['failed']} failed, {total['skipped']} skipped"
+    print(line + (f", {total['errors']} errors" if total["errors"] else ""))
+    return 0 if ok else (rc_cpu or rc_sim or 1)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

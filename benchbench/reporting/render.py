@@ -156,9 +156,10 @@ def csv_text(frame: pd.DataFrame) -> str:
 
 
 def markdown_safe(text: str) -> str:
-    """Markdown with any HTML in it shown as text (``<``, ``>``, ``&`` escaped): a workload name or
-    a note from a results file cannot put a script or a tag into a rendered report."""
-    return html.escape(text, quote=False)
+    """Markdown with any HTML in it shown as text (``&`` and ``<`` escaped: no tag or entity can
+    start): a workload name or a note from a results file cannot put a script or a tag into a
+    rendered report. ``>`` stays, as Markdown's own block quotes need it."""
+    return text.replace("&", "&amp;").replace("<", "&lt;")
 
 
 def write_output(text: str, output: Path | None) -> str:

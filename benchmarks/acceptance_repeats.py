@@ -4,7 +4,8 @@ Usage: python benchmarks/acceptance_repeats.py RESULTS_DIR
 
 Reads the run(s) under RESULTS_DIR, prints one line per workload x device with two or more
 finished deterministic repeats, and exits 0 when every such group has identical weight and
-loss-curve hashes, 1 when one differs or no group has two finished repeats.
+loss-curve hashes, 1 when one differs or no group has two finished repeats, or when GPU cells
+ran no deterministic-only path (then identical repeats prove nothing about the mode).
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ def check(results_dir) -> tuple[bool, list[str]]:
     from benchbench.reporting.determinism import determinism_rows
     from benchbench.reporting.runs import resolve_runs
 
-    rows = [r for r in determinism_rows(resolve_runs(None, Path(results_dir))) if r["deterministic"]]
+    runs = resolve_runs(None, Path(results_dir))
+    rows = [r for r in determinism_rows(runs) if r["deterministic"]]
     lines = [f"{r['workload']} on {r['device']}: {r['repeats']} repeats, "
              f"{'bit-identical' if r['bit_identical'] else 'DIFFERENT'} "
              f"(distinct weights: {r['distinct_weights']}, final-loss spread: {r['loss_spread']})" for r in rows]
@@ -25,6 +27,16 @@ def check(results_dir) -> tuple[bool, list[str]]:
         any(r["repeats"] >= 2 for r in rows)
     if not any(r["repeats"] >= 2 for r in rows):
         lines.append("no workload has two finished deterministic repeats")
+    # On a GPU the check means something only where the deterministic path ran (else the repeats
+    # would be identical with or without the flag).
+    gpu = [c for run in runs for c in run.cells if c.get("device_kind") == "gpu" and c.get("status") == "ok"]
+    if gpu:
+        ran = sum(sum(((c.get("deterministic_mode") or {}).get("paths") or {}).values()) for c in gpu)
+        differs = any((c.get("deterministic_mode") or {}).get("differs") for c in gpu)
+        lines.append(f"deterministic-only path calls in the GPU cells: {ran}")
+        if not differs:
+            ok = False
+            lines.append("the deterministic mode changed nothing in these GPU cells: the check proves nothing")
     return ok, lines
 
 

@@ -27,10 +27,13 @@ def test_device_arrays_never_become_host_arrays_implicitly(cupy):
     a = cupy.arange(6, dtype=cupy.float32)
     with pytest.raises(TypeError, match="Implicit conversion"):
         numpy.asarray(a)
+    # numpy's functions and ufuncs on device arrays dispatch to cupy's (NEP 18 / NEP 13), as in cupy:
+    s, e = numpy.sum(a), numpy.exp(a)
+    assert isinstance(s, cupy.ndarray) and isinstance(e, cupy.ndarray) and float(s) == 15.0
+    with pytest.raises(TypeError):  # ... but a host array among the operands is still refused
+        numpy.add(a, numpy.ones(6, numpy.float32))
     with pytest.raises(TypeError):
-        numpy.sum(a)
-    with pytest.raises(TypeError):
-        numpy.exp(a)
+        numpy.concatenate([a, numpy.ones(6, numpy.float32)])
     with pytest.raises(TypeError):
         a + numpy.ones(6, numpy.float32)
     with pytest.raises(TypeError):
@@ -158,7 +161,7 @@ _NCCL_RANK = textwrap.dedent('''
     import cupy
     from cupy.cuda import nccl
     uid = tuple(json.loads(sys.argv[1])); rank = int(sys.argv[2]); mode = sys.argv[3]
-    with cupy.cuda.Device(rank):
+    with cupy.cuda.Device(0 if mode == "dup" else rank):
         comm = nccl.NcclCommunicator(2, uid, rank)
         x = cupy.arange(5, dtype=cupy.float32) * (rank + 1)
         if mode == "mismatch" and rank == 1:
@@ -193,6 +196,11 @@ def test_nccl_all_reduce_moves_the_bytes_between_processes():
 def test_nccl_collectives_out_of_order_fail_on_every_rank():
     for stdout, stderr, rc in _nccl_pair("mismatch"):
         assert rc != 0 and "collective mismatch" in stderr, stderr
+
+
+def test_nccl_refuses_two_ranks_on_one_gpu():
+    for stdout, stderr, rc in _nccl_pair("dup"):
+        assert rc != 0 and "Duplicate GPU detected" in stderr, stderr
 
 
 def test_nccl_peer_death_fails_the_survivor_quickly():

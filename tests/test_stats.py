@@ -70,7 +70,7 @@ def test_order_statistic_bootstrap_matches_index_matrix(monkeypatch, n):
     x = _lognormal(n, sigma=0.3)
     rng = numpy.random.default_rng(0)
     matrix = stats._bootstrap_medians(x, 4000, rng)
-    monkeypatch.setattr(stats, "_INDEX_MATRIX_LIMIT", 0)
+    monkeypatch.setattr(stats.samples, "_INDEX_MATRIX_LIMIT", 0)
     direct = stats._bootstrap_medians(x, 4000, rng)
     if n % 2:
         assert numpy.all(numpy.isin(direct, x))  # an odd resample's median is one of the samples

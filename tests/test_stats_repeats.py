@@ -16,11 +16,13 @@ def test_hierarchical_interval_covers_the_run_to_run_spread():
     groups = _runs([1.0, 1.1, 0.9])
     pooled = stats.summarize(np.concatenate(groups))
     h = stats.repeats_summary(groups)
-    assert h["interval"] == "hierarchical" and h["repeats"] == 3
+    assert h["interval"] == "t-log-medians" and h["repeats"] == 3
     assert pooled["ci_high"] - pooled["ci_low"] < 0.03
     assert h["ci_low"] < 0.95 and h["ci_high"] > 1.05
     assert h["median"] == pytest.approx(pooled["median"])
     assert h["repeat_medians"] == pytest.approx([1.0, 1.1, 0.9], rel=0.01)
+    many = stats.repeats_summary(_runs([1.0, 1.1, 0.9] * 4), n_boot=200)
+    assert many["interval"] == "hierarchical" and many["ci_low"] < 0.98 and many["ci_high"] > 1.02
 
 
 def test_one_repeat_is_labelled_within_run():
@@ -43,7 +45,7 @@ def test_within_run_is_never_significant_and_says_how_many_repeats():
 
 def test_repeats_decide():
     fast = stats.repeats_ratio(_runs([2.0, 2.1, 1.9]), _runs([1.0, 1.05, 0.95], seed=1))
-    assert fast["interval"] == "hierarchical" and fast["significant"] is True and fast["repeats_needed"] is None
+    assert fast["interval"] == "welch-log-medians" and fast["significant"] is True and fast["repeats_needed"] is None
     same = stats.repeats_ratio(_runs([1.0, 1.1, 0.9]), _runs([1.01, 0.92, 1.08], seed=1))
     assert same["significant"] is False and same["cv_source"] == "measured"
     assert same["run_to_run_cv"] == pytest.approx(0.08, abs=0.03)

@@ -7,6 +7,7 @@ float32 Parameters stay the master weights (see ``core.mixed_precision``).
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import threading
@@ -31,6 +32,10 @@ class _Config(threading.local):
 
 
 config = _Config()
+
+# How many times each path that runs only in deterministic mode (on a GPU) ran in this process, by
+# what it replaces: a cell's record reads it, so "deterministic mode changed something" is measured.
+deterministic_paths: collections.Counter = collections.Counter()
 
 
 @contextlib.contextmanager

@@ -5,14 +5,13 @@ import random as _pyrandom
 
 import numpy
 
-from . import backend
 
 _state = {"seed": None, "rng": numpy.random.default_rng()}
 
 
 def seed(n: int) -> None:
-    """Seed Python's ``random``, numpy's global state, cupy's generator (when present)
-    and the generator that initializers, dropout and data order draw from.
+    """Seed Python's ``random``, numpy's global state, cupy's generators (each device's at its first
+    use through :func:`get_xp_rng`) and the generator that initializers, dropout and data order draw from.
 
     Args:
         n: a non-negative integer.
@@ -24,8 +23,7 @@ def seed(n: int) -> None:
     numpy.random.seed(n % 2**32)
     _state["seed"] = n
     _state["rng"] = numpy.random.default_rng(n)
-    if backend.cuda_available():  # pragma: no cover - GPU only
-        backend.cupy.random.seed(n)
+    _state["cupy_seeded"] = set()  # cupy has a generator per device: each is seeded at its first use
 
 
 def get_seed():
@@ -43,4 +41,9 @@ def get_xp_rng(xp):
     cupy's seeded generator on a GPU."""
     if xp is numpy:
         return _state["rng"]
-    return xp.random  # pragma: no cover - GPU only
+    device = xp.cuda.get_device_id()
+    seeded = _state.setdefault("cupy_seeded", set())
+    if _state["seed"] is not None and device not in seeded:  # this device's generator, seeded once
+        xp.random.seed(_state["seed"])
+        seeded.add(device)
+    return xp.random

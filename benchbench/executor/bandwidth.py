@@ -3,9 +3,9 @@
 As nccl-tests reports it: for each message size ``S`` bytes the median time ``t`` of an in-place
 sum all-reduce over all ranks gives the algorithm bandwidth ``S / t`` and the bus bandwidth
 ``S / t × 2(n-1)/n`` (what each link carries in a ring, comparable across rank counts). A straight
-line ``t = a + b × S`` fitted to the sweep gives the ring model's terms:
-``latency = a / (2(n-1))`` per hop and ``bandwidth = 2(n-1)/n / b`` bytes/s, with each size's
-relative residual so the fit can be judged.
+line ``t = a + b × S`` fitted above the sweep's knee gives ``bandwidth = 2(n-1)/n / b`` bytes/s and
+the fixed cost ``a``, with each size's relative residual; a line that does not fit is refused
+(``benchbench.link_model``).
 
 Run ``benchbench bandwidth --device cpu:dp2`` (or ``gpu:0,1``); data-parallel cells record a short
 sweep of their own communicator (``interconnect``).
@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy
 
+from benchbench import link_model
 from benchbench.core import backend
 from benchbench.errors import UserError
 
@@ -81,33 +82,16 @@ def sweep(comm, sizes=DEFAULT_SIZES, reps: int = 10, warmup: int = 2, xp=numpy) 
 
 
 def fit_link(points: list[dict], ranks: int) -> dict:
-    """The ring model's latency and bandwidth from all-reduce times (least squares on ``t = a + b S``).
+    """The ring model's line through one sweep, above its knee, accepted or refused (see ``link_model``)."""
+    return link_model.fit_link(points, ranks)
 
-    Args:
-        points: ``{bytes, time_s}`` for at least two distinct sizes.
-        ranks: the number of ranks of the all-reduce (>= 2).
 
-    Returns:
-        ``{latency_s, bandwidth_bytes_per_s, intercept_s, slope_s_per_byte, residuals, max_abs_residual}``;
-        residuals are relative (``fit / measured - 1``) per point, in the order given. A term
-        the data cannot support (negative) is None.
-    """
-    if isinstance(ranks, bool) or not isinstance(ranks, int) or ranks < 2:
-        raise ValueError(f"bandwidth.fit_link: ranks must be an integer >= 2, got {ranks!r}")
-    s = numpy.array([p["bytes"] for p in points], dtype=numpy.float64)
-    t = numpy.array([p["time_s"] for p in points], dtype=numpy.float64)
-    if len(set(s.tolist())) < 2 or not numpy.all(t > 0):
-        raise ValueError("bandwidth.fit_link: need positive times at two or more distinct sizes")
-    # Relative errors matter across sizes that span decades: weight each point by 1 / t.
-    w = 1.0 / t
-    a_mat = numpy.stack([numpy.ones_like(s), s], axis=1) * w[:, None]
-    (a, b), *_ = numpy.linalg.lstsq(a_mat, t * w, rcond=None)
-    resid = ((a + b * s) / t - 1.0).tolist()
-    hops = 2 * (ranks - 1)
-    return {"latency_s": float(a / hops) if a >= 0 else None,
-            "bandwidth_bytes_per_s": float(hops / ranks / b) if b > 0 else None,
-            "intercept_s": float(a), "slope_s_per_byte": float(b), "residuals": resid,
-            "max_abs_residual": float(max(abs(r) for r in resid))}
+def sizes_up_to(nbytes: int | None, sizes=CELL_SIZES) -> list[int]:
+    """``sizes`` extended by factors of 4 until one reaches ``nbytes`` (a model's gradient size)."""
+    out = list(sizes)
+    while nbytes and out[-1] < nbytes:
+        out.append(out[-1] * 4)
+    return out
 
 
 def format_sweep(result: dict, device: str = "") -> str:
@@ -118,9 +102,14 @@ def format_sweep(result: dict, device: str = "") -> str:
         lines.append(f"{p['bytes']:>12,}  {p['time_s'] * 1e6:>11.1f}  {p['algbw_gbs']:>12.3f}  {p['busbw_gbs']:>12.3f}"
                      f"  {r:>+10.1%}")
     f = result["fit"]
-    lat = "-" if f["latency_s"] is None else f"{f['latency_s'] * 1e6:.3g} us per hop"
+    if not f.get("accepted", True):
+        lines.append(f"line t = a + bytes / bandwidth refused: {f['reason']}; no latency or bandwidth is taken from "
+                     "this sweep")
+        return "\n".join(lines)
+    fixed = "-" if f.get("fixed_s") is None else f"{f['fixed_s'] * 1e6:.3g} us"
     bw = "-" if f["bandwidth_bytes_per_s"] is None else f"{f['bandwidth_bytes_per_s'] / 1e9:.3g} GB/s"
-    lines.append(f"ring model t = 2(n-1) x latency + 2(n-1)/n x bytes / bandwidth: latency {lat}, bandwidth {bw}, "
+    lines.append(f"ring model t = fixed + 2(n-1)/n x bytes / bandwidth, from {f['from_bytes']:,} bytes up: fixed cost "
+                 f"{fixed} at {result['ranks']} ranks (per-hop latency needs two rank counts), bandwidth {bw}, "
                  f"largest residual {f['max_abs_residual']:.1%}")
     return "\n".join(lines)
 
@@ -132,7 +121,6 @@ class BandwidthError(UserError):
 
 MAX_SIZE = 1 << 30  # a 1 GiB message per rank: far above where the bandwidth line has settled
 MAX_SIZES = 64
-MAX_REPS = 100_000
 
 
 def parse_sizes(text: str) -> list[int]:
@@ -232,8 +220,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     from benchbench.cell_record import write_json
     from benchbench.executor import communicators
+    from benchbench.executor.communicators import topology
     from benchbench.executor.launch import lifeline
-    from benchbench.executor.protocol import rank_from_env
 
     lifeline.start_watchdog()  # end this rank when `benchbench bandwidth` is gone
 
@@ -241,9 +229,10 @@ def main(argv=None) -> int:
     if args.communicator == "nccl":
         from benchbench.core import backend
 
+        # Node-local, as a cell's ranks: on each node its ranks take that node's GPUs of the spec.
+        place = topology.placement()
         indices = [int(i) for i in args.indices.split(",") if i]
-        rank = rank_from_env()
-        device = backend.Device(f"gpu:{indices[rank % len(indices)]}")
+        device = backend.Device(f"gpu:{topology.gpu_for_rank(indices, place.local_rank, place.node)}")
         scope = device.scope()
         scope.__enter__()
         xp = backend.cupy

@@ -57,10 +57,12 @@ def version_differences(runs: list[Run]) -> list[str]:
 
 
 def _watts(row) -> float:
+    """Mean power over the window the joules cover (the timed steps); never joules of one window over
+    the duration of another."""
     if row is None:
         return float("nan")
-    j, d = row.energy_j, row.duration_s
-    return j / d if np.isfinite(j) and np.isfinite(d) and d > 0 else float("nan")
+    w = getattr(row, "watts", float("nan"))
+    return float(w) if w is not None and np.isfinite(w) else float("nan")
 
 
 def compare_frame(runs: list[Run], prices: dict[str, float] | None = None) -> pd.DataFrame:

@@ -164,7 +164,8 @@ def determinism_text(runs: list[Run]) -> str:
         seed = f", seed {r['seed']}" if r["several_seeds"] and r["seed"] is not None else ""
         line = f"- {r['workload']} on {r['device']} ({mode}{seed}): {verdict}"
         if r["deterministic"] and r["modes_differ"] is False:
-            line += "; on the CPU runs are deterministic already: the mode changes nothing, so it has no cost to show"
+            line += ("; the mode ran no different computation here (recorded per cell: on the CPU the kernels are "
+                     "deterministic already; on a GPU no atomic path ran), so it has no cost to show")
         if r["slowdown"] is not None:
             sig = "" if r["slowdown_significant"] else ", no significant difference"
             line += (f"; step time x{r['slowdown']:.3f} that of the default mode "

@@ -153,8 +153,8 @@ def fit(points, mode: str = "strong", bytes: float | None = None, link: dict | N
     multi = [p for p in pts if p.n > 1]
     counts = sorted({p.n for p in pts})
     comm_s = latency = 0.0
-    measured = (link is not None and bytes is not None and (link.get("bandwidth_bytes_per_s") or 0) > 0
-                and link.get("latency_s") is not None)
+    measured = (link is not None and bytes is not None and link.get("accepted", True) is not False
+                and (link.get("bandwidth_bytes_per_s") or 0) > 0 and link.get("latency_s") is not None)
     if measured:
         comm_s, latency = float(bytes) / float(link["bandwidth_bytes_per_s"]), float(link["latency_s"])
         return ScalingModel(mode=mode, t_compute=t_compute, comm_s=comm_s, latency=latency, bytes=bytes,

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from benchbench import link_model
+
 from benchbench.reporting.plots import scaling_series
 from benchbench.reporting.runs import Run
 from benchbench.reporting.scaling import EXTRAPOLATION_FACTOR, InsufficientData, fit, predict, predicted_throughput
@@ -36,14 +38,15 @@ def _gradient_bytes(run: Run, workload: str, kind: str) -> float | None:
 
 
 def _measured_link(run: Run, workload: str, kind: str) -> dict | None:
-    """The median latency and bandwidth of the all-reduce sweeps recorded with the data-parallel cells."""
-    fits = [((c.get("interconnect") or {}).get("fit") or {}) for (w, _), cells in group_cells(run).items()
-            if w == workload for c in cells if c.get("device_kind") == kind and c.get("status") == "ok"]
-    lat = [f["latency_s"] for f in fits if isinstance(f.get("latency_s"), (int, float))]
-    bw = [f["bandwidth_bytes_per_s"] for f in fits if isinstance(f.get("bandwidth_bytes_per_s"), (int, float))]
-    if not lat or not bw:
+    """Per-hop latency and bandwidth from the all-reduce sweeps recorded with the data-parallel cells: only
+    from accepted fits, and only where sweeps at two or more rank counts split the fixed cost into hops."""
+    sweeps = [c["interconnect"] for (w, _), cells in group_cells(run).items() if w == workload for c in cells
+              if c.get("device_kind") == kind and c.get("status") == "ok"
+              and isinstance((c.get("interconnect") or {}).get("points"), list) and c["interconnect"]["points"]]
+    if not sweeps:
         return None
-    return {"latency_s": float(np.median(lat)), "bandwidth_bytes_per_s": float(np.median(bw))}
+    link = link_model.fit_link_counts(sweeps)
+    return link if link["accepted"] else None
 
 
 def scaling_models(run: Run) -> list[dict]:

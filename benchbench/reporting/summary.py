@@ -30,7 +30,7 @@ COLUMNS = [
     "quality_target", "quality_reached", "higher_is_better", "time_to_target_s", "speedup_vs_cpu",
     "baseline_device", "scaling_efficiency", "peak_memory_bytes", "energy_j_per_epoch",
     "energy_j", "duration_s", "interval", "contended", "contended_reason", "samples_per_joule",
-    "energy_window", "quality_judged", "quality_best", "seeds", "quality_n", "time_to_target_n",
+    "energy_window", "quality_judged", "quality_best", "watts", "seeds", "quality_n", "time_to_target_n",
     "quality_partial_epochs",
 ]
 
@@ -230,6 +230,7 @@ def _row(key: tuple[str, str], cells: list[dict]) -> dict:
         "energy_j": _mean_of(cells, "energy", "joules"),
         "duration_s": _mean_of(cells, "duration_s"),
         "samples_per_joule": _mean_of(cells, "energy", "samples_per_joule"),
+        "watts": _mean_of(cells, "energy", "watts"),  # over the same window as the joules
         "energy_window": _first(cells, "energy", "window") or ("whole cell" if _first(cells, "energy", "joules") else ""),
     }
     row["contended"], row["contended_reason"] = contention(cells)

@@ -169,6 +169,8 @@ def figure_notes(run: Run, summary: pd.DataFrame) -> list[str]:
     if "within-run" in kinds:
         notes.append("95% CI within-run: a bootstrap of one run's steps (one repeat); it does not cover run-to-run "
                      "variation; use --repeat 3 or more for intervals a second run should reproduce")
+    if "t-log-medians" in kinds:
+        notes.append("95% CI over repeats: t-interval on the log repeat medians (fewer than 10 repeats)")
     if "hierarchical" in kinds:
         notes.append("95% CI over repeats: hierarchical bootstrap (repeats resampled, then steps within each)")
     if "seeds" in summary and (summary["seeds"] > 1).any():
@@ -190,6 +192,10 @@ def figure_notes(run: Run, summary: pd.DataFrame) -> list[str]:
                                        & summary["samples_per_joule"].notna()).any():
         notes.append("energy: NVML counters (GPUs) read when timing starts and after the last timed step, on every rank, "
                      "summed; RAPL package counters (CPUs) over the same window, for the whole machine")
+    if "energy_window" in summary and (summary["energy_window"].astype(str).str.startswith("timed steps (")
+                                       & summary["samples_per_joule"].notna()).any():
+        notes.append("energy: NVML counters read around each timed step (bookkeeping between steps left out), "
+                     "on every rank, summed")
     return notes
 
 

@@ -98,7 +98,7 @@ def test_two_spellings_of_one_workload_resolving_to_one_cell(tmp_path):
 
 def test_batch_that_does_not_divide_over_ranks_under_strong_scaling(project):
     proc = cli(project, *run_args(project, "--workload", "big_batch", "--device", "cpu:dp3", "--scaling", "strong"))
-    assert_user_error(proc, "cpu:dp3", "3 ranks", "batch of 10", "--scaling weak")
+    assert_user_error(proc, "cpu:dp3", "3 devices", "batch of 10", "--scaling weak")
     _nothing_written(project)
 
 

@@ -34,6 +34,8 @@ def test_seeds_give_a_cell_each_and_the_report_scores_them(tmp_path, monkeypatch
     assert cli_main.main(["report", str(path)]) == 0  # in this process: the report is plain reading
     out = capsys.readouterr().out
     assert "2/3 (67%)" in out and "1.5 [1–2]" in out and "olympic mean" in out
-    assert "Repeatability" not in out  # different seeds are not repeats
+    repeatability = out.split("== Repeatability ==")[1].split("\n== ")[0]
+    assert "no cell was repeated" in repeatability  # different seeds are not repeats
+    assert "distinct final weights over" not in out and "bit-identical over" not in out
     assert cli_main.main(["run", "--seed", "2", "--seeds", "1,2"]) == 2
     assert capsys.readouterr().err.startswith("benchbench: error: --seed with a list of --seeds")

@@ -96,3 +96,17 @@ def test_nccl_unusable_on_one_rank_fails_every_rank_at_once_naming_it(tmp_path):
         text = (tmp_path / f"rank{r}.txt").read_text()
         assert text.startswith("NCCL is not usable on rank 1: the NCCL library does not load (RuntimeError: "
                                "libnccl.so.2"), text
+
+
+@pytest.mark.gpu
+def test_nccl_refuses_a_non_contiguous_array():
+    """NCCL moves ``size`` elements from the array's pointer: a strided view would send the wrong bytes."""
+    from benchbench.core import backend
+
+    comm = nccl_module.NcclCommunicator.__new__(nccl_module.NcclCommunicator)  # the check comes before NCCL
+    comm._dtypes, comm.nccl_comm = {"float32": 7}, None
+    strided = backend.cupy.ones((4, 6), dtype="float32")[:, ::2]
+    with pytest.raises(ValueError, match="C-contiguous"):
+        comm.allreduce_sum(strided)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        comm.broadcast(strided.T)

@@ -36,8 +36,27 @@ def test_judge_marks_moved_probes():
     assert probes.judge(before, before, ref)["moved"] is True
     # Faster than the reference is no interference.
     assert probes.judge(ref, ref, before)["moved"] is False
-    with pytest.raises(ValueError, match="tolerance"):
-        probes.judge(before, before, tolerance=0)
+    # Nor is a faster "after": an idle GPU's clocks ramp up (345 MHz -> boost) while the cell runs.
+    ramped = probes.judge({"gpu_gemm_gflops": 100.0}, {"gpu_gemm_gflops": 500.0})
+    assert ramped["moved"] is False and ramped["changes"]["gpu_gemm_gflops after/before"] == pytest.approx(5.0)
+
+
+def test_the_gpu_probe_waits_for_the_clocks():
+    now = [0.0]
+    calls = []
+
+    def ramping():  # a GEMM at idle clocks, ramping to steady after five calls
+        calls.append(None)
+        now[0] += max(0.001, 0.006 - 0.001 * len(calls))
+
+    assert probes._warm_clocks(ramping, clock=lambda: now[0]) == 7  # three steady calls in a row
+    now[0], calls[:] = 0.0, []
+
+    def erratic():  # never steady: the warm-up ends at its time limit
+        calls.append(None)
+        now[0] += 0.1 if len(calls) % 2 else 0.2
+
+    assert probes._warm_clocks(erratic, max_s=0.3, clock=lambda: now[0]) == 2
 
 
 def test_run_calibration_marks_the_cell(monkeypatch):

@@ -104,7 +104,7 @@ def mlp_quality(reached, tta):
 
 
 def alpha_cells():
-    gpu_energy = {"joules": 2000.0, "joules_per_epoch": 450.0, "source": "nvml"}
+    gpu_energy = {"joules": 2000.0, "joules_per_epoch": 450.0, "source": "nvml", "watts": 200.0, "window_s": 10.0}
     return [
         cell("mlp_mnist", "cpu", 0.05, seed=1, phases={"data": 0.002, "forward": 0.015, "backward": 0.028, "update": 0.005},
              quality=mlp_quality(True, 600.0), epochs=3),
@@ -128,7 +128,7 @@ def alpha_cells():
 def beta_cells():
     return [
         cell("mlp_mnist", "cpu", 0.1, seed=11),
-        cell("mlp_mnist", "gpu:0", 0.002, seed=12, energy={"joules": 1000.0, "joules_per_epoch": 200.0, "source": "nvml"}),
+        cell("mlp_mnist", "gpu:0", 0.002, seed=12, energy={"joules": 1000.0, "joules_per_epoch": 200.0, "source": "nvml", "watts": 125.0, "window_s": 8.0}),
         cell("cnn_mnist", "cpu", 0.4, seed=13),
     ]
 

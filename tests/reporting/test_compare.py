@@ -27,6 +27,9 @@ def test_ratios_with_ci(frame):
 def test_energy_price_and_missing(frame):
     alpha_gpu = frame.loc[("mlp_mnist", "gpu:0", "alpha-1a2b3c4d")]
     assert alpha_gpu.watts == pytest.approx(200.0)
+    # Watts are the timed window's (1000 J over 8 s), not its joules over the whole cell's 10 s.
+    beta_gpu = frame.loc[("mlp_mnist", "gpu:0", "beta-5e6f7a8b")]
+    assert beta_gpu.watts == pytest.approx(125.0)
     assert alpha_gpu.samples_per_joule == pytest.approx(alpha_gpu.samples_per_s / 200.0)
     beta_cpu = frame.loc[("cnn_mnist", "cpu", "beta-5e6f7a8b")]
     assert beta_cpu.samples_per_s_per_1k_price == pytest.approx(beta_cpu.samples_per_s / 4)
@@ -88,9 +91,9 @@ def test_repeats_decide_significance_and_contention_warns():
     fast = _repeated_run("beta-5e6f7a8b", 0.025, 3, 0.02, contended=True)
     frame = compare_frame([base, fast]).set_index(["machine"])
     row = frame.loc["beta-5e6f7a8b"]
-    assert row.interval == "hierarchical" and row.significant and row.ratio == pytest.approx(2.0, rel=0.02)
+    assert row.interval == "welch-log-medians" and row.significant and row.ratio == pytest.approx(2.0, rel=0.02)
     same = compare_frame([base, _repeated_run("beta-5e6f7a8b", 0.0502, 3, 0.05)]).set_index(["machine"])
-    assert same.loc["beta-5e6f7a8b"].interval == "hierarchical" and not same.loc["beta-5e6f7a8b"].significant
+    assert same.loc["beta-5e6f7a8b"].interval == "welch-log-medians" and not same.loc["beta-5e6f7a8b"].significant
     from benchbench.reporting.compare import compare_notes
 
     notes = compare_notes([base, fast], compare_frame([base, fast]))

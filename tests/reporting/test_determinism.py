@@ -45,7 +45,7 @@ def test_on_the_cpu_the_modes_are_the_same_and_no_cost_is_shown(tmp_path):
     rows = {r["deterministic"]: r for r in determinism_rows([run])}
     assert rows[True]["modes_differ"] is False and rows[True]["slowdown"] is None
     text = determinism_text([run])
-    assert "on the CPU runs are deterministic already" in text and "step time x" not in text
+    assert "the mode ran no different computation here" in text and "step time x" not in text
 
 
 def test_repeats_are_grouped_by_seed_and_full_cells_compared_at_a_common_epoch(tmp_path):

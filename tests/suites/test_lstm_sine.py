@@ -6,10 +6,13 @@ from benchbench.core import seed
 
 
 def test_variants_and_parameters(get):
-    assert get("lstm_sine")[1] == {"hidden": 5, "fused": False}
+    assert get("lstm_sine")[1] == {"hidden": 5, "fused": False, "embed": 0}
     assert get("lstm_sine:small")[1]["hidden"] == 5
     assert get("lstm_sine:wide")[1]["hidden"] == 128
-    assert get("lstm_sine:wide,fused=true")[1] == {"hidden": 128, "fused": True}
+    assert get("lstm_sine:wide,fused=true")[1] == {"hidden": 128, "fused": True, "embed": 0}
+    assert get("lstm_sine:embed")[1] == {"hidden": 5, "fused": False, "embed": 32}
+    with pytest.raises(ValueError, match="embed"):
+        get("lstm_sine:embed=1")
     with pytest.raises(ValueError, match="hidden"):
         get("lstm_sine:hidden=0")
 
@@ -53,3 +56,18 @@ def test_trains_and_loss_falls_and_the_metric_is_the_mse(get, trainer, spec):
     y = trainer.as_float(((model(x).array - t) ** 2).mean())
     assert loss == pytest.approx(mse) and mse == pytest.approx(y, rel=1e-5)
     assert wl.metric == "mse" and not wl.higher_is_better
+
+
+def test_the_embed_variant_gathers_repeated_rows_and_accumulates_their_gradient(get):
+    from benchbench.core import functions as F
+
+    wl, params, module = get("lstm_sine:embed")
+    seed(0)
+    model = wl.build_model(params)
+    assert model.count_params() == 32 * 5 + (4 * 5 * 5 + 4 * 5 * 5 + 4 * 5) + (5 + 1)
+    x, t = wl.load_data("synthetic", n_train=4, n_val=2).train
+    loss = F.mean_squared_error(model(x), t)
+    model.cleargrads()
+    loss.backward()
+    used = numpy.flatnonzero(numpy.abs(model.table.grad).sum(axis=1))
+    assert 2 <= used.size < 32  # 200 values fall into fewer levels: rows repeat, their gradients add

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy
 
 from .. import backend
-from ..config import config
+from ..config import config, deterministic_paths
 from ..function import Function
 from ._scatter import scatter_add
 from ._checks import ARRAY_TYPES, check_operand
@@ -182,6 +182,7 @@ class GetItem(Function):
         if self.advanced and not self.boolean_only:
             if xp is not numpy and config.deterministic:
                 # add.at on a GPU accumulates with atomics, in an order that changes from run to run.
+                deterministic_paths["get_item backward: sorted segment sum instead of atomic add.at"] += 1
                 return (scatter_add(xp, x.shape, gys[0].dtype, self.key, gys[0]),)
             xp.add.at(gx, self.key, gys[0])  # integer indices may repeat: accumulate (numpy: in order)
         else:

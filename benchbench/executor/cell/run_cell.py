@@ -14,9 +14,10 @@ import traceback
 
 import numpy
 
-from benchbench.executor.cell.measurements import (batchnorm_record, deterministic_record, failed_alloc, gpu_probe, interconnect_record,
-                           pool_records, start_pool_peak, window_records)
 from benchbench.cell_record import Diverged, _summaries, classify, one_line, skeleton
+from benchbench.executor.cell.measurements import (batchnorm_record, deterministic_record, failed_alloc, gpu_probe,
+                                                   interconnect_record, pool_records, start_pool_peak, tf32_record,
+                                                   window_records)
 from benchbench.executor.cell.training import CellContext, _train_full, _train_quick
 
 
@@ -63,17 +64,17 @@ def run_cell(desc: dict, comm=None) -> dict:
     t0 = time.perf_counter()
     cell = skeleton(desc)
     cell["host_allocator"] = host_allocator.tune()  # freed arrays reused: no page faults each step
-    mode = deterministic_record(desc)
-    if mode is not None:
-        cell["deterministic_mode"] = mode
+    from benchbench.core.config import deterministic_paths
+
+    paths_before = dict(deterministic_paths)
     timer = losses = c = monitor = pool = threads = gpu_probe_before = None
     try:
         c = CellContext(desc, comm)
         cell["flops_per_sample"] = {k: float(v) for k, v in c.wl.flops_per_sample(c.params).items()}
         monitor = _start_monitor(c.device)
         c.window = TimedWindow(monitor)
+        gpu_probe_before = gpu_probe(c.device)  # before the pool is tracked: the probe's arrays are not the cell's
         pool = start_pool_peak(c.device)
-        gpu_probe_before = gpu_probe(c.device)
         threads = _cpu_threads_per_rank(c)
         if threads is not None:
             cell["threads_per_rank"] = threads
@@ -103,9 +104,16 @@ def run_cell(desc: dict, comm=None) -> dict:
         cell["quality"]["partial"] = True  # the epochs finished before the cell ended early
     if c is not None and c.batch_limits is not None:  # the CPU memory budget of a batch search
         c.batch_limits.close()
+    mode = deterministic_record(desc, {k: v - paths_before.get(k, 0) for k, v in deterministic_paths.items()})
+    if mode is not None:
+        cell["deterministic_mode"] = mode
+    if desc.get("device_kind") == "gpu":
+        cell["tf32"] = tf32_record(desc)
     try:
         if c is not None and c.window is not None:
             c.window.stop()
+        if pool is not None:
+            pool.uninstall()  # the after-probe's arrays are not the cell's either
         if timer is not None:
             _summaries(cell, c, timer)
             window_records(cell, c, timer, threads, gpu_probe_before)

@@ -49,6 +49,7 @@ class CellContext:
     lr_rule: object = None  # the learning rate at another batch (batch_run)
     fixed_steps: int | None = None  # the steps of a quick cell's fixed part and the weights after them
     fixed_weights_hash: str | None = None
+    persistent_digest_before: str | None = None  # data parallel: this rank's BatchNorm statistics before averaging
 
     def __init__(self, desc, comm):
         from benchbench import core, registry
@@ -113,11 +114,16 @@ class CellContext:
     def step(self, timer):
         """One timed training step; returns (loss, metric) as floats (averaged over ranks)."""
         be, dev = self.backend, self.device
+        window = self.window
+        if window is not None:
+            window.step_begin()
         with timer.step():
             with timer.phase(DATA):
                 batch = self.train_it.next()
                 x, t = (be.to_device(a, dev) for a in batch)
             loss, metric = self.train_step(x, t, timer)
+        if window is not None:
+            window.step_end()
         if self.dp:
             timer.split_last(ALLREDUCE, float(self.optimizer.last_allreduce_s), UPDATE)
         return self._mean(*_to_host(loss, metric))
@@ -135,7 +141,9 @@ class CellContext:
         core, be = self.core, self.backend
         if self.dp:  # every rank validates with the same BatchNorm running statistics
             from benchbench.executor.cell.data_parallel import average_persistents
+            from benchbench.executor.cell.measurements import persistent_digest
 
+            self.persistent_digest_before = persistent_digest(self)  # each rank's own, before averaging
             self.synced_persistents = average_persistents(self.model, self.comm)
         it = BatchIterator(self.val_data, self.per_rank, shuffle=False, rank=self.rank, size=self.size, repeat=False)
         n_batches = it.batches_per_epoch if max_batches is None else min(int(max_batches), it.batches_per_epoch)
@@ -312,7 +320,7 @@ def _keep_best(q: dict, previous: dict | None, epoch: int) -> None:
     q["epochs_to_target"] = prev.get("epochs_to_target")
 
 
-def _log_header(c: _Cell, data: dict) -> None:
+def _log_header(c: CellContext, data: dict) -> None:
     """The first line of the cell's epoch log file: its data and how its quality is judged, so that
     the epochs of a cell that dies later keep their data source and target (``launcher.partial_quality``)."""
     path = c.desc.get("epoch_log_path")

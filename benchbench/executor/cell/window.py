@@ -10,6 +10,7 @@ the cell's ``interference`` and ``energy`` records (energy summed over ranks).
 from __future__ import annotations
 
 import os
+import time
 
 from benchbench.executor import interference
 
@@ -27,6 +28,7 @@ class TimedWindow:
                     "pid": os.getpid()}
         self.energy_mj = 0 if monitor is not None else None
         self.gpu_pids: set[int] = set()
+        self.gpu_listed = 0  # the most processes NVML listed on the GPU at one look
         self.clock_events: set[str] = set()
         self.spans = 0
         self.closed = False
@@ -40,6 +42,10 @@ class TimedWindow:
 
             if cpu_energy()["available"]:
                 self._rapl, self.rapl_j = RaplCounter(), 0.0
+        # Energy over the steps alone (bookkeeping between steps -- loss read-back, rank gathers -- left out).
+        self.step_energy_mj = 0 if monitor is not None else None
+        self.step_wall_s = 0.0
+        self._step0 = None
 
     @property
     def open(self) -> bool:
@@ -51,12 +57,12 @@ class TimedWindow:
         if self.open or self.closed:
             return
         self._gpu_look()
-        if self.monitor is not None:
-            self._e0 = self.monitor.energy_mj()
         if self._rapl is not None:
             self._rapl.start()
         self._cpu = interference.CpuWindow()
         self._cpu.start()
+        if self.monitor is not None:  # read right after the CPU window's clock: the two spans coincide
+            self._e0 = self.monitor.energy_mj()
 
     resume = start
 
@@ -64,9 +70,9 @@ class TimedWindow:
         """Close the current span (e.g. before validation); ``resume`` opens the next."""
         if not self.open:
             return
+        e1 = self.monitor.energy_mj() if self.monitor is not None else None
         r = self._cpu.stop()
         self._cpu = None
-        e1 = self.monitor.energy_mj() if self.monitor is not None else None
         if self._rapl is not None and self.rapl_j is not None:
             joules = self._rapl.stop()
             self.rapl_j = None if joules is None else self.rapl_j + joules
@@ -81,6 +87,23 @@ class TimedWindow:
         self.spans += 1
         self._gpu_look()
 
+    def step_begin(self) -> None:
+        """A timed step starts: read the energy counter (nothing outside an open span or without NVML)."""
+        if self.open and self.step_energy_mj is not None:
+            self._step0 = (self.monitor.energy_mj(), time.perf_counter())
+
+    def step_end(self) -> None:
+        """The timed step ended (device synchronised): add its energy and wall time."""
+        if self._step0 is None:
+            return
+        (e0, t0), self._step0 = self._step0, None
+        e1 = self.monitor.energy_mj()
+        if isinstance(e0, int) and isinstance(e1, int) and e1 >= e0:
+            self.step_energy_mj += e1 - e0
+            self.step_wall_s += time.perf_counter() - t0
+        else:
+            self.step_energy_mj = None
+
     def stop(self) -> None:
         """Close the window after the last timed step; later ``start`` calls do nothing."""
         self.pause()
@@ -90,8 +113,9 @@ class TimedWindow:
         if self.monitor is None:
             return
         pids = self.monitor.process_ids()
-        if pids:
+        if pids is not None:
             self.gpu_pids.update(pids)
+            self.gpu_listed = max(self.gpu_listed, len(set(pids)))
         events = self.monitor.clock_events()
         if events:
             self.clock_events.update(events)
@@ -99,7 +123,10 @@ class TimedWindow:
     def as_dict(self) -> dict:
         """This rank's figures (JSON-ready), for :func:`combine`."""
         return {"cpu": dict(self.cpu), "energy_mj": self.energy_mj, "gpu_pids": sorted(self.gpu_pids),
+                "gpu_listed": self.gpu_listed,
                 "clock_events": sorted(self.clock_events), "spans": self.spans, "pid": os.getpid(),
+                "step_energy_mj": self.step_energy_mj if self.step_wall_s > 0 else None,
+                "step_wall_s": self.step_wall_s,
                 "has_gpu": self.monitor is not None, "rapl_j": self.rapl_j}
 
 
@@ -125,15 +152,29 @@ def combine(ranks: list[dict], *, threads_per_rank: int | None, probes: dict | N
     gpu = None
     if any(r.get("has_gpu") for r in ranks):
         others = sorted({p for r in ranks for p in r.get("gpu_pids") or [] if p not in own_pids})
-        gpu = {"other_processes": others, "clock_events": sorted({e for r in ranks for e in r.get("clock_events") or []})}
+        events = sorted({e for r in ranks for e in r.get("clock_events") or []})
+        gpu = {"other_processes": others,
+               "clock_events": [e for e in events if e not in interference.RECORDED_ONLY_EVENTS],
+               "power_capped": any(e in interference.RECORDED_ONLY_EVENTS for e in events)}
+        if any(r["pid"] not in (r.get("gpu_pids") or []) for r in ranks if r.get("has_gpu")):
+            # NVML lists pids of another namespace (the host's, seen from a container): which are ours is
+            # unknown, so the count decides: more processes listed on a GPU than the run has there.
+            gpu.update(other_processes=[], pid_namespace="unknown", listed_pids=others,
+                       listed_processes=max(int(r.get("gpu_listed") or 0) for r in ranks), own_processes=1)
     windows = [r["cpu"] for r in ranks if r["cpu"]["wall_s"] > 0]
     record = interference.summarize(windows, threads_per_rank, gpu=gpu, probes=probes) if windows else None
     energy = {"joules": None, "joules_per_epoch": None, "samples_per_joule": None, "watts": None,
               "window": "timed steps", "ranks": len(ranks), "source": None}
     readings = [r.get("energy_mj") for r in ranks if r.get("has_gpu")]
+    per_step = [r.get("step_energy_mj") for r in ranks if r.get("has_gpu")]
+    if per_step and all(isinstance(v, int) for v in per_step):  # the steps alone
+        readings = per_step
+        wall = max(r.get("step_wall_s") or 0.0 for r in ranks)
+        energy["window"] = "timed steps (bookkeeping between steps excluded)"
+    elif readings:
+        wall = max(r["cpu"]["wall_s"] for r in ranks)
     if readings and all(isinstance(v, int) for v in readings):
         joules = sum(readings) / 1000.0
-        wall = max(r["cpu"]["wall_s"] for r in ranks)
         energy.update(joules=joules, source="nvml",
                       joules_per_epoch=joules / steps * steps_per_epoch if steps and steps_per_epoch else None,
                       samples_per_joule=samples / joules if joules > 0 else None,

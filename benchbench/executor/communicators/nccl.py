@@ -139,6 +139,9 @@ class NcclCommunicator(Communicator):
     def _nccl_dtype(self, array, what):
         if not isinstance(array, backend.ndarray):
             raise TypeError(f"NcclCommunicator.{what}: array must be a cupy array, got {type(array).__name__}")
+        if not array.flags.c_contiguous:  # NCCL reads `size` elements from the first one's address
+            raise ValueError(f"NcclCommunicator.{what}: array must be C-contiguous (NCCL moves size elements from "
+                             f"its pointer), got shape {array.shape} with strides {array.strides}")
         try:
             return self._dtypes[array.dtype.name]
         except KeyError:

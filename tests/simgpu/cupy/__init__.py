@@ -8,6 +8,44 @@ processes (``cupy.cuda.nccl``) and, beside it, a simulated ``pynvml``.
 It refuses what real cupy refuses (see ``_core``), and counts the transfers back to the host
 (``_sim_stats()``), so tests can hold a training step to the synchronisations it needs.
 
+Rules (each held by a test in ``tests/test_simgpu.py`` or ``tests/test_simgpu_strict.py``):
+
+===============================================  ==================================================
+rule of the simulator                            the cupy / CUDA / NCCL / NVML behaviour it mirrors
+===============================================  ==================================================
+no implicit host conversion (``__array__``)      ``TypeError: Implicit conversion to a NumPy array``
+numpy functions/ufuncs dispatch to cupy's        ``ndarray.__array_function__`` (NEP 18) and
+(``__array_function__``, ``__array_ufunc__``)    ``__array_ufunc__`` (NEP 13); a host operand: TypeError
+host arrays in device operations refused         ``TypeError: Unsupported type <class 'numpy.ndarray'>``
+two devices in one operation, or an array        ``ValueError: The device where the array resides (0)
+not on the current device, refused               is different from the current device`` (no peer access)
+basic and integer indexing give views            ``a[i]`` is a 0-d view sharing memory, never a copy
+``add.at`` and ``cupyx.scatter_add`` with        ``_scatter_op_single``: atomics only for int32, float16,
+integer-array indices: atomic dtypes only        float32, float64, uint32, uint64 (``TypeError``)
+events complete only after a synchronisation     ``cudaEventQuery`` is ``cudaErrorNotReady`` until the
+(own, stream, device, blocking copy) or a        device reaches the event; ``cudaEventElapsedTime`` on
+latency: ``query()`` is False right after record an incomplete event fails (NotReady)
+streams and events belong to a device            ``cudaEventRecord`` on another device's stream and a
+                                                 stream of another GPU given to NCCL both fail
+boolean-mask indexing, ``nonzero``,              the output size is read back to the host: one
+``flatnonzero``, ``argwhere``, ``compress``,     synchronising device-to-host transfer each
+``extract``, ``unique``: counted syncs
+host index arrays (numpy arrays, lists) in an    copied to the device before the kernel: a
+index: counted host-to-device transfers          host-to-device transfer each
+an RNG per device; ``seed`` seeds the current    ``cupy.random.get_random_state()`` keeps one generator
+device's only                                    per device
+``copy()`` makes its copy on the current device  ``ndarray.copy`` allocates on the current device
+(``astype`` is a kernel: current device only)    (peer copy); ``astype`` launches an elementwise kernel
+NCCL: same collectives in the same order,        NCCL hangs or corrupts on a mismatch; init fails with
+one rank per GPU ("Duplicate GPU detected"),     ``Duplicate GPU detected``; buffers must be device
+live device buffers of the communicator's GPU    memory of the communicator's GPU
+memory pool capacity, ``OutOfMemoryError``       cupy's pool and ``cudaErrorMemoryAllocation``
+NVML (``pynvml``): idle clocks that ramp up      an idle GPU sits at a few hundred MHz and ramps to boost
+under load (``BENCHBENCH_SIM_GPU_RAMP_S``), a    under load; ``sw_power_cap`` is set while a GEMM-heavy
+power cap event (``..._THROTTLE=0x4``), host     step runs at the power limit; inside a container NVML
+pid mode (``..._HOST_PIDS=1``)                   lists host pids, not the container's
+===============================================  ==================================================
+
 It is NOT a speed model: its timings say nothing about any GPU. ``_benchbench_simulated`` is True
 here and absent from real cupy; benchbench marks every result made under it as simulated.
 """
@@ -18,6 +56,7 @@ import builtins as _builtins
 import numpy as _np
 
 from . import _state
+from . import _strict  # the rules beyond the plain wrapper (see the package docstring)
 from ._core import apply as _apply
 from ._core import ndarray
 from . import cuda  # noqa: E402
@@ -167,6 +206,7 @@ class ufunc:
     def at(self, a, indices, b=None):
         if not isinstance(a, ndarray):
             raise TypeError(f"cupy.{self.__name__}.at: a must be a device array, got {type(a).__name__}")
+        _strict.check_at(self.__name__, a, indices)
         args = (a, indices) if b is None else (a, indices, b)
         _apply(f"cupy.{self.__name__}.at", self._u.at, args, {})
 
@@ -216,6 +256,23 @@ for _name in _FUNCTIONS:
 
     globals()[_name] = _make(_name, getattr(_np, _name))
 del _name
+
+
+from ._clocks import ramped as _ramped  # noqa: E402
+
+matmul = _ramped(matmul)  # noqa: F821  (idle clocks that ramp up: see _clocks)
+dot = _ramped(dot)  # noqa: F821
+
+
+# Functions whose output size depends on the data read a count back to the host (see _strict).
+for _name in ("nonzero", "flatnonzero", "argwhere", "compress", "extract", "unique"):
+    globals()[_name] = _strict.syncing(globals()[_name])
+del _name
+ndarray.nonzero = _strict.syncing(ndarray.nonzero)
+ndarray.copy = _strict.copy_to_current
+ndarray.astype = _strict.astype_on_current
+ndarray.__array_ufunc__ = _strict.array_ufunc
+ndarray.__array_function__ = _strict.array_function
 
 
 def copy(a, order="K"):

@@ -2,8 +2,8 @@
 
 A device array wraps a numpy array that stands for device memory, with the device that holds it
 and the block it lives in. The rules are cupy's, strictly:
-- no implicit conversion to the host: ``numpy.asarray(a)``, numpy functions and ufuncs on a device
-  array raise ``TypeError``; ``.get()``, ``cupy.asnumpy``, ``float()``, ``int()``, ``bool()``,
+- no implicit conversion to the host: ``numpy.asarray(a)`` raises ``TypeError`` (numpy functions and
+  ufuncs on device arrays dispatch to cupy's, as cupy's NEP 13/18 hooks do); ``.get()``, ``cupy.asnumpy``, ``float()``, ``int()``, ``bool()``,
   ``.item()`` and ``.tolist()`` are the ways back, and each is counted;
 - no host array in a device operation (``TypeError``), no two devices in one operation, and no
   operation on an array that is not on the current device (``ValueError``: no peer access);
@@ -16,6 +16,7 @@ import numbers
 import numpy
 
 from . import _state
+from . import _strict  # the rules beyond the plain wrapper (see the package docstring)
 from .cuda import memory as _memory
 
 _ERR_IMPLICIT = ("Implicit conversion to a NumPy array is not allowed. "
@@ -131,7 +132,7 @@ class ndarray:
     """A simulated device array (cupy's ``ndarray``)."""
 
     __slots__ = ("_a", "_dev", "_mem", "__weakref__")
-    __array_ufunc__ = None  # numpy ufuncs on a device array raise TypeError
+    __array_ufunc__ = None  # replaced by cupy's dispatch (NEP 13) in the package: see _strict
     __array_priority__ = 100
 
     def __init__(self, shape, dtype=float, memptr=None, strides=None, order="C"):
@@ -169,7 +170,7 @@ class ndarray:
         raise TypeError(_ERR_IMPLICIT)
 
     def __array_function__(self, func, types, args, kwargs):
-        return NotImplemented  # numpy functions on a device array raise TypeError
+        return NotImplemented  # replaced by cupy's dispatch (NEP 18) in the package: see _strict
 
     def get(self, stream=None, order="C", out=None, blocking=True):
         """A host (numpy) copy of the array."""
@@ -262,7 +263,10 @@ class ndarray:
         k = ctx.take(key, host_ok=True)
         if ctx.device is not None and ctx.device != self._dev:
             raise ValueError(f"ndarray.__getitem__: an index on GPU {ctx.device} for an array on GPU {self._dev}")
+        _strict.count_index_traffic(key)
         r = self._a[k]
+        if not isinstance(r, numpy.ndarray):  # integers only: cupy gives a 0-d view, not a copy
+            r = self._a[(k if isinstance(k, tuple) else (k,)) + (Ellipsis,)]
         if isinstance(r, numpy.ndarray) and numpy.may_share_memory(r, self._a):
             return ndarray._view(r, self._mem)  # basic indexing: a view
         return ndarray._adopt(numpy.array(r), self._dev, "ndarray.__getitem__")
@@ -272,6 +276,8 @@ class ndarray:
         ctx.take(self)
         k = ctx.take(key, host_ok=True)
         ctx.check_current()
+        if not _is_mask(key):  # a mask scatter runs on the device (a cumulative sum), no sync
+            _strict.count_index_traffic(key)
         if isinstance(value, numpy.ndarray):  # cupy copies a host value to the device
             _state.count("host_to_device")
             v = value
@@ -348,6 +354,10 @@ for _n in _COMPUTE_METHODS:
     setattr(ndarray, _n, _method(_n, True))
 for _n in _VIEW_METHODS:
     setattr(ndarray, _n, _method(_n, False))
+
+
+def _is_mask(key) -> bool:
+    return any(isinstance(k, ndarray) and k.dtype.kind == "b" for k in (key if isinstance(key, tuple) else (key,)))
 
 
 def _alloc_on(dev: int, nbytes: int):

@@ -53,6 +53,17 @@ _stats_lock = threading.Lock()
 def count(kind: str, n: int = 1) -> None:
     with _stats_lock:
         stats[kind] += n
+    if kind == "device_to_host":
+        _blocking_copy_done()
+
+
+def _blocking_copy_done() -> None:
+    """A blocking copy to the host waits for the current device's work: its recorded events complete."""
+    import sys
+
+    cuda = sys.modules.get("cupy.cuda")
+    if cuda is not None and hasattr(cuda, "_sync_events"):
+        cuda._sync_events(local.device)
 
 
 def check_device(index: int) -> int:

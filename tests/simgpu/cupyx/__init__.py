@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy
 
 import cupy
+from cupy import _strict
 from cupy._core import apply as _apply
 
 
@@ -11,6 +12,7 @@ def scatter_add(a, slices, value):
     """``a[slices] += value`` with repeated indices accumulated (cupyx.scatter_add)."""
     if not isinstance(a, cupy.ndarray):
         raise TypeError("cupyx.scatter_add: a must be a device array")
+    _strict.check_at("add", a, slices, "scatter_add")
     _apply("cupyx.scatter_add", numpy.add.at, (a, slices, value), {})
 
 

@@ -8,6 +8,10 @@ Settings:
                                 every process, so an energy figure can be checked against P x time
     BENCHBENCH_SIM_GPU_THROTTLE throttle-reason bit mask reported while set (default 0: none)
     BENCHBENCH_SIM_GPU_FOREIGN  number of other processes NVML lists on each GPU (default 0)
+    BENCHBENCH_SIM_GPU_HOST_PIDS  1: NVML lists host pids (a container's view): the run's own pids are
+                                absent from the process list, which holds other numbers for them
+    BENCHBENCH_SIM_GPU_RAMP_S   seconds the SM clock takes to ramp from idle (345 MHz) to 1980 MHz
+                                after the device's first matrix product (default 0: always at 1980)
 
 Memory in use is what this process's simulated pool holds plus a fixed context size, from the
 first use of a device on; NVML sees no other process's simulated memory.
@@ -278,6 +282,14 @@ def nvmlDeviceGetMaxClockInfo(handle, clock_type):
 
 
 def nvmlDeviceGetClockInfo(handle, clock_type):
+    """The current clock: the SM clock ramps from idle under ``BENCHBENCH_SIM_GPU_RAMP_S`` (see cupy._clocks)."""
+    i = _handle(handle)
+    clocks = sys.modules.get("cupy._clocks")
+    if clocks is not None and clock_type in (NVML_CLOCK_SM, NVML_CLOCK_GRAPHICS):
+        return clocks.sm_clock_mhz(i)
+    if clock_type in (NVML_CLOCK_SM, NVML_CLOCK_GRAPHICS) and os.environ.get("BENCHBENCH_SIM_GPU_RAMP_S", "").strip() \
+            not in ("", "0"):
+        return 345  # never used in this process: idle
     return nvmlDeviceGetMaxClockInfo(handle, clock_type)
 
 
@@ -314,7 +326,7 @@ def nvmlDeviceGetComputeRunningProcesses(handle):
     i = _handle(handle)
     procs = []
     if _used(i):
-        procs.append(c_nvmlProcessInfo_t(pid=os.getpid(), usedGpuMemory=_used(i)))
+        procs.append(c_nvmlProcessInfo_t(pid=_listed_pid(os.getpid()), usedGpuMemory=_used(i)))
     text = os.environ.get("BENCHBENCH_SIM_GPU_FOREIGN", "").strip()
     for k in range(int(text) if text.isdigit() else 0):
         procs.append(c_nvmlProcessInfo_t(pid=10_000_000 + k, usedGpuMemory=1 << 30))
@@ -379,3 +391,7 @@ def nvmlDeviceGetNvLinkRemotePciInfo(handle, link):
 def nvmlDeviceGetTopologyCommonAncestor(handle1, handle2):
     a, b = _handle(handle1), _handle(handle2)
     return NVML_TOPOLOGY_INTERNAL if a == b else NVML_TOPOLOGY_HOSTBRIDGE
+def _listed_pid(pid: int) -> int:
+    """``pid`` as NVML lists it: under ``BENCHBENCH_SIM_GPU_HOST_PIDS=1`` the host's pid of a process in a
+    container (another pid namespace), which is not the pid the process sees for itself."""
+    return pid + 4_000_000 if os.environ.get("BENCHBENCH_SIM_GPU_HOST_PIDS", "").strip() == "1" else pid

@@ -44,7 +44,7 @@ class Device:
         return False
 
     def synchronize(self):
-        _state.check_device(self.id)
+        _sync_events(_state.check_device(self.id))
 
     @property
     def pci_bus_id(self) -> str:
@@ -80,17 +80,25 @@ _ptrs = itertools.count(0x1000)
 
 
 class Stream:
-    """A simulated stream: work is done when it is issued, so synchronisation waits for nothing."""
+    """A simulated stream of the device current at its creation (the null stream: of whichever device
+    is current). Work is done when it is issued, but an event recorded on it completes only when
+    something synchronises with it (see ``Event``)."""
 
     _current = threading.local()
+    _by_ptr: dict = {}
 
     def __init__(self, null=False, non_blocking=False, ptds=False, priority=None):
         self.ptr = 0 if null else next(_ptrs)
-        self.device_id = _state.local.device
+        self.device_id = None if null else _state.check_device(_state.local.device)
         self._prev: list = []
+        if not null:
+            Stream._by_ptr[self.ptr] = self
+
+    def _device(self) -> int:
+        return _state.local.device if self.device_id is None else self.device_id
 
     def synchronize(self):
-        return None
+        _sync_events(self._device(), self.ptr)
 
     def record(self, event=None):
         event = Event() if event is None else event
@@ -115,10 +123,42 @@ class Stream:
 
     @property
     def done(self):
-        return True
+        return all(e._reached() for e in _pending if e._stream_key == (self._device(), self.ptr))
 
 
 Stream.null = Stream(null=True)
+
+
+def stream_device(ptr: int) -> int | None:
+    """The device of the stream with pointer ``ptr`` (None: the null stream, any device); an unknown
+    pointer raises cudaErrorInvalidResourceHandle."""
+    if int(ptr) == 0:
+        return None
+    s = Stream._by_ptr.get(int(ptr))
+    if s is None:
+        raise CUDARuntimeError(400, f"cudaErrorInvalidResourceHandle: no stream {int(ptr):#x}")
+    return s.device_id
+
+
+# Events recorded but not yet known complete: real CUDA completes them asynchronously, and a
+# program may rely on completion only after a synchronisation (or a blocking copy to the host).
+_pending: list = []
+
+
+def _sync_events(device: int | None = None, stream_ptr: int | None = None, upto=None) -> None:
+    """Mark complete the pending events of ``device`` (all devices: None), of one stream, and/or
+    recorded no later than event ``upto`` on its stream."""
+    keep = []
+    for e in _pending:
+        dev, ptr = e._stream_key
+        same = (device is None or dev == device) and (stream_ptr is None or ptr == stream_ptr)
+        if upto is not None:
+            same = same and e._seq <= upto._seq
+        if same:
+            e._complete = True
+        else:
+            keep.append(e)
+    _pending[:] = keep
 
 
 def get_current_stream(device_id=None):
@@ -126,27 +166,58 @@ def get_current_stream(device_id=None):
     return s if s is not None else Stream.null
 
 
+_event_seq = itertools.count()
+
+
+def _latency_s() -> float:
+    """How long after its record an event completes by itself (``BENCHBENCH_SIM_EVENT_LATENCY_S``,
+    default 2 ms): until then only a synchronisation completes it."""
+    import os
+
+    text = os.environ.get("BENCHBENCH_SIM_EVENT_LATENCY_S", "").strip()
+    return float(text) if text else 0.002
+
+
 class Event:
-    """A simulated CUDA event: ``record`` takes the host clock."""
+    """A simulated CUDA event of the device current at its creation: ``record`` takes the host clock;
+    it is complete (``query()``, ``done``, timing) only after a synchronisation with it: its own, its
+    stream's, its device's, or a blocking copy to the host."""
 
     def __init__(self, block=False, disable_timing=False, interprocess=False):
         self.disable_timing = disable_timing
         self._t = None
         self.ptr = next(_ptrs)
+        self.device_id = _state.check_device(_state.local.device)
+        self._complete = True  # an event never recorded reports complete (cudaEventQuery: success)
+        self._stream_key = self._seq = None
 
     def record(self, stream=None):
-        _state.check_device(_state.local.device)
+        stream = get_current_stream() if stream is None else stream
+        dev = stream._device()
+        if dev != self.device_id:
+            raise CUDARuntimeError(400, f"cudaErrorInvalidResourceHandle: an event of GPU {self.device_id} recorded "
+                                        f"on a stream of GPU {dev}")
         self._t = time.perf_counter()
+        self._stream_key, self._seq, self._complete = (dev, stream.ptr), next(_event_seq), False
+        _pending.append(self)
 
     def synchronize(self):
-        return None
+        if not self._complete:
+            dev, ptr = self._stream_key
+            _sync_events(dev, ptr, upto=self)  # and every earlier event of its stream
+
+    def _reached(self) -> bool:
+        """Complete: synchronised with, or the device got there on its own (``_LATENCY_S`` after record)."""
+        if not self._complete and time.perf_counter() >= self._t + _latency_s():
+            self._complete = True
+        return self._complete
 
     def query(self) -> bool:
-        return True
+        return self._reached()
 
     @property
     def done(self):
-        return True
+        return self._reached()
 
 
 def get_elapsed_time(start_event: Event, end_event: Event) -> float:
@@ -157,6 +228,11 @@ def get_elapsed_time(start_event: Event, end_event: Event) -> float:
                                         "disable_timing=True cannot be timed")
         if e._t is None:
             raise CUDARuntimeError(600, "cudaErrorNotReady: the event has not been recorded")
+        if not e._reached():
+            raise CUDARuntimeError(600, "cudaErrorNotReady: the event has not completed (synchronise with it "
+                                        "before reading the time)")
+    if start_event.device_id != end_event.device_id:
+        raise CUDARuntimeError(400, "cudaErrorInvalidResourceHandle: events of two devices")
     return (end_event._t - start_event._t) * 1e3
 
 

@@ -26,6 +26,7 @@ import numpy
 
 from .. import _state
 from . import memory as _memory
+from .runtime import CUDARuntimeError
 
 NCCL_INT8 = NCCL_CHAR = 0
 NCCL_UINT8 = 1
@@ -97,6 +98,39 @@ def _rendezvous_dir(uid) -> str:
     return os.path.join(tempfile.gettempdir(), f"benchbench-simnccl-{token}")
 
 
+def _device_key(device: int) -> str:
+    """A GPU as NCCL tells GPUs apart: its bus id on this host (a simulated node, ``BENCHBENCH_NODE``,
+    is a host of its own)."""
+    from .runtime import pci_bus_id
+
+    host = os.environ.get("BENCHBENCH_NODE") or os.uname().nodename
+    return f"{host}/{pci_bus_id(device)}"
+
+
+def _refuse_duplicate_gpus(devices: dict) -> None:
+    """NCCL refuses a communicator with two ranks on one GPU ("Duplicate GPU detected")."""
+    seen: dict = {}
+    for rank in sorted(devices):
+        key = devices[rank] if rank else _device_key(devices[rank])
+        if key in seen:
+            raise NcclError(5, f"Duplicate GPU detected : rank {seen[key]} and rank {rank} both on CUDA device "
+                               f"{key.split('/')[-1]}")
+        seen[key] = rank
+
+
+def _check_stream(stream, device: int, what: str) -> None:
+    """A collective runs on a stream of the communicator's device (or the null stream)."""
+    from . import stream_device
+
+    try:
+        dev = stream_device(int(stream))
+    except CUDARuntimeError as e:
+        raise NcclError(1, f"{what}: {e}") from None  # ncclUnhandledCudaError
+    if dev is not None and dev != device:
+        raise NcclError(1, f"{what}: a stream of GPU {dev} for the communicator of GPU {device} "
+                           "(cudaErrorInvalidResourceHandle)")
+
+
 class NcclCommunicator:
     """One rank of a simulated NCCL communicator, bound to the device current at creation."""
 
@@ -125,6 +159,7 @@ class NcclCommunicator:
             with open(port_file + ".tmp", "w") as f:
                 f.write(str(srv.getsockname()[1]))
             os.replace(port_file + ".tmp", port_file)
+            devices = {0: self._device}
             try:
                 while len(self._peers) < self._ndev - 1:
                     srv.settimeout(max(0.01, deadline - time.monotonic()))
@@ -138,8 +173,17 @@ class NcclCommunicator:
                     if peer.get("ndev") != self._ndev or peer.get("rank") in self._peers or peer.get("rank") == 0:
                         raise NcclError(5, f"communicator init: inconsistent rank {peer}")
                     self._peers[peer["rank"]] = conn
+                    devices[peer["rank"]] = peer.get("device")
+                _refuse_duplicate_gpus(devices)
                 for conn in self._peers.values():
                     _send(conn, {"ok": True})
+            except NcclError as e:
+                for conn in self._peers.values():
+                    try:
+                        _send(conn, {"ok": False, "error": str(e)})
+                    except OSError:
+                        pass
+                raise
             finally:
                 srv.close()
                 for remove, target in ((os.unlink, port_file), (os.rmdir, folder)):
@@ -159,11 +203,13 @@ class NcclCommunicator:
                         raise NcclError(5, f"communicator init: rank 0 did not appear within {_timeout():.0f} s")
                     time.sleep(0.01)
             sock = socket.create_connection(("127.0.0.1", port), timeout=_timeout())
-            _send(sock, {"rank": self._rank, "ndev": self._ndev})
+            _send(sock, {"rank": self._rank, "ndev": self._ndev, "device": _device_key(self._device)})
             try:
-                _recv(sock)
+                reply = _recv(sock)
             except (OSError, ConnectionError) as e:
                 raise NcclError(3, f"communicator init failed: {e}") from None
+            if not reply.get("ok"):
+                raise NcclError(5, reply.get("error") or "communicator init failed")
             self._hub = sock
 
     # ---- the device buffers behind pointers
@@ -253,6 +299,7 @@ class NcclCommunicator:
 
     # ---- the collectives (device pointers, as cupy's binding takes them)
     def allReduce(self, sendbuf, recvbuf, count, datatype, op, stream):
+        _check_stream(stream, self._device, "allReduce")
         if op not in _OPS:
             raise NcclError(4, f"allReduce: invalid op {op!r}")
         send = self._buffer(sendbuf, count, datatype, "allReduce").copy()
@@ -261,23 +308,27 @@ class NcclCommunicator:
                          send, recv)
 
     def reduce(self, sendbuf, recvbuf, count, datatype, op, root, stream):
+        _check_stream(stream, self._device, "reduce")
         send = self._buffer(sendbuf, count, datatype, "reduce").copy()
         recv = self._buffer(recvbuf, count, datatype, "reduce") if self._rank == root else None
         self._collective({"op": "reduce", "count": int(count), "dtype": datatype, "redop": op, "root": int(root)},
                          send, recv)
 
     def bcast(self, buff, count, datatype, root, stream):
+        _check_stream(stream, self._device, "bcast")
         buf = self._buffer(buff, count, datatype, "bcast")
         self._collective({"op": "bcast", "count": int(count), "dtype": datatype, "redop": None, "root": int(root)},
                          buf.copy() if self._rank == root else None, buf)
 
     def broadcast(self, sendbuff, recvbuff, count, datatype, root, stream):
+        _check_stream(stream, self._device, "broadcast")
         send = self._buffer(sendbuff, count, datatype, "broadcast").copy() if self._rank == root else None
         recv = self._buffer(recvbuff, count, datatype, "broadcast")
         self._collective({"op": "bcast", "count": int(count), "dtype": datatype, "redop": None, "root": int(root)},
                          send, recv)
 
     def allGather(self, sendbuf, recvbuf, count, datatype, stream):
+        _check_stream(stream, self._device, "allGather")
         send = self._buffer(sendbuf, count, datatype, "allGather").copy()
         recv = self._buffer(recvbuf, count * self._ndev, datatype, "allGather")
         self._collective({"op": "allGather", "count": int(count), "dtype": datatype, "redop": None, "root": None},

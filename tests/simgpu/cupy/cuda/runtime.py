@@ -37,7 +37,9 @@ def driverGetVersion() -> int:
 
 
 def deviceSynchronize() -> None:
-    _state.check_device(_state.local.device)
+    from . import _sync_events
+
+    _sync_events(_state.check_device(_state.local.device))
 
 
 def memGetInfo() -> tuple[int, int]:

@@ -1,5 +1,5 @@
-"""Simulated ``cupy.random``: device arrays drawn from a seeded generator (its stream differs from numpy's
-global one, as real cupy's does)."""
+"""Simulated ``cupy.random``: device arrays drawn from a seeded generator per device (its stream differs
+from numpy's global one, as real cupy's does; ``seed`` seeds the current device's generator only)."""
 from __future__ import annotations
 
 import numpy
@@ -62,21 +62,33 @@ class RandomState:
         return self._out(self._g.choice(a, size, replace, p))
 
 
-_state_rs = RandomState()
+_states: dict[int, RandomState] = {}  # cupy keeps one generator per device
 
 
 def get_random_state():
-    return _state_rs
+    """The current device's generator (each device has its own, seeded separately)."""
+    dev = _state.check_device(_state.local.device)
+    if dev not in _states:
+        _states[dev] = RandomState()
+    return _states[dev]
 
 
 def seed(seed=None):
-    _state_rs.seed(seed)
+    """Seed the current device's generator only (as cupy.random.seed does)."""
+    get_random_state().seed(seed)
 
 
 def reset_states():
-    _state_rs.seed(None)
+    _states.clear()
+
+
+def _on_current(name):
+    def f(*args, **kwargs):
+        return getattr(get_random_state(), name)(*args, **kwargs)
+    f.__name__ = name
+    return f
 
 
 for _name in "random random_sample rand randn standard_normal normal uniform randint permutation shuffle choice".split():
-    globals()[_name] = getattr(_state_rs, _name)
+    globals()[_name] = _on_current(_name)
 del _name

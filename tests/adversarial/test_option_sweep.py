@@ -16,7 +16,7 @@ import pytest
 
 from benchbench import cli, cli_args
 
-from .conftest import PLAN, results_doc
+from .conftest import PLAN, fake_sweep, results_doc
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -96,9 +96,7 @@ def sandbox(tmp_path, monkeypatch):
     monkeypatch.setattr(interference, "preflight", lambda *a, **k: dict(quiet))
     for name in ("run_start", "run_end", "before_cell", "after_cell"):  # calibration probes take seconds
         monkeypatch.setattr(probes.RunCalibration, name, lambda self, *a: None)
-    fake = {"ranks": 2, "points": [{"bytes": 4, "time_s": 1e-5, "algbw_gbs": 1.0, "busbw_gbs": 1.0}] * 2,
-            "fit": {"latency_s": 1e-6, "bandwidth_bytes_per_s": 1e9, "residuals": [0.0, 0.0],
-                    "max_abs_residual": 0.0}, "device": "cpu:dp2", "communicator": "mpi"}
+    fake = fake_sweep()
     monkeypatch.setattr(bandwidth, "run_sweep", lambda *a, **k: dict(fake))
     real_profile = profile.profile_workload
     monkeypatch.setattr(profile, "profile_workload", lambda *a, **k: _PROFILE or _PROFILE.update(real_profile(*a, **k))

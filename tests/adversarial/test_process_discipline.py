@@ -12,7 +12,7 @@ import pytest
 
 from benchbench.executor.launch import processes
 
-from .conftest import assert_user_error, cli, popen
+from .conftest import assert_user_error, cli, fake_sweep, popen
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -57,9 +57,7 @@ def test_bandwidth_json_that_cannot_be_written_after_the_sweep_is_one_line(tmp_p
     from benchbench import cli as cli_mod, json_files
     from benchbench.executor import bandwidth
 
-    fake = {"ranks": 2, "points": [{"bytes": 4, "time_s": 1e-5, "algbw_gbs": 1.0, "busbw_gbs": 1.0}] * 2,
-            "fit": {"latency_s": 1e-6, "bandwidth_bytes_per_s": 1e9, "residuals": [0.0, 0.0], "max_abs_residual": 0.0},
-            "device": "cpu:dp2", "communicator": "mpi"}
+    fake = fake_sweep()
     monkeypatch.setattr(bandwidth, "run_sweep", lambda *a, **k: fake)
 
     def read_only(*a, **k):

@@ -11,6 +11,7 @@ Example:
 """
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -28,50 +29,59 @@ def _kind(mode: int) -> str:
         return "a device"
     if stat.S_ISSOCK(mode):
         return "a socket"
-    return "not a regular file"
+    return "a special file"
 
 
-def read_limited(path, limit: int, what: str, error=UserError) -> bytes:
+def read_limited(path, limit: int, what: str, error=UserError, follow_symlinks: bool = True) -> bytes:
     """The bytes of a regular file of at most ``limit`` bytes.
 
-    The file kind and size are checked before anything is read (``os.stat`` does not
-    block on a FIFO), and at most ``limit + 1`` bytes are read, so a file that grows
-    or lies about its size is refused too.
+    The file is opened without blocking (a FIFO does not hang the open) and its kind and size
+    are checked on the open descriptor before anything is read; at most ``limit + 1`` bytes
+    are read, so a file that grows or lies about its size is refused too.
 
     Args:
         path: the file.
         limit: the largest size accepted, in bytes (> 0).
         what: what the file is, for messages (e.g. ``"results file"``).
         error: the exception type raised (a ``UserError`` subclass).
+        follow_symlinks: False to refuse a ``path`` that is a symbolic link (``O_NOFOLLOW``),
+            for a file that is going to be rewritten.
 
     Returns:
         The file's content.
 
     Raises:
-        error: missing, unreadable, not a regular file, or larger than ``limit``.
+        error: missing, unreadable, a symbolic link (when not followed), not a regular file, or
+            larger than ``limit``.
         ValueError: ``limit`` is not a positive integer.
     """
     if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
         raise ValueError(f"read_limited: limit must be a positive integer, got {limit!r}")
     name = os.fspath(path)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    if not follow_symlinks:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
-        st = os.stat(name)
+        fd = os.open(name, flags)
     except OSError as e:
+        if e.errno == errno.ELOOP and not follow_symlinks:
+            raise error(f"{name}: the {what} is a symbolic link; benchbench does not write through links: "
+                        "name the file itself") from None
+        if e.errno == errno.ENOENT:
+            raise error(f"{name}: no such {what}") from None
         raise error(f"{name}: cannot read the {what} ({e.strerror or e})") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise error(f"{name}: the {what} is {_kind(st.st_mode)}, expected a regular file")
-    if st.st_size > limit:
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+        os.close(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise error(f"{name}: the {what} is {_kind(st.st_mode)}, not a regular file")
         raise error(f"{name}: the {what} is {st.st_size / MiB:.1f} MiB, more than the {limit / MiB:.0f} MiB "
                     f"a {what} can be; is it the right file?")
-    try:
-        fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError as e:
-        raise error(f"{name}: cannot read the {what} ({e.strerror or e})") from None
-    try:
-        with os.fdopen(fd, "rb") as f:
+    with os.fdopen(fd, "rb") as f:
+        try:
             data = f.read(limit + 1)
-    except OSError as e:
-        raise error(f"{name}: cannot read the {what} ({e.strerror or e})") from None
+        except OSError as e:
+            raise error(f"{name}: cannot read the {what} ({e.strerror or e})") from None
     if len(data) > limit:
         raise error(f"{name}: the {what} is larger than the {limit / MiB:.0f} MiB a {what} can be")
     return data

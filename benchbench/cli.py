@@ -11,6 +11,8 @@ finished cells are kept). A bug is ``benchbench: internal error: ...``, exit sta
 """
 from __future__ import annotations
 
+import errno
+import math
 import os
 import sys
 from pathlib import Path
@@ -44,7 +46,7 @@ def _cmd_list(args) -> int:
     from benchbench import registry
     from benchbench.executor.launch.progress import make_console
 
-    reg = registry.discover(args.suites)
+    reg = registry.discover(args.suites, builtins=True)  # a user's folder adds to the built-in workloads
     table = Table(title="workloads", title_justify="left")
     rows = registry.list_rows(reg)
     for col in ("spec", "dataset", "batch", "epochs", "optimizer", "target", "GFLOP/step/sample", "description"):
@@ -129,8 +131,8 @@ def _parse_prices(items) -> dict:
             price = float(value)
         except ValueError:
             price = None
-        if not sep or not machine or price is None:
-            raise UsageError(f"--price must be MACHINE=PRICE, MACHINE a machine id or label "
+        if not sep or not machine or price is None or not (math.isfinite(price) and price > 0):
+            raise UsageError(f"--price must be MACHINE=PRICE, MACHINE a machine id or label and PRICE above 0 "
                              f"(e.g. myhost-1a2b3c4d=12000), got {item!r}")
         prices[machine] = price
     return prices
@@ -138,21 +140,29 @@ def _parse_prices(items) -> dict:
 
 def _cmd_bandwidth(args) -> int:
     from benchbench.executor import bandwidth
-    from benchbench.json_files import atomic_write_json
+    from benchbench.executor.launch import processes, signals
     from benchbench.results import to_jsonable
 
-    sizes = bandwidth.DEFAULT_SIZES
-    if args.sizes:
-        try:
-            sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
-        except ValueError:
-            raise UsageError(f"--sizes must be byte counts separated by commas, got {args.sizes!r}") from None
-    result = bandwidth.run_sweep(args.device, sizes, reps=args.reps)
+    sizes = bandwidth.DEFAULT_SIZES if args.sizes is None else bandwidth.parse_sizes(args.sizes)
+    _check_output_files(("--json", args.json))  # before the sweep, as profile does
+    processes.sweep_stale_scratch()
+    with signals.terminate_as_interrupt():
+        result = bandwidth.run_sweep(args.device, sizes, reps=args.reps, timeout_s=args.timeout)
     print(bandwidth.format_sweep(result, result["device"]))
     if args.json:
-        atomic_write_json(args.json, to_jsonable(result))
+        _write_json_output(args.json, "--json", to_jsonable(result))
         print(f"wrote {args.json}")
     return EXIT_OK
+
+
+def _write_json_output(path, option: str, obj, default=None) -> None:
+    """Write a ``--json`` file; a disk that filled or went read-only since the check is one line."""
+    from benchbench.json_files import atomic_write_json
+
+    try:
+        atomic_write_json(path, obj, default=default)
+    except OSError as e:
+        raise UsageError(f"{option} {path}: cannot write the file ({e.strerror or e}); nothing was written") from None
 
 
 def _cmd_compare(args) -> int:
@@ -193,7 +203,6 @@ def _cmd_profile(args) -> int:
     from benchbench.core import backend
     from benchbench.executor.planning import devices
     from benchbench.executor import profile
-    from benchbench.json_files import atomic_write_json
 
     _check_switches()
 
@@ -211,7 +220,7 @@ def _cmd_profile(args) -> int:
                                       data=args.data, data_dir=args.data_dir, seed=args.seed)
     print(profile.format_profile(result, top=args.top))
     if args.json:
-        atomic_write_json(args.json, result, default=str)
+        _write_json_output(args.json, "--json", result, default=str)
         print(f"wrote {args.json}")
     if args.chart:
         from benchbench.reporting.profile_chart import save_profile_chart
@@ -241,6 +250,9 @@ def _cmd_run(args) -> int:
         for lock in held:
             lock.release()
     _print_summary(outcome)
+    if outcome.write_error:
+        print(f"benchbench: error: {outcome.write_error}", file=sys.stderr)
+        return EXIT_USAGE
     if outcome.status == "interrupted":
         print(f"benchbench: interrupted; {outcome.finished_now} of {outcome.planned_now} cells finished and kept in "
               f"{outcome.path}; complete the run with `benchbench run --resume {outcome.path}`", file=sys.stderr)
@@ -258,6 +270,11 @@ def _print_summary(outcome) -> None:
 _VERBS = {"run": "_cmd_run", "info": "_cmd_info", "list": "_cmd_list", "data": "_cmd_data",
           "profile": "_cmd_profile", "report": "_cmd_report", "plot": "_cmd_plot", "compare": "_cmd_compare",
           "bandwidth": "_cmd_bandwidth"}
+
+
+_USER_OS_ERRORS = frozenset(getattr(errno, name) for name in (
+    "ENAMETOOLONG", "ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "ELOOP", "EFBIG", "ENOTDIR", "EISDIR")
+    if hasattr(errno, name))
 
 
 def main(argv=None) -> int:
@@ -278,6 +295,10 @@ def main(argv=None) -> int:
     except Exception as e:
         if args.debug:
             raise
+        if isinstance(e, OSError) and e.errno in _USER_OS_ERRORS:  # a path, a disk or a permission of the user's
+            where = f"{e.filename}: " if isinstance(e.filename, str) and e.filename else ""
+            print(f"benchbench: error: {where}{e.strerror or e}", file=sys.stderr)
+            return EXIT_USAGE
         if isinstance(e, UserError):
             msg = " ".join(str(e).split()) or type(e).__name__
             print(f"benchbench: error: {msg}", file=sys.stderr)

@@ -7,6 +7,7 @@ exit status 2.
 from __future__ import annotations
 
 import argparse
+import math
 
 from benchbench import __version__
 
@@ -33,17 +34,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--workload", action="extend", nargs="+", metavar="NAME",
                    help="NAME, NAME:VARIANT or NAME:key=v; several after one flag, or the flag repeated")
     r.add_argument("--profile", choices=("quick", "full"), help="quick: a few timed steps per cell; full: train to the target")
-    r.add_argument("--repeat", type=_positive_int, metavar="N", help="run every cell N times (3 or more for run-to-run CIs)")
+    r.add_argument("--repeat", type=_repeat, metavar="N", help="run every cell N times (3 or more for run-to-run CIs)")
     r.add_argument("--data", choices=("auto", "real", "synthetic"), help="the datasets: real files, synthetic, or real where present")
     r.add_argument("--data-dir", metavar="DIR", help="where the datasets are (default: see `benchbench data path`)")
     r.add_argument("--config", metavar="FILE", help="the plan (default: ./bench.yaml when present)")
     r.add_argument("--output", metavar="DIR", help="results directory (default from the plan: results)")
     r.add_argument("--resume", metavar="RUN", help="a run id or results file to complete")
-    r.add_argument("--seed", type=_nonneg_int, metavar="N", help="random seed of every cell (the first seed of --seeds N)")
+    r.add_argument("--seed", type=_seed, metavar="N", help="random seed of every cell (the first seed of --seeds N)")
     r.add_argument("--seeds", metavar="N|S,S,...",
                    help="a cell per seed: N seeds from --seed on, or a list such as 1,2,3 (time-to-accuracy "
                         "over seeds, as MLPerf reports it)")
-    r.add_argument("--timeout", type=_positive_float, metavar="S", help="time-out per cell in seconds")
+    r.add_argument("--timeout", type=_seconds, metavar="S", help="time-out per cell in seconds")
     r.add_argument("--scaling", choices=("strong", "weak"), help="data parallel: global batch fixed (strong) or per device (weak)")
     r.add_argument("--hostfile", metavar="F", help="MPI hostfile for data parallel across nodes")
     r.add_argument("--deterministic", action="store_true", default=None, help="deterministic kernels where the backend has them")
@@ -73,19 +74,21 @@ def build_parser() -> argparse.ArgumentParser:
     prof = sub.add_parser("profile", help="time every layer and function of one training step")
     prof.add_argument("workload", metavar="WORKLOAD", help="NAME, NAME:VARIANT or NAME:key=v")
     prof.add_argument("--device", default="cpu", metavar="D", help="cpu or gpu:N")
-    prof.add_argument("--steps", type=_positive_int, default=5, metavar="N", help="profiled steps (median shown)")
-    prof.add_argument("--warmup", type=_nonneg_int, default=2, metavar="N", help="untimed steps before profiling")
+    prof.add_argument("--steps", type=_steps, default=5, metavar="N", help="profiled steps (median shown)")
+    prof.add_argument("--warmup", type=_warmup, default=2, metavar="N", help="untimed steps before profiling")
     prof.add_argument("--data", choices=("auto", "real", "synthetic"), default="synthetic", help="the dataset (default synthetic)")
     prof.add_argument("--data-dir", metavar="DIR", help="where the datasets are")
-    prof.add_argument("--seed", type=_nonneg_int, default=0, metavar="N", help="random seed")
-    prof.add_argument("--top", type=_positive_int, metavar="N", help="only the N slowest calls")
+    prof.add_argument("--seed", type=_seed, default=0, metavar="N", help="random seed")
+    prof.add_argument("--top", type=_steps, metavar="N", help="only the N slowest calls")
     prof.add_argument("--json", metavar="F", help="also write the raw profile as JSON")
     prof.add_argument("--chart", metavar="F", help="also draw the bar chart (F.png, F.svg, or both for another name)")
 
     bw = sub.add_parser("bandwidth", help="measure a data-parallel group's interconnect: an all-reduce sweep")
     bw.add_argument("--device", required=True, metavar="SPEC", help="cpu:dpN or gpu:I,J,...")
     bw.add_argument("--sizes", metavar="BYTES,...", help="message sizes in bytes (default 1 KiB to 16 MiB)")
-    bw.add_argument("--reps", type=_positive_int, default=10, metavar="N", help="timed all-reduces per size")
+    bw.add_argument("--reps", type=_steps, default=10, metavar="N", help="timed all-reduces per size")
+    bw.add_argument("--timeout", type=_seconds, default=600.0, metavar="S",
+                    help="end the sweep (every rank) after S seconds (default 600)")
     bw.add_argument("--json", metavar="F", help="also write the sweep as JSON")
 
     fmts = ("terminal", "markdown", "csv", "html")
@@ -127,7 +130,7 @@ def _number_type(convert, ok, what):
     def parse(text):
         try:
             v = convert(text)
-        except ValueError:
+        except (ValueError, OverflowError):
             v = None
         if v is None or not ok(v):
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
@@ -136,6 +139,19 @@ def _number_type(convert, ok, what):
     return parse
 
 
-_positive_int = _number_type(int, lambda v: v >= 1, "a positive integer")
-_nonneg_int = _number_type(int, lambda v: v >= 0, "an integer >= 0")
-_positive_float = _number_type(float, lambda v: v > 0, "a positive number")
+def _int_in(low: int, high: int):
+    """Integers from ``low`` to ``high``: a count past any sane run is a typo, refused at once."""
+    return _number_type(int, lambda v: low <= v <= high, f"an integer from {low} to {high:,}")
+
+
+MAX_REPEAT = 1000
+MAX_STEPS = 100_000
+MAX_SEED = 2 ** 32 - 1
+MAX_TIMEOUT_S = 7 * 24 * 3600.0
+
+_repeat = _int_in(1, MAX_REPEAT)
+_seed = _int_in(0, MAX_SEED)
+_steps = _int_in(1, MAX_STEPS)
+_warmup = _int_in(0, MAX_STEPS)
+_seconds = _number_type(float, lambda v: math.isfinite(v) and 0 < v <= MAX_TIMEOUT_S,
+                        f"a number of seconds above 0 and at most {MAX_TIMEOUT_S:.0f} (7 days)")

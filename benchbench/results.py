@@ -159,8 +159,11 @@ def _check_numbers(value, path: str, fail) -> None:
 
 
 def _validate_cell_semantics(cell: dict, path: str, fail) -> None:
+    from benchbench import results_meaning
+
     if cell["status"] != "ok" and not cell["reason"]:
         fail(_join(path, "reason"), f"a cell with status {cell['status']!r} needs a reason (one line)")
+    results_meaning.check_cell(cell, path, fail)
 
 
 def validate(run, source: str = "<run>") -> dict:
@@ -195,12 +198,15 @@ def validate(run, source: str = "<run>") -> dict:
                                f"(version {SCHEMA_VERSION}); re-run the benchmark to produce a current file")
     _check_schema(run, _validators()[0], [], fail)
     _check_numbers(run, "", fail)
+    from benchbench import results_meaning
+
+    results_meaning.check_names(run, fail)
     seen = {}
     for i, cell in enumerate(run["cells"]):
         path = f"cells[{i}]"
-        _validate_cell_semantics(cell, path, fail)
         if cell["id"] in seen:
             fail(_join(path, "id"), f"duplicate cell id {cell['id']!r} (also cells[{seen[cell['id']]}])")
+        _validate_cell_semantics(cell, path, fail)
         seen[cell["id"]] = i
     return run
 
@@ -282,7 +288,7 @@ def new_run(machine: dict, plan: dict, command) -> dict:
         "created": now, "updated": now, "status": "running", "command": command,
         "machine": to_jsonable(machine), "plan": to_jsonable(plan), "cells": [],
     }
-    validate(run, "new_run")
+    validate(run, "the new run")
     return run
 
 
@@ -298,7 +304,7 @@ def add_cell(run: dict, cell: dict) -> dict:
     path = f"cells[{len(run['cells'])}]"
 
     def fail(p, message):
-        raise ResultsError(f"add_cell: {p}: {message}")
+        raise ResultsError(f"{p}: {message}")
 
     _check_schema(stored, _validators()[1], [len(run["cells"])], lambda p, m: fail("cells" + p, m))
     _check_numbers(stored, path, fail)
@@ -325,7 +331,7 @@ class RunWriter:
     """
 
     def __init__(self, results_dir, run: dict):
-        validate(run, "RunWriter")
+        validate(run, "the run")
         for field, value in (("machine.id", run["machine"]["id"]), ("run_id", run["run_id"])):
             if not _SAFE_NAME.match(value):
                 raise ValueError(f"RunWriter: {field} {value!r} cannot name a file (use letters, digits, . _ -)")
@@ -359,8 +365,8 @@ class RunWriter:
         return False
 
 
-def load(path) -> dict:
-    """Read and validate a results file.
+def load(path, follow_symlinks: bool = True) -> dict:
+    """Read and validate a results file (``follow_symlinks=False``: refuse a link, for a file to rewrite).
 
     The file must be a regular file of at most ``MAX_FILE_BYTES``, nested at most
     ``MAX_DEPTH`` levels, with finite numbers in range; anything else is refused
@@ -373,7 +379,7 @@ def load(path) -> dict:
     from benchbench import bounded_io
 
     path = Path(path)
-    data = bounded_io.read_limited(path, MAX_FILE_BYTES, "results file", ResultsError)
+    data = bounded_io.read_limited(path, MAX_FILE_BYTES, "results file", ResultsError, follow_symlinks)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

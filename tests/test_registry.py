@@ -150,7 +150,7 @@ def test_discover_reports_a_duplicate_name_with_both_files(tmp_path):
 
 
 def test_discover_rejects_a_missing_folder(tmp_path):
-    with pytest.raises(ValueError, match="suites_dir"):
+    with pytest.raises(ValueError, match="is not a folder"):
         discover(tmp_path / "nowhere")
 
 
@@ -160,7 +160,8 @@ def test_discover_defaults_to_the_current_directory_then_the_repository(tmp_path
     _write(tmp_path / "suites", "mine.py", SUITE.format(name="mine"))
     monkeypatch.chdir(tmp_path)
     assert registry.default_suites_dir() == tmp_path / "suites"
-    assert list(discover(entry_points=False).workloads) == ["mine"]
+    assert list(discover(entry_points=False).workloads) == ["cnn_mnist", "lenet5_cifar10", "lstm_sine", "mlp_mnist",
+                                                            "resnet_cifar10", "mine"]  # ./suites adds to the built-ins
     monkeypatch.chdir(tmp_path / "suites")  # no suites/ here: the one shipped beside the package
     shipped = registry.default_suites_dir()
     assert shipped == registry.builtin_suites_dir() and shipped.parent.name == "benchbench"

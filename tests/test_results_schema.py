@@ -90,7 +90,7 @@ def test_the_fields_cells_carry_beyond_the_core_are_accepted_and_kept(run, tmp_p
 def test_a_wrong_type_in_the_carried_fields_names_its_path(run, keys, value, message):
     cell = _cell(1, **copy.deepcopy(FULL_CELL))
     _at(cell, keys, value)
-    with pytest.raises(ResultsError, match=f"^add_cell: {message}$"):
+    with pytest.raises(ResultsError, match=f"^{message}$"):
         results.add_cell(run, cell)
     run["cells"].append(results.to_jsonable(cell))
     with pytest.raises(ResultsError, match=f"^r.json: {message}$"):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import numpy
 
@@ -118,8 +119,50 @@ class BandwidthError(UserError):
     that fail in this environment): one line for the user, exit 2 at the command line."""
 
 
+MAX_SIZE = 1 << 30  # a 1 GiB message per rank: far above where the bandwidth line has settled
+MAX_SIZES = 64
+
+
+def parse_sizes(text: str) -> list[int]:
+    """The message sizes of ``--sizes``: byte counts separated by commas, checked before any sweep.
+
+    Args:
+        text: e.g. ``"1024,4096,16384"``.
+
+    Returns:
+        The sizes, ascending.
+
+    Raises:
+        BandwidthError: empty, not integers, not multiples of 4 from 4 bytes to 1 GiB, a size given
+            twice, fewer than two sizes or more than 64.
+    """
+    items = [x.strip() for x in str(text).split(",")]
+    if not any(items):
+        raise BandwidthError(f"--sizes: give two or more byte counts separated by commas, got {text!r}")
+    sizes = []
+    for item in items:
+        try:
+            size = int(item)
+        except ValueError:
+            raise BandwidthError(f"--sizes: {item!r} is not a whole number of bytes") from None
+        if not 4 <= size <= MAX_SIZE or size % 4:
+            raise BandwidthError(f"--sizes: {item} bytes is not a multiple of 4 from 4 bytes to 1 GiB "
+                                 "(a message is float32 values)")
+        if size in sizes:
+            raise BandwidthError(f"--sizes: {size} is given twice; give each size once")
+        sizes.append(size)
+    if not 2 <= len(sizes) <= MAX_SIZES:
+        raise BandwidthError(f"--sizes: give from 2 to {MAX_SIZES} sizes (a line is fitted through them), "
+                             f"got {len(sizes)}")
+    return sorted(sizes)
+
+
 def run_sweep(spec: str, sizes=DEFAULT_SIZES, reps: int = 10, timeout_s: float = 600.0) -> dict:
     """Run the sweep over the device group ``spec`` (``cpu:dpN`` or ``gpu:I,J,...``) under mpiexec.
+
+    ``mpiexec`` and its ranks run as one process group (``processes.group``): a time-out, Ctrl-C or
+    SIGTERM (turned into ``KeyboardInterrupt`` by the caller) ends every one of them and removes
+    the scratch folder; the ranks also end when this process dies.
 
     Args:
         spec: a data-parallel device spec.
@@ -130,16 +173,14 @@ def run_sweep(spec: str, sizes=DEFAULT_SIZES, reps: int = 10, timeout_s: float =
         :func:`sweep`'s result, plus ``device`` and ``communicator``.
 
     Raises:
-        BandwidthError: not a data-parallel group, no mpiexec, or the ranks failed (the message
-            carries the last line of their error output).
+        BandwidthError: not a data-parallel group, no mpiexec, a time-out, or the ranks failed (the
+            message carries the last line of their error output).
     """
     import subprocess
-    import tempfile
-    from pathlib import Path
 
     from benchbench.core import backend
+    from benchbench.executor.launch import launcher, processes
     from benchbench.executor.planning import devices
-    from benchbench.executor.launch import launcher
 
     parsed, _ = devices.parse_specs([spec], backend.gpu_count())
     if len(parsed) != 1 or parsed[0].n_ranks < 2:
@@ -149,18 +190,20 @@ def run_sweep(spec: str, sizes=DEFAULT_SIZES, reps: int = 10, timeout_s: float =
     if mpiexec is None:
         raise BandwidthError("bandwidth: mpiexec not found; install the MPI runtime with `pip install mpi4py mpich`")
     sizes = _validate_sizes(sizes)
-    with tempfile.TemporaryDirectory(prefix="benchbench-bw-") as tmp:
-        out = Path(tmp) / "sweep.json"
+    with processes.scratch_dir("bw") as tmp:
+        out, err_path = Path(tmp) / "sweep.json", Path(tmp) / "stderr.log"
         cmd = [mpiexec, "-n", str(d.n_ranks), sys.executable, "-m", "benchbench.executor.bandwidth",
                "--communicator", d.communicator, "--indices", ",".join(map(str, d.indices or [])),
                "--sizes", ",".join(map(str, sizes)), "--reps", str(int(reps)), "--out", str(out)]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            raise BandwidthError(f"bandwidth: the sweep on {spec} took longer than {timeout_s:g} s") from None
+        with open(err_path, "wb") as err, processes.group(cmd, stdout=subprocess.DEVNULL, stderr=err) as proc:
+            ended = processes.wait(proc, timeout_s)
+        if not ended:
+            raise BandwidthError(f"bandwidth: the sweep on {spec} took longer than {timeout_s:g} s (--timeout); "
+                                 "its processes were ended")
         if proc.returncode != 0 or not out.exists():
-            tail = [ln for ln in proc.stderr.splitlines() if ln.strip()][-1:] or ["no output"]
-            raise BandwidthError(f"bandwidth: the sweep on {spec} failed ({tail[0].strip()})")
+            text = err_path.read_text(encoding="utf-8", errors="replace")
+            tail = [ln for ln in text.splitlines() if ln.strip()][-1:] or ["no output"]
+            raise BandwidthError(f"bandwidth: the sweep on {spec} failed ({tail[0].strip()[:300]})")
         result = json.loads(out.read_text(encoding="utf-8"))
     result.update(device=d.spec, communicator=d.communicator)
     return result
@@ -178,6 +221,9 @@ def main(argv=None) -> int:
     from benchbench.cell_record import write_json
     from benchbench.executor import communicators
     from benchbench.executor.communicators import topology
+    from benchbench.executor.launch import lifeline
+
+    lifeline.start_watchdog()  # end this rank when `benchbench bandwidth` is gone
 
     xp, scope = numpy, None
     if args.communicator == "nccl":

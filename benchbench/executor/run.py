@@ -8,6 +8,7 @@ parses options, calls :func:`run` and maps what comes back (or what it raises) t
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
 import sys
 from pathlib import Path
@@ -48,6 +49,7 @@ class RunOutcome:
     path: Path
     finished_now: int
     planned_now: int
+    write_error: str | None = None  # the results file could not be written (a full disk): the run stopped
 
     @property
     def all_ok(self) -> bool:
@@ -158,7 +160,15 @@ def _find_run(ref: str, results_dir) -> Path:
     from benchbench import results
 
     path = Path(ref)
-    if path.is_file():
+    if os.path.lexists(path):
+        from benchbench import runlock
+
+        try:
+            runlock.refuse_symlink(path)
+        except UserError as e:
+            raise UserError(f"--resume: {e}") from None
+        if not path.is_file():
+            raise UserError(f"--resume {ref}: not a regular file; give a results file or a run id")
         return path
     for candidate in results.find_runs(results_dir):
         if candidate.stem == ref:
@@ -169,8 +179,17 @@ def _find_run(ref: str, results_dir) -> Path:
 def _check_data(plan, workloads) -> None:
     """The official files must be there (real), and files that are there must be intact (auto: a
     corrupt file is an error to fix, never a silent fall-back), before anything runs."""
+    import psutil
+
     from benchbench.executor.planning import preflight
 
+    preflight.check_data_dir(plan.data_dir)
+    if plan.data_dir is None and os.environ.get("BENCHBENCH_DATA"):  # checked as --data-dir is, never ignored
+        preflight.check_data_dir(os.environ["BENCHBENCH_DATA"], "BENCHBENCH_DATA=")
+    total = psutil.virtual_memory().total
+    if plan.memory_limit is not None and plan.memory_limit > total:
+        _say(f"benchbench: warning: --memory-limit {plan.memory_limit / 2**30:,.1f} GiB is more than this machine's "
+             f"memory ({total / 2**30:,.1f} GiB); the largest batch found is bounded by the memory there is")
     if plan.data in ("real", "auto"):
         checked = set()
         for wl, _, _ in workloads:
@@ -178,8 +197,16 @@ def _check_data(plan, workloads) -> None:
                 checked.add(wl.dataset)
                 wl.load_data(plan.data, data_dir=plan.data_dir, seed=plan.seed, n_train=1, n_val=1)
     if plan.hostfile and not Path(plan.hostfile).is_file():
-        raise UserError(f"--hostfile: no such file {plan.hostfile!r}")
-    preflight.check_data_dir(plan.data_dir)
+        what = "not a regular file" if os.path.lexists(plan.hostfile) else "no such file"
+        raise UserError(f"--hostfile {plan.hostfile}: {what}")
+
+
+class _ResultsNotWritten(Exception):
+    """The results file could not be rewritten after a cell (a full disk, say); stops the run."""
+
+    def __init__(self, error: OSError):
+        super().__init__(str(error))
+        self.error = error
 
 
 def _say(line: str) -> None:
@@ -203,13 +230,14 @@ def run(request: RunRequest, held: list) -> RunOutcome:
     from benchbench import registry, results, runlock, system
     from benchbench.core import backend
     from benchbench.executor import interference, probes
-    from benchbench.executor.launch import launcher, signals
+    from benchbench.executor.launch import launcher, processes, signals
     from benchbench.executor.launch import progress as run_progress
     from benchbench.executor.planning import plan as plan_mod
     from benchbench.executor.planning import preflight
 
     overrides = request.overrides
     launcher.mpiexec_path()  # a BENCHBENCH_MPIEXEC that names no executable stops the run here
+    processes.sweep_stale_scratch()  # scratch folders of earlier runs killed with SIGKILL
     done_cells, run_path, old = [], None, None
     if request.resume:
         given = [_OPTION.get(k, f"--{k.replace('_', '-')}") for k, v in overrides.items()
@@ -225,7 +253,7 @@ def run(request: RunRequest, held: list) -> RunOutcome:
             held.append(runlock.RunLock(run_path).acquire())
         except runlock.LockHeld as e:
             raise UserError(f"--resume: {e}") from None
-        old = results.load(run_path)
+        old = results.load(run_path, follow_symlinks=False)
         if old["status"] == "complete":
             raise UserError(f"--resume: run {old['run_id']} is already complete ({run_path})")
         plan = plan_mod.plan_from_dict(old["plan"])
@@ -285,9 +313,12 @@ def run(request: RunRequest, held: list) -> RunOutcome:
 
         calibration.after_cell(i, cell)
         try:
-            stored = writer.add_cell(cell)
-        except results.ResultsError as e:  # a malformed record still leaves a trace
-            stored = writer.add_cell(failed(descs[i], "failed", f"invalid cell record: {e}"))
+            try:
+                stored = writer.add_cell(cell)
+            except results.ResultsError as e:  # a malformed record still leaves a trace
+                stored = writer.add_cell(failed(descs[i], "failed", f"invalid cell record: {e}"))
+        except OSError as e:  # a full or failing disk: the cell is held in memory, the run stops
+            raise _ResultsNotWritten(e) from None
         new_cells.append(stored)
         progress.done(i, stored)
 
@@ -305,6 +336,19 @@ def run(request: RunRequest, held: list) -> RunOutcome:
             writer.add_cell(e.partial)
         writer.finish("interrupted")
         return outcome("interrupted")
+    except _ResultsNotWritten as e:
+        progress.close()
+        kept = len(writer.run["cells"]) - len(done_cells)
+        try:
+            writer.finish("interrupted")
+            where = f"{kept} of {len(descs)} cells finished and kept in {writer.path}"
+        except OSError:
+            where = f"{writer.path} keeps the cells written before (status still 'running')"
+        stopped = outcome("interrupted")
+        stopped.write_error = (f"cannot write the results file {writer.path} ({e.error.strerror or e.error}); the run "
+                               f"stopped: {where}; free space, then complete the run with "
+                               f"`benchbench run --resume {writer.path}`")
+        return stopped
     except BaseException:  # a bug: keep what finished, say the run did not complete
         progress.close()
         writer.finish("interrupted")

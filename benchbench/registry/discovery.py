@@ -5,10 +5,13 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
+import signal
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchbench.errors import UserError
 from benchbench.registry.description import Workload
 
 ENTRY_POINT_GROUP = "benchbench.workloads"
@@ -51,55 +54,107 @@ def builtin_suites_dir():
     return Path(__file__).resolve().parents[1] / "suites"
 
 
-def discover(suites_dir=None, entry_points=True):
-    """Find every workload: the suite files of ``suites_dir`` and the entry points.
+class SuitesDirError(UserError):
+    """A suite folder named by the user that is not a folder."""
 
-    Suite files are ``*.py`` files not starting with ``_``, loaded by path. A file
-    that fails to import, or that defines no workload, is recorded in
-    ``Registry.errors`` and the others still load; so is a duplicate name.
+
+def discover(suites_dir=None, entry_points=True, builtins=None, bounded=True):
+    """Find every workload: the built-in suites, a user's suite files, and the entry points.
+
+    Suite files are ``*.py`` files not starting with ``_``, loaded by path. A user's folder
+    (``suites_dir``, or ``./suites`` when there is one) adds to the built-in workloads; a name
+    defined twice keeps the first (the built-in) and is reported naming both files. A file that
+    fails to import, or that defines no workload, is recorded in ``Registry.errors`` and the
+    others still load. With ``bounded``, a user's files are first imported in a child process
+    (``suite_probe``): one that hangs or ends the interpreter is named in ``Registry.errors`` and
+    left out. Signal handlers that a suite file changes at import are put back.
 
     Args:
-        suites_dir: the folder of suite files; None for :func:`default_suites_dir`.
+        suites_dir: a folder of suite files; None for ``./suites`` when there is one.
         entry_points: also load entry points of group ``benchbench.workloads``
             (each a Workload, an iterable of them, a module defining them, or a
             callable returning one of those).
+        builtins: also load the built-in suites (default: when ``suites_dir`` is None).
+        bounded: try the user's files in a child process first (a worker whose launcher
+            already did passes False).
 
     Returns:
         A :class:`Registry`.
+
+    Raises:
+        SuitesDirError: ``suites_dir`` is given and is not a folder.
     """
     reg = Registry()
-    folder = Path(suites_dir) if suites_dir is not None else default_suites_dir()
-    if suites_dir is not None and not folder.is_dir():
-        raise ValueError(f"discover: suites_dir {str(folder)!r} is not a folder")
-    if folder.is_dir():
-        for path in sorted(folder.glob("*.py")):
-            if path.name.startswith("_"):
-                continue
-            try:
-                found = _workloads_in(_load_file(path))
-                if not found:
-                    raise ValueError("defines no workload (decorate a Workload subclass with @workload)")
-            except (Exception, SystemExit, KeyboardInterrupt, GeneratorExit) as e:
-                # a broken suite file, even one calling sys.exit() or raising KeyboardInterrupt
-                # at import, must not stop the others
-                reg.errors.append((str(path), _one_line(e)))
-                continue
-            for wl in found:
-                wl.source = str(path)
-                reg.add(wl, str(path))
-    if entry_points:
-        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            where = f"entry point {ep.name} = {ep.value}"
-            try:
-                found = _workloads_in(ep.load())
-                if not found:
-                    raise ValueError("provides no workload")
-            except (Exception, SystemExit, KeyboardInterrupt, GeneratorExit) as e:
-                reg.errors.append((where, _one_line(e)))
-                continue
-            for wl in found:
-                reg.add(wl, where)
+    if suites_dir is not None:
+        user = Path(suites_dir)
+        if not user.is_dir():
+            raise SuitesDirError(f"suites folder {str(user)!r} is not a folder")
+    else:
+        user = Path.cwd() / "suites"
+    builtin = builtin_suites_dir()
+    folders = [builtin] if (suites_dir is None if builtins is None else builtins) else []
+    if user.is_dir() and (not folders or user.resolve() != builtin):
+        folders.append(user)
+    handlers = _signal_handlers()
+    try:
+        for folder in folders:
+            files = [p for p in sorted(folder.glob("*.py")) if not p.name.startswith("_")]
+            left_out = {}
+            if bounded and folder != builtin and files:
+                from benchbench.registry import suite_probe
+
+                left_out = suite_probe.unsafe_files(files)
+            for path in files:
+                if str(path) in left_out:
+                    reg.errors.append((str(path), left_out[str(path)]))
+                    continue
+                _add_file(reg, path)
+        if entry_points:
+            for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+                where = f"entry point {ep.name} = {ep.value}"
+                try:
+                    found = _workloads_in(ep.load())
+                    if not found:
+                        raise ValueError("provides no workload")
+                except (Exception, SystemExit, KeyboardInterrupt, GeneratorExit) as e:
+                    reg.errors.append((where, _one_line(e)))
+                    continue
+                for wl in found:
+                    reg.add(wl, where)
+    finally:
+        _restore_signal_handlers(handlers)
     return reg
+
+
+def _add_file(reg, path) -> None:
+    try:
+        found = _workloads_in(_load_file(path))
+        if not found:
+            raise ValueError("defines no workload (decorate a Workload subclass with @workload)")
+    except (Exception, SystemExit, KeyboardInterrupt, GeneratorExit) as e:
+        # a broken suite file, even one calling sys.exit() or raising KeyboardInterrupt
+        # at import, must not stop the others
+        reg.errors.append((str(path), _one_line(e)))
+        return
+    for wl in found:
+        wl.source = str(path)
+        reg.add(wl, str(path))
+
+
+_WATCHED_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+def _signal_handlers() -> dict | None:
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return {sig: signal.getsignal(sig) for sig in _WATCHED_SIGNALS}
+
+
+def _restore_signal_handlers(handlers) -> None:
+    """Put back the handlers a suite file changed at import (one that ignores Ctrl-C, say)."""
+    for sig, handler in (handlers or {}).items():
+        if handler is not None and signal.getsignal(sig) is not handler:
+            signal.signal(sig, handler)
 
 
 def _load_file(path):

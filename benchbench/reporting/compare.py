@@ -14,7 +14,7 @@ import pandas as pd
 from benchbench import stats
 from benchbench.reporting.batch import compare_batch_text
 from benchbench.reporting.compare_gate import metadata_diff, pairing_warnings
-from benchbench.reporting.render import drop_empty_columns, fmt_number
+from benchbench.reporting.render import csv_text, drop_empty_columns, fmt_number
 from benchbench.reporting.runs import ReportError, Run, runs_label
 from benchbench.reporting.sections import Section, render_markdown, render_terminal, report_sections
 from benchbench.reporting.summary import group_cells, multi_params, summarize_run, throughput_groups
@@ -229,7 +229,7 @@ def compare_text(runs: list[Run], prices: dict[str, float] | None = None, fmt: s
         raise ValueError(f"compare_text: fmt must be terminal, markdown or csv, got {fmt!r}")
     frame = compare_frame(runs, prices)
     if fmt == "csv":
-        return frame.to_csv(index=False)
+        return csv_text(frame)
     labels = list(runs_label(runs).values())
     table = drop_empty_columns(display_compare(frame, labels), keep=2)
     notes = pairing_warnings(runs) + compare_notes(runs, frame)

@@ -127,6 +127,41 @@ def html_table(frame: pd.DataFrame, index_name: str | None = None) -> str:
     return shown.to_html(index=index_name is not None, escape=False, border=0, na_rep="—")
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value):
+    """A cell a spreadsheet will not run: text starting with = + - @ (or a tab, a return) gets a
+    leading quote, as spreadsheets expect; a plain number (``-1.5``) stays a number."""
+    if not isinstance(value, str) or not value.startswith(_FORMULA_START):
+        return value
+    try:
+        float(value)
+        return value
+    except ValueError:
+        return "'" + value
+
+
+def csv_text(frame: pd.DataFrame) -> str:
+    """``frame`` as CSV with every text cell and header safe from formula injection.
+
+    Example:
+        >>> csv_text(pd.DataFrame({"a": ["=1+1", "-2"]}))
+        "a\n'=1+1\n-2\n"
+    """
+    _check_frame(frame, "csv_text")
+    safe = frame.map(_csv_cell)
+    safe.columns = [_csv_cell(str(c)) for c in frame.columns]
+    return safe.to_csv(index=False)
+
+
+def markdown_safe(text: str) -> str:
+    """Markdown with any HTML in it shown as text (``&`` and ``<`` escaped: no tag or entity can
+    start): a workload name or a note from a results file cannot put a script or a tag into a
+    rendered report. ``>`` stays, as Markdown's own block quotes need it."""
+    return text.replace("&", "&amp;").replace("<", "&lt;")
+
+
 def write_output(text: str, output: Path | None) -> str:
     """``text`` itself when ``output`` is ``None``; else writes it there and says ``wrote PATH``."""
     if output is None:

@@ -6,6 +6,7 @@ results copied from other machines, without cupy or MPI. Every problem with the 
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,7 +96,7 @@ def load_run(path: Path, *, require_cells: bool = True) -> Run:
         ReportError: the file is missing, malformed, of a later schema version, or has no cells.
     """
     path = Path(path)
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise ReportError(f"{path}: no such results file")
     try:
         doc = results.load(path)

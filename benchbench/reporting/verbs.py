@@ -10,7 +10,7 @@ from pathlib import Path
 from benchbench.reporting.compare import compare_frame, compare_text
 from benchbench.reporting.compare_gate import slower_than
 from benchbench.reporting.html import html_report
-from benchbench.reporting.render import FORMATS, write_output
+from benchbench.reporting.render import FORMATS, csv_text, markdown_safe, write_output
 from benchbench.reporting.runs import ReportError, refuse_simulated_against_real, resolve_every_run, resolve_runs
 from benchbench.reporting.sections import colour_wanted, render_markdown, render_terminal, report_sections
 from benchbench.reporting.summary import summarize_run
@@ -59,13 +59,13 @@ def report(paths: list[Path] | None = None, results_dir: Path = Path("results"),
                               baseline=baseline, skipped=skipped, comparison=False)
         return "\n".join(skipped + [f"wrote {written}"])
     elif fmt == "csv":
-        text = csv_frame(runs).to_csv(index=False)
+        text = csv_text(csv_frame(runs))
     else:
         summaries = [summarize_run(run) for run in runs]
         banner, sections = report_sections(runs, summaries, baseline, prices)
         title = "benchbench report: " + ", ".join(f"{r.label} ({r.date})" for r in runs)
         if fmt == "markdown":
-            text = render_markdown(title, banner, sections, skipped)
+            text = markdown_safe(render_markdown(title, banner, sections, skipped))
         else:
             text = render_terminal(title, banner, sections, skipped, colour=output is None and colour_wanted())
     return write_output(text, output)
@@ -119,4 +119,5 @@ def compare_and_gate(paths: list[Path], prices: dict[str, float] | None = None, 
                               baseline=baseline)
         return f"wrote {written}", regressions
     colour = fmt == "terminal" and output is None and colour_wanted()
-    return write_output(compare_text(runs, prices, fmt, baseline, colour), output), regressions
+    text = compare_text(runs, prices, fmt, baseline, colour)
+    return write_output(markdown_safe(text) if fmt == "markdown" else text, output), regressions

@@ -155,3 +155,13 @@ def results_doc(run_id="20261123T105100Z-3f9c2a", status="interrupted", cells=No
             "command": "benchbench run", "machine": {"id": "m-1", "hostname": "m", "cpu": {"model": "x"}, "gpus": []},
             "plan": {"profile": "quick", "devices": ["cpu"], "workloads": ["tiny"], "repeat": 1},
             "cells": [cell] if cells is None else cells}
+
+
+def fake_sweep() -> dict:
+    """A sweep result as ``bandwidth.run_sweep`` returns it, from a known line (no processes)."""
+    from benchbench.executor import bandwidth
+
+    points = [{"bytes": s, "time_s": 1e-5 + s / 1e9, "algbw_gbs": s / (1e-5 + s / 1e9) / 1e9,
+               "busbw_gbs": s / (1e-5 + s / 1e9) / 1e9} for s in (4096, 65536, 1 << 20, 1 << 22)]
+    return {"ranks": 2, "points": points, "fit": bandwidth.fit_link(points, 2), "device": "cpu:dp2",
+            "communicator": "mpi"}

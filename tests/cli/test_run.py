@@ -102,7 +102,7 @@ def test_unknown_key_in_plan_names_line_and_suggestion(project, main):
 def test_bad_value_in_plan(project, main):
     (project / "plan.yaml").write_text(PLAN.replace("repeat: 1", "repeat: zero"))
     proc = main(project, *run_args(project))
-    assert_one_line_error(proc, "plan.yaml:4:", "'repeat' must be an integer >= 1, got 'zero'")
+    assert_one_line_error(proc, "plan.yaml:4:", "'repeat' must be an integer from 1 to 1,000, got 'zero'")
 
 
 def test_unknown_device(project):

@@ -58,7 +58,7 @@ class CellContext:
         self.desc, self.comm = desc, comm
         self.rank, self.size = (comm.rank, comm.size) if comm is not None else (0, 1)
         self.settings = desc.get("settings") or {}
-        self.wl, self.params = registry.resolve(desc["workload"], registry.discover())
+        self.wl, self.params = registry.resolve(desc["workload"], registry.discover(bounded=False))  # the launcher tried the files
         indices = desc.get("indices") or []
         if desc.get("device_kind") == "gpu":
             # A GPU of this rank's own node: the node-local rank picks it, not the global rank.

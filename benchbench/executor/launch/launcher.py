@@ -19,7 +19,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ from benchbench.errors import UserError
 from benchbench.json_files import atomic_write_json
 
 from benchbench.executor import kept_epochs
-from benchbench.executor.launch import lifeline, oom_evidence
+from benchbench.executor.launch import oom_evidence, processes
 from benchbench.executor.protocol import PROGRESS_PREFIX, WORKER_MODULE
 from benchbench.cell_record import failed, one_line
 
@@ -111,17 +110,6 @@ def worker_command(desc: dict, cell_path, out_path, hostfile=None) -> list[str]:
         if desc.get("ranks_per_node"):  # a GPU cell: as many ranks on each node as it lists GPUs
             prefix += ["-ppn", str(int(desc["ranks_per_node"]))]
     return prefix + cmd
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        pass
 
 
 def _read_progress(stream, on_progress) -> None:
@@ -252,7 +240,7 @@ def run_one(desc: dict, hostfile=None, on_progress=None, log_path=None) -> dict:
 
 def _run_worker(desc: dict, hostfile, on_progress, log_path) -> dict:
     timeout = float(desc.get("timeout_s") or 1800.0)
-    with tempfile.TemporaryDirectory(prefix="benchbench-cell-") as tmp:
+    with processes.scratch_dir("cell") as tmp:
         tmp = Path(tmp)
         cell_path, out, epochs_path = tmp / "cell.json", tmp / "result.json", tmp / "epochs.jsonl"
         atomic_write_json(cell_path, {**desc, "epoch_log_path": str(epochs_path)}, indent=None)
@@ -265,20 +253,14 @@ def _run_worker(desc: dict, hostfile, on_progress, log_path) -> dict:
         t0 = time.perf_counter()
         timed_out = False
         oom_before = oom_evidence.oom_kill_count()
-        env = {**os.environ, lifeline.RUN_PID_ENV: lifeline.run_pid_value()}
         try:
-            with open(err_path, "wb") as err, subprocess.Popen(
-                    cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True,
-                    env=env, preexec_fn=lifeline.set_parent_death_signal) as proc:
+            with open(err_path, "wb") as err, processes.group(cmd, stdout=subprocess.PIPE, stderr=err) as proc:
                 reader = threading.Thread(target=_read_progress, args=(proc.stdout, on_progress), daemon=True)
                 reader.start()
                 try:
-                    proc.wait(timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    timed_out = True
+                    timed_out = not processes.wait(proc, timeout)
                 finally:
-                    if proc.poll() is None:  # time-out or Ctrl-C: the whole process group goes
-                        _kill_group(proc)
+                    processes.kill_group(proc)  # time-out, Ctrl-C or ranks left behind: the whole group goes
                     reader.join(timeout=5)
         except KeyboardInterrupt:
             partial = None

@@ -138,6 +138,10 @@ def _line_map(node, path=(), out=None) -> dict:
     return out
 
 
+MAX_REPEAT = 1000  # repeats of every cell: more is a typo, refused before cells are listed
+MAX_SECONDS = 7 * 24 * 3600.0
+
+
 class _Checker:
     def __init__(self, fname, lines):
         self.fname, self.lines = fname, lines
@@ -158,18 +162,19 @@ class _Checker:
                 hint = f"; did you mean '{near[0]}'?" if near else f"; valid keys: {', '.join(sorted(allowed))}"
                 self.fail(path + [key], f"unknown key '{key}'{hint}")
 
-    def int_(self, value, path, low, allow_none=False):
+    def int_(self, value, path, low, allow_none=False, high=1_000_000_000):
         if value is None and allow_none:
             return
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             what = "null or " if allow_none else ""
-            self.fail(path, f"'{_dotted(path)}' must be {what}an integer >= {low}, got {_show(value)}")
+            self.fail(path, f"'{_dotted(path)}' must be {what}an integer from {low} to {high:,}, got {_show(value)}")
 
     def number(self, value, path, allow_none=False):
         if value is None and allow_none:
             return
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            self.fail(path, f"'{_dotted(path)}' must be a positive number of seconds, got {_show(value)}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_SECONDS:
+            self.fail(path, f"'{_dotted(path)}' must be a number of seconds above 0 and at most {MAX_SECONDS:.0f} "
+                            f"(7 days), got {_show(value)}")
 
     def choice(self, value, choices, path):
         if value not in choices:
@@ -229,8 +234,8 @@ class _Checker:
         for i, d in enumerate(dev):
             self.string(d, ["devices", i])
         self.choice(cfg["profile"], PROFILES, ["profile"])
-        self.int_(cfg["repeat"], ["repeat"], 1)
-        self.int_(cfg["seed"], ["seed"], 0)
+        self.int_(cfg["repeat"], ["repeat"], 1, high=MAX_REPEAT)
+        self.int_(cfg["seed"], ["seed"], 0, high=2 ** 32 - 1)
         try:
             resolve_seeds(cfg["seed"], cfg["seeds"])
         except ValueError as e:
@@ -393,7 +398,7 @@ def plan_from_dict(d: dict) -> Plan:
         PlanError: the block does not hold a usable plan.
     """
     if not isinstance(d, dict):
-        raise PlanError(f"plan_from_dict: expected the plan block of a results file, got {type(d).__name__}")
+        raise PlanError(f"the plan block of the results file: expected a mapping, got {type(d).__name__}")
     config = d.get("config") if isinstance(d.get("config"), dict) else DEFAULTS
     overrides = {k: d[k] for k in _TOP_KEYS - {"profiles"} if d.get(k) is not None}
     checker = _Checker(None, {})

@@ -38,6 +38,33 @@ def _probe(folder: Path, what: str, given: Path | None = None) -> None:
             pass
 
 
+_RESULT_NAME_ROOM = 128  # what a run adds below an output folder: <machine-id>/<run-id>.json(.lock)
+
+
+def check_path_length(path, option: str, room: int = 0) -> None:
+    """Refuse a path the file system cannot name: a component over ``NAME_MAX`` or a whole path
+    (plus ``room`` bytes that will be added below it) over ``PATH_MAX``.
+
+    Raises:
+        UserError: the part that is too long, and the limit.
+    """
+    full = os.path.abspath(os.fspath(path))
+    existing = full
+    while not os.path.isdir(existing) and os.path.dirname(existing) != existing:
+        existing = os.path.dirname(existing)
+    try:
+        name_max, path_max = os.pathconf(existing, "PC_NAME_MAX"), os.pathconf(existing, "PC_PATH_MAX")
+    except (OSError, ValueError):
+        name_max, path_max = 255, 4096
+    for part in Path(full).parts:
+        if len(os.fsencode(part)) > name_max:
+            raise UserError(f"{option} {path}: the name {part[:40]}... is {len(os.fsencode(part))} bytes long, more "
+                            f"than the {name_max} a file name can have here")
+    if len(os.fsencode(full)) + room >= path_max:
+        raise UserError(f"{option} {path}: the path is {len(os.fsencode(full))} bytes long; with what is written below "
+                        f"it that is more than the {path_max} a path can have here")
+
+
 def check_output_dir(path, option: str = "--output") -> Path:
     """Make sure results can be written under folder ``path``, without creating anything.
 
@@ -48,6 +75,7 @@ def check_output_dir(path, option: str = "--output") -> Path:
             written there (read-only, permission denied, full).
     """
     folder = Path(path)
+    check_path_length(folder, option, _RESULT_NAME_ROOM)
     probe = folder
     while not probe.exists():
         if probe.parent == probe:
@@ -69,6 +97,7 @@ def check_output_file(path, option: str) -> Path:
         UserError: ``path`` is a folder, its folder is missing or not a folder, or it cannot be written.
     """
     target = Path(path)
+    check_path_length(target, option, 64)  # a chart adds a suffix, an atomic write a temporary name
     if target.is_dir():
         raise UserError(f"{option} {target}: is a folder; give a file name")
     parent = target.parent
@@ -83,8 +112,12 @@ def check_output_file(path, option: str) -> Path:
     return target
 
 
-def check_data_dir(path) -> None:
+def check_data_dir(path, option: str = "--data-dir") -> None:
     """A data folder given by the user must be a readable folder when it exists.
+
+    Args:
+        path: the folder, or None.
+        option: how the user gave it, for messages (``--data-dir`` or ``BENCHBENCH_DATA=``).
 
     Raises:
         UserError: a file, or a folder that cannot be listed.
@@ -92,14 +125,17 @@ def check_data_dir(path) -> None:
     if path is None:
         return
     folder = Path(path)
+    shown = f"{option}{folder}" if option.endswith("=") else f"{option} {folder}"
     if not folder.exists():
         return
     if not folder.is_dir():
-        raise UserError(f"--data-dir {folder}: is a file, not a folder")
+        raise UserError(f"{shown}: is a file, not a folder" if folder.is_file() else
+                        f"{shown}: not a folder (a device or another special file)")
     try:
-        next(os.scandir(folder), None)
+        with os.scandir(folder) as entries:
+            next(entries, None)
     except OSError as e:
-        raise UserError(f"--data-dir {folder}: cannot read the folder ({e.strerror or e})") from None
+        raise UserError(f"{shown}: cannot read the folder ({e.strerror or e})") from None
 
 
 def check_unique_cells(rows) -> None:

@@ -52,8 +52,8 @@ def resolve_seeds(seed: int, seeds) -> list[int]:
     if not seeds or len(seeds) > MAX_SEEDS:
         raise ValueError(f"must list from 1 to {MAX_SEEDS} seeds, got {len(seeds)}")
     for s in seeds:
-        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
-            raise ValueError(f"must list integers >= 0, got {repr(s)}")
+        if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= 2 ** 32 - 1:
+            raise ValueError(f"must list integers from 0 to {2 ** 32 - 1}, got {repr(s)}")
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"lists a seed twice: {seeds}; a seed run again is a repeat (--repeat)")
     return list(seeds)

@@ -2,9 +2,11 @@
 
 Runs pytest twice: the CPU suite, then every GPU and multi-GPU test on the strict simulated GPUs
 (``PYTHONPATH=tests/simgpu``, ``BENCHBENCH_SIM_GPUS=2`` unless set), the ``slow`` cases included in
-both. Options are passed to both runs (``-x``, ``-k EXPR``, paths...). The last line adds the two
-runs up; the exit status is 0 only when both passed (a half that a filter leaves empty counts as
-passed when the other half ran tests).
+both, each over two pytest-xdist workers (a test module stays on one worker, so its module-scoped
+runs are shared; most of the suite's time is waiting for CLI and worker processes, which two
+workers overlap). Options are passed to both runs (``-x``, ``-k EXPR``, paths...; ``-n 0`` runs in
+one process). The last line adds the two runs up; the exit status is 0 only when both passed (a
+half that a filter leaves empty counts as passed when the other half ran tests).
 
 The inner loop, without the subprocess, MPI and wheel tests: ``python -m pytest -m "not integration"``.
 """
@@ -20,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SIMULATED = "gpu or multi_gpu or simgpu"
 NO_TESTS = 5  # pytest's exit status when nothing was collected
+WORKERS = 2  # pytest-xdist workers per run
 
 
 def _pytest(args: list[str], env: dict, counts: Path) -> tuple[int, dict]:
@@ -33,6 +36,8 @@ def _pytest(args: list[str], env: dict, counts: Path) -> tuple[int, dict]:
 
 def main(argv: list[str]) -> int:
     extra = ([] if "--runslow" in argv else ["--runslow"]) + argv
+    if not any(a == "-n" or a.startswith(("-n", "--numprocesses", "--dist")) for a in argv):
+        extra = ["-n", str(WORKERS), "--dist", "loadfile"] + extra
     base = dict(os.environ)
     simulated = dict(base)
     simulated["PYTHONPATH"] = os.pathsep.join(p for p in [str(ROOT / "tests" / "simgpu"), base.get("PYTHONPATH")] if p)

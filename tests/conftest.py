@@ -22,6 +22,10 @@ def _mpi_available():
 
 
 def pytest_configure(config):
+    # Reports fit their tables to ``$COLUMNS`` or the terminal: the tests read them as a pipe does (no
+    # width), whatever runs them (a narrow terminal, a pytest-xdist worker, which sets ``COLUMNS``);
+    # a test of the fitting sets its own.
+    os.environ.pop("COLUMNS", None)
     # Subprocesses (the CLI, mpiexec ranks) run in other folders: a relative PYTHONPATH such as
     # tests/simgpu must keep pointing at the same place there.
     parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
@@ -64,7 +68,7 @@ def pytest_collection_modifyitems(config, items):
 def pytest_terminal_summary(terminalreporter):
     """Write the run's counts where ``python -m tests`` asks for them (it adds up its two runs)."""
     path = os.environ.get("BENCHBENCH_TEST_COUNTS")
-    if path:
+    if path and not os.environ.get("PYTEST_XDIST_WORKER"):  # the controller adds up its workers' reports
         import json
 
         stats = terminalreporter.stats

@@ -2,9 +2,10 @@
 
 Runs pytest twice: the CPU suite, then every GPU and multi-GPU test on the strict simulated GPUs
 (``PYTHONPATH=tests/simgpu``, ``BENCHBENCH_SIM_GPUS=2`` unless set), the ``slow`` cases included in
-both, each over two pytest-xdist workers (a test module stays on one worker, so its module-scoped
-runs are shared; most of the suite's time is waiting for CLI and worker processes, which two
-workers overlap). Options are passed to both runs (``-x``, ``-k EXPR``, paths...; ``-n 0`` runs in
+both. The CPU suite runs over two pytest-xdist workers (a test module stays on one worker, so its
+module-scoped runs are shared; most of its time is waiting for CLI and worker processes, which two
+workers overlap); the simulated-GPU suite, whose time is the CPU running the simulated kernels,
+runs in one process. Options are passed to both runs (``-x``, ``-k EXPR``, paths...; ``-n 0`` runs in
 one process). The last line adds the two runs up; the exit status is 0 only when both passed (a
 half that a filter leaves empty counts as passed when the other half ran tests).
 
@@ -36,15 +37,15 @@ def _pytest(args: list[str], env: dict, counts: Path) -> tuple[int, dict]:
 
 def main(argv: list[str]) -> int:
     extra = ([] if "--runslow" in argv else ["--runslow"]) + argv
-    if not any(a == "-n" or a.startswith(("-n", "--numprocesses", "--dist")) for a in argv):
-        extra = ["-n", str(WORKERS), "--dist", "loadfile"] + extra
+    parallel = [] if any(a == "-n" or a.startswith(("-n", "--numprocesses", "--dist")) for a in argv) else \
+        ["-n", str(WORKERS), "--dist", "loadfile"]
     base = dict(os.environ)
     simulated = dict(base)
     simulated["PYTHONPATH"] = os.pathsep.join(p for p in [str(ROOT / "tests" / "simgpu"), base.get("PYTHONPATH")] if p)
     simulated.setdefault("BENCHBENCH_SIM_GPUS", "2")
     with tempfile.TemporaryDirectory(prefix="benchbench-tests-") as tmp:
         print("== the CPU suite", flush=True)
-        rc_cpu, cpu = _pytest(extra, base, Path(tmp) / "cpu.json")
+        rc_cpu, cpu = _pytest(parallel + extra, base, Path(tmp) / "cpu.json")
         print("== the simulated-GPU suite (tests/simgpu)", flush=True)
         rc_sim, sim = _pytest(["-m", SIMULATED, *extra], simulated, Path(tmp) / "sim.json")
     total = {k: cpu.get(k, 0) + sim.get(k, 0) for k in ("passed", "failed", "skipped", "errors")}

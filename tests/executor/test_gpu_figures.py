@@ -156,16 +156,22 @@ def test_idle_clocks_that_ramp_up_are_not_interference(suites, monkeypatch):
     import pynvml
 
     monkeypatch.setenv("BENCHBENCH_SIM_GPU_RAMP_S", "0.4")
-    monkeypatch.setattr("cupy._clocks._first_use", {})
-    pynvml.nvmlInit()
-    try:
-        assert pynvml.nvmlDeviceGetClockInfo(pynvml.nvmlDeviceGetHandleByIndex(0), pynvml.NVML_CLOCK_SM) == 345
-        cell = run_cell(gpu_desc([0]))
-        assert pynvml.nvmlDeviceGetClockInfo(pynvml.nvmlDeviceGetHandleByIndex(0), pynvml.NVML_CLOCK_SM) > 345
-    finally:
-        pynvml.nvmlShutdown()
-    assert cell["status"] == "ok", cell["reason"]
-    reasons, judged = _gpu_side(cell)
+    # The simulated GEMMs run on this machine's CPU: another process can slow the after-probe, which
+    # is a real slowdown (rightly flagged) and not what this test is about; such a try is made again.
+    for _ in range(3):
+        monkeypatch.setattr("cupy._clocks._first_use", {})
+        pynvml.nvmlInit()
+        try:
+            assert pynvml.nvmlDeviceGetClockInfo(pynvml.nvmlDeviceGetHandleByIndex(0), pynvml.NVML_CLOCK_SM) == 345
+            cell = run_cell(gpu_desc([0]))
+            assert pynvml.nvmlDeviceGetClockInfo(pynvml.nvmlDeviceGetHandleByIndex(0), pynvml.NVML_CLOCK_SM) > 345
+        finally:
+            pynvml.nvmlShutdown()
+        assert cell["status"] == "ok", cell["reason"]
+        reasons, judged = _gpu_side(cell)
+        slowed = judged["after"]["gpu_gemm_gflops"] < judged["before"]["gpu_gemm_gflops"]
+        if not (judged["moved"] and slowed):
+            break
     # A faster probe after the cell is the clock ramping up, not a neighbour leaving.
     assert reasons == [] and judged["moved"] is False, (reasons, judged)
 

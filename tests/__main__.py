@@ -4,7 +4,8 @@ Runs pytest twice: the CPU suite, then every GPU and multi-GPU test on the stric
 (``PYTHONPATH=tests/simgpu``, ``BENCHBENCH_SIM_GPUS=2`` unless set), the ``slow`` cases included in
 both. The CPU suite runs over two pytest-xdist workers (a test module stays on one worker, so its
 module-scoped runs are shared; most of its time is waiting for CLI and worker processes, which two
-workers overlap); the simulated-GPU suite, whose time is the CPU running the simulated kernels,
+workers overlap), except the tests marked ``serial``, which judge whether the machine is quiet and
+run alone afterwards; the simulated-GPU suite, whose time is the CPU running the simulated kernels,
 runs in one process. Options are passed to both runs (``-x``, ``-k EXPR``, paths...; ``-n 0`` runs in
 one process). The last line adds the two runs up; the exit status is 0 only when both passed (a
 half that a filter leaves empty counts as passed when the other half ran tests).
@@ -43,18 +44,27 @@ def main(argv: list[str]) -> int:
     simulated = dict(base)
     simulated["PYTHONPATH"] = os.pathsep.join(p for p in [str(ROOT / "tests" / "simgpu"), base.get("PYTHONPATH")] if p)
     simulated.setdefault("BENCHBENCH_SIM_GPUS", "2")
+    runs = []
     with tempfile.TemporaryDirectory(prefix="benchbench-tests-") as tmp:
-        print("== the CPU suite", flush=True)
-        rc_cpu, cpu = _pytest(parallel + extra, base, Path(tmp) / "cpu.json")
+        if parallel and "-m" not in argv:
+            print("== the CPU suite, over two workers", flush=True)
+            runs.append(_pytest(parallel + ["-m", "not serial", *extra], base, Path(tmp) / "cpu.json"))
+            print("== the CPU suite's serial tests (they judge whether the machine is quiet), alone", flush=True)
+            runs.append(_pytest(["-m", "serial", *extra], base, Path(tmp) / "serial.json"))
+        else:
+            print("== the CPU suite", flush=True)
+            runs.append(_pytest(parallel + extra, base, Path(tmp) / "cpu.json"))
         print("== the simulated-GPU suite (tests/simgpu)", flush=True)
-        rc_sim, sim = _pytest(["-m", SIMULATED, *extra], simulated, Path(tmp) / "sim.json")
-    total = {k: cpu.get(k, 0) + sim.get(k, 0) for k in ("passed", "failed", "skipped", "errors")}
+        runs.append(_pytest(["-m", SIMULATED, *extra], simulated, Path(tmp) / "sim.json"))
+    total = {k: sum(c.get(k, 0) for _, c in runs) for k in ("passed", "failed", "skipped", "errors")}
     ran = total["passed"] + total["failed"] + total["errors"]
-    ok = all(rc == 0 or (rc == NO_TESTS and ran) for rc in (rc_cpu, rc_sim)) and ran > 0
+    codes = [rc for rc, _ in runs]
+    ok = all(rc == 0 or (rc == NO_TESTS and ran) for rc in codes) and ran > 0
+    rc_cpu, rc_sim = next((rc for rc in codes[:-1] if rc not in (0, NO_TESTS)), codes[0]), codes[-1]
     print(f"both suites (CPU exit {rc_cpu}, simulated GPUs exit {rc_sim}):")
     line = f"{total['passed']} passed, {total['failed']} failed, {total['skipped']} skipped"
     print(line + (f", {total['errors']} errors" if total["errors"] else ""))
-    return 0 if ok else (rc_cpu or rc_sim or 1)
+    return 0 if ok else (next((rc for rc in codes if rc not in (0, NO_TESTS)), 1))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,9 @@ from benchbench.executor.cell.run_cell import run_cell
 
 from .test_runner import desc, suites  # noqa: F401  (fixture)
 
+# Every test here judges how busy the machine is: none runs beside another test (python -m tests).
+pytestmark = pytest.mark.serial
+
 SPIN = "import time\nend = time.time() + 60\nwhile time.time() < end:\n    pass\n"
 
 

@@ -19,8 +19,10 @@ import json
 import math
 
 
-def read_header(path) -> dict | None:
-    """The header line of an epoch log file (``{"data": ..., "quality": ...}``), or None."""
+def json_rows(path) -> list[dict]:
+    """The JSON objects of an epoch log file, one a line; a torn line (the worker died while writing
+    it) is skipped, and a missing or unreadable file has none."""
+    rows = []
     try:
         with open(path, encoding="utf-8") as f:
             for line in f:
@@ -28,10 +30,18 @@ def read_header(path) -> dict | None:
                     row = json.loads(line)
                 except ValueError:
                     continue
-                if isinstance(row, dict) and "epoch" not in row and isinstance(row.get("quality"), dict):
-                    return row
+                if isinstance(row, dict):
+                    rows.append(row)
     except OSError:
-        return None
+        return []
+    return rows
+
+
+def read_header(path) -> dict | None:
+    """The header line of an epoch log file (``{"data": ..., "quality": ...}``), or None."""
+    for row in json_rows(path):
+        if "epoch" not in row and isinstance(row.get("quality"), dict):
+            return row
     return None
 
 

@@ -192,19 +192,7 @@ def read_epoch_log(path) -> list:
 
     A torn last line (the worker died while writing it) is skipped.
     """
-    rows = []
-    try:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(row, dict) and isinstance(row.get("epoch"), int):
-                    rows.append(row)
-    except OSError:
-        return []
-    return rows
+    return [row for row in kept_epochs.json_rows(path) if isinstance(row.get("epoch"), int)]
 
 
 def _keep_epochs(cell: dict, epochs_path: Path) -> dict:

@@ -53,7 +53,8 @@ def _watched_pid() -> int | None:
     return int(pid)
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (one of another user counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -82,7 +83,7 @@ def start_watchdog(pid: int | None = None, interval_s: float = 1.0) -> threading
         raise ValueError(f"start_watchdog: interval_s must be > 0, got {interval_s!r}")
 
     def watch():
-        while _alive(pid):
+        while alive(pid):
             time.sleep(interval_s)
         # The run is gone: nobody will read this cell's result. End the whole group
         # (an MPI rank takes its siblings and mpiexec along), then this process.

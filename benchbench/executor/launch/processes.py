@@ -97,16 +97,6 @@ def scratch_dir(kind: str):
     return tempfile.TemporaryDirectory(prefix=f"benchbench-{kind}-{os.getpid()}-")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def sweep_stale_scratch(folder=None) -> list[Path]:
     """Remove scratch folders of processes that are gone (a run killed with SIGKILL leaves its own).
 
@@ -133,7 +123,7 @@ def sweep_stale_scratch(folder=None) -> list[Path]:
             st = entry.stat(follow_symlinks=False)
         except OSError:
             continue
-        if not entry.is_dir(follow_symlinks=False) or st.st_uid != os.getuid() or _alive(int(m.group(1))):
+        if not entry.is_dir(follow_symlinks=False) or st.st_uid != os.getuid() or lifeline.alive(int(m.group(1))):
             continue
         shutil.rmtree(entry.path, ignore_errors=True)
         removed.append(Path(entry.path))

@@ -41,7 +41,7 @@ class CNN(L.Chain):
     def forward(self, x):
         h = F.max_pooling_2d(F.relu(self.conv1(x)), POOL_K, POOL_S)
         h = F.max_pooling_2d(F.relu(self.conv2(h)), POOL_K, POOL_S)
-        h = F.relu(self.fc3(h))
+        h = self.fc3(h, activation=F.relu)
         return self.fc4(h)
 
 

@@ -48,7 +48,7 @@ class LeNet5(L.Chain):
         h = F.max_pooling_2d(F.sigmoid(self.conv1(x)), 2, 2)
         h = F.max_pooling_2d(F.sigmoid(self.conv2(h)), 2, 2)
         h = F.sigmoid(self.conv3(h))
-        h = F.sigmoid(self.fc4(h))
+        h = self.fc4(h, activation=F.sigmoid)
         return self.fc5(h)
 
 

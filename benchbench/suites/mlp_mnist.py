@@ -23,8 +23,8 @@ class MLP(L.Chain):
             self.l3 = L.Linear(units, n_out)
 
     def forward(self, x):
-        h = F.relu(self.l1(x))
-        h = F.relu(self.l2(h))
+        h = self.l1(x, activation=F.relu)
+        h = self.l2(h, activation=F.relu)
         return self.l3(h)
 
 

@@ -75,16 +75,60 @@ class LinearFunction(Function):
         return gx, gW
 
 
-def linear(x, W, b=None, n_batch_axes=1):
-    """Fully connected layer: ``y = x W^T + b``.
+class LinearActivation(LinearFunction):
+    """``activation(x W^T + b)`` on a GPU: the GEMM, then the bias add and the activation in one
+    kernel over its result; backward: the activation's gradient in one kernel, then as ``linear``."""
+
+    def __init__(self, activation, n_batch_axes=1):
+        super().__init__(n_batch_axes)
+        self.activation = activation
+        self.y = None
+
+    @property
+    def label(self):
+        return f"Linear+{self.activation}"
+
+    def forward(self, xp, xs):
+        from ..kernels import cuda_activation
+
+        x, W, b = xs
+        y = xp.matmul(x.reshape(-1, W.shape[1]), W.T)
+        self.y = cuda_activation.bias_activation(self.activation, y, b)
+        return (y.reshape(x.shape[:self.n_batch_axes] + (W.shape[0],)),)
+
+    def backward(self, xp, xs, gys):
+        from ..kernels import cuda_activation
+
+        y, self.y = self.y, None
+        gy = gys[0].reshape(y.shape).astype(y.dtype, copy=False)
+        return super().backward(xp, xs, (cuda_activation.activation_grad(self.activation, y, gy),))
+
+
+def _fused_activation(activation, x, W, b):
+    """The name of ``activation``'s bias-and-activation kernel when ``LinearActivation`` applies, else None."""
+    from . import activation as A
+
+    kind = {A.relu: "relu", A.sigmoid: "sigmoid", A.tanh: "tanh"}.get(activation)
+    if kind is None or b is None or not kernels.fusable(x, W, b) or not x.dtype == W.dtype == b.dtype:
+        return None
+    return kind
+
+
+def linear(x, W, b=None, n_batch_axes=1, activation=None):
+    """Fully connected layer: ``y = x W^T + b``, or ``activation(x W^T + b)``.
 
     Every axis of ``x`` after the first ``n_batch_axes`` is flattened into the input size.
+    With ``activation`` one of ``relu``, ``sigmoid`` and ``tanh`` (the functions of this package),
+    a bias and float32/float64 arrays on a GPU, the bias add and the activation run as one kernel
+    (forward) and the activation's gradient as one kernel (backward); otherwise ``activation`` is
+    applied to the linear layer's output, as ``activation(linear(x, W, b))``.
 
     Args:
         x: input Variable or array, shape ``(N, ...)`` (batch axes first).
         W: weight, shape ``(out_size, in_size)``.
         b: optional bias, shape ``(out_size,)``.
         n_batch_axes: number of leading axes treated as batch axes.
+        activation: None, or a function of one Variable applied to the result.
 
     Returns:
         Variable of shape ``x.shape[:n_batch_axes] + (out_size,)``.
@@ -118,7 +162,14 @@ def linear(x, W, b=None, n_batch_axes=1):
         if ba.shape != (Wa.shape[0],):
             raise ValueError(f"linear: b must have shape ({Wa.shape[0]},) to match W {Wa.shape}, got {ba.shape}")
         inputs.append(b)
-    return LinearFunction(n_batch_axes).apply(tuple(inputs))[0]
+    if activation is None:
+        return LinearFunction(n_batch_axes).apply(tuple(inputs))[0]
+    if not callable(activation):
+        raise TypeError(f"linear: activation must be None or a function, got {type(activation).__name__}")
+    kind = _fused_activation(activation, xa, Wa, ba if b is not None else None)
+    if kind is not None:
+        return LinearActivation(kind, n_batch_axes).apply(tuple(inputs))[0]
+    return activation(LinearFunction(n_batch_axes).apply(tuple(inputs))[0])
 
 
 # -- convolution_2d -------------------------------------------------------------------

@@ -58,7 +58,8 @@ class Linear(Link):
             if self.b.array is None:
                 self.b.initialize((self.out_size,))
 
-    def forward(self, x):
+    def forward(self, x, activation=None):
+        """``x W^T + b``, or ``activation(x W^T + b)`` (fused on a GPU where ``linear`` fuses it)."""
         if self.W.array is None:
             shape = x.shape
             if len(shape) < 2:
@@ -67,8 +68,8 @@ class Linear(Link):
             self.W.initialize((self.out_size, self.in_size), xp=get_array_module(x))
         dt = config.compute_dtype
         if dt is None:
-            return linear(x, self.W, self.b)
-        return linear(*to_compute_dtype(dt, x, self.W, self.b))
+            return linear(x, self.W, self.b, activation=activation)
+        return linear(*to_compute_dtype(dt, x, self.W, self.b), activation=activation)
 
     def __repr__(self):
         return f"Linear({self.in_size}, {self.out_size}, nobias={self.b is None})"

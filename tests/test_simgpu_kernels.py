@@ -84,6 +84,18 @@ def test_a_body_outside_the_subset_is_refused_not_replaced(cupy, body, what):
     assert what in str(info.value)
 
 
+def test_a_loop_inside_an_if_needs_a_uniform_bound_only_where_the_if_holds(cupy):
+    """Elements outside the if do not run its loop (their counter stays put), as threads that skip it."""
+    k = cupy.ElementwiseKernel("T x, raw T v, int32 n", "T y",
+                               "y = x;\nif (i == 0) { for (int r = 0; r < n; ++r) { y += v[r]; } }", "sim_masked_loop")
+    a = cupy.arange(4, dtype=numpy.float32)
+    assert cupy.asnumpy(k(a, a, numpy.int32(4))).tolist() == [6.0, 1.0, 2.0, 3.0]
+    k = cupy.ElementwiseKernel("T x", "T y", "y = x;\nif (i < 2) { for (int k = 0; k < (int)x; ++k) y += 1; }",
+                               "sim_masked_divergent")
+    with pytest.raises(Exception, match="bound differs"):
+        k(a)
+
+
 def test_kernels_keep_cupys_rules(cupy):
     k = cupy.ElementwiseKernel("T x, T y", "T z", "z = x + y", "sim_add")
     with pytest.raises(TypeError, match="host numpy array"):

@@ -28,6 +28,9 @@ class Function:
     rank = 0
     needs_input_grad = ()
     _out_meta = ()
+    # A 0-d array of ones that forward's own kernels wrote for a scalar output, which
+    # ``Variable.backward`` then seeds with instead of launching a fill; None when there is none.
+    unit_seed = None
 
     @property
     def label(self):

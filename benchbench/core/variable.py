@@ -129,7 +129,9 @@ class Variable:
                     f"backward: the variable has shape {self.array.shape}, not a scalar; "
                     "set its .grad to the upstream gradient before calling backward()"
                 )
-            self.grad = xp.ones_like(self.array)
+            seed = self.creator.unit_seed
+            ok = seed is not None and seed.shape == self.array.shape and seed.dtype == self.array.dtype
+            self.grad = seed if ok else xp.ones_like(self.array)
 
         # Outputs waiting for their creator's turn are held in ``pending`` so that releasing a
         # consumer (which drops its inputs) cannot free an output whose gradient is still due.

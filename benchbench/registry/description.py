@@ -154,7 +154,7 @@ class Workload:
         """
         F = core.functions
         y = model(x)
-        return F.softmax_cross_entropy(y, t), F.accuracy(y, t)
+        return F.softmax_cross_entropy_and_accuracy(y, t)
 
     def flops_per_sample(self, params):
         """``{"forward": FLOPs, "train_step": FLOPs}`` per sample (see :class:`FlopCount`)."""

@@ -1,4 +1,5 @@
-"""Losses: softmax_cross_entropy (fused, stable), mean_squared_error, sigmoid_cross_entropy."""
+"""Losses: softmax_cross_entropy (fused, stable; with the accuracy beside it), mean_squared_error,
+sigmoid_cross_entropy."""
 from __future__ import annotations
 
 import numpy
@@ -8,7 +9,8 @@ from ..function import Function
 from ..variable import Variable
 from ._checks import ARRAY_TYPES, check_float
 
-__all__ = ["softmax_cross_entropy", "mean_squared_error", "sigmoid_cross_entropy"]
+__all__ = ["softmax_cross_entropy", "softmax_cross_entropy_and_accuracy", "mean_squared_error",
+           "sigmoid_cross_entropy"]
 
 def _check_labels(name, t, shape):
     """Integer labels ``t`` of ``shape``; returns the array."""
@@ -31,6 +33,8 @@ def _check_reduce(name, reduce):
 class SoftmaxCrossEntropy(Function):
     """Cross entropy of ``softmax(x)`` against labels, in one pass each way."""
 
+    hit = None  # the accuracy's per-row hits, from the fused row kernel
+
     def __init__(self, t, ignore_label, normalize, class_weight, reduce):
         self.t = t
         self.ignore_label = ignore_label
@@ -46,7 +50,8 @@ class SoftmaxCrossEntropy(Function):
         if self.fused:
             from ..kernels import cuda_loss
 
-            loss, self.y, self.w, self.coeff = cuda_loss.forward(xp, x, t, self.ignore_label, self.normalize)
+            loss, self.y, self.w, self.coeff, self.hit, self.unit_seed = cuda_loss.forward(
+                xp, x, t, self.ignore_label, self.normalize)
             self.t_safe = t
             return (loss,)
         rows = xp.arange(n)
@@ -110,6 +115,11 @@ def softmax_cross_entropy(x, t, normalize=True, cache_score=True, class_weight=N
     Example:
         >>> loss = softmax_cross_entropy(model(x), t)
     """
+    return _softmax_cross_entropy(x, t, normalize, class_weight, ignore_label, reduce).apply((x,))[0]
+
+
+def _softmax_cross_entropy(x, t, normalize, class_weight, ignore_label, reduce):
+    """The validated ``SoftmaxCrossEntropy`` function of ``softmax_cross_entropy``'s arguments."""
     name = "softmax_cross_entropy"
     check_float(name, "x", x)
     if x.ndim != 2:
@@ -133,7 +143,36 @@ def softmax_cross_entropy(x, t, normalize=True, cache_score=True, class_weight=N
                 f"got {getattr(class_weight, 'shape', type(class_weight).__name__)}"
             )
         class_weight = class_weight.astype(x.dtype, copy=False)
-    return SoftmaxCrossEntropy(t, ignore_label, bool(normalize), class_weight, reduce).apply((x,))[0]
+    return SoftmaxCrossEntropy(t, ignore_label, bool(normalize), class_weight, reduce)
+
+
+def softmax_cross_entropy_and_accuracy(x, t):
+    """``(softmax_cross_entropy(x, t), accuracy(x, t))``, each with its function's defaults.
+
+    On a GPU the accuracy's per-row hits come from the loss's row kernel, so the pair costs one
+    kernel less than the two functions apart (the accuracy is then one reduction).
+
+    Args:
+        x: Variable or float array (N, C) of logits.
+        t: int32/int64 array (N,) of class indices (-1: ignored by the loss, a miss for the accuracy).
+
+    Returns:
+        ``(loss, accuracy)``: Variables holding 0-d arrays of ``x``'s dtype; the accuracy needs no gradient.
+
+    Example:
+        >>> loss, acc = softmax_cross_entropy_and_accuracy(model(x), t)
+    """
+    from .evaluation import accuracy
+
+    f = _softmax_cross_entropy(x, t, True, None, -1, "mean")
+    loss = f.apply((x,))[0]
+    hit = f.hit if f.fused else None
+    if hit is None:
+        return loss, accuracy(x, t)
+    from ..kernels import cuda_loss
+
+    f.hit = None
+    return loss, Variable(cuda_loss.accuracy_of_hits(hit), requires_grad=False)
 
 
 class MeanSquaredError(Function):

@@ -1,9 +1,12 @@
-"""Softmax cross-entropy with its gradient: a row kernel, two small reductions, one gradient kernel.
+"""Softmax cross-entropy with its gradient: a row kernel and a reduction forward, one gradient kernel.
 
 Forward: one thread per sample computes the stable softmax of its row (max, exp, sum, divide),
-keeps it for backward and writes ``-log p(t)`` and the sample's weight (0 for an ignored label);
-the count of valid samples gives ``coeff = 1 / max(count, 1)`` and the loss is ``sum(nll * coeff)``.
-Backward: ``(softmax - onehot(t)) * w * gy * coeff`` in one pass. Nothing is read back to the host.
+keeps it for backward and writes ``-log p(t)``, the sample's weight (0 for an ignored label) and
+whether the row's first maximum is at its label (the accuracy's hit, for
+``softmax_cross_entropy_and_accuracy``). Thread 0 also counts the valid labels (N reads) and writes
+``coeff = 1 / max(count, 1)`` (``1 / N`` without normalisation) and the loss's unit seed for
+backward; the loss is then one reduction, ``sum(nll * coeff)``. Backward: ``(softmax - onehot(t)) *
+w * gy * coeff`` in one pass. Nothing is read back to the host.
 """
 from __future__ import annotations
 
@@ -13,20 +16,35 @@ from .fusion import get
 
 KERNELS = {
     "softmax_cross_entropy_rows": ("elementwise", (
-        "raw T x, S t, int32 n_class, S ignore_label", "raw T y, T nll, T w",
+        "raw T x, S t, raw S labels, int32 n_class, S ignore_label, int32 n, int32 normalize, T inv_n",
+        "raw T y, T nll, T w, T hit, raw T coeff, raw T seed",
         """ptrdiff_t base = i * n_class;
 T m = x[base];
-for (int c = 1; c < n_class; ++c) { m = max(m, x[base + c]); }
+ptrdiff_t arg = 0;
+for (int c = 1; c < n_class; ++c) {
+  if (x[base + c] > m) {
+    m = x[base + c];
+    arg = c;
+  }
+}
 T s = (T)0;
 for (int c = 0; c < n_class; ++c) { T e = exp(x[base + c] - m); y[base + c] = e; s += e; }
 for (int c = 0; c < n_class; ++c) { y[base + c] = y[base + c] / s; }
 bool ok = t != ignore_label;
 ptrdiff_t tc = ok ? (ptrdiff_t)t : (ptrdiff_t)0;
 w = ok ? (T)1 : (T)0;
-nll = (log(s) - (x[base + tc] - m)) * w""", "benchbench_softmax_cross_entropy_rows")),
-    "softmax_cross_entropy_coeff": ("reduction", (
-        "T w", "T coeff", "w", "a + b", "coeff = (T)1 / max(a, (T)1)", "0",
-        "benchbench_softmax_cross_entropy_coeff")),
+nll = (log(s) - (x[base + tc] - m)) * w;
+hit = arg == (ptrdiff_t)t ? (T)1 : (T)0;
+if (i == 0) {
+  T k = inv_n;
+  if (normalize) {
+    int count = 0;
+    for (int r = 0; r < n; ++r) { count += labels[r] != ignore_label ? 1 : 0; }
+    k = (T)1 / max((T)count, (T)1);
+  }
+  coeff[0] = k;
+  seed[0] = (T)1;
+}""", "benchbench_softmax_cross_entropy_rows")),
     "softmax_cross_entropy_loss": ("reduction", (
         "T nll, T coeff", "T loss", "nll * coeff", "a + b", "loss = a", "0",
         "benchbench_softmax_cross_entropy_loss")),
@@ -59,22 +77,28 @@ SCALARS = {"accuracy_mean": ("n",)}
 def accuracy(xp, y, t):
     """The fraction of rows of ``y`` (N, C) whose first maximum is at ``t``, a 0-d array, two launches."""
     hit = get(*KERNELS["accuracy_rows"])(xp.ascontiguousarray(y), t, numpy.int32(y.shape[1]))
-    return get(*KERNELS["accuracy_mean"])(hit, y.dtype.type(max(y.shape[0], 1)))
+    return accuracy_of_hits(hit)
+
+
+def accuracy_of_hits(hit):
+    """The mean of the per-row hits (0 or 1) of ``forward`` or ``accuracy_rows``, a 0-d array, one launch."""
+    return get(*KERNELS["accuracy_mean"])(hit, hit.dtype.type(max(hit.shape[0], 1)))
 
 
 def forward(xp, x, t, ignore_label, normalize):
-    """``(loss, y, w, coeff)``: the mean loss (0-d), the softmax, the per-sample weights, the scale."""
+    """``(loss, y, w, coeff, hit, seed)``: the mean loss (0-d), the softmax, the per-sample weights, the
+    scale, the per-row accuracy hits and a unit seed for the loss's gradient (0-d), two launches."""
     n, c = x.shape
     x = xp.ascontiguousarray(x)
     y = xp.empty_like(x)
-    nll, w = xp.empty(n, x.dtype), xp.empty(n, x.dtype)
-    get(*KERNELS["softmax_cross_entropy_rows"])(x, t, numpy.int32(c), t.dtype.type(ignore_label), y, nll, w)
-    if normalize:
-        coeff = get(*KERNELS["softmax_cross_entropy_coeff"])(w)
-    else:
-        coeff = xp.asarray(1.0 / max(n, 1), dtype=x.dtype)  # a host constant: a copy, no kernel
+    nll, w, hit = xp.empty(n, x.dtype), xp.empty(n, x.dtype), xp.empty(n, x.dtype)
+    coeff, seed = xp.empty(1, x.dtype), xp.empty(1, x.dtype)
+    get(*KERNELS["softmax_cross_entropy_rows"])(
+        x, t, t, numpy.int32(c), t.dtype.type(ignore_label), numpy.int32(n), numpy.int32(bool(normalize)),
+        x.dtype.type(1.0 / max(n, 1)), y, nll, w, hit, coeff, seed)
+    coeff = coeff.reshape(())
     loss = get(*KERNELS["softmax_cross_entropy_loss"])(nll, coeff)
-    return loss, y, w, coeff
+    return loss, y, w, coeff, hit, seed.reshape(())
 
 
 def backward(y, t, w, gy, coeff):

@@ -187,3 +187,13 @@ def test_sigmoid_cross_entropy_stable_and_validated(xp):
         F.sigmoid_cross_entropy(x, xp.asarray(numpy.array([1, 0], numpy.int32)))
     with pytest.raises(TypeError, match="sigmoid_cross_entropy: t must be an integer array"):
         F.sigmoid_cross_entropy(x, x)
+
+
+def test_softmax_cross_entropy_and_accuracy_equals_the_two_functions():
+    rng = numpy.random.default_rng(3)
+    x = rng.standard_normal((9, 5)).astype(numpy.float32)
+    t = rng.integers(0, 5, 9).astype(numpy.int32)
+    t[4] = -1  # ignored by the loss, a miss for the accuracy
+    loss, acc = F.softmax_cross_entropy_and_accuracy(x, t)
+    assert float(loss.array) == float(F.softmax_cross_entropy(x, t).array)
+    assert float(acc.array) == float(F.accuracy(x, t).array) and not acc.requires_grad

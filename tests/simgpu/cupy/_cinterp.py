@@ -209,6 +209,8 @@ class Interpreter:
             if node.cond is not None:
                 c = self.expr(node.cond)
                 if isinstance(c, numpy.ndarray) and c.ndim:
+                    if isinstance(self.mask, numpy.ndarray):  # only the elements inside the enclosing if run it
+                        c = numpy.broadcast_to(c, self.mask.shape)[self.mask]
                     if not (c.all() or not c.any()):
                         self.refuse(node, "a for loop whose bound differs between elements")
                     c = bool(c.all())

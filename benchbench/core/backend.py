@@ -199,6 +199,14 @@ def reduction_kernel(in_params: str, out_params: str, map_expr: str, reduce_expr
     return kernel
 
 
+def gemm_add(transa: str, transb: str, a, b, out) -> None:
+    """``out += op(a) @ op(b)`` on a GPU in one cuBLAS call (``cupy.cublas.gemm`` with ``beta=1``);
+    ``op`` is the transpose for ``'T'``. ``out`` must be C- or F-contiguous (else cupy copies it)."""
+    import cupy.cublas  # cupy imports it lazily
+
+    cupy.cublas.gemm(transa, transb, a, b, out=out, beta=1.0)
+
+
 #: The array classes of both backends, for ``isinstance`` checks.
 ARRAY_TYPES = (numpy.ndarray, ndarray)
 

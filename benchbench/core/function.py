@@ -31,6 +31,14 @@ class Function:
     # A 0-d array of ones that forward's own kernels wrote for a scalar output, which
     # ``Variable.backward`` then seeds with instead of launching a fill; None when there is none.
     unit_seed = None
+    # Set by ``Variable.backward`` just for the call of ``backward``: per input, the gradient array
+    # accumulated so far where ``backward`` may add its own contribution into it in place (an array
+    # that backward made and that one Variable alone holds), else None; () when there is none. A
+    # ``backward`` that adds into it returns that same array for that input.
+    accumulate_into = ()
+    # True when every gradient ``backward`` returns is a new array that nothing else holds (or one
+    # of ``accumulate_into``): ``Variable.backward`` may then let later contributions add into it.
+    grads_are_fresh = False
 
     @property
     def label(self):

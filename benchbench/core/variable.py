@@ -141,24 +141,46 @@ class Variable:
         counter = 0
         push = heapq.heappush
         pop = heapq.heappop
+        # Gradients this backward made by adding two contributions, which one Variable alone holds
+        # (id -> array): a function may add its next contribution into one in place (see
+        # ``Function.accumulate_into``), e.g. a weight shared by every step of an unrolled sequence.
+        owned = {}
         while heap:
             f = pop(heap)[2]
             held = pending.pop(f)  # noqa: F841 - keeps the outputs alive while f runs
             outputs = [o() for o in f.outputs]
             gys = tuple([None if o is None else o.grad for o in outputs])
+            acc = None
             if all([g is None for g in gys]):
                 gxs = (None,) * len(f.inputs)
             else:
+                if owned:
+                    acc = _accumulators(f.inputs, owned)
+                    f.accumulate_into = acc or ()
                 gxs = f._backward(gys)
+                f.accumulate_into = ()
             if not retain_grad:
                 for o in outputs:
                     if o is not None and o is not self:
+                        if owned and o.grad is not None:
+                            owned.pop(id(o.grad), None)
                         o.grad = None
-            for x, gx in zip(f.inputs, gxs):
+            for k, (x, gx) in enumerate(zip(f.inputs, gxs)):
                 if gx is None or not x.requires_grad:
                     continue
                 g = x.grad
-                x.grad = gx if g is None else g + gx
+                if g is None:
+                    x.grad = gx
+                    if f.grads_are_fresh:
+                        owned[id(gx)] = gx
+                    else:
+                        owned.pop(id(gx), None)  # it may be another Variable's gradient too
+                elif acc is not None and gx is acc[k] and gx is g:
+                    pass  # f added its contribution into x.grad in place
+                else:
+                    x.grad = g + gx
+                    owned.pop(id(g), None)
+                    owned[id(x.grad)] = x.grad
                 c = x.creator
                 if c is not None:
                     h = pending.get(c)
@@ -284,6 +306,19 @@ class Parameter(Variable):
     def __repr__(self):
         shape = None if self.array is None else self.array.shape
         return f"Parameter({self.name!r}, shape={shape})"
+
+
+def _accumulators(inputs, owned):
+    """Per input, its gradient so far where this backward owns it and the input appears once; else None.
+    None when there is none at all."""
+    out = [None] * len(inputs)
+    found = False
+    for k, x in enumerate(inputs):
+        g = x.grad
+        if g is not None and id(g) in owned and sum(y is x for y in inputs) == 1:
+            out[k] = g
+            found = True
+    return tuple(out) if found else None
 
 
 _modules = {}

@@ -32,11 +32,11 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "launches.py"
 
 # workload: (budget, baseline, the target = baseline / 3)
 BUDGETS = {
-    "mlp_mnist": (27, 63, 22),
-    "cnn_mnist": (43, 213, 57),
-    "lenet5_cifar10": (53, 261, 71),
-    "resnet_cifar10:depth=18": (357, 1271, 433),
-    "lstm_sine": (1398, 2958, 1152),
+    "mlp_mnist": (22, 63, 22),
+    "cnn_mnist": (39, 213, 57),
+    "lenet5_cifar10": (49, 261, 71),
+    "resnet_cifar10:depth=18": (354, 1271, 433),
+    "lstm_sine": (1105, 2958, 1152),
     "lstm_sine:fused=true": (261, 689, 222),
 }
 

@@ -40,6 +40,8 @@ __all__ = ["linear", "convolution_2d"]
 class LinearFunction(Function):
     """``y = x W^T + b``; ``x`` is flattened to (batch, in_size) after ``n_batch_axes`` axes."""
 
+    grads_are_fresh = True  # backward's gradients: new arrays, or those of accumulate_into
+
     def __init__(self, n_batch_axes=1):
         self.n_batch_axes = n_batch_axes
 
@@ -65,14 +67,34 @@ class LinearFunction(Function):
         gy = gys[0].reshape(-1, W.shape[0])
         need = self.needs_input_grad
         gx = gW = None
-        if need[0]:
+        acc = self.accumulate_into or (None, None, None)  # gradients to add into (see Function)
+        if need[0] and xp is not numpy and _cuda_linear().can_add_into(acc[0], gy, W):
+            gx = acc[0]
+            _cuda_linear().input_grad_add(gy, W, gx.reshape(gy.shape[0], W.shape[1]))
+        elif need[0]:
             gx = xp.matmul(gy, W).astype(x.dtype, copy=False).reshape(x.shape)
         if need[1]:
-            gW = xp.matmul(gy.T, x.reshape(-1, W.shape[1])).astype(W.dtype, copy=False)
+            x2 = x.reshape(-1, W.shape[1])
+            if xp is not numpy and _cuda_linear().can_add_into(acc[1], gy, x2):
+                gW = acc[1]
+                _cuda_linear().weight_grad_add(gy, x2, gW)
+            else:
+                gW = xp.matmul(gy.T, x2).astype(W.dtype, copy=False)
         if len(xs) == 3:
-            gb = gy.sum(axis=0).astype(xs[2].dtype, copy=False) if need[2] else None
+            gb = None
+            if need[2] and xp is not numpy and _cuda_linear().can_add_into(acc[2], gy):
+                gb = acc[2]
+                _cuda_linear().bias_grad_add(gy, gb)
+            elif need[2]:
+                gb = gy.sum(axis=0).astype(xs[2].dtype, copy=False)
             return gx, gW, gb
         return gx, gW
+
+
+def _cuda_linear():
+    from ..kernels import cuda_linear
+
+    return cuda_linear
 
 
 class LinearActivation(LinearFunction):

@@ -23,11 +23,11 @@ from .fusion import fusable, get  # noqa: F401
 def definitions() -> list:
     """Every fused kernel's definition, ``(module, name, kind, args, scalars)``, for the compile tests
     (``scalars``: the inputs passed as host scalars, where it matters to the source)."""
-    from . import (cuda_activation, cuda_conv, cuda_loss, cuda_mixed, cuda_normalization, cuda_pooling, cuda_rnn,
-                   cuda_update)
+    from . import (cuda_activation, cuda_conv, cuda_linear, cuda_loss, cuda_mixed, cuda_normalization, cuda_pooling,
+                   cuda_rnn, cuda_update)
 
     out = []
-    for module in (cuda_update, cuda_loss, cuda_activation, cuda_conv, cuda_pooling, cuda_normalization,
+    for module in (cuda_update, cuda_loss, cuda_activation, cuda_linear, cuda_conv, cuda_pooling, cuda_normalization,
                    cuda_rnn, cuda_mixed):
         for name, (kind, args) in module.KERNELS.items():
             out.append((module.__name__, name, kind, args, getattr(module, "SCALARS", {}).get(name, ())))

@@ -7,8 +7,8 @@ separate add per contribution.
 """
 from __future__ import annotations
 
-from .. import backend
-from .fusion import fusable, get
+from .. import backend, kernels
+from .fusion import get
 
 KERNELS = {
     "bias_grad_add": ("reduction", ("T gy", "T gb", "gy", "a + b", "gb = gb + a", "0", "benchbench_bias_grad_add")),
@@ -17,7 +17,7 @@ KERNELS = {
 
 def can_add_into(into, *arrays) -> bool:
     """True when ``into`` is a contiguous GPU gradient of the arrays' dtype that the kernels can add into."""
-    return (into is not None and fusable(into, *arrays) and into.flags.c_contiguous
+    return (into is not None and kernels.fusable(into, *arrays) and into.flags.c_contiguous
             and all(a.dtype == into.dtype for a in arrays))
 
 

@@ -68,27 +68,33 @@ class LinearFunction(Function):
         need = self.needs_input_grad
         gx = gW = None
         acc = self.accumulate_into or (None, None, None)  # gradients to add into (see Function)
-        if need[0] and xp is not numpy and _cuda_linear().can_add_into(acc[0], gy, W):
+        if need[0] and xp is not numpy and _can_add_into(acc[0], gy, W):
             gx = acc[0]
             _cuda_linear().input_grad_add(gy, W, gx.reshape(gy.shape[0], W.shape[1]))
         elif need[0]:
             gx = xp.matmul(gy, W).astype(x.dtype, copy=False).reshape(x.shape)
         if need[1]:
             x2 = x.reshape(-1, W.shape[1])
-            if xp is not numpy and _cuda_linear().can_add_into(acc[1], gy, x2):
+            if xp is not numpy and _can_add_into(acc[1], gy, x2):
                 gW = acc[1]
                 _cuda_linear().weight_grad_add(gy, x2, gW)
             else:
                 gW = xp.matmul(gy.T, x2).astype(W.dtype, copy=False)
         if len(xs) == 3:
             gb = None
-            if need[2] and xp is not numpy and _cuda_linear().can_add_into(acc[2], gy):
+            if need[2] and xp is not numpy and _can_add_into(acc[2], gy):
                 gb = acc[2]
                 _cuda_linear().bias_grad_add(gy, gb)
             elif need[2]:
                 gb = gy.sum(axis=0).astype(xs[2].dtype, copy=False)
             return gx, gW, gb
         return gx, gW
+
+
+def _can_add_into(into, *arrays) -> bool:
+    """True when the GPU kernels can add a gradient into ``into`` (see ``Function.accumulate_into``)."""
+    return (into is not None and kernels.fusable(into, *arrays) and into.flags.c_contiguous
+            and all(a.dtype == into.dtype for a in arrays))
 
 
 def _cuda_linear():

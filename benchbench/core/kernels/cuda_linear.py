@@ -7,18 +7,12 @@ separate add per contribution.
 """
 from __future__ import annotations
 
-from .. import backend, kernels
+from .. import backend
 from .fusion import get
 
 KERNELS = {
     "bias_grad_add": ("reduction", ("T gy", "T gb", "gy", "a + b", "gb = gb + a", "0", "benchbench_bias_grad_add")),
 }
-
-
-def can_add_into(into, *arrays) -> bool:
-    """True when ``into`` is a contiguous GPU gradient of the arrays' dtype that the kernels can add into."""
-    return (into is not None and kernels.fusable(into, *arrays) and into.flags.c_contiguous
-            and all(a.dtype == into.dtype for a in arrays))
 
 
 def weight_grad_add(gy, x, gW) -> None:

@@ -176,14 +176,27 @@ def softmax_cross_entropy_and_accuracy(x, t):
 
 
 class MeanSquaredError(Function):
+    fused = False
+
     def forward(self, xp, xs):
+        if kernels.fusable(*xs) and xs[0].size > 0:
+            from ..kernels import cuda_loss
+
+            self.fused = True
+            loss, self.diff, self.unit_seed = cuda_loss.mean_squared_error(xp, xs[0], xs[1])
+            return (loss,)
         self.diff = d = xs[0] - xs[1]
         flat = d.reshape(-1)
         return (xp.asarray(flat.dot(flat) / max(d.size, 1), dtype=d.dtype),)
 
     def backward(self, xp, xs, gys):
-        gx0 = self.diff * (gys[0] * (2.0 / max(self.diff.size, 1)))
         need = self.needs_input_grad
+        if self.fused and gys[0].dtype == self.diff.dtype:
+            from ..kernels import cuda_loss
+
+            gx0, gx1 = cuda_loss.mean_squared_error_grad(self.diff, gys[0], need[1])
+            return (gx0 if need[0] else None, gx1)
+        gx0 = self.diff * (gys[0] * (2.0 / max(self.diff.size, 1)))
         return (gx0 if need[0] else None, -gx0 if need[1] else None)
 
 

@@ -6,7 +6,8 @@ whether the row's first maximum is at its label (the accuracy's hit, for
 ``softmax_cross_entropy_and_accuracy``). Thread 0 also counts the valid labels (N reads) and writes
 ``coeff = 1 / max(count, 1)`` (``1 / N`` without normalisation) and the loss's unit seed for
 backward; the loss is then one reduction, ``sum(nll * coeff)``. Backward: ``(softmax - onehot(t)) *
-w * gy * coeff`` in one pass. Nothing is read back to the host.
+w * gy * coeff`` in one pass. Nothing is read back to the host. The mean squared error likewise: the
+difference (and the seed), one reduction; one gradient pass.
 """
 from __future__ import annotations
 
@@ -69,9 +70,22 @@ for (int c = 1; c < n_class; ++c) {
 hit = arg == (ptrdiff_t)t ? (T)1 : (T)0""", "benchbench_accuracy_rows")),
     "accuracy_mean": ("reduction", ("T hit, T n", "T acc", "hit", "a + b", "acc = a / n", "0",
                                     "benchbench_accuracy_mean")),
+    # mean squared error: the difference (thread 0 also writes the loss's unit seed), then one reduction;
+    # backward one pass (both gradients at once when both inputs need one)
+    "mean_squared_error_diff": ("elementwise", (
+        "T x0, T x1", "T d, raw T seed", "d = x0 - x1;\nif (i == 0) { seed[0] = (T)1; }",
+        "benchbench_mean_squared_error_diff")),
+    "mean_squared_error_loss": ("reduction", ("T d, T n", "T loss", "d * d", "a + b", "loss = a / n", "0",
+                                              "benchbench_mean_squared_error_loss")),
+    "mean_squared_error_grad": ("elementwise", ("T d, T gy, T k", "T gx0", "gx0 = d * (gy * k)",
+                                                "benchbench_mean_squared_error_grad")),
+    "mean_squared_error_grads": ("elementwise", ("T d, T gy, T k", "T gx0, T gx1",
+                                                 "gx0 = d * (gy * k);\ngx1 = -gx0",
+                                                 "benchbench_mean_squared_error_grads")),
 }
 
-SCALARS = {"accuracy_mean": ("n",)}
+SCALARS = {"accuracy_mean": ("n",), "mean_squared_error_loss": ("n",), "mean_squared_error_grad": ("k",),
+           "mean_squared_error_grads": ("k",)}
 
 
 def accuracy(xp, y, t):
@@ -104,3 +118,20 @@ def forward(xp, x, t, ignore_label, normalize):
 def backward(y, t, w, gy, coeff):
     """The gradient of the mean loss with respect to the logits."""
     return get(*KERNELS["softmax_cross_entropy_grad"])(y, t, w, gy, coeff, numpy.int32(y.shape[1]))
+
+
+def mean_squared_error(xp, x0, x1):
+    """``(loss, diff, seed)``: ``mean((x0 - x1) ** 2)`` (0-d), the difference kept for backward and a unit
+    seed for the loss's gradient (0-d), two launches."""
+    seed = xp.empty(1, x0.dtype)
+    d = get(*KERNELS["mean_squared_error_diff"])(x0, x1, xp.empty(x0.shape, x0.dtype), seed)[0]
+    loss = get(*KERNELS["mean_squared_error_loss"])(d.reshape(-1), x0.dtype.type(max(d.size, 1)))
+    return loss, d, seed.reshape(())
+
+
+def mean_squared_error_grad(d, gy, both):
+    """The gradient for ``x0`` (and, with ``both``, for ``x1``) from the kept difference, one launch."""
+    k = d.dtype.type(2.0 / max(d.size, 1))
+    if both:
+        return get(*KERNELS["mean_squared_error_grads"])(d, gy, k)
+    return get(*KERNELS["mean_squared_error_grad"])(d, gy, k), None

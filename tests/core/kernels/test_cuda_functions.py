@@ -49,6 +49,7 @@ CASES = {
                       [(4, 3, 2), (3, 5), (3, 5), (20, 2), (20, 5), (20,)], 1e-5),
     "lstm sequence outputs": (lambda x, h, c, wx, wh: F.lstm_sequence(x, h, c, wx, wh)[0],
                               [(3, 2, 3), (2, 3), (2, 3), (12, 3), (12, 3)], 1e-5),
+    "mean_squared_error": (F.mean_squared_error, [(3, 5, 2), (3, 5, 2)], 1e-6),
     "convolution 1x1 s2 no bias": (lambda x, W: F.convolution_2d(x, W, stride=2), [(2, 3, 7, 5), (5, 3, 1, 1)], 1e-5),
 }
 

@@ -54,6 +54,11 @@ def test_the_loss_is_seeded_by_its_row_kernel_not_by_a_fill(cupy, launches):
     assert seed.shape == () and seed.dtype == numpy.float32
     _, n = launches(loss.backward)
     assert n == 1 and loss.grad is seed  # the gradient kernel only
+    a, b = (Variable(backend.to_device(rand((4, 3), k), "gpu:0")) for k in (1, 2))
+    mse = F.mean_squared_error(a, b)
+    _, n = launches(mse.backward)
+    assert n == 1 and float(mse.grad) == 1.0  # one kernel writes both gradients; no fill
+    numpy.testing.assert_allclose(backend.as_numpy(b.grad), -backend.as_numpy(a.grad))
     y = F.sum(v)  # a function without its own seed: a fill, as before
     _, n = launches(y.backward)
     assert float(y.grad) == 1.0 and n >= 1

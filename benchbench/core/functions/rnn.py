@@ -196,8 +196,16 @@ class LSTMSequence(Function):
         parts.append(w_h[perm])
         return xp.concatenate(parts, axis=1)
 
+    fused = False
+
     def forward(self, xp, xs):
         x_seq, h0, c0 = xs[:3]
+        if kernels.fusable(*xs):  # on a GPU: the same layouts, the setup in a few kernels
+            from ..kernels import cuda_rnn
+
+            self.fused = True
+            outs, self._saved = cuda_rnn.sequence_forward(xp, xs, self.has_bias)
+            return outs
         t_len, n, in_size = x_seq.shape
         hsz = h0.shape[1]
         dtype = x_seq.dtype
@@ -220,15 +228,9 @@ class LSTMSequence(Function):
         prod = xp.empty((2, hsz, n), dtype=dtype)
         half = xp.full((), 0.5, dtype=dtype)
         hx = xh[:, k_in:]
-        fused = kernels.fusable(x_seq, w)
-        if fused:
-            from ..kernels import cuda_rnn
         for t in range(t_len):
             zt, s = z[t], st[t]
             xp.matmul(w, xh[t], out=zt)
-            if fused:  # the gate math of the step in one kernel
-                cuda_rnn.sequence_step(s[0], s[1], s[2], s[3], s[4], st[t + 1, 0], tcs[t], hx[t + 1])
-                continue
             xp.tanh(zt, out=zt)
             sg = s[2:]
             xp.multiply(sg, half, out=sg)
@@ -271,6 +273,10 @@ class LSTMSequence(Function):
         gh_seq, gh_last, gc_last = gys
         xh, st, tcs = self._saved
         self._saved = None
+        if self.fused and kernels.fusable(*gys) and all(g.dtype == x_seq.dtype for g in gys):
+            from ..kernels import cuda_rnn
+
+            return cuda_rnn.sequence_backward(xp, xs, gys, (xh, st, tcs), self.has_bias, self.needs_input_grad)
         t_len, n, hsz = gh_seq.shape
         in_size = x_seq.shape[2]
         k_in = in_size + self.has_bias
@@ -284,13 +290,8 @@ class LSTMSequence(Function):
         #   m = w_big @ buf[t, 4:10]               -> [gh_{t-1} x5, carry x4]
         # with fac = [e x4, d, fa, ff, fi, f], formed for all steps at once:
         # e = o (1 - tc^2), d = tc o (1 - o), fa = i (1 - a^2), ff = c_prev f (1 - f), fi = a i (1 - i).
-        fused = kernels.fusable(x_seq, gh_seq)
-        fac = None if fused else xp.empty((t_len, 9, hsz, n), dtype=dtype)
-        if fused:  # each step's factors are computed by its kernel
-            e = d = fa = ff = fi = None
-        else:
-            e, d, fa, ff, fi = fac[:, 0], fac[:, 4], fac[:, 5], fac[:, 6], fac[:, 7]
-            self._factors(xp, fac, tcs, a, f, i, o, c_prev)
+        fac = xp.empty((t_len, 9, hsz, n), dtype=dtype)
+        self._factors(xp, fac, tcs, a, f, i, o, c_prev)
         # buf[t] = [scratch x4, go, ga, gf, gi, carry, gh_seq[t-1]], each (H, N); gate rows [o, a, f, i].
         buf = xp.empty((t_len, 10, hsz, n), dtype=dtype)
         buf[0, 9] = 0
@@ -308,15 +309,7 @@ class LSTMSequence(Function):
         m[5:] = gc_last.T
         m2 = m.reshape(9 * hsz, n)
         rows = buf.reshape(t_len, 10 * hsz, n)[:, 4 * hsz:]
-        if fused:
-            from ..kernels import cuda_rnn
         for t in range(t_len - 1, -1, -1):
-            if fused:
-                r = buf[t]
-                cuda_rnn.sequence_step_grad(m[0], m[5], c_prev[t], a[t], f[t], i[t], o[t], tcs[t],
-                                            r[4], r[5], r[6], r[7], r[8])
-                xp.matmul(w_big, rows[t], out=m2)
-                continue
             r, ft = buf[t], fac[t]
             s = r[0:4]
             xp.multiply(m[0:5], ft[0:5], out=r[0:5])

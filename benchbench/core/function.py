@@ -39,6 +39,8 @@ class Function:
     # True when every gradient ``backward`` returns is a new array that nothing else holds (or one
     # of ``accumulate_into``): ``Variable.backward`` may then let later contributions add into it.
     grads_are_fresh = False
+    # True when ``backward`` takes None for an output's gradient (the output got none) instead of zeros.
+    none_grads_ok = False
 
     @property
     def label(self):
@@ -105,7 +107,7 @@ class Function:
     def _backward(self, gys):
         xs = tuple([v.array for v in self.inputs])
         xp = backend.get_array_module(xs[0]) if xs else numpy
-        for g in gys:
+        for g in () if self.none_grads_ok else gys:
             if g is None:
                 gys = tuple([
                     xp.zeros(shape, dtype) if g is None else g

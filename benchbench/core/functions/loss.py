@@ -194,7 +194,7 @@ class MeanSquaredError(Function):
         if self.fused and gys[0].dtype == self.diff.dtype:
             from ..kernels import cuda_loss
 
-            gx0, gx1 = cuda_loss.mean_squared_error_grad(self.diff, gys[0], need[1])
+            gx0, gx1 = cuda_loss.mean_squared_error_grad(xp, self.diff, gys[0], need[1])
             return (gx0 if need[0] else None, gx1)
         gx0 = self.diff * (gys[0] * (2.0 / max(self.diff.size, 1)))
         return (gx0 if need[0] else None, -gx0 if need[1] else None)

@@ -174,8 +174,11 @@ class LSTMSequence(Function):
     and ``gx_seq`` are one GEMM each.
     """
 
-    def __init__(self, has_bias):
+    none_grads_ok = True  # h_T and c_T often get no gradient: the GPU kernels then read none
+
+    def __init__(self, has_bias, zero_state=(False, False)):
         self.has_bias = has_bias
+        self.zero_state = zero_state  # (h0, c0): start from zeros, the input given only stands in
 
     def flops(self, xs, ys):
         """Forward FLOPs of the input and recurrent GEMMs (2 per multiply-add), for the profiler."""
@@ -204,7 +207,7 @@ class LSTMSequence(Function):
             from ..kernels import cuda_rnn
 
             self.fused = True
-            outs, self._saved = cuda_rnn.sequence_forward(xp, xs, self.has_bias)
+            outs, self._saved = cuda_rnn.sequence_forward(xp, xs, self.has_bias, self.zero_state)
             return outs
         t_len, n, in_size = x_seq.shape
         hsz = h0.shape[1]
@@ -218,10 +221,10 @@ class LSTMSequence(Function):
         xh[t_len, :k_in] = 0
         if self.has_bias:
             xh[:, in_size] = 1
-        xh[0, k_in:] = h0.T
+        xh[0, k_in:] = 0 if self.zero_state[0] else h0.T
         # st[t] = [c_t, a, f, i, o] of step t, each (H, N); st[t_len] holds only c_T.
         st = xp.empty((t_len + 1, 5, hsz, n), dtype=dtype)
-        st[0, 0] = c0.T
+        st[0, 0] = 0 if self.zero_state[1] else c0.T
         st[t_len, 1:] = 0
         z = st.reshape(t_len + 1, 5 * hsz, n)[:, hsz:]  # gate rows (4H, N) of each step
         tcs = xp.empty((t_len, hsz, n), dtype=dtype)
@@ -273,10 +276,13 @@ class LSTMSequence(Function):
         gh_seq, gh_last, gc_last = gys
         xh, st, tcs = self._saved
         self._saved = None
-        if self.fused and kernels.fusable(*gys) and all(g.dtype == x_seq.dtype for g in gys):
+        given = [g for g in gys if g is not None]
+        if self.fused and kernels.fusable(*given) and all(g.dtype == x_seq.dtype for g in given):
             from ..kernels import cuda_rnn
 
             return cuda_rnn.sequence_backward(xp, xs, gys, (xh, st, tcs), self.has_bias, self.needs_input_grad)
+        gh_seq, gh_last, gc_last = (xp.zeros(shape, dtype) if g is None else g
+                                    for g, (shape, dtype) in zip(gys, self._out_meta))
         t_len, n, hsz = gh_seq.shape
         in_size = x_seq.shape[2]
         k_in = in_size + self.has_bias
@@ -385,9 +391,10 @@ def lstm_sequence(x_seq, h0, c0, W_x, W_h, b=None):
     xp = get_array_module(xa)
     dtype = xa.dtype
     states = []
+    stand_in = xp.empty((n, hsz), dtype=dtype)  # for a state of zeros (LSTMSequence.zero_state): never read
     for name, s in (("h0", h0), ("c0", c0)):
         if s is None:
-            s = xp.zeros((n, hsz), dtype=dtype)
+            s = stand_in
         else:
             sa = check_float(fname, name, s, 2)
             if sa.shape != (n, hsz):
@@ -402,5 +409,5 @@ def lstm_sequence(x_seq, h0, c0, W_x, W_h, b=None):
     for name, v in zip(("x_seq", "h0", "c0", "W_x", "W_h", "b"), inputs):
         if array_of(v).dtype != dtype:
             raise TypeError(f"{fname}: {name} has dtype {array_of(v).dtype}, x_seq has {dtype}; they must match")
-    return tuple(LSTMSequence(b is not None).apply(inputs))
+    return tuple(LSTMSequence(b is not None, (h0 is None, c0 is None)).apply(inputs))
 

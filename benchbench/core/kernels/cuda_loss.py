@@ -124,14 +124,16 @@ def mean_squared_error(xp, x0, x1):
     """``(loss, diff, seed)``: ``mean((x0 - x1) ** 2)`` (0-d), the difference kept for backward and a unit
     seed for the loss's gradient (0-d), two launches."""
     seed = xp.empty(1, x0.dtype)
-    d = get(*KERNELS["mean_squared_error_diff"])(x0, x1, xp.empty(x0.shape, x0.dtype), seed)[0]
-    loss = get(*KERNELS["mean_squared_error_loss"])(d.reshape(-1), x0.dtype.type(max(d.size, 1)))
+    # d (and so the gradients) in x0's memory layout: a transposed prediction gets its gradient in the
+    # layout its own backward hands on without a copy
+    d = get(*KERNELS["mean_squared_error_diff"])(x0, x1, xp.empty_like(x0), seed)[0]
+    loss = get(*KERNELS["mean_squared_error_loss"])(d, x0.dtype.type(max(d.size, 1)))
     return loss, d, seed.reshape(())
 
 
-def mean_squared_error_grad(d, gy, both):
+def mean_squared_error_grad(xp, d, gy, both):
     """The gradient for ``x0`` (and, with ``both``, for ``x1``) from the kept difference, one launch."""
     k = d.dtype.type(2.0 / max(d.size, 1))
     if both:
-        return get(*KERNELS["mean_squared_error_grads"])(d, gy, k)
-    return get(*KERNELS["mean_squared_error_grad"])(d, gy, k), None
+        return get(*KERNELS["mean_squared_error_grads"])(d, gy, k, xp.empty_like(d), xp.empty_like(d))
+    return get(*KERNELS["mean_squared_error_grad"])(d, gy, k, xp.empty_like(d)), None

@@ -352,3 +352,13 @@ def test_a_graph_launched_into_a_capture_is_a_node_and_on_the_null_stream_beside
     outer.synchronize()
     assert cupy._sim_stats()["graph_launches"] == n0 + 1
     numpy.testing.assert_array_equal(x.get(), numpy.full(4, 3, numpy.float32))
+
+
+def test_memory_freed_without_a_pool_breaks_the_graph_that_used_it(cupy):
+    s = cupy.cuda.Stream(non_blocking=True)
+    x = cupy.ones((8,), cupy.float32)
+    with cupy.cuda.using_allocator(None):  # plain cudaMalloc / cudaFree
+        g, y = _capture(cupy, s, lambda: (x * 2) + 1)  # the temporary x * 2 goes back to the device
+    g.upload(stream=s)  # an upload touches no memory
+    with pytest.raises(cupy.cuda.graph.GraphMemoryError, match="was released"):
+        g.launch(stream=s)

@@ -177,8 +177,6 @@ class Op:
         if c is not None and c.device != device:
             c = None  # another device's current stream is its null stream
             self.stream_ptr = 0
-        if c is not None and c.invalidated:
-            raise cuda_error(901, c.invalidated)
         self.recording = c
         self._saved = []
 
@@ -188,7 +186,7 @@ class Op:
                 continue
             if self.recording is not None:
                 self.recording.touch(mem)
-            elif self.stream_ptr == 0 and mem.host is not None:
+            elif self.stream_ptr == 0 and mem.host is not None and blocking_capture(self.device) is not None:
                 self._saved.append((mem.host, mem.host.copy()))  # undone if the launch fails (906)
 
     def refuse_legacy(self, name: str) -> None:
@@ -202,6 +200,8 @@ class Op:
     def issued(self, name: str, replay, kernels: int = 1) -> bool:
         """The operation ran; record it (True) or refuse it on the null stream (906)."""
         if self.recording is not None:
+            if self.recording.invalidated:  # its blocks are put back when the capture ends
+                raise cuda_error(901, self.recording.invalidated)
             self.recording.record(name, replay, kernels)
             return True
         if self.stream_ptr == 0:

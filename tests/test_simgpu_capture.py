@@ -309,7 +309,8 @@ def test_unsafe_calls_from_another_thread_break_a_global_capture_only(cupy):
         s = cupy.cuda.Stream(non_blocking=True)
         s.begin_capture(mode=mode)
         seen = []
-        t = threading.Thread(target=lambda: seen.append(_try(lambda: cupy.empty((7777,), cupy.uint8))))
+        grow = cupy.cuda.MemoryPool().malloc  # an empty pool: its first block is a cudaMalloc
+        t = threading.Thread(target=lambda: seen.append(_try(lambda: grow(7777))))
         t.start()
         t.join()
         if refused:

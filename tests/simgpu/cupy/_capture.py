@@ -155,7 +155,7 @@ def on(stream_ptr: int) -> Capture | None:
 
 def blocking_capture(device: int) -> Capture | None:
     """A capture on a blocking stream of ``device`` (the legacy null stream cannot be used then)."""
-    for c in active.values():
+    for c in list(active.values()):  # a snapshot: other threads may begin or end captures
         if c.blocking and c.device == device:
             return c
     return None
@@ -256,7 +256,7 @@ def check_sync(device: int, stream_ptr: int | None, what: str) -> None:
     if not active:
         return
     if stream_ptr is None:
-        for c in active.values():
+        for c in list(active.values()):  # a snapshot: other threads may begin or end captures
             if c.device == device:
                 c.invalidate(what)
                 raise cuda_error(900, f"{what} while stream {c.stream_ptr:#x} captures")
@@ -276,7 +276,7 @@ def check_unsafe_call(what: str) -> None:
     """A potentially unsafe API call (cudaMalloc, cudaFree) from this thread: prohibited while a
     capture begun in global mode (any thread) or thread-local mode (this thread) runs."""
     me = threading.get_ident()
-    for c in active.values():
+    for c in list(active.values()):  # a snapshot: other threads may begin or end captures
         if c.invalidated:
             continue
         if c.mode == GLOBAL or (c.mode == THREAD_LOCAL and c.thread == me):

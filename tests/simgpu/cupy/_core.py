@@ -15,7 +15,7 @@ import numbers
 
 import numpy
 
-from . import _launches, _state
+from . import _capture, _launches, _state
 from . import _strict  # the rules beyond the plain wrapper (see the package docstring)
 from .cuda import memory as _memory
 
@@ -94,12 +94,46 @@ def apply(name, fn, args, kwargs, check_current=True, host_ok=False):
         raise TypeError(f"{name}: out must be a device array, got {type(out).__name__}")
     if check_current:
         ctx.check_current()
+    dev = ctx.device if ctx.device is not None else _state.local.device
+    op = _capture.op(dev)
+    if op is not None:
+        op.touch(*[b[1] for b in ctx.blocks])
     r = fn(*a, **k)
-    _launches.after_op(name, ctx.device if ctx.device is not None else _state.local.device, r,
-                       [b[0] for b in ctx.blocks], out is not None)
-    if out is not None:
-        return out
-    return ctx.wrap(r)
+    res = out if out is not None else ctx.wrap(r)
+    if _launches.kernel_ran(name, r, [b[0] for b in ctx.blocks], out is not None):
+        if op is None or not op.issued(name, _replay_apply(fn, a, k, None if out is not None else ghost(res))):
+            _launches.launch(dev, 1, name)
+    return res
+
+
+def _replay_apply(fn, a, k, res):
+    """The replay of one generic operation: ``fn`` again on the same buffers, its new results written
+    into the arrays the capture allocated for them."""
+    def replay():
+        r = fn(*a, **k)
+        if res is not None:
+            _assign(res, r)
+    return replay
+
+
+def ghost(x):
+    """``x`` for a replay: device arrays as arrays over the same buffers that do not keep their blocks
+    allocated (a graph refers to memory; it does not own it)."""
+    if isinstance(x, ndarray):
+        g = object.__new__(ndarray)
+        g._a, g._dev, g._mem = x._a, x._dev, None
+        return g
+    if isinstance(x, (list, tuple)) and not hasattr(x, "_fields"):
+        return type(x)(ghost(v) for v in x)
+    return x
+
+
+def _assign(res, r):
+    if isinstance(res, ndarray):
+        res._a[...] = r
+    elif isinstance(res, (list, tuple)):
+        for x, y in zip(res, r):
+            _assign(x, y)
 
 
 def _binary(name, fn, reflected=False):
@@ -176,27 +210,27 @@ class ndarray:
 
     def get(self, stream=None, order="C", out=None, blocking=True):
         """A host (numpy) copy of the array."""
-        _state.count("device_to_host")
+        _state.count("device_to_host", stream=stream)
         if out is not None:
             if not isinstance(out, numpy.ndarray) or out.shape != self._a.shape:
                 raise ValueError("ndarray.get: out must be a numpy array of the same shape")
-            numpy.copyto(out, self._a)
+            numpy.copyto(out, _capture.visible(self))
             return out
-        return numpy.array(self._a, order=order, copy=True)
+        return numpy.array(_capture.visible(self), order=order, copy=True)
 
     def item(self, *args):
         _state.count("device_to_host")
-        return self._a.item(*args)
+        return _capture.visible(self).item(*args)
 
     def tolist(self):
         _state.count("device_to_host")
-        return self._a.tolist()
+        return _capture.visible(self).tolist()
 
     def _scalar(self, kind):
         if self._a.size != 1:
             raise TypeError(f"only size-1 arrays can be converted to Python scalars ({kind})")
         _state.count("device_to_host")
-        return kind(self._a.reshape(()).item())
+        return kind(_capture.visible(self).reshape(()).item())
 
     def __float__(self):
         return self._scalar(float)
@@ -271,8 +305,14 @@ class ndarray:
             r = self._a[(k if isinstance(k, tuple) else (k,)) + (Ellipsis,)]
         if isinstance(r, numpy.ndarray) and numpy.may_share_memory(r, self._a):
             return ndarray._view(r, self._mem)  # basic indexing: a view
-        _launches.launch(self._dev, 1, "ndarray.__getitem__")  # advanced indexing: a gather kernel
-        return ndarray._adopt(numpy.array(r), self._dev, "ndarray.__getitem__")
+        op = _capture.op(self._dev)  # advanced indexing: a gather kernel
+        if op is not None:
+            op.touch(self._mem, *[b[1] for b in ctx.blocks])
+        out = ndarray._adopt(numpy.array(r), self._dev, "ndarray.__getitem__")
+        src, dst = self._a, out._a
+        if op is None or not op.issued("ndarray.__getitem__", lambda: dst.__setitem__(Ellipsis, src[k])):
+            _launches.launch(self._dev, 1, "ndarray.__getitem__")
+        return out
 
     def __setitem__(self, key, value):
         ctx = _Ctx("ndarray.__setitem__")
@@ -283,11 +323,16 @@ class ndarray:
             _strict.count_index_traffic(key)
         if isinstance(value, numpy.ndarray):  # cupy copies a host value to the device
             _state.count("host_to_device")
-            v = value
-        else:
-            v = ctx.take(value)
-            _launches.launch(self._dev, 1, "ndarray.__setitem__")  # a copy or fill kernel
-        self._a[k] = v
+            self._a[k] = value
+            return
+        v = ctx.take(value)
+        op = _capture.op(self._dev)  # a copy or fill kernel
+        if op is not None:
+            op.touch(*[b[1] for b in ctx.blocks])
+        dst = self._a
+        dst[k] = v
+        if op is None or not op.issued("ndarray.__setitem__", lambda: dst.__setitem__(k, v)):
+            _launches.launch(self._dev, 1, "ndarray.__setitem__")
 
     # ---- arithmetic
     __add__ = _binary("__add__", numpy.add)

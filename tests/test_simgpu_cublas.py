@@ -64,3 +64,20 @@ def test_gemm_copies_and_checks_as_cupy(cp):
         cp.cublas.gemm("X", "N", a, b)
     with pytest.raises(TypeError, match="invalid dtype"):
         cp.cublas.gemm("N", "N", a.astype(numpy.int32), b.astype(numpy.int32))
+
+
+def test_gemm_is_recorded_by_a_capture_and_replayed_on_the_same_buffers(cp):
+    a = cp.asarray(numpy.full((2, 3), 0.5, numpy.float32))
+    b = cp.asarray(numpy.ones((3, 4), numpy.float32))
+    out = cp.zeros((2, 4), numpy.float32)
+    s = cp.cuda.Stream(non_blocking=True)
+    with s:
+        s.begin_capture()
+        cp.cublas.gemm("N", "N", a, b, out=out, beta=1.0)  # out += a @ b
+        g = s.end_capture()
+    n0 = cp._sim_stats()["launches"]
+    for _ in range(2):
+        g.launch(stream=s)
+    s.synchronize()
+    assert cp._sim_stats()["launches"] == n0  # recorded work: the graph launches, not the kernel
+    numpy.testing.assert_array_equal(out.get(), numpy.full((2, 4), 3.0, numpy.float32))

@@ -6,13 +6,14 @@ of an operand that is neither C- nor F-contiguous (or any operand with ``'H'``);
 not F-contiguous, on that path, is computed in an F-order copy and copied back (two more kernels).
 ``alpha``/``beta`` may be device arrays (pointer mode device; the other one is then copied over from
 the host, a host-to-device transfer; one of another dtype is cast, a kernel). With ``beta == 0``,
-``out`` is not read, as in cuBLAS.
+``out`` is not read, as in cuBLAS. Under a stream capture the call is recorded and replayed on the
+same buffers, as every simulated kernel.
 """
 from __future__ import annotations
 
 import numpy
 
-from . import _launches, _state
+from . import _capture, _launches, _state
 from ._core import _Ctx, ndarray
 
 _OP_N, _OP_T, _OP_C = 0, 1, 2
@@ -66,28 +67,38 @@ def gemm(transa, transb, a, b, out=None, alpha=1.0, beta=0.0):
         assert out.dtype == dtype
     ho = ctx.take(out)
     launches = 0
-    scalars = []
     on_device = isinstance(alpha, ndarray) or isinstance(beta, ndarray)
+    scalars = []  # host values, or the device arrays read when the GEMM runs (pointer mode device)
     for s in (alpha, beta):
         if isinstance(s, ndarray):
             if s.dtype != a.dtype:
                 launches += 1  # cupy.array(s, dtype=dtype): a cast kernel
-            scalars.append(a.dtype.type(ctx.take(s).reshape(())[()]))
+            scalars.append(ctx.take(s))
         else:
             if on_device:
+                _capture.check_transfer("host_to_device", _state.local.device)
                 _state.count("host_to_device")  # cupy.array(s): the host scalar copied to the device
             scalars.append(a.dtype.type(s))
     ctx.check_current()
-    alpha, beta = scalars
     if not (_ld_known(a, transa) and _ld_known(b, transb)) or not (ho.flags.f_contiguous or ho.flags.c_contiguous):
         launches += sum(not _ld_known(x, t) for x, t in ((a, transa), (b, transb)))  # F-order copies
         if not ho.flags.f_contiguous:
             launches += 2  # out.copy(order='F'), then elementwise_copy(c, out)
-    r = numpy.matmul(_op(ha, transa), _op(hb, transb))
-    if alpha != 1:
-        r = alpha * r
-    if beta != 0:
-        r = r + beta * ho
-    ho[...] = r
-    _launches.launch(ctx.device if ctx.device is not None else _state.local.device, launches + 1, "cupy.cublas.gemm")
+    dev = ctx.device if ctx.device is not None else _state.local.device
+    op = _capture.op(dev)
+    if op is not None:
+        op.touch(*[blk[1] for blk in ctx.blocks])
+
+    def run():
+        al, be = (a.dtype.type(numpy.asarray(v).reshape(())[()]) for v in scalars)
+        r = numpy.matmul(_op(ha, transa), _op(hb, transb))
+        if al != 1:
+            r = al * r
+        if be != 0:
+            r = r + be * ho
+        ho[...] = r
+
+    run()
+    if op is None or not op.issued("cupy.cublas.gemm", run, launches + 1):
+        _launches.launch(dev, launches + 1, "cupy.cublas.gemm")
     return out

@@ -36,6 +36,8 @@ an RNG per device; ``seed`` seeds the current    ``cupy.random.get_random_state(
 device's only                                    per device
 ``copy()`` makes its copy on the current device  ``ndarray.copy`` allocates on the current device
 (``astype`` is a kernel: current device only)    (peer copy); ``astype`` launches an elementwise kernel
+``cupy.cublas.gemm`` (imported as                ``cupy/cublas.py``: its asserts, an F-order copy of an
+``cupy.cublas``): cupy's checks and copies       operand neither C- nor F-contiguous, ``beta`` adds
 NCCL: same collectives in the same order,        NCCL hangs or corrupts on a mismatch; init fails with
 one rank per GPU ("Duplicate GPU detected"),     ``Duplicate GPU detected``; buffers must be device
 live device buffers of the communicator's GPU    memory of the communicator's GPU

@@ -97,3 +97,13 @@ def test_convolution2d_rejects_bad_args(kwargs):
     args = {"ksize": 3, **kwargs}
     with pytest.raises(ValueError, match="Convolution2D"):
         L.Convolution2D(2, 3, **args)
+
+
+@pytest.mark.parametrize("act", ["relu", "sigmoid", "tanh"])
+def test_linear_with_an_activation_applies_it_after_the_layer(act):
+    from benchbench.core import functions as F
+
+    fn = getattr(F, act)
+    fc = L.Linear(3, 4)
+    x = numpy.random.default_rng(0).standard_normal((5, 3)).astype(numpy.float32)
+    numpy.testing.assert_array_equal(fc(x, activation=fn).array, fn(fc(x)).array)

@@ -43,7 +43,7 @@ from ..config import switch
 
 SWITCH = "BENCHBENCH_CPU_KERNELS"
 # The kernel families, imported (and their kernels compiled) by ``prepare``.
-FAMILIES = ["cpu_update", "cpu_normalization"]
+FAMILIES = ["cpu_update", "cpu_normalization", "cpu_loss"]
 
 _state = {"active": None, "numba": None, "error": None, "layer": None, "pid": None, "threads": None}
 _kernels: list = []  # (dispatcher, signature templates), in definition order
@@ -146,7 +146,7 @@ def kernel(*signatures: str, parallel: bool = True):
     Each signature is a template in which ``A`` stands for a C-contiguous 1-d array of the kernel's
     dtype, ``A2``/``A3``/``A4`` for 2/3/4-d ones, ``S`` for a scalar of that dtype (callers pass
     ``dtype.type(x)``: the arithmetic rounds as numpy's does with a Python float), ``D`` for a
-    float64 and ``I`` for an int64, e.g. ``"void(A, A, S)"``. Call only from a family module, which is imported when :func:`active`.
+    float64, ``I`` for an int64 and ``T`` for a C-contiguous 1-d int64 array, e.g. ``"void(A, A, S)"``. Call only from a family module, which is imported when :func:`active`.
     """
     numba = _numba()
     assert numba is not None, "a kernel family was imported without numba"
@@ -164,7 +164,8 @@ def signature(template: str, dtype) -> str:
     t = numpy.dtype(dtype).name
     out = template
     for k, v in (("A4", f"{t}[:, :, :, ::1]"), ("A3", f"{t}[:, :, ::1]"), ("A2", f"{t}[:, ::1]"),
-                 ("A", f"{t}[::1]"), ("S", t), ("D", "float64"), ("I", "int64")):
+                 ("A", f"{t}[::1]"), ("S", t), ("D", "float64"), ("I", "int64"),
+                 ("T", "int64[::1]")):
         out = out.replace(k, v)
     return out
 

@@ -179,6 +179,15 @@ def sync_threads() -> int:
     return n
 
 
+def start_threads() -> None:
+    """Run one parallel region, so that the thread pool exists (before a memory limit, say)."""
+    if active():
+        from . import cpu_update
+
+        a = numpy.zeros(64, numpy.float32)
+        cpu_update._sgd(a, a, numpy.float32(0.0))
+
+
 def threads() -> int:
     """The threads a parallel kernel uses now (1 when the layer is off)."""
     return _state["threads"] or 1

@@ -122,11 +122,6 @@ class Sigmoid(Function):
 
             self.y = cuda_activation.sigmoid(x)
             return (self.y,)
-        if cpu_compiled.usable(x):
-            from ..kernels import cpu_activation
-
-            self.y = cpu_activation.sigmoid(x)
-            return (self.y,)
         self.y = _flat_parts(xp, _sigmoid, xp.empty(x.shape, dtype=x.dtype), x)
         return (self.y,)
 

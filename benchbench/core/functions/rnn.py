@@ -69,11 +69,6 @@ class LSTMStep(Function):
             c, h = cuda_rnn.lstm_step(xp, c_prev, x)
             self._saved = ("fused", c)
             return c, h
-        if cpu_compiled.usable(c_prev, x) and c_prev.dtype == x.dtype:
-            from ..kernels import cpu_rnn
-
-            c, h, self._saved = cpu_rnn.lstm_step(c_prev, x)
-            return c, h
         n, h4 = x.shape
         hsz = h4 // 4
         g = x.reshape(n, hsz, 4)
@@ -235,9 +230,6 @@ class LSTMSequence(Function):
         fused = kernels.fusable(x_seq, w)
         if fused:
             from ..kernels import cuda_rnn
-        elif cpu_compiled.usable(x_seq, w):  # the same step functions, compiled for the CPU
-            from ..kernels import cpu_rnn as cuda_rnn
-            fused = True
         for t in range(t_len):
             zt, s = z[t], st[t]
             xp.matmul(w, xh[t], out=zt)

@@ -182,10 +182,13 @@ def sync_threads() -> int:
 def start_threads() -> None:
     """Run one parallel region, so that the thread pool exists (before a memory limit, say)."""
     if active():
-        from . import cpu_update
+        if _state.get("touch") is None:
+            _state["touch"] = _state["numba"].njit(parallel=True, cache=True)(_touch)
+        _state["touch"](numpy.zeros(64, numpy.float32))
 
-        a = numpy.zeros(64, numpy.float32)
-        cpu_update._sgd(a, a, numpy.float32(0.0))
+
+def _touch(a):
+    a[:] = a + a  # an array expression: numba runs it as a parallel region
 
 
 def threads() -> int:

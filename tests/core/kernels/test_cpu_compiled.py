@@ -49,6 +49,8 @@ def test_prepare_compiles_every_kernel_and_matches_the_blas_threads():
     # ready for float32: a call with the workload's arrays compiles nothing more
     for d, templates in cpu_compiled._kernels:
         assert len(d.signatures) >= len(templates)
+    cpu_compiled.start_threads()
+    assert cpu_compiled._state["numba"].threading_layer() == record["layer"]
     a = numpy.zeros(5, numpy.float32)
     assert cpu_compiled.usable(a) and not cpu_compiled.usable(a[::2]) and not cpu_compiled.usable(a.astype(numpy.float16))
 

@@ -159,6 +159,17 @@ def kernel(*signatures: str, parallel: bool = True):
     return wrap
 
 
+def reduction(fn):
+    """Decorator: ``fn`` compiled as a helper of the kernels (called from them, not from Python) whose
+    floating-point additions may be reassociated (``fastmath={"reassoc"}``), so that LLVM splits a
+    sum over several vector accumulators. Only for sums accumulated in float64 over float32 data:
+    the order changes the float64 sum by far less than float32 rounding. The flag stays on the
+    helper's own instructions when it is inlined into a kernel."""
+    numba = _numba()
+    assert numba is not None, "a kernel family was imported without numba"
+    return numba.njit(cache=True, fastmath={"reassoc"}, error_model="numpy", nogil=True)(fn)
+
+
 def signature(template: str, dtype) -> str:
     """A :func:`kernel` template made concrete for ``dtype`` (``float32`` or ``float64``)."""
     t = numpy.dtype(dtype).name

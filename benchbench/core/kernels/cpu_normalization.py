@@ -11,7 +11,33 @@ from __future__ import annotations
 import numpy
 from numba import prange
 
-from .cpu_compiled import kernel
+from .cpu_compiled import kernel, reduction
+
+
+@reduction
+def _sums(x, ch):
+    """``(sum x, sum x^2)`` of channel ``ch``, in float64."""
+    total = 0.0
+    squares = 0.0
+    for i in range(x.shape[0]):
+        for j in range(x.shape[2]):
+            v = numpy.float64(x[i, ch, j])
+            total += v
+            squares += v * v
+    return total, squares
+
+
+@reduction
+def _grad_sums(gy, x, ch):
+    """``(sum gy, sum gy x)`` of channel ``ch``, in float64."""
+    sum_gy = 0.0
+    sum_gyx = 0.0
+    for i in range(x.shape[0]):
+        for j in range(x.shape[2]):
+            g = numpy.float64(gy[i, ch, j])
+            sum_gy += g
+            sum_gyx += g * numpy.float64(x[i, ch, j])
+    return sum_gy, sum_gyx
 
 
 @kernel("void(A3, A, A, A3, A, A, A, S, S)")
@@ -19,13 +45,7 @@ def _forward(x, gamma, beta, y, mean, var, inv_std, eps, one):
     n, c, s = x.shape
     m = n * s
     for ch in prange(c):
-        total = 0.0
-        squares = 0.0
-        for i in range(n):
-            for j in range(s):
-                v = numpy.float64(x[i, ch, j])
-                total += v
-                squares += v * v
+        total, squares = _sums(x, ch)
         mu = total / m
         var64 = max(squares / m - mu * mu, 0.0)
         mean[ch] = mu  # stored in the data's dtype, and used as such below
@@ -45,13 +65,7 @@ def _backward(x, gy, gamma, mean, inv_std, gx, ggamma, gbeta, coef):
     n, c, s = x.shape
     m = n * s
     for ch in prange(c):
-        sum_gy = 0.0
-        sum_gyx = 0.0
-        for i in range(n):
-            for j in range(s):
-                g = numpy.float64(gy[i, ch, j])
-                sum_gy += g
-                sum_gyx += g * numpy.float64(x[i, ch, j])
+        sum_gy, sum_gyx = _grad_sums(gy, x, ch)
         inv = numpy.float64(inv_std[ch])
         mu = numpy.float64(mean[ch])
         gg = (sum_gyx - mu * sum_gy) * inv

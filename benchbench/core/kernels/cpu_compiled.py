@@ -1,8 +1,8 @@
 """The compiled CPU kernel layer: numba, imported lazily, its thread pool and its on-disk cache.
 
-The fused CPU kernels (``cpu_update``, ``cpu_normalization``, ``cpu_activation``, ``cpu_loss``,
-``cpu_rnn`` and the convolution families) are plain Python functions compiled by numba with
-:func:`kernel`. Nothing here runs at ``import benchbench``: numba is imported at the first
+The fused CPU kernels (the families in :data:`FAMILIES`: ``cpu_update``, ``cpu_normalization``,
+``cpu_loss``, ``cpu_rnn``, ``cpu_activation``) are plain Python functions compiled by numba with
+:func:`kernel`; a family module is imported only once the layer is active. Nothing here runs at ``import benchbench``: numba is imported at the first
 :func:`active` that finds the switch on ``compiled``, so a process that never trains on the CPU
 never pays for it.
 

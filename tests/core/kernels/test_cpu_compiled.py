@@ -103,3 +103,7 @@ def test_two_processes_fill_an_empty_cache_at_once_and_a_forked_child_runs_a_ker
                             "import benchbench.core.optimizers; print('numba' in sys.modules)"],
                            env=env, capture_output=True, text=True, timeout=120)
     assert plain.stdout.strip() == "False", plain.stderr
+    broken = subprocess.run([sys.executable, "-c", "import sys; sys.modules['numba'] = None; "
+                             "from benchbench.core.kernels import cpu_compiled; print(cpu_compiled.prepare())"],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert "{'path': 'numpy', 'reason': 'numba did not import (ModuleNotFoundError" in broken.stdout, broken.stderr

@@ -129,7 +129,9 @@ def _load_tbb() -> bool:
 def _numba():
     if _state["numba"] is None and _state["error"] is None:
         os.environ.setdefault("NUMBA_CACHE_DIR", cache_dir())
-        layer = os.environ.get("NUMBA_THREADING_LAYER") or ("tbb" if _load_tbb() else "workqueue")
+        asked = os.environ.get("NUMBA_THREADING_LAYER", "").strip().lower()
+        tbb = asked not in ("omp", "workqueue") and _load_tbb()  # a layer asked for by name is respected
+        layer = asked or ("tbb" if tbb else "workqueue")
         try:
             import numba
         except Exception as e:  # noqa: BLE001 - no numba: the numpy path, and the record says why

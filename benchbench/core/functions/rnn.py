@@ -20,6 +20,7 @@ import functools
 import numpy
 
 from .. import kernels
+from ..kernels import cpu_compiled
 from ..backend import get_array_module
 from ..function import Function
 from ._checks import array_of, check_float
@@ -95,6 +96,12 @@ class LSTMStep(Function):
             return gc_prev if need[0] else None, gx if need[1] else None
         a, ifo, tc = self._saved
         self._saved = None
+        if cpu_compiled.usable(a, c_prev, gc_out, gh) and c_prev.dtype == gc_out.dtype == gh.dtype == a.dtype:
+            from ..kernels import cpu_rnn
+
+            gc_prev, gx = cpu_rnn.lstm_step_grad(a, ifo, tc, c_prev, gc_out, gh)
+            need = self.needs_input_grad
+            return gc_prev if need[0] else None, gx if need[1] else None
         i, f, o = ifo[:, :, 0], ifo[:, :, 1], ifo[:, :, 2]
         # gc = gc_out + gh * o * (1 - tanh(c)^2)
         gc = tc * tc
@@ -296,8 +303,10 @@ class LSTMSequence(Function):
         #   m = w_big @ buf[t, 4:10]               -> [gh_{t-1} x5, carry x4]
         # with fac = [e x4, d, fa, ff, fi, f], formed for all steps at once:
         # e = o (1 - tc^2), d = tc o (1 - o), fa = i (1 - a^2), ff = c_prev f (1 - f), fi = a i (1 - i).
-        fac = xp.empty((t_len, 9, hsz, n), dtype=dtype)
-        self._factors(xp, fac, tcs, a, f, i, o, c_prev)
+        compiled = cpu_compiled.usable(x_seq, gh_seq)  # cpu_rnn's step: each step's factors in its kernel
+        fac = None if compiled else xp.empty((t_len, 9, hsz, n), dtype=dtype)
+        if not compiled:
+            self._factors(xp, fac, tcs, a, f, i, o, c_prev)
         # buf[t] = [scratch x4, go, ga, gf, gi, carry, gh_seq[t-1]], each (H, N); gate rows [o, a, f, i].
         buf = xp.empty((t_len, 10, hsz, n), dtype=dtype)
         buf[0, 9] = 0
@@ -315,7 +324,15 @@ class LSTMSequence(Function):
         m[5:] = gc_last.T
         m2 = m.reshape(9 * hsz, n)
         rows = buf.reshape(t_len, 10 * hsz, n)[:, 4 * hsz:]
+        if compiled:
+            from ..kernels import cpu_rnn
         for t in range(t_len - 1, -1, -1):
+            if compiled:
+                r = buf[t]
+                cpu_rnn.sequence_step_grad(m[0], m[5], c_prev[t], a[t], f[t], i[t], o[t], tcs[t],
+                                           r[4], r[5], r[6], r[7], r[8])
+                xp.matmul(w_big, rows[t], out=m2)
+                continue
             r, ft = buf[t], fac[t]
             s = r[0:4]
             xp.multiply(m[0:5], ft[0:5], out=r[0:5])

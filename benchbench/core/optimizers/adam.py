@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from .. import kernels
-from ..kernels import cuda_update
+from ..kernels import cpu_compiled, cuda_update
 from .optimizer import Optimizer, check_hyper
 
 
@@ -27,6 +27,8 @@ class Adam(Optimizer):
     """
 
     state_names = ("m", "v")
+
+    folds_decay = True  # the compiled update applies a last WeightDecay in its own pass
 
     def __init__(self, alpha=0.001, beta1=0.9, beta2=0.999, eps=1e-8):
         super().__init__(
@@ -53,6 +55,10 @@ class Adam(Optimizer):
         b1, b2, eps, alpha_t = 1.0 - hp.beta1, 1.0 - hp.beta2, hp.eps, self.alpha_t
         if kernels.fusable(group.data):
             return cuda_update.adam(group, alpha_t, hp.beta1, hp.beta2, eps)
+        if cpu_compiled.usable(group.data):
+            from ..kernels import cpu_update
+
+            return cpu_update.adam(group, alpha_t, hp.beta1, hp.beta2, eps)
 
         def update(data, g, w, state):
             m, v = state["m"], state["v"]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import kernels
-from ..kernels import cuda_update
+from ..kernels import cpu_compiled, cuda_update
 from .optimizer import Optimizer, check_hyper
 
 
@@ -19,6 +19,8 @@ class MomentumSGD(Optimizer):
 
     state_names = ("v",)
 
+    folds_decay = True  # the compiled update applies a last WeightDecay in its own pass
+
     def __init__(self, lr=0.01, momentum=0.9):
         super().__init__(
             lr=check_hyper("MomentumSGD", "lr", lr, 0.0, low_open=True),
@@ -30,6 +32,10 @@ class MomentumSGD(Optimizer):
         momentum, lr = hp.momentum, hp.lr
         if kernels.fusable(group.data):
             return cuda_update.momentum_sgd(group, lr, momentum)
+        if cpu_compiled.usable(group.data):
+            from ..kernels import cpu_update
+
+            return cpu_update.momentum_sgd(group, lr, momentum)
 
         def update(data, g, w, state):
             v = state["v"]

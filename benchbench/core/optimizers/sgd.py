@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import kernels
-from ..kernels import cuda_update
+from ..kernels import cpu_compiled, cuda_update
 from .optimizer import Optimizer, check_hyper
 
 
@@ -16,12 +16,18 @@ class SGD(Optimizer):
         >>> opt = SGD(lr=0.01).setup(model)
     """
 
+    folds_decay = True  # the compiled update applies a last WeightDecay in its own pass
+
     def __init__(self, lr=0.01):
         super().__init__(lr=check_hyper("SGD", "lr", lr, 0.0, low_open=True))
 
     def update_group(self, group):
         if kernels.fusable(group.data):
             return cuda_update.sgd(group, self.hyperparam.lr)
+        if cpu_compiled.usable(group.data):
+            from ..kernels import cpu_update
+
+            return cpu_update.sgd(group, self.hyperparam.lr)
         xp, w = group.xp, group.work
         xp.multiply(group.grad, self.hyperparam.lr, out=w)
         group.data -= w

@@ -300,6 +300,15 @@ def to_device(a, device):
         return cupy.asarray(a)
 
 
+def capturing() -> bool:
+    """True while the current stream (of the current GPU) is capturing a CUDA graph: work issued now
+    is recorded for ``Graph.launch``, not run, and nothing may wait for it or read it back."""
+    if cupy is None:
+        return False
+    stream = cupy.cuda.get_current_stream()
+    return stream.ptr != 0 and bool(stream.is_capturing())  # the legacy stream never captures
+
+
 def as_numpy(a):
     """A numpy copy (or the array itself) of a numpy or cupy array."""
     a = getattr(a, "array", a)

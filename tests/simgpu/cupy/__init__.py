@@ -55,7 +55,7 @@ import builtins as _builtins
 
 import numpy as _np
 
-from . import _launches, _state
+from . import _capture, _launches, _state
 from . import _strict  # the rules beyond the plain wrapper (see the package docstring)
 from ._core import apply as _apply
 from ._core import ndarray
@@ -123,9 +123,15 @@ def _to_device(obj, dtype, copy, order, ndmin, what):
                     r = _np.array(r, copy=False, ndmin=ndmin) if r.ndim < ndmin else r
                 return ndarray._view(r, obj._mem) if _np.may_share_memory(r, host) else \
                     ndarray._adopt(r, obj._dev, what)
-        _launches.launch(_state.local.device, 1, what)  # a device-to-device copy (or cast)
-        return ndarray._adopt(_np.array(host, dtype=dtype, order=order, copy=True, ndmin=ndmin),
-                              _state.local.device, what)
+        dev = _state.local.device
+        op = _capture.op(dev)  # a device-to-device copy (or cast)
+        if op is not None:
+            op.touch(obj._mem)
+        out = ndarray._adopt(_np.array(host, dtype=dtype, order=order, copy=True, ndmin=ndmin), dev, what)
+        if op is None or not op.issued(what, lambda: out._a.__setitem__(
+                Ellipsis, _np.array(host, dtype=dtype, order=order, copy=True, ndmin=ndmin))):
+            _launches.launch(dev, 1, what)
+        return out
     if isinstance(obj, (list, tuple)) and _builtins.any(isinstance(v, ndarray) for v in _flat(obj)):
         return stack([array(v) if not isinstance(v, ndarray) else v for v in obj]) if obj else \
             ndarray._adopt(_np.array(obj, dtype=dtype), _state.local.device, what)

@@ -15,7 +15,7 @@ import numbers
 
 import numpy
 
-from . import _launches, _state
+from . import _capture, _launches, _state
 from . import _strict  # the rules beyond the plain wrapper (see the package docstring)
 from .cuda import memory as _memory
 
@@ -94,12 +94,34 @@ def apply(name, fn, args, kwargs, check_current=True, host_ok=False):
         raise TypeError(f"{name}: out must be a device array, got {type(out).__name__}")
     if check_current:
         ctx.check_current()
+    dev = ctx.device if ctx.device is not None else _state.local.device
+    op = _capture.op(dev)
+    if op is not None:
+        op.touch(*[b[1] for b in ctx.blocks])
     r = fn(*a, **k)
-    _launches.after_op(name, ctx.device if ctx.device is not None else _state.local.device, r,
-                       [b[0] for b in ctx.blocks], out is not None)
-    if out is not None:
-        return out
-    return ctx.wrap(r)
+    res = out if out is not None else ctx.wrap(r)
+    if _launches.kernel_ran(name, r, [b[0] for b in ctx.blocks], out is not None):
+        if op is None or not op.issued(name, _replay_apply(fn, a, k, None if out is not None else res)):
+            _launches.launch(dev, 1, name)
+    return res
+
+
+def _replay_apply(fn, a, k, res):
+    """The replay of one generic operation: ``fn`` again on the same buffers, its new results written
+    into the arrays the capture allocated for them."""
+    def replay():
+        r = fn(*a, **k)
+        if res is not None:
+            _assign(res, r)
+    return replay
+
+
+def _assign(res, r):
+    if isinstance(res, ndarray):
+        res._a[...] = r
+    elif isinstance(res, (list, tuple)):
+        for x, y in zip(res, r):
+            _assign(x, y)
 
 
 def _binary(name, fn, reflected=False):
@@ -271,8 +293,14 @@ class ndarray:
             r = self._a[(k if isinstance(k, tuple) else (k,)) + (Ellipsis,)]
         if isinstance(r, numpy.ndarray) and numpy.may_share_memory(r, self._a):
             return ndarray._view(r, self._mem)  # basic indexing: a view
-        _launches.launch(self._dev, 1, "ndarray.__getitem__")  # advanced indexing: a gather kernel
-        return ndarray._adopt(numpy.array(r), self._dev, "ndarray.__getitem__")
+        op = _capture.op(self._dev)  # advanced indexing: a gather kernel
+        if op is not None:
+            op.touch(self._mem, *[b[1] for b in ctx.blocks])
+        out = ndarray._adopt(numpy.array(r), self._dev, "ndarray.__getitem__")
+        src = self._a
+        if op is None or not op.issued("ndarray.__getitem__", lambda: out._a.__setitem__(Ellipsis, src[k])):
+            _launches.launch(self._dev, 1, "ndarray.__getitem__")
+        return out
 
     def __setitem__(self, key, value):
         ctx = _Ctx("ndarray.__setitem__")
@@ -283,11 +311,16 @@ class ndarray:
             _strict.count_index_traffic(key)
         if isinstance(value, numpy.ndarray):  # cupy copies a host value to the device
             _state.count("host_to_device")
-            v = value
-        else:
-            v = ctx.take(value)
-            _launches.launch(self._dev, 1, "ndarray.__setitem__")  # a copy or fill kernel
-        self._a[k] = v
+            self._a[k] = value
+            return
+        v = ctx.take(value)
+        op = _capture.op(self._dev)  # a copy or fill kernel
+        if op is not None:
+            op.touch(*[b[1] for b in ctx.blocks])
+        dst = self._a
+        dst[k] = v
+        if op is None or not op.issued("ndarray.__setitem__", lambda: dst.__setitem__(k, v)):
+            _launches.launch(self._dev, 1, "ndarray.__setitem__")
 
     # ---- arithmetic
     __add__ = _binary("__add__", numpy.add)

@@ -3,7 +3,9 @@
 Every operation that real cupy runs as a kernel counts one launch: ufuncs, reductions, copies and
 casts, fancy indexing and assignment, fills, random draws, each cuBLAS call, user kernels. Views
 (basic indexing, reshape of a contiguous array, transpose, broadcast), ``empty`` and metadata queries
-launch nothing. ``_sim_stats()["launches"]`` reports the count.
+launch nothing. ``_sim_stats()["launches"]`` reports the count. Work recorded by a stream capture
+launches nothing; each ``Graph.launch()`` counts one ``graph_launches`` (its kernels are not host
+launches, but their device time is queued as theirs).
 
 Setting (read once per launch):
     BENCHBENCH_SIM_LAUNCH_DELAY_US  device time each launch takes, in microseconds (default 0). Work
@@ -20,7 +22,7 @@ import time
 import numpy
 
 _lock = threading.Lock()
-_count = {"launches": 0}
+_count = {"launches": 0, "graph_launches": 0}
 by_name: dict[str, int] = {}  # launches per operation name, to see where a step's launches come from
 _busy_until: dict[int, float] = {}  # device -> perf_counter time its queued work ends
 
@@ -55,6 +57,17 @@ def launch(device: int, n: int = 1, name: str = "kernel") -> None:
             _busy_until[device] = max(now, _busy_until.get(device, 0.0)) + n * delay
 
 
+def graph_launch(device: int, kernels: int) -> None:
+    """Count one graph launch on ``device``: one host call, ``kernels`` kernels' device time queued
+    (its kernels are not host launches and are not counted in ``launches``)."""
+    delay = _delay_s()
+    with _lock:
+        _count["graph_launches"] += 1
+        if delay:
+            now = time.perf_counter()
+            _busy_until[device] = max(now, _busy_until.get(device, 0.0)) + kernels * delay
+
+
 def wait(device: int | None = None) -> None:
     """Block the host until ``device``'s queued work is done (all devices when None)."""
     with _lock:
@@ -76,7 +89,7 @@ def stats() -> dict:
 
 def reset() -> None:
     with _lock:
-        _count["launches"] = 0
+        _count["launches"] = _count["graph_launches"] = 0
         by_name.clear()
 
 
@@ -88,9 +101,6 @@ def _is_new(r, operands) -> bool:
     return True  # a scalar or None (a fill, a reduction to a host value): the kernel ran
 
 
-def after_op(name: str, device: int, result, operands, has_out: bool) -> None:
-    """Count the launch of one generic operation, unless it only made views or launched nothing."""
-    if name in NO_KERNEL:
-        return
-    if has_out or _is_new(result, operands):
-        launch(device, 1, name)
+def kernel_ran(name: str, result, operands, has_out: bool) -> bool:
+    """Whether one generic operation launched a kernel (not when it only made views or launched nothing)."""
+    return name not in NO_KERNEL and (has_out or _is_new(result, operands))

@@ -51,6 +51,9 @@ _stats_lock = threading.Lock()
 
 
 def count(kind: str, n: int = 1) -> None:
+    from . import _capture
+
+    _capture.check_transfer(kind, local.device)  # cupy refuses a transfer on a capturing stream
     with _stats_lock:
         stats[kind] += n
     if kind == "device_to_host":  # a read back waits for the work queued before it

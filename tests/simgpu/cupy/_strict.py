@@ -80,11 +80,18 @@ def syncing(fn):
 
 def copy_to_current(self, order="C"):
     """``ndarray.copy``: a new array on the current device (cupy copies peer-to-peer)."""
-    from . import _launches
+    from . import _capture, _launches
     from ._core import ndarray
 
-    _launches.launch(_state.local.device, 1, "ndarray.copy")  # one copy kernel, as cupy launches
-    return ndarray._adopt(numpy.array(self._a, order=order, copy=True), _state.local.device, "ndarray.copy")
+    dev = _state.local.device
+    op = _capture.op(dev)
+    if op is not None:
+        op.touch(self._mem)
+    out = ndarray._adopt(numpy.array(self._a, order=order, copy=True), dev, "ndarray.copy")
+    src = self._a
+    if op is None or not op.issued("ndarray.copy", lambda: out._a.__setitem__(Ellipsis, src)):
+        _launches.launch(dev, 1, "ndarray.copy")  # one copy kernel, as cupy launches
+    return out
 
 
 def astype_on_current(self, dtype, order="K", casting=None, subok=None, copy=True):

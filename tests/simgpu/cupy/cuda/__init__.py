@@ -5,7 +5,7 @@ import itertools
 import threading
 import time
 
-from .. import _launches, _state
+from .. import _capture, _launches, _state
 from . import memory, runtime  # noqa: F401
 from .memory import MemoryPointer, MemoryPool, PinnedMemoryPool, get_allocator, set_allocator  # noqa: F401
 from .runtime import CUDARuntimeError  # noqa: F401
@@ -45,6 +45,7 @@ class Device:
 
     def synchronize(self):
         dev = _state.check_device(self.id)
+        _capture.check_sync(dev, None, "cudaDeviceSynchronize")
         _launches.wait(dev)
         _sync_events(dev)
 
@@ -91,6 +92,7 @@ class Stream:
 
     def __init__(self, null=False, non_blocking=False, ptds=False, priority=None):
         self.ptr = 0 if null else next(_ptrs)
+        self._non_blocking = bool(non_blocking)
         self.device_id = None if null else _state.check_device(_state.local.device)
         self._prev: list = []
         if not null:
@@ -100,6 +102,7 @@ class Stream:
         return _state.local.device if self.device_id is None else self.device_id
 
     def synchronize(self):
+        _capture.check_sync(self._device(), self.ptr, "cudaStreamSynchronize")
         _launches.wait(self._device())
         _sync_events(self._device(), self.ptr)
 
@@ -109,7 +112,30 @@ class Stream:
         return event
 
     def wait_event(self, event):
-        return None
+        if event._captured is not None and _capture.active.get(self.ptr) is not event._captured:
+            raise NotImplementedError("simulated GPUs: a stream waiting on an event recorded in another stream's "
+                                      "capture joins that capture; captures over several streams are not simulated")
+        _capture.Op(self._device(), self).issued("cudaStreamWaitEvent", lambda: None, 0) if _capture.active else None
+
+    # ---- stream capture (cupy's API; see cupy._capture for what is simulated)
+    def begin_capture(self, mode=None):
+        """Begin capturing: work issued on this stream is recorded into a graph, not run."""
+        if self.ptr == 0 or self.ptr == 1:
+            raise RuntimeError("cannot capture on the default (legacy) stream")
+        runtime.streamBeginCapture(self.ptr, runtime.streamCaptureModeRelaxed if mode is None else mode)
+
+    def end_capture(self):
+        """End the capture and return the graph of the work recorded (a ``cupy.cuda.Graph``)."""
+        from .graph import Graph
+
+        return Graph._from_capture(runtime._ended.pop(runtime.streamEndCapture(self.ptr)))
+
+    def is_capturing(self):
+        return runtime.streamIsCapturing(self.ptr)
+
+    @property
+    def is_non_blocking(self):
+        return self._non_blocking
 
     def use(self):
         Stream._current.stream = self
@@ -126,6 +152,7 @@ class Stream:
 
     @property
     def done(self):
+        _capture.check_sync(self._device(), self.ptr, "cudaStreamQuery")
         return all(e._reached() for e in _pending if e._stream_key == (self._device(), self.ptr))
 
 
@@ -193,6 +220,11 @@ class Event:
         self.device_id = _state.check_device(_state.local.device)
         self._complete = True  # an event never recorded reports complete (cudaEventQuery: success)
         self._stream_key = self._seq = None
+        self._captured = None  # the capture it was last recorded in
+
+    def _check_not_captured(self):
+        if self._captured is not None:
+            raise _capture.cuda_error(907)
 
     def record(self, stream=None):
         stream = get_current_stream() if stream is None else stream
@@ -200,11 +232,19 @@ class Event:
         if dev != self.device_id:
             raise CUDARuntimeError(400, f"cudaErrorInvalidResourceHandle: an event of GPU {self.device_id} recorded "
                                         f"on a stream of GPU {dev}")
+        op = _capture.op(dev, stream)
+        if op is not None and op.issued("cudaEventRecord", lambda: None, 0):
+            self._captured, self._complete, self._t = op.recording, True, None  # a node of the capture
+            return
+        self._captured = None
         self._t = _launches.queue_end(dev)  # when the work queued before it is done (now on an idle device)
         self._stream_key, self._seq, self._complete = (dev, stream.ptr), next(_event_seq), False
         _pending.append(self)
 
     def synchronize(self):
+        self._check_not_captured()
+        if self._t is None:
+            return
         left = self._t - time.perf_counter()
         if left > 0:
             time.sleep(left)
@@ -220,16 +260,19 @@ class Event:
         return self._complete
 
     def query(self) -> bool:
+        self._check_not_captured()
         return self._reached()
 
     @property
     def done(self):
+        self._check_not_captured()
         return self._reached()
 
 
 def get_elapsed_time(start_event: Event, end_event: Event) -> float:
     """Milliseconds between two recorded events (cupy's units)."""
     for e in (start_event, end_event):
+        e._check_not_captured()
         if e.disable_timing:
             raise CUDARuntimeError(400, "cudaErrorInvalidResourceHandle: an event created with "
                                         "disable_timing=True cannot be timed")
@@ -244,3 +287,5 @@ def get_elapsed_time(start_event: Event, end_event: Event) -> float:
 
 
 from . import nccl  # noqa: E402,F401  (after Device/Stream: nccl uses them)
+from . import graph  # noqa: E402,F401
+from .graph import Graph  # noqa: E402,F401

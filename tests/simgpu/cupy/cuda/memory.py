@@ -12,7 +12,7 @@ import bisect
 import threading
 import weakref
 
-from .. import _state
+from .. import _capture, _state
 
 _ALIGN = 512
 
@@ -36,6 +36,8 @@ class Memory:
         self._pool = pool
         self.ptr = 0
         self.host = None  # the numpy array whose memory backs this block
+        self._users = None  # the captures (graphs) whose operations use it: a WeakSet, once one does
+        _capture.new_block(self)
 
     def bind(self, host_array) -> None:
         self.host = host_array

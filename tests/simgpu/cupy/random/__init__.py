@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import numpy
 
-from .. import _launches, _state
+from .. import _capture, _launches, _state
 from .._core import ndarray
+
+
+def _curand(method):
+    """A draw: cupy sets the generator's stream first (``curand.setStream``), which refuses a capturing
+    stream, before the generator advances."""
+    def draw(self, *args, **kwargs):
+        _capture.check_curand(_state.local.device)
+        return method(self, *args, **kwargs)
+    draw.__name__ = method.__name__
+    return draw
 
 
 class RandomState:
@@ -64,6 +74,10 @@ class RandomState:
         p = p._a if isinstance(p, ndarray) else p
         return self._out(self._g.choice(a, size, replace, p))
 
+
+for _name in "random_sample rand standard_normal randn normal uniform randint permutation shuffle choice".split():
+    setattr(RandomState, _name, _curand(getattr(RandomState, _name)))
+RandomState.random = RandomState.random_sample
 
 _states: dict[int, RandomState] = {}  # cupy keeps one generator per device
 

@@ -1,0 +1,156 @@
+"""Stream capture and CUDA graphs on the simulated GPUs, as strict as CUDA and cupy.
+
+Run with ``PYTHONPATH=tests/simgpu`` (as CI does); skipped where ``cupy`` is real or absent.
+"""
+import numpy
+import pytest
+
+from benchbench.core import backend
+
+pytestmark = pytest.mark.simgpu
+
+SCALE = "T x, float32 s", "T y", "y = x * s + (T)1", "sim_capture_scale"
+SUMSQ = "T x", "T y", "x * x", "a + b", "y = a", "0", "sim_capture_sumsq"
+
+
+@pytest.fixture
+def cupy():
+    return backend.cupy
+
+
+def _step(cupy, x, w, idx, scale, sumsq):
+    """A small step touching each kind of operation: cuBLAS, ufuncs, a reduction, fancy indexing,
+    an assignment, a copy, a cast, user kernels."""
+    h = cupy.tanh(x @ w)
+    h[:, 0] = h[:, 1]
+    g = h[idx].copy().astype(cupy.float64)
+    y = scale(h, numpy.float32(0.5))
+    return {"h": h, "g": g, "y": y, "s": y.sum(axis=0), "q": sumsq(y)}
+
+
+def _host(out):
+    return {k: v.get() for k, v in out.items()}
+
+
+def test_a_capture_records_and_a_launch_replays_into_the_same_buffers(cupy):
+    scale, sumsq = cupy.ElementwiseKernel(*SCALE), cupy.ReductionKernel(*SUMSQ)
+    rng = numpy.random.default_rng(0)
+    batches = [rng.standard_normal((6, 4)).astype(numpy.float32) for _ in range(3)]
+    x = cupy.asarray(batches[0])
+    w = cupy.asarray(rng.standard_normal((4, 5)).astype(numpy.float32))
+    idx = cupy.asarray(numpy.array([3, 0, 3], numpy.int64))
+    want = [_host(_step(cupy, cupy.asarray(b), w, idx, scale, sumsq)) for b in batches]
+
+    s = cupy.cuda.Stream(non_blocking=True)
+    before = cupy._sim_stats()
+    with s:
+        s.begin_capture()
+        assert s.is_capturing() and cupy.cuda.runtime.streamIsCapturing(s.ptr)
+        out = _step(cupy, x, w, idx, scale, sumsq)
+        g = s.end_capture()
+    assert isinstance(g, cupy.cuda.Graph) and not s.is_capturing()
+    assert cupy._sim_stats()["launches"] == before["launches"], "recorded work launches nothing"
+    assert all(numpy.isnan(v).all() for v in _host(out).values()), "nothing ran before the launch"
+    for b, expect in zip(batches, want):
+        x[...] = cupy.asarray(b)  # the new batch into the captured input buffer
+        n0 = cupy._sim_stats()
+        g.launch(stream=s)
+        s.synchronize()
+        n1 = cupy._sim_stats()
+        assert (n1["graph_launches"], n1["launches"]) == (n0["graph_launches"] + 1, n0["launches"])
+        got = _host(out)
+        for k in expect:
+            numpy.testing.assert_array_equal(got[k], expect[k], err_msg=k)
+    assert "ndarray.__matmul__" in g.debug_dot_str()
+
+
+def test_host_transfers_and_draws_on_a_capturing_stream_raise_as_in_cupy(cupy):
+    x = cupy.ones((4,), cupy.float32)
+    mask = x > 0
+    s = cupy.cuda.Stream(non_blocking=True)
+    forbidden = {
+        "float": (lambda: float(x.sum()), RuntimeError, "D2H transfers are disallowed"),
+        "get": (lambda: x.get(), RuntimeError, "D2H"),
+        "asnumpy": (lambda: cupy.asnumpy(x), RuntimeError, "D2H"),
+        "item": (lambda: x[0].item(), RuntimeError, "D2H"),
+        "mask index": (lambda: x[mask], RuntimeError, "D2H"),
+        "nonzero": (lambda: cupy.nonzero(x), RuntimeError, "D2H"),
+        "asarray": (lambda: cupy.asarray(numpy.ones(3)), RuntimeError, "H2D transfers are disallowed"),
+        "set": (lambda: x.set(numpy.zeros(4, numpy.float32)), RuntimeError, "H2D"),
+        "host index": (lambda: x[[0, 1]], RuntimeError, "H2D"),
+        "random": (lambda: cupy.random.rand(3), NotImplementedError, "cuRAND"),
+    }
+    with s:
+        s.begin_capture()
+        for what, (fn, exc, text) in forbidden.items():
+            with pytest.raises(exc, match=text):
+                fn()
+        g = s.end_capture()  # cupy refuses these before any CUDA call: the capture is still valid
+    g.launch(stream=s)
+
+
+@pytest.mark.parametrize("sync", ["stream", "device", "runtime", "stream query"])
+def test_a_synchronisation_during_capture_is_900_and_invalidates_it(cupy, sync):
+    CUDARuntimeError = cupy.cuda.runtime.CUDARuntimeError
+    s = cupy.cuda.Stream(non_blocking=True)
+    x = cupy.ones((4,), cupy.float32)
+    call = {"stream": s.synchronize, "device": cupy.cuda.Device(0).synchronize,
+            "runtime": cupy.cuda.runtime.deviceSynchronize, "stream query": lambda: s.done}[sync]
+    with s:
+        s.begin_capture()
+        x += 1
+        with pytest.raises(CUDARuntimeError, match="cudaErrorStreamCaptureUnsupported") as e:
+            call()
+        assert e.value.status == 900
+        with pytest.raises(RuntimeError, match="invalidated the capture sequence"):
+            s.is_capturing()
+        with pytest.raises(CUDARuntimeError) as e:
+            x * 2
+        assert e.value.status == 901
+        with pytest.raises(CUDARuntimeError) as e:
+            s.end_capture()
+        assert e.value.status == 901
+    assert not s.is_capturing()
+    numpy.testing.assert_array_equal(x.get(), numpy.ones(4, numpy.float32))  # the captured += never ran
+
+
+def test_the_legacy_null_stream_beside_a_blocking_capture_is_906(cupy):
+    CUDARuntimeError = cupy.cuda.runtime.CUDARuntimeError
+    x = cupy.ones((4,), cupy.float32)
+    blocking, non_blocking = cupy.cuda.Stream(), cupy.cuda.Stream(non_blocking=True)
+    non_blocking.begin_capture()
+    numpy.testing.assert_array_equal((x + 1).get(), numpy.full(4, 2, numpy.float32))  # null stream: independent
+    non_blocking.end_capture()
+    blocking.begin_capture()
+    with pytest.raises(CUDARuntimeError) as e:
+        x.get()  # cudaStreamIsCapturing(null) raises; the capture stays valid
+    assert e.value.status == 906 and blocking.is_capturing()
+    with pytest.raises(CUDARuntimeError) as e:
+        x += 1  # a launch on the null stream: refused, and the capture is invalidated
+    assert e.value.status == 906
+    with pytest.raises(CUDARuntimeError) as e:
+        blocking.end_capture()
+    assert e.value.status == 901
+    numpy.testing.assert_array_equal(x.get(), numpy.ones(4, numpy.float32))
+
+
+def test_capture_misuse_raises_cupys_and_cudas_errors(cupy):
+    CUDARuntimeError = cupy.cuda.runtime.CUDARuntimeError
+    with pytest.raises(RuntimeError, match="cannot capture on the default"):
+        cupy.cuda.Stream.null.begin_capture()
+    with pytest.raises(NotImplementedError):
+        cupy.cuda.Graph()
+    s = cupy.cuda.Stream(non_blocking=True)
+    with pytest.raises(CUDARuntimeError) as e:
+        s.end_capture()
+    assert e.value.status == 401
+    s.begin_capture(mode=cupy.cuda.runtime.streamCaptureModeGlobal)
+    with pytest.raises(CUDARuntimeError) as e:
+        s.begin_capture()
+    assert e.value.status == 401
+    ev = s.record()
+    for call in (ev.query, ev.synchronize, lambda: cupy.cuda.get_elapsed_time(ev, ev)):
+        with pytest.raises(CUDARuntimeError) as e:
+            call()
+        assert e.value.status == 907
+    s.end_capture()

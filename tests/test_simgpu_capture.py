@@ -154,3 +154,127 @@ def test_capture_misuse_raises_cupys_and_cudas_errors(cupy):
             call()
         assert e.value.status == 907
     s.end_capture()
+
+
+def _capture(cupy, s, fn):
+    with s:
+        s.begin_capture()
+        out = fn()
+        return s.end_capture(), out
+
+
+def test_memory_a_live_graph_uses_is_never_handed_out_or_released(cupy):
+    GraphMemoryError = cupy.cuda.graph.GraphMemoryError
+    pool = cupy.get_default_memory_pool()
+    s = cupy.cuda.Stream(non_blocking=True)
+    x = cupy.ones((1000,), cupy.float32)  # a size no other test uses: blocks of 4096 bytes
+
+    def step():
+        t = x * 2  # a temporary: freed during the capture, its block back in the stream's arena
+        return t + 1
+
+    g, y = _capture(cupy, s, step)
+    with s, pytest.raises(GraphMemoryError, match="would be handed to another allocation"):
+        cupy.empty((1000,), cupy.float32)  # the graph's temporary, reused while the graph lives
+    keep = cupy.empty((1000,), cupy.float32)  # another stream's arena (the null stream's): fine
+    with pytest.raises(GraphMemoryError, match="releasing a cached block"):
+        pool.free_all_blocks()
+    g.launch(stream=s)
+    s.synchronize()
+    numpy.testing.assert_array_equal(y.get(), numpy.full(1000, 3, numpy.float32))
+    del g
+    with s:
+        cupy.empty((1000,), cupy.float32)  # the graph is gone: its memory is the pool's again
+    pool.free_all_blocks()
+    del keep
+
+
+def test_a_graph_whose_input_was_freed_refuses_to_launch(cupy):
+    s = cupy.cuda.Stream(non_blocking=True)
+    x = cupy.ones((8,), cupy.float32)
+    g, y = _capture(cupy, s, lambda: x * 2)
+    g.launch(stream=s)
+    del x
+    with pytest.raises(cupy.cuda.graph.GraphMemoryError, match="reads memory freed since its capture"):
+        g.launch(stream=s)
+
+
+def test_a_private_pool_keeps_the_graphs_memory_apart(cupy):
+    s = cupy.cuda.Stream(non_blocking=True)
+    private = cupy.cuda.MemoryPool()
+    x = cupy.ones((1000,), cupy.float32)
+    with cupy.cuda.using_allocator(private.malloc):
+        g, y = _capture(cupy, s, lambda: (x * 2) + 1)
+    with s:
+        z = cupy.empty((1000,), cupy.float32)  # from the default pool: never the graph's blocks
+    g.launch(stream=s)
+    s.synchronize()
+    assert float(y.sum()) == 3000.0 and z.shape == (1000,)
+
+
+def test_growing_the_pool_is_refused_in_a_global_mode_capture_and_allowed_in_relaxed(cupy):
+    CUDARuntimeError = cupy.cuda.runtime.CUDARuntimeError
+    s = cupy.cuda.Stream(non_blocking=True)
+    x = cupy.ones((3000,), cupy.float32)
+    with s:
+        s.begin_capture(mode=cupy.cuda.runtime.streamCaptureModeGlobal)
+        with pytest.raises(CUDARuntimeError) as e:
+            x * 2  # no cached block of this size in the stream's arena: cudaMalloc
+        assert e.value.status == 900
+        with pytest.raises(CUDARuntimeError, match="cudaErrorStreamCaptureInvalidated"):
+            s.end_capture()
+        cupy.empty((3000,), cupy.float32)  # warm the arena: freed at once, one cached block of the size
+        s.begin_capture(mode=cupy.cuda.runtime.streamCaptureModeGlobal)
+        y = x * 2  # served from the pool without a CUDA call
+        g = s.end_capture()
+        s.begin_capture()  # relaxed (cupy's default): the pool may cudaMalloc
+        z = x * 3
+        g2 = s.end_capture()
+    g.launch(stream=s)
+    g2.launch(stream=s)
+    s.synchronize()
+    assert float(y[0]) == 2.0 and float(z[0]) == 3.0
+
+
+def test_a_captured_all_reduce_replays_across_two_gpus(cupy, monkeypatch):
+    import threading
+
+    from cupy.cuda import nccl
+
+    monkeypatch.setenv("BENCHBENCH_SIM_NCCL_TIMEOUT", "20")
+    uid, results, errors = nccl.get_unique_id(), {}, {}
+    batches = [numpy.arange(4, dtype=numpy.float32) * k for k in (1, 5)]
+
+    def rank(r):
+        try:
+            with cupy.cuda.Device(r):
+                comm = nccl.NcclCommunicator(2, uid, r)
+                s = cupy.cuda.Stream(non_blocking=True)
+                x = cupy.zeros((4,), cupy.float32)
+
+                def step():
+                    y = x * (r + 1)
+                    comm.allReduce(y.data.ptr, y.data.ptr, y.size, nccl.NCCL_FLOAT32, nccl.NCCL_SUM, s.ptr)
+                    return y + 1
+
+                g, out = _capture(cupy, s, step)
+                results[r] = [out.get().tolist()]  # nothing ran, nothing was exchanged
+                for b in batches:
+                    x[...] = cupy.asarray(b)
+                    g.launch(stream=s)
+                    s.synchronize()
+                    results[r].append(out.get().tolist())
+                comm.destroy()
+        except Exception as e:  # reported below, with the rank
+            errors[r] = e
+
+    threads = [threading.Thread(target=rank, args=(r,)) for r in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    for r in range(2):
+        assert all(numpy.isnan(results[r][0]))
+        for b, got in zip(batches, results[r][1:]):
+            assert got == (b * 1 + b * 2 + 1).tolist()

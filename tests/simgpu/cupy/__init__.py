@@ -128,7 +128,8 @@ def _to_device(obj, dtype, copy, order, ndmin, what):
         if op is not None:
             op.touch(obj._mem)
         out = ndarray._adopt(_np.array(host, dtype=dtype, order=order, copy=True, ndmin=ndmin), dev, what)
-        if op is None or not op.issued(what, lambda: out._a.__setitem__(
+        dst = out._a
+        if op is None or not op.issued(what, lambda: dst.__setitem__(
                 Ellipsis, _np.array(host, dtype=dtype, order=order, copy=True, ndmin=ndmin))):
             _launches.launch(dev, 1, what)
         return out

@@ -75,6 +75,7 @@ class Capture:
         self.new: list = []  # weakrefs to the blocks allocated during the capture
         self.freed_inputs: list[str] = []  # inputs (allocated before the capture) freed while it lives
         self.released: list[str] = []  # its blocks given back to the device while it lives
+        self.graph = None  # a weakref to its graph, once end_capture made one
 
     def invalidate(self, why: str) -> None:
         if self.invalidated is None:
@@ -148,7 +149,7 @@ class Op:
 
     def __init__(self, device: int, stream=None):
         s = current_stream() if stream is None else stream
-        self.device, self.stream_ptr = device, int(s.ptr)
+        self.device, self.stream_ptr = device, int(getattr(s, "ptr", s))  # a Stream, or a raw pointer
         c = active.get(self.stream_ptr)
         if c is not None and c.device != device:
             c = None  # another device's current stream is its null stream
@@ -166,6 +167,14 @@ class Op:
                 self.recording.touch(mem)
             elif self.stream_ptr == 0 and mem.host is not None:
                 self._saved.append((mem.host, mem.host.copy()))  # undone if the launch fails (906)
+
+    def refuse_legacy(self, name: str) -> None:
+        """Before work on the null stream that cannot be undone: 906 beside a blocking capture."""
+        if self.recording is None and self.stream_ptr == 0:
+            c = blocking_capture(self.device)
+            if c is not None:
+                c.invalidate(f"{name} on the legacy null stream")
+                raise cuda_error(906, f"{name} issued on the null stream while stream {c.stream_ptr:#x} captures")
 
     def issued(self, name: str, replay, kernels: int = 1) -> bool:
         """The operation ran; record it (True) or refuse it on the null stream (906)."""
@@ -251,6 +260,61 @@ def check_unsafe_call(what: str) -> None:
             c.invalidate(what)
             raise cuda_error(900, f"{what} during a capture begun in "
                                   f"{'global' if c.mode == GLOBAL else 'thread-local'} mode")
+
+
+def current_stream_ptr() -> int:
+    import sys
+
+    cuda = sys.modules.get("cupy.cuda")
+    s = getattr(cuda, "get_current_stream", None)
+    return int(s().ptr) if s is not None else 0
+
+
+def _holders(users):
+    """The captures in ``users`` that still hold the block: running ones, and live graphs."""
+    for c in list(users or ()):
+        if c.done:
+            if c.graph is not None and c.graph() is not None:
+                yield c
+        elif active.get(c.stream_ptr) is c:
+            yield c
+
+
+def _memory_error(text: str):
+    from .cuda.graph import GraphMemoryError
+
+    return GraphMemoryError("simulated GPUs: " + text)
+
+
+def check_reuse(users, stream_ptr: int, size: int) -> None:
+    """The pool is about to hand a cached block to a new allocation on ``stream_ptr``: allowed only if
+    no live graph, and no capture but the one running on that stream, used it."""
+    for c in _holders(users):
+        if c.done:
+            raise _memory_error(f"a freed block of {size} bytes that a live CUDA graph uses would be handed to "
+                                "another allocation (its next launch would overwrite it); keep the graph's "
+                                "memory reserved (hold its arrays, or capture with a private pool)")
+        if c.stream_ptr != stream_ptr:
+            raise _memory_error(f"a freed block of {size} bytes that the capture on stream {c.stream_ptr:#x} uses "
+                                "would be handed to another allocation")
+
+
+def check_release(users, size: int, at_free: bool = False) -> None:
+    """A block is given back to the device (``cudaFree``) while a capture or a live graph uses it."""
+    for c in _holders(users):
+        if at_free:  # in a destructor: the graph's next launch raises
+            c.released.append(f"a block of {size} bytes freed without a pool")
+        else:
+            raise _memory_error(f"releasing a cached block of {size} bytes that a "
+                                f"{'live CUDA graph' if c.done else 'running capture'} uses")
+
+
+def freed(mem) -> None:
+    """Block ``mem`` was freed: an input of a running capture or a live graph (allocated before the
+    capture began) is then memory its replays read but nobody keeps."""
+    for c in _holders(mem._users):
+        if getattr(mem, "_birth", 0) < c.first_birth:
+            c.freed_inputs.append(f"an input block of {mem.size} bytes")
 
 
 def new_block(mem) -> None:

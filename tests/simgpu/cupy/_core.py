@@ -101,7 +101,7 @@ def apply(name, fn, args, kwargs, check_current=True, host_ok=False):
     r = fn(*a, **k)
     res = out if out is not None else ctx.wrap(r)
     if _launches.kernel_ran(name, r, [b[0] for b in ctx.blocks], out is not None):
-        if op is None or not op.issued(name, _replay_apply(fn, a, k, None if out is not None else res)):
+        if op is None or not op.issued(name, _replay_apply(fn, a, k, None if out is not None else ghost(res))):
             _launches.launch(dev, 1, name)
     return res
 
@@ -114,6 +114,18 @@ def _replay_apply(fn, a, k, res):
         if res is not None:
             _assign(res, r)
     return replay
+
+
+def ghost(x):
+    """``x`` for a replay: device arrays as arrays over the same buffers that do not keep their blocks
+    allocated (a graph refers to memory; it does not own it)."""
+    if isinstance(x, ndarray):
+        g = object.__new__(ndarray)
+        g._a, g._dev, g._mem = x._a, x._dev, None
+        return g
+    if isinstance(x, (list, tuple)) and not hasattr(x, "_fields"):
+        return type(x)(ghost(v) for v in x)
+    return x
 
 
 def _assign(res, r):
@@ -297,8 +309,8 @@ class ndarray:
         if op is not None:
             op.touch(self._mem, *[b[1] for b in ctx.blocks])
         out = ndarray._adopt(numpy.array(r), self._dev, "ndarray.__getitem__")
-        src = self._a
-        if op is None or not op.issued("ndarray.__getitem__", lambda: out._a.__setitem__(Ellipsis, src[k])):
+        src, dst = self._a, out._a
+        if op is None or not op.issued("ndarray.__getitem__", lambda: dst.__setitem__(Ellipsis, src[k])):
             _launches.launch(self._dev, 1, "ndarray.__getitem__")
         return out
 

@@ -88,8 +88,8 @@ def copy_to_current(self, order="C"):
     if op is not None:
         op.touch(self._mem)
     out = ndarray._adopt(numpy.array(self._a, order=order, copy=True), dev, "ndarray.copy")
-    src = self._a
-    if op is None or not op.issued("ndarray.copy", lambda: out._a.__setitem__(Ellipsis, src)):
+    src, dst = self._a, out._a
+    if op is None or not op.issued("ndarray.copy", lambda: dst.__setitem__(Ellipsis, src)):
         _launches.launch(dev, 1, "ndarray.copy")  # one copy kernel, as cupy launches
     return out
 

@@ -7,7 +7,8 @@ import time
 
 from .. import _capture, _launches, _state
 from . import memory, runtime  # noqa: F401
-from .memory import MemoryPointer, MemoryPool, PinnedMemoryPool, get_allocator, set_allocator  # noqa: F401
+from .memory import (MemoryPointer, MemoryPool, PinnedMemoryPool, get_allocator, set_allocator,  # noqa: F401
+                     using_allocator)
 from .runtime import CUDARuntimeError  # noqa: F401
 
 

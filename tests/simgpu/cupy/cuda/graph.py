@@ -1,6 +1,8 @@
 """Simulated ``cupy.cuda.graph``: the CUDA graph a stream capture makes (see ``cupy._capture``)."""
 from __future__ import annotations
 
+import weakref
+
 from .. import _capture, _launches, _state
 
 
@@ -21,6 +23,7 @@ class Graph:
     def _from_capture(capture) -> Graph:
         g = Graph.__new__(Graph)
         g._capture = capture  # its body; memory it touched is the graph's while the graph lives
+        capture.graph = weakref.ref(g)
         return g
 
     def _stream(self, stream):

@@ -9,6 +9,7 @@ message.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import threading
 import weakref
 
@@ -133,12 +134,22 @@ class _DevicePool:
     def __init__(self, device_id: int):
         self.device_id = device_id
         self.used = 0
-        self.cached: dict[int, int] = {}  # size -> number of cached blocks of that size
+        # (stream pointer, size) -> the cached blocks of that size in that stream's arena, each as the
+        # captures (graphs) whose work used it (a WeakSet, or None); the last freed is handed out first
+        self.cached: dict[tuple[int, int], list] = {}
         self.cached_bytes = 0
 
 
 class MemoryPool:
-    """cupy's caching memory pool over the simulated devices (one sub-pool per device)."""
+    """cupy's caching memory pool over the simulated devices (one sub-pool per device, and in it one
+    arena per stream, as cupy's: a block freed goes back to the arena of the stream it was allocated
+    on, and only allocations on that stream take it again).
+
+    Under stream capture (see ``cupy._capture``): a block is reused without any CUDA call; growing the
+    pool is a ``cudaMalloc``, which a capture begun in global or thread-local mode refuses (900; cupy
+    captures in relaxed mode, where it is allowed). A cached block that a live graph's work used is
+    never handed to another allocation, nor released, without a ``GraphMemoryError``: on a real GPU
+    the graph would go on reading and writing it."""
 
     def __init__(self, allocator=None):
         self._pools: dict[int, _DevicePool] = {}
@@ -155,30 +166,48 @@ class MemoryPool:
         if size < 0:
             raise ValueError(f"MemoryPool.malloc: negative size {size}")
         rounded = max(_ALIGN, -(-size // _ALIGN) * _ALIGN) if size else 0
+        stream_ptr = _capture.current_stream_ptr()
+        users = None
         with self._lock:
             dev = _state.check_device(_state.local.device)
             _state.contexts.add(dev)
             p = self._pool(dev)
-            if rounded and p.cached.get(rounded):
-                p.cached[rounded] -= 1
+            stack = p.cached.get((stream_ptr, rounded)) if rounded else None
+            if stack:
+                _capture.check_reuse(stack[-1], stream_ptr, rounded)
+                users = stack.pop()
                 p.cached_bytes -= rounded
             elif rounded:
+                _capture.check_unsafe_call("cudaMalloc")  # the pool grows
                 cap = _state.device_memory()
                 if p.used + p.cached_bytes + rounded > cap:
-                    p.cached.clear()
-                    p.cached_bytes = 0
+                    self._release(p, None)
                 if p.used + rounded > cap:
                     raise OutOfMemoryError(rounded, p.used)
             p.used += rounded
-        return MemoryPointer(Memory(dev, rounded, self))
+        mem = Memory(dev, rounded, self)
+        mem._stream_ptr, mem._users = stream_ptr, users
+        return MemoryPointer(mem)
 
     def _free(self, mem: Memory):
+        _capture.freed(mem)
         with self._lock:
             p = self._pool(mem.device_id)
             p.used -= mem.size
             if mem.size:
-                p.cached[mem.size] = p.cached.get(mem.size, 0) + 1
+                p.cached.setdefault((getattr(mem, "_stream_ptr", 0), mem.size), []).append(mem._users)
                 p.cached_bytes += mem.size
+
+    def _release(self, p: _DevicePool, stream_ptr) -> None:
+        """Give the cached blocks (of one stream's arena, or all) back to the device (``cudaFree``)."""
+        keys = [k for k in p.cached if stream_ptr is None or k[0] == stream_ptr]
+        for k in keys:
+            for users in p.cached[k]:
+                _capture.check_release(users, k[1])
+        if any(p.cached[k] for k in keys):
+            _capture.check_unsafe_call("cudaFree")
+        for k in keys:
+            p.cached_bytes -= k[1] * len(p.cached.pop(k))
 
     def used_bytes(self) -> int:
         """Bytes held by live arrays on the current device."""
@@ -194,14 +223,12 @@ class MemoryPool:
         return p.used + p.cached_bytes
 
     def free_all_blocks(self, stream=None) -> None:
-        """Release the cached blocks of the current device."""
+        """Release the cached blocks of the current device (of ``stream``'s arena only, if given)."""
         with self._lock:
-            p = self._pool()
-            p.cached.clear()
-            p.cached_bytes = 0
+            self._release(self._pool(), None if stream is None else int(stream.ptr))
 
     def n_free_blocks(self) -> int:
-        return sum(self._pool().cached.values())
+        return sum(len(v) for v in self._pool().cached.values())
 
     def set_limit(self, size=None, fraction=None):  # accepted and ignored: the capacity is the limit
         return None
@@ -223,6 +250,7 @@ class PinnedMemoryPool:
 _default_pool = MemoryPool()
 _default_pinned_pool = PinnedMemoryPool()
 _allocator = None  # None: the default pool's malloc
+_thread_local = threading.local()  # cupy.cuda.using_allocator's allocator of this thread
 
 
 def set_allocator(allocator=None) -> None:
@@ -234,7 +262,43 @@ def set_allocator(allocator=None) -> None:
 
 
 def get_allocator():
+    local = getattr(_thread_local, "allocator", None)
+    if local is not None:
+        return local
     return _allocator if _allocator is not None else _default_pool.malloc
+
+
+@contextlib.contextmanager
+def using_allocator(allocator=None):
+    """This thread's allocations go through ``allocator`` inside the block (cupy's; None: plain
+    ``cudaMalloc``/``cudaFree`` without a pool)."""
+    if allocator is not None and not callable(allocator):
+        raise TypeError("using_allocator: allocator must be callable or None")
+    prev = getattr(_thread_local, "allocator", None)
+    _thread_local.allocator = _malloc if allocator is None else allocator
+    try:
+        yield
+    finally:
+        _thread_local.allocator = prev
+
+
+class _NoPool:
+    """Plain ``cudaMalloc``/``cudaFree``: a freed block goes straight back to the device."""
+
+    def _free(self, mem: Memory) -> None:
+        _capture.freed(mem)
+        _capture.check_release(mem._users, mem.size, at_free=True)
+
+
+_no_pool = _NoPool()
+
+
+def _malloc(size: int) -> MemoryPointer:
+    """``cudaMalloc`` without a pool (cupy's ``memory._malloc``)."""
+    dev = _state.check_device(_state.local.device)
+    _capture.check_unsafe_call("cudaMalloc")
+    _state.contexts.add(dev)
+    return MemoryPointer(Memory(dev, int(size), _no_pool))
 
 
 def alloc(size: int) -> MemoryPointer:

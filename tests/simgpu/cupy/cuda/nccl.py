@@ -5,6 +5,9 @@ others (over MPI), and every rank calls ``NcclCommunicator(ndev, uid, rank)`` wi
 The ranks then meet over loopback TCP (rank 0 is the hub) and collectives really move the bytes of
 the device buffers named by their pointers.
 
+Collectives issued on a capturing stream are recorded (see ``cupy._capture``): they communicate when
+the graph is launched, in launch order, so a captured all-reduce replays across the ranks.
+
 Strict where NCCL is unforgiving: every rank must call the same collectives in the same order with
 the same count, type and root (a mismatch is an ``NcclError`` on every rank, where real NCCL would
 hang or corrupt); a buffer must be a live allocation on the communicator's device. Unlike real
@@ -24,7 +27,7 @@ import time
 
 import numpy
 
-from .. import _state
+from .. import _capture, _state
 from . import memory as _memory
 from .runtime import CUDARuntimeError
 
@@ -214,6 +217,10 @@ class NcclCommunicator:
 
     # ---- the device buffers behind pointers
     def _buffer(self, ptr: int, count: int, datatype: int, what: str) -> numpy.ndarray:
+        return self._block(ptr, count, datatype, what)[0]
+
+    def _block(self, ptr: int, count: int, datatype: int, what: str):
+        """The device buffer at ``ptr`` as a numpy view, and the block that holds it."""
         if datatype not in _DTYPES:
             raise NcclError(4, f"{what}: invalid datatype {datatype!r}")
         dtype = numpy.dtype(_DTYPES[datatype])
@@ -225,7 +232,29 @@ class NcclCommunicator:
         if mem.device_id != self._device:
             raise NcclError(4, f"{what}: the buffer is on GPU {mem.device_id}, the communicator on GPU {self._device}")
         raw = (ctypes.c_char * nbytes).from_address(int(ptr))
-        return numpy.frombuffer(raw, dtype=dtype, count=int(count))
+        return numpy.frombuffer(raw, dtype=dtype, count=int(count)), mem
+
+    def _issue(self, what: str, stream, header: dict, send, recv) -> None:
+        """Run one collective now, or record it into the capture of ``stream``: ``send`` and ``recv`` are
+        (view, block) or None. A recorded collective communicates only when its graph is launched (on
+        every rank, in launch order); during the capture each rank's own data stands in for the result."""
+        s_view, r_view = (send[0] if send is not None else None), (recv[0] if recv is not None else None)
+        keep = [b[1].host for b in (send, recv) if b is not None]  # the buffers behind the views
+
+        def run(keep=keep):
+            self._collective(header, s_view.copy() if s_view is not None else None, r_view)
+
+        op = _capture.op(self._device, int(stream))
+        if op is None or op.recording is None:
+            if op is not None:
+                op.refuse_legacy(what)
+            run()
+            return
+        op.touch(*[b[1] for b in (send, recv) if b is not None])
+        if send is not None and recv is not None:
+            own = send[0] if header["op"] != "allGather" else numpy.tile(send[0], self._ndev)
+            recv[0][...] = own[:recv[0].size]
+        op.issued(f"nccl.{what}", run)
 
     def _collective(self, header: dict, send: numpy.ndarray | None, recv: numpy.ndarray | None):
         if self._closed:
@@ -302,37 +331,37 @@ class NcclCommunicator:
         _check_stream(stream, self._device, "allReduce")
         if op not in _OPS:
             raise NcclError(4, f"allReduce: invalid op {op!r}")
-        send = self._buffer(sendbuf, count, datatype, "allReduce").copy()
-        recv = self._buffer(recvbuf, count, datatype, "allReduce")
-        self._collective({"op": "allReduce", "count": int(count), "dtype": datatype, "redop": op, "root": None},
-                         send, recv)
+        send = self._block(sendbuf, count, datatype, "allReduce")
+        recv = self._block(recvbuf, count, datatype, "allReduce")
+        self._issue("allReduce", stream, {"op": "allReduce", "count": int(count), "dtype": datatype, "redop": op,
+                                          "root": None}, send, recv)
 
     def reduce(self, sendbuf, recvbuf, count, datatype, op, root, stream):
         _check_stream(stream, self._device, "reduce")
-        send = self._buffer(sendbuf, count, datatype, "reduce").copy()
-        recv = self._buffer(recvbuf, count, datatype, "reduce") if self._rank == root else None
-        self._collective({"op": "reduce", "count": int(count), "dtype": datatype, "redop": op, "root": int(root)},
-                         send, recv)
+        send = self._block(sendbuf, count, datatype, "reduce")
+        recv = self._block(recvbuf, count, datatype, "reduce") if self._rank == root else None
+        self._issue("reduce", stream, {"op": "reduce", "count": int(count), "dtype": datatype, "redop": op,
+                                       "root": int(root)}, send, recv)
 
     def bcast(self, buff, count, datatype, root, stream):
         _check_stream(stream, self._device, "bcast")
-        buf = self._buffer(buff, count, datatype, "bcast")
-        self._collective({"op": "bcast", "count": int(count), "dtype": datatype, "redop": None, "root": int(root)},
-                         buf.copy() if self._rank == root else None, buf)
+        buf = self._block(buff, count, datatype, "bcast")
+        self._issue("bcast", stream, {"op": "bcast", "count": int(count), "dtype": datatype, "redop": None,
+                                      "root": int(root)}, buf if self._rank == root else None, buf)
 
     def broadcast(self, sendbuff, recvbuff, count, datatype, root, stream):
         _check_stream(stream, self._device, "broadcast")
-        send = self._buffer(sendbuff, count, datatype, "broadcast").copy() if self._rank == root else None
-        recv = self._buffer(recvbuff, count, datatype, "broadcast")
-        self._collective({"op": "bcast", "count": int(count), "dtype": datatype, "redop": None, "root": int(root)},
-                         send, recv)
+        send = self._block(sendbuff, count, datatype, "broadcast") if self._rank == root else None
+        recv = self._block(recvbuff, count, datatype, "broadcast")
+        self._issue("broadcast", stream, {"op": "bcast", "count": int(count), "dtype": datatype, "redop": None,
+                                          "root": int(root)}, send, recv)
 
     def allGather(self, sendbuf, recvbuf, count, datatype, stream):
         _check_stream(stream, self._device, "allGather")
-        send = self._buffer(sendbuf, count, datatype, "allGather").copy()
-        recv = self._buffer(recvbuf, count * self._ndev, datatype, "allGather")
-        self._collective({"op": "allGather", "count": int(count), "dtype": datatype, "redop": None, "root": None},
-                         send, recv)
+        send = self._block(sendbuf, count, datatype, "allGather")
+        recv = self._block(recvbuf, count * self._ndev, datatype, "allGather")
+        self._issue("allGather", stream, {"op": "allGather", "count": int(count), "dtype": datatype, "redop": None,
+                                          "root": None}, send, recv)
 
     # ---- identity and life
     def rank_id(self) -> int:

@@ -118,6 +118,11 @@ class GraphStep:
                 return self.step(x, t, timer)
         return self.step(x, t, timer)
 
+    @property
+    def capture_due(self) -> bool:
+        """The next step is the capture step (step 2, untimed)."""
+        return self.wanted and self.n == 1
+
     def _fits(self, batch) -> bool:
         return all(getattr(a, "shape", None) == b.shape for a, b in zip(batch, self.inputs))
 
@@ -232,12 +237,14 @@ class GraphStep:
         return off()
 
     # -- the record -------------------------------------------------------------------------
-    def finish_record(self) -> dict:
-        """The cell's ``graph`` block (median host seconds per launch included)."""
+    def finish_record(self, timed_steps: int | None = None) -> dict:
+        """The cell's ``graph`` block: with ``replays`` and ``host_launch_s``, the median host seconds
+        of one ``Graph.launch`` over the last ``timed_steps`` replays (the timed ones)."""
         rec = dict(self.record)
         if self.launch_s:
-            rec["launches"] = len(self.launch_s)
-            rec["host_launch_s"] = float(numpy.median(self.launch_s))
+            rec["replays"] = len(self.launch_s)
+            timed = self.launch_s[-timed_steps:] if timed_steps else self.launch_s
+            rec["host_launch_s"] = float(numpy.median(timed))
         if self.pool is not None:
             rec["pool_bytes"] = int(self.pool.total_bytes())
         rec["partial_batches"] = ("dropped: training takes full batches only (the iterator drops each epoch's "

@@ -108,12 +108,14 @@ def gpu_simulated() -> bool:
 
 
 def sim_counts() -> dict | None:
-    """Kernel launches and host synchronisations (transfers back to the host) so far, as the simulated
-    GPUs count them: ``{"launches": n, "syncs": m}``; None on a real GPU or without cupy."""
+    """Kernel launches, CUDA graph launches and host synchronisations (transfers back to the host) so
+    far, as the simulated GPUs count them: ``{"launches": n, "graph_launches": g, "syncs": m}``; None on
+    a real GPU or without cupy."""
     if not gpu_simulated():
         return None
     s = cupy._sim_stats()
-    return {"launches": int(s.get("launches", 0)), "syncs": int(s["device_to_host"])}
+    return {"launches": int(s.get("launches", 0)), "graph_launches": int(s.get("graph_launches", 0)),
+            "syncs": int(s["device_to_host"])}
 
 
 SIMULATED_NOTE = ("SIMULATED GPUs (tests/simgpu): GPU cells prove that the code runs; "

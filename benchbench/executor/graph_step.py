@@ -85,6 +85,7 @@ class GraphStep:
         self.host_deltas: list = []
         self.launch_s: list[float] = []
         self.timed_eager = False
+        self.sim_launches: list = []  # simulated GPUs: (graph launches, kernel launches) of each timed step
 
     # -- the step -----------------------------------------------------------------------
     def __call__(self, fetch, device, timer=None):
@@ -245,6 +246,9 @@ class GraphStep:
             rec["replays"] = len(self.launch_s)
             timed = self.launch_s[-timed_steps:] if timed_steps else self.launch_s
             rec["host_launch_s"] = float(numpy.median(timed))
+        if self.sim_launches:  # the simulated GPUs' counters over the timed steps
+            last = self.sim_launches[-timed_steps:] if timed_steps else self.sim_launches
+            rec["simulated_launches_per_step"] = {"graph": [g for g, _ in last], "kernel": [k for _, k in last]}
         if self.pool is not None:
             rec["pool_bytes"] = int(self.pool.total_bytes())
         rec["partial_batches"] = ("dropped: training takes full batches only (the iterator drops each epoch's "

@@ -158,6 +158,7 @@ class CellContext:
             return self._mean(*_to_host(loss, metric))
         if window is not None:
             window.step_begin()
+        counts = be.sim_counts() if self.graphs is not None else None
         with timer.step():
             if self.graphs is not None:
                 loss, metric = self.graphs(self.train_it.next, dev, timer)
@@ -166,6 +167,10 @@ class CellContext:
                     batch = self.train_it.next()
                     x, t = (be.to_device(a, dev) for a in batch)
                 loss, metric = self.train_step(x, t, timer)
+        if counts is not None:  # simulated GPUs: what the step launched (graph_step.GraphStep.sim_launches)
+            after = be.sim_counts()
+            self.graphs.sim_launches.append((after["graph_launches"] - counts["graph_launches"],
+                                             after["launches"] - counts["launches"]))
         if window is not None:
             window.step_end()
         if self.dp and (self.graphs is None or self.graphs.timed_eager):

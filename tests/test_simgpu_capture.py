@@ -278,3 +278,75 @@ def test_a_captured_all_reduce_replays_across_two_gpus(cupy, monkeypatch):
         assert all(numpy.isnan(results[r][0]))
         for b, got in zip(batches, results[r][1:]):
             assert got == (b * 1 + b * 2 + 1).tolist()
+
+
+def test_other_streams_see_memory_as_it_was_before_the_capture(cupy):
+    s = cupy.cuda.Stream(non_blocking=True)
+    x = cupy.ones((2, 3), cupy.float32)
+    with s:
+        s.begin_capture()
+        x += 1
+        y = x.T * 2
+    # relaxed mode, a non-blocking stream: a copy on the null stream is legal and sees no captured work
+    numpy.testing.assert_array_equal(x[:, 1:].get(), numpy.ones((2, 2), numpy.float32))
+    assert float(x[1, 2]) == 1.0 and numpy.isnan(y.get()).all()
+    with s:
+        g = s.end_capture()
+        g.launch()
+        s.synchronize()
+    numpy.testing.assert_array_equal(y.get(), numpy.full((3, 2), 4, numpy.float32))
+
+
+def test_unsafe_calls_from_another_thread_break_a_global_capture_only(cupy):
+    import threading
+
+    CUDARuntimeError = cupy.cuda.runtime.CUDARuntimeError
+    runtime = cupy.cuda.runtime
+    for mode, refused in ((runtime.streamCaptureModeGlobal, True), (runtime.streamCaptureModeThreadLocal, False)):
+        s = cupy.cuda.Stream(non_blocking=True)
+        s.begin_capture(mode=mode)
+        seen = []
+        t = threading.Thread(target=lambda: seen.append(_try(lambda: cupy.empty((7777,), cupy.uint8))))
+        t.start()
+        t.join()
+        if refused:
+            assert isinstance(seen[0], CUDARuntimeError) and seen[0].status == 900
+            with pytest.raises(CUDARuntimeError, match="Invalidated"):
+                s.end_capture()
+        else:
+            assert seen[0] is None
+            s.end_capture()
+
+
+def _try(fn):
+    try:
+        fn()
+    except Exception as e:  # handed back to the test's thread
+        return e
+    return None
+
+
+def test_a_graph_launched_into_a_capture_is_a_node_and_on_the_null_stream_beside_one_906(cupy):
+    CUDARuntimeError = cupy.cuda.runtime.CUDARuntimeError
+    s, outer = cupy.cuda.Stream(non_blocking=True), cupy.cuda.Stream()
+    x = cupy.ones((4,), cupy.float32)
+    g, _ = _capture(cupy, s, lambda: x.__iadd__(1))
+    with outer:
+        outer.begin_capture()
+        g.launch()
+        g.launch()
+        with pytest.raises(CUDARuntimeError) as e:
+            g.launch(stream=cupy.cuda.Stream.null)
+        assert e.value.status == 906
+    with pytest.raises(CUDARuntimeError, match="Invalidated"):
+        outer.end_capture()
+    with outer:
+        outer.begin_capture()
+        g.launch()
+        g.launch()
+        twice = outer.end_capture()
+    n0 = cupy._sim_stats()["graph_launches"]
+    twice.launch(stream=outer)
+    outer.synchronize()
+    assert cupy._sim_stats()["graph_launches"] == n0 + 1
+    numpy.testing.assert_array_equal(x.get(), numpy.full(4, 3, numpy.float32))

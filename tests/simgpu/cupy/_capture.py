@@ -92,7 +92,7 @@ class Capture:
         mem._users.add(self)
         if getattr(mem, "_birth", 0) >= self.first_birth or id(host) in self.saved:
             return
-        self.saved[id(host)] = (host, host.copy())
+        self.saved[id(host)] = (host, host.copy(order="K"))
 
     def record(self, name: str, replay, kernels: int = 1) -> None:
         self.nodes.append((name, replay))
@@ -108,6 +108,29 @@ class Capture:
             if mem is not None and mem.host is not None:
                 garbage(mem.host)
         self.new = []
+
+
+def visible(x) -> numpy.ndarray:
+    """Device array ``x`` as a copy to the host outside the running captures sees it: the work they
+    recorded has not run (their blocks hold what they held before, new blocks garbage)."""
+    mem = x._mem
+    if not active or mem is None or mem._users is None:
+        return x._a
+    for c in _holders(mem._users):
+        host = mem.host
+        if c.done or not (host.flags.c_contiguous or host.flags.f_contiguous):
+            continue
+        if id(host) in c.saved:
+            base = c.saved[id(host)][1]
+        elif getattr(mem, "_birth", 0) >= c.first_birth:
+            base = numpy.empty_like(host)
+            garbage(base)
+        else:
+            continue
+        offset = x._a.__array_interface__["data"][0] - host.__array_interface__["data"][0]
+        return numpy.ndarray(x._a.shape, x._a.dtype, buffer=base.ravel(order="K").view(numpy.uint8),
+                             offset=offset, strides=x._a.strides)
+    return x._a
 
 
 def garbage(a: numpy.ndarray) -> None:
@@ -328,4 +351,13 @@ def new_block(mem) -> None:
         c = active.get(ptr)
         if c is not None and c.device == mem.device_id:
             c.new.append(weakref.ref(mem))
+            mem._users = weakref.WeakSet([c])
+
+
+def inherit(mem, users) -> None:
+    """A cached block handed out again: the captures that used it still do."""
+    if users:
+        if mem._users is None:
+            mem._users = weakref.WeakSet()
+        mem._users.update(users)
 

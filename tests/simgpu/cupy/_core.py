@@ -210,27 +210,27 @@ class ndarray:
 
     def get(self, stream=None, order="C", out=None, blocking=True):
         """A host (numpy) copy of the array."""
-        _state.count("device_to_host")
+        _state.count("device_to_host", stream=stream)
         if out is not None:
             if not isinstance(out, numpy.ndarray) or out.shape != self._a.shape:
                 raise ValueError("ndarray.get: out must be a numpy array of the same shape")
-            numpy.copyto(out, self._a)
+            numpy.copyto(out, _capture.visible(self))
             return out
-        return numpy.array(self._a, order=order, copy=True)
+        return numpy.array(_capture.visible(self), order=order, copy=True)
 
     def item(self, *args):
         _state.count("device_to_host")
-        return self._a.item(*args)
+        return _capture.visible(self).item(*args)
 
     def tolist(self):
         _state.count("device_to_host")
-        return self._a.tolist()
+        return _capture.visible(self).tolist()
 
     def _scalar(self, kind):
         if self._a.size != 1:
             raise TypeError(f"only size-1 arrays can be converted to Python scalars ({kind})")
         _state.count("device_to_host")
-        return kind(self._a.reshape(()).item())
+        return kind(_capture.visible(self).reshape(()).item())
 
     def __float__(self):
         return self._scalar(float)

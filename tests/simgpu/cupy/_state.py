@@ -50,10 +50,10 @@ stats = {"device_to_host": 0, "host_to_device": 0}
 _stats_lock = threading.Lock()
 
 
-def count(kind: str, n: int = 1) -> None:
+def count(kind: str, n: int = 1, stream=None) -> None:
     from . import _capture
 
-    _capture.check_transfer(kind, local.device)  # cupy refuses a transfer on a capturing stream
+    _capture.check_transfer(kind, local.device, stream)  # cupy refuses a transfer on a capturing stream
     with _stats_lock:
         stats[kind] += n
     if kind == "device_to_host":  # a read back waits for the work queued before it

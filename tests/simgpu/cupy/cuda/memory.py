@@ -186,7 +186,8 @@ class MemoryPool:
                     raise OutOfMemoryError(rounded, p.used)
             p.used += rounded
         mem = Memory(dev, rounded, self)
-        mem._stream_ptr, mem._users = stream_ptr, users
+        mem._stream_ptr = stream_ptr
+        _capture.inherit(mem, users)
         return MemoryPointer(mem)
 
     def _free(self, mem: Memory):

@@ -129,8 +129,13 @@ class GraphStep:
 
     def _replay(self) -> None:
         self.dev.stage()
+        quiet = numpy.errstate(over="ignore", invalid="ignore")  # as LossScaler.backward: float16 may overflow
         t0 = time.perf_counter()
-        self.graph.launch()
+        if self.dev.scaler is not None:
+            with quiet:
+                self.graph.launch()
+        else:
+            self.graph.launch()
         self.launch_s.append(time.perf_counter() - t0)
         self.dev.finish()
         for link, attr, delta in self.host_deltas:
@@ -143,8 +148,14 @@ class GraphStep:
 
         st = self.step
         drawn = st.draws(len(x))
-        saved = _State(st)
-        loss, metric = st(x, t, None, drawn)
+        try:
+            saved = _State(st)
+        except Exception as e:  # out of memory for the copy: no check, so no graph
+            saved, why = None, f"no room for the check's copy of the training state ({type(e).__name__}: {e})"
+        loss, metric = st(x, t, None, drawn)  # the eager step from the saved state: the reference
+        if saved is None:
+            self._agree(False, why)
+            return self._give_up(why, loss, metric)
         ref = (_host_values(loss, metric), _State(st).host())
         saved.restore()
         ok, why = self._agree(*self._try_capture(x, t, drawn))
@@ -158,14 +169,24 @@ class GraphStep:
             self.record.update(used=True, reason="captured at step 2; its first replay matched the eager step",
                                captured_at_step=2)
             return self.outputs
+        self._give_up(why)
+        saved.restore()
+        backend.Device(f"gpu:{x.device.id}").synchronize()
+        return st(x, t, None, drawn)  # the eager step again, from the same state: the step's result
+
+    def _give_up(self, why, *result):
         self.release()
         self.wanted = False
         self.record.update(used=False, reason=f"eager: {why}")
-        saved.restore()
-        backend.Device(f"gpu:{x.device.id}").synchronize()
-        return st(x, t, None, drawn)
+        return result
 
     def _try_capture(self, x, t, drawn) -> tuple[bool, str | None]:
+        try:
+            return self._capture(x, t, drawn)
+        except Exception as e:  # out of memory for the graph's buffers, say: the cell stays eager
+            return False, f"the capture failed ({type(e).__name__}: {e})"
+
+    def _capture(self, x, t, drawn) -> tuple[bool, str | None]:
         from benchbench.core import backend
         from benchbench.core.optimizers.device_update import DeviceUpdate
 
@@ -182,7 +203,7 @@ class GraphStep:
         self.pool = cupy.cuda.MemoryPool()
         stream = cupy.cuda.Stream(non_blocking=False)
         previous = cupy.cuda.get_allocator()
-        error = None
+        error = graph = None
         try:
             cupy.cuda.set_allocator(self.pool.malloc)
             with stream:
@@ -198,12 +219,15 @@ class GraphStep:
         finally:
             cupy.cuda.set_allocator(previous)
             dev.base.t = t_before  # the capture ran the host side of an update, not the update
-        if error is not None:
-            return False, f"the capture failed ({type(error).__name__}: {error})"
+        if error is not None:  # drop the half-made graph now (the error's traceback would keep it alive)
+            why = f"the capture failed ({type(error).__name__}: {error})"
+            error = graph = out = None
+            return False, why
         self.graph, self.outputs = graph, (out[0], out[1])
         self.host_deltas = [(link, attr, getattr(link, attr) - v) for link, attr, v in before
                             if getattr(link, attr) != v]
-        self.held = self.inputs + dev.arrays() + _state_arrays(st)
+        groups = _base(st.optimizer).packed_groups()
+        self.held = self.inputs + dev.arrays() + _state_arrays(st) + [a for g in groups for a in (g.grad, g.work)]
         return True, None
 
     def _agree(self, ok: bool, why: str | None) -> tuple[bool, str | None]:
@@ -315,13 +339,13 @@ def _scaler(opt):
 
 
 def _state_arrays(st) -> list:
-    """The device arrays that carry training state: packed parameters and optimizer state, the
-    packed gradients, and the model's floating-point persistent buffers."""
+    """The device arrays that carry training state from step to step: packed parameters and
+    optimizer state, and the model's persistent buffers."""
     from benchbench.core import backend
 
     out = []
     for g in _base(st.optimizer).packed_groups():
-        out += [g.data, g.grad] + [g.state[k] for k in sorted(g.state)]
+        out += [g.data] + [g.state[k] for k in sorted(g.state)]
     for _, (link, attr) in sorted(st.model.namedpersistents(), key=lambda kv: kv[0]):
         value = getattr(link, attr, None)
         if backend.is_array(value):
@@ -355,12 +379,13 @@ def _compare(got, ref) -> tuple[bool, str | None, dict]:
     identical = all(numpy.array_equal(a, b, equal_nan=True) for a, b in zip(*pairs))
     worst = 0.0
     close = True
-    for a, b in zip(*pairs):
+    for a, b in zip(*pairs) if not identical else ():
         a, b = numpy.asarray(a, numpy.float64), numpy.asarray(b, numpy.float64)
         if a.shape != b.shape:
             close = False
             continue
-        diff = numpy.abs(a - b)
+        with numpy.errstate(invalid="ignore", over="ignore"):
+            diff = numpy.abs(a - b)
         worst = max(worst, float(diff.max(initial=0.0)))
         close = close and bool(numpy.all(diff <= TOLERANCE["atol"] + TOLERANCE["rtol"] * numpy.abs(b)))
     check = {"passed": bool(identical or close), "identical": bool(identical), "max_abs_diff": worst,

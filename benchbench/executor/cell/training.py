@@ -129,7 +129,15 @@ class CellContext:
 
         vary = getattr(self.wl, "varying_shapes", None)
         why_not = f"eager: the workload's shapes vary from step to step ({vary})" if vary else None
+        if (self.desc.get("batch") or {}).get("requested") == "max":
+            why_not = "eager: the batch is the largest that trains eagerly; a graph needs memory of its own"
         self.graphs = GraphStep(self.train_step, self.comm if self.dp else None, why_not, requested)
+
+    @property
+    def min_warmup(self) -> int:
+        """Warm-up steps this cell takes at least: 2 where a CUDA graph is captured (one eager step, then
+        the capture step with its check, never timed), else 0."""
+        return 2 if self.graphs is not None and self.graphs.wanted else 0
 
     def graph_block(self, timer=None) -> dict:
         """The cell record's ``graph`` block; where the graph was used, the host time of its launch and
@@ -146,16 +154,6 @@ class CellContext:
         """One timed training step; returns (loss, metric) as floats (averaged over ranks)."""
         be, dev = self.backend, self.device
         window = self.window
-        if self.graphs is not None and self.graphs.capture_due:
-            # The capture step (step 2: eager reference, capture, checked replay) is never timed: where
-            # the warm-up is shorter it falls in the timed window, which it then leaves out.
-            paused = window is not None and window.open
-            if paused:
-                window.pause()
-            loss, metric = self.graphs(self.train_it.next, dev, None)
-            if paused:
-                window.resume()
-            return self._mean(*_to_host(loss, metric))
         if window is not None:
             window.step_begin()
         counts = be.sim_counts() if self.graphs is not None else None
@@ -264,7 +262,8 @@ def _check_finite(loss: float, step: int) -> None:
 
 def _train_quick(c: CellContext, cell: dict, timer, losses: list) -> None:
     s = c.settings
-    warmup, steps = int(s.get("warmup_steps") or 0), int(s.get("steps") or 1)
+    warmup, steps = max(int(s.get("warmup_steps") or 0), c.min_warmup), int(s.get("steps") or 1)
+    cell["timing"]["warmup_steps"] = warmup
     total = warmup + steps
     for i in range(total):
         if i == warmup:
@@ -306,7 +305,8 @@ def _train_quick(c: CellContext, cell: dict, timer, losses: list) -> None:
 
 def _train_full(c: CellContext, cell: dict, timer, losses: list, stopwatch) -> None:
     s = c.settings
-    warmup = int(s.get("warmup_steps") or 0)
+    warmup = max(int(s.get("warmup_steps") or 0), c.min_warmup)
+    cell["timing"]["warmup_steps"] = warmup
     epochs = int(s.get("epochs") or c.wl.epochs)
     per_epoch = c.train_it.batches_per_epoch
     accuracy = c.wl.metric == "accuracy"

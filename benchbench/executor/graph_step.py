@@ -149,13 +149,14 @@ class GraphStep:
         st = self.step
         drawn = st.draws(len(x))
         try:
-            saved = _State(st)
+            saved, why = _State(st), None
         except Exception as e:  # out of memory for the copy: no check, so no graph
             saved, why = None, f"no room for the check's copy of the training state ({type(e).__name__}: {e})"
+        ok, why = self._agree(saved is not None, why)  # before any collective: every rank takes one path
+        if not ok:
+            saved = None
+            return self._give_up(why, *st(x, t, None, drawn))
         loss, metric = st(x, t, None, drawn)  # the eager step from the saved state: the reference
-        if saved is None:
-            self._agree(False, why)
-            return self._give_up(why, loss, metric)
         ref = (_host_values(loss, metric), _State(st).host())
         saved.restore()
         ok, why = self._agree(*self._try_capture(x, t, drawn))

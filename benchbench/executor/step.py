@@ -50,8 +50,8 @@ class TrainingStep:
             ``(loss, metric)`` as the workload's forward gives them (device values, not read back).
         """
         phase = timer.phase if timer is not None else _untimed
-        drawn = self.draws(len(x)) if drawn is None else tuple(drawn)
         with phase(FORWARD):
+            drawn = self.draws(len(x)) if drawn is None else tuple(drawn)
             loss, metric = self.wl.forward(self.fmodel, x, t, self.params, *drawn)
         with phase(BACKWARD):
             self.model.cleargrads()

@@ -19,13 +19,15 @@ def cupy():
 
 
 def _step(cupy, x, w, idx, scale, sumsq):
-    """A small step touching each kind of operation: cuBLAS, ufuncs, a reduction, fancy indexing,
-    an assignment, a copy, a cast, user kernels."""
+    """A small step touching each kind of operation: cuBLAS, ufuncs, a reduction, fancy indexing, an
+    assignment, a scatter, copies, a cast, user kernels."""
     h = cupy.tanh(x @ w)
     h[:, 0] = h[:, 1]
     g = h[idx].copy().astype(cupy.float64)
-    y = scale(h, numpy.float32(0.5))
-    return {"h": h, "g": g, "y": y, "s": y.sum(axis=0), "q": sumsq(y)}
+    acc = cupy.zeros((6, 5), cupy.float32)
+    cupy.add.at(acc, idx, h[:3])
+    y = scale(cupy.array(h) + cupy.ascontiguousarray(acc.T).T, numpy.float32(0.5))
+    return {"h": h, "g": g, "acc": acc, "y": y, "s": y.sum(axis=0), "q": sumsq(y)}
 
 
 def _host(out):
@@ -104,8 +106,9 @@ def test_a_synchronisation_during_capture_is_900_and_invalidates_it(cupy, sync):
         assert e.value.status == 900
         with pytest.raises(RuntimeError, match="invalidated the capture sequence"):
             s.is_capturing()
+        x.reshape(2, 2)  # a view calls no CUDA API: no error
         with pytest.raises(CUDARuntimeError) as e:
-            x * 2
+            x * 2  # a launch into the invalidated capture
         assert e.value.status == 901
         with pytest.raises(CUDARuntimeError) as e:
             s.end_capture()
@@ -306,7 +309,8 @@ def test_unsafe_calls_from_another_thread_break_a_global_capture_only(cupy):
         s = cupy.cuda.Stream(non_blocking=True)
         s.begin_capture(mode=mode)
         seen = []
-        t = threading.Thread(target=lambda: seen.append(_try(lambda: cupy.empty((7777,), cupy.uint8))))
+        grow = cupy.cuda.MemoryPool().malloc  # an empty pool: its first block is a cudaMalloc
+        t = threading.Thread(target=lambda: seen.append(_try(lambda: grow(7777))))
         t.start()
         t.join()
         if refused:
@@ -350,3 +354,13 @@ def test_a_graph_launched_into_a_capture_is_a_node_and_on_the_null_stream_beside
     outer.synchronize()
     assert cupy._sim_stats()["graph_launches"] == n0 + 1
     numpy.testing.assert_array_equal(x.get(), numpy.full(4, 3, numpy.float32))
+
+
+def test_memory_freed_without_a_pool_breaks_the_graph_that_used_it(cupy):
+    s = cupy.cuda.Stream(non_blocking=True)
+    x = cupy.ones((8,), cupy.float32)
+    with cupy.cuda.using_allocator(None):  # plain cudaMalloc / cudaFree
+        g, y = _capture(cupy, s, lambda: (x * 2) + 1)  # the temporary x * 2 goes back to the device
+    g.upload(stream=s)  # an upload touches no memory
+    with pytest.raises(cupy.cuda.graph.GraphMemoryError, match="was released"):
+        g.launch(stream=s)

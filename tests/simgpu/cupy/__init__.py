@@ -8,7 +8,7 @@ processes (``cupy.cuda.nccl``) and, beside it, a simulated ``pynvml``.
 It refuses what real cupy refuses (see ``_core``), and counts the transfers back to the host
 (``_sim_stats()``), so tests can hold a training step to the synchronisations it needs.
 
-Rules (each held by a test in ``tests/test_simgpu.py`` or ``tests/test_simgpu_strict.py``):
+Rules (each held by a test in ``tests/test_simgpu*.py``):
 
 ===============================================  ==================================================
 rule of the simulator                            the cupy / CUDA / NCCL / NVML behaviour it mirrors
@@ -44,7 +44,35 @@ NVML (``pynvml``): idle clocks that ramp up      an idle GPU sits at a few hundr
 under load (``BENCHBENCH_SIM_GPU_RAMP_S``), a    under load; ``sw_power_cap`` is set while a GEMM-heavy
 power cap event (``..._THROTTLE=0x4``), host     step runs at the power limit; inside a container NVML
 pid mode (``..._HOST_PIDS=1``)                   lists host pids, not the container's
+stream capture records, ``Graph.launch()``       ``Stream.begin_capture`` / ``end_capture`` ->
+replays in order into the same buffers; one      ``cupy.cuda.Graph``; nothing captured runs until
+``graph_launches`` per launch, no ``launches``   the graph is launched
+during capture: a transfer to or from the host,  cupy's ``RuntimeError`` (``... so D2H transfers are
+a cuRAND draw, on the capturing stream, raise    disallowed``), ``NotImplementedError`` (cuRAND)
+synchronising the stream or the device: 900,     cudaErrorStreamCaptureUnsupported, then
+capture invalidated; later work and              cudaErrorStreamCaptureInvalidated (901)
+``end_capture``: 901
+the null stream beside a capturing blocking      cudaErrorStreamCaptureImplicit (906)
+stream: 906 (a launch also invalidates)
+an event recorded in a capture: 907 on query,    cudaErrorCapturedEvent
+synchronize, elapsed time
+``cudaMalloc`` (the pool growing) in a global /  cudaErrorStreamCaptureUnsupported; cupy captures
+thread-local mode capture: 900                   in relaxed mode, where it is allowed
+a freed block a live graph uses handed to        nothing (real CUDA corrupts silently):
+another allocation or released, a graph whose    ``cupy.cuda.graph.GraphMemoryError`` here
+input was freed launched: ``GraphMemoryError``
+NCCL collectives on a capturing stream are       NCCL kernels captured into the graph communicate
+recorded; they communicate at each launch        when the graph runs, on every rank
 ===============================================  ==================================================
+
+Stream capture (``_capture``) is simulated by running each captured operation once on its operands
+(for shapes and call-time errors) and putting every touched block back when the capture ends (new
+blocks filled with NaN / -1), so no captured result is visible before a launch, also not to copies on
+other streams. Not simulated: captures that fork and join several streams (a stream waiting on an
+event of another stream's capture raises ``NotImplementedError``), host functions in graphs, graph
+updates, conditional nodes, ``cudaMallocAsync`` pools; eager device work on another stream during a
+capture sees the captured values (real CUDA: the values before); a private ``MemoryPool`` is not
+bounded by the device capacity together with the default pool.
 
 It is NOT a speed model: its timings say nothing about any GPU. ``_benchbench_simulated`` is True
 here and absent from real cupy; benchbench marks every result made under it as simulated.
@@ -69,8 +97,8 @@ _benchbench_simulated = True
 
 
 def _sim_stats() -> dict:
-    """Counts of ``device_to_host`` and ``host_to_device`` transfers and of kernel ``launches`` made by
-    this process so far."""
+    """Counts of ``device_to_host`` and ``host_to_device`` transfers, of kernel ``launches`` and of CUDA
+    ``graph_launches`` made by this process so far (a graph's kernels are not launches)."""
     return {**_state.stats, **_launches.stats()}
 
 

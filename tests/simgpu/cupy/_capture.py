@@ -155,7 +155,7 @@ def on(stream_ptr: int) -> Capture | None:
 
 def blocking_capture(device: int) -> Capture | None:
     """A capture on a blocking stream of ``device`` (the legacy null stream cannot be used then)."""
-    for c in active.values():
+    for c in list(active.values()):  # a snapshot: other threads may begin or end captures
         if c.blocking and c.device == device:
             return c
     return None
@@ -177,8 +177,6 @@ class Op:
         if c is not None and c.device != device:
             c = None  # another device's current stream is its null stream
             self.stream_ptr = 0
-        if c is not None and c.invalidated:
-            raise cuda_error(901, c.invalidated)
         self.recording = c
         self._saved = []
 
@@ -188,7 +186,7 @@ class Op:
                 continue
             if self.recording is not None:
                 self.recording.touch(mem)
-            elif self.stream_ptr == 0 and mem.host is not None:
+            elif self.stream_ptr == 0 and mem.host is not None and blocking_capture(self.device) is not None:
                 self._saved.append((mem.host, mem.host.copy()))  # undone if the launch fails (906)
 
     def refuse_legacy(self, name: str) -> None:
@@ -202,6 +200,8 @@ class Op:
     def issued(self, name: str, replay, kernels: int = 1) -> bool:
         """The operation ran; record it (True) or refuse it on the null stream (906)."""
         if self.recording is not None:
+            if self.recording.invalidated:  # its blocks are put back when the capture ends
+                raise cuda_error(901, self.recording.invalidated)
             self.recording.record(name, replay, kernels)
             return True
         if self.stream_ptr == 0:
@@ -256,7 +256,7 @@ def check_sync(device: int, stream_ptr: int | None, what: str) -> None:
     if not active:
         return
     if stream_ptr is None:
-        for c in active.values():
+        for c in list(active.values()):  # a snapshot: other threads may begin or end captures
             if c.device == device:
                 c.invalidate(what)
                 raise cuda_error(900, f"{what} while stream {c.stream_ptr:#x} captures")
@@ -276,7 +276,7 @@ def check_unsafe_call(what: str) -> None:
     """A potentially unsafe API call (cudaMalloc, cudaFree) from this thread: prohibited while a
     capture begun in global mode (any thread) or thread-local mode (this thread) runs."""
     me = threading.get_ident()
-    for c in active.values():
+    for c in list(active.values()):  # a snapshot: other threads may begin or end captures
         if c.invalidated:
             continue
         if c.mode == GLOBAL or (c.mode == THREAD_LOCAL and c.thread == me):

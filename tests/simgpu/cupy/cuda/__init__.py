@@ -116,7 +116,9 @@ class Stream:
         if event._captured is not None and _capture.active.get(self.ptr) is not event._captured:
             raise NotImplementedError("simulated GPUs: a stream waiting on an event recorded in another stream's "
                                       "capture joins that capture; captures over several streams are not simulated")
-        _capture.Op(self._device(), self).issued("cudaStreamWaitEvent", lambda: None, 0) if _capture.active else None
+        op = _capture.op(self._device(), self)
+        if op is not None:
+            op.issued("cudaStreamWaitEvent", lambda: None, 0)  # a dependency: no work of its own
 
     # ---- stream capture (cupy's API; see cupy._capture for what is simulated)
     def begin_capture(self, mode=None):

@@ -66,9 +66,8 @@ class Graph:
             replay()
 
     def upload(self, stream=None) -> None:
-        """Upload the graph (``cudaGraphUpload``): nothing to do here but check the stream and memory."""
+        """Upload the graph (``cudaGraphUpload``): nothing to do here but check the stream."""
         self._stream(stream)
-        self._check_memory()
 
     def debug_dot_str(self, flags=0) -> str:
         """A DOT description of the graph: its nodes in order."""

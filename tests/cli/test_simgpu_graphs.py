@@ -55,4 +55,4 @@ def test_the_report_sets_eager_and_graph_throughput_side_by_side(graph_run, caps
     assert "eager vs CUDA graph" in section
     for device in ("gpu:0", "gpu:1", "gpu:0,1"):
         assert any(line.split()[:2] == ["mlp_mnist", device] for line in section.splitlines()), section
-    assert "mlp_mnist:small@graphs-on" in out and "mlp_mnist:small@graphs-off" in out  # rows kept apart
+    assert "mlp_mnist@graphs-on" in out and "mlp_mnist@graphs-off" in out  # the two modes in rows of their own

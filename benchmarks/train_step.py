@@ -14,12 +14,17 @@ kernel and threads; the per-op framework overhead (a chain of 100 small ops with
 
 Usage:
     python benchmarks/train_step.py [--workload NAME ...] [--steps N] [--warmup N] [--json OUT]
-        [--settle S] [--no-torch] [--profile]
+        [--settle S] [--no-torch] [--profile] [--threads N[,N...]]
 
 NAME is a key of :data:`WORKLOADS` (``mlp``, ``cnn``, ``lenet5``, ``lstm``, ``lstm_fused``,
 ``resnet18``) or any workload spec (``"mlp_mnist:small"``). PyTorch is optional and never a
 dependency of benchbench: ``pip install torch==2.13.0`` in a separate environment and run
 this script with that environment's Python.
+
+``--threads 1,2`` runs the whole measurement once per thread count, each in a fresh process with
+the BLAS, OpenMP and numba threads set to that count (PyTorch follows the BLAS threads), prints
+each run's table, then each framework's speed-up from the added threads, per workload, and
+whether benchbench's is within :data:`SPEEDUP_TOLERANCE` of PyTorch's.
 """
 from __future__ import annotations
 
@@ -47,6 +52,8 @@ WORKLOADS = {
     "resnet18": ("ResNet-18/CIFAR-10", "resnet_cifar10:depth=18,augment=false", 1.2, 4),
 }
 OVERHEAD_TARGET_US = 10.0
+SPEEDUP_TOLERANCE = 0.10  # benchbench's speed-up from more threads within 10% of PyTorch's
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 SETTLE_S = 0.2
 BLOCK_S = 0.1
 SUITES = Path(__file__).resolve().parent.parent / "benchbench" / "suites"
@@ -487,7 +494,12 @@ def main(argv=None):
     parser.add_argument("--no-torch", action="store_true", help="time benchbench only")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of the benchbench steps too")
     parser.add_argument("--device", default="cpu", help="cpu or gpu:N (PyTorch then runs on cuda:N)")
+    parser.add_argument("--threads", type=_thread_list, metavar="N[,N...]",
+                        help="run once per thread count, each in its own process, then compare the speed-ups")
     args = parser.parse_args(argv)
+    if args.threads:
+        return run_thread_counts(args.threads, _without_threads(sys.argv[1:] if argv is None else argv),
+                                 json_out=args.json)
     tf32_off(args.device)  # before cupy or torch load their libraries
     if (args.steps is not None and args.steps < 1) or args.warmup < 0 or args.settle < 0:
         parser.error(f"--steps must be >= 1, --warmup and --settle >= 0, got {args.steps}, {args.warmup}, "
@@ -504,6 +516,87 @@ def main(argv=None):
             print(f"\n===== cProfile: {spec} =====")
             print(profile(spec, device=args.device))
     return 0
+
+
+def _thread_list(text):
+    try:
+        counts = [int(v) for v in text.split(",")]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1 or len(set(counts)) != len(counts):
+        raise argparse.ArgumentTypeError(f"expected distinct thread counts >= 1 such as 1,2, got {text!r}")
+    return counts
+
+
+def _without_threads(argv):
+    """``argv`` less its ``--threads`` and ``--json`` options (each run writes its own JSON)."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in ("--threads", "--json"):
+            skip = True
+        elif not a.startswith(("--threads=", "--json=")):
+            out.append(a)
+    return out
+
+
+def run_thread_counts(counts, argv, json_out=None, runner=None):
+    """Run this script once per thread count (a fresh process each, the thread variables set), print
+    each table, then the speed-ups; returns 0, or 1 when a run failed."""
+    import subprocess
+    import tempfile
+
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in counts:
+            out = Path(tmp) / f"threads-{n}.json"
+            env = {**os.environ, **{v: str(n) for v in THREAD_VARIABLES}}
+            cmd = [sys.executable, str(Path(__file__).resolve()), *argv, "--json", str(out)]
+            print(f"===== {n} thread{'s' if n > 1 else ''} =====", flush=True)
+            rc = (runner or subprocess.call)(cmd, env=env)
+            if rc != 0 or not out.exists():
+                print(f"the run at {n} threads failed (exit status {rc})")
+                return 1
+            results[n] = json.loads(out.read_text())
+    print()
+    print("\n".join(format_speedups(results)))
+    if json_out:
+        Path(json_out).write_text(json.dumps({str(n): r for n, r in results.items()}, indent=1))
+        print(f"\nwrote {json_out}")
+    return 0
+
+
+def format_speedups(results):
+    """Lines: per workload, the ratio at each thread count, and each framework's speed-up from the
+    fewest to the most threads (median step time), with benchbench's judged against PyTorch's."""
+    counts = sorted(results)
+    lo, hi = counts[0], counts[-1]
+    lines = [f"speed-up from {lo} to {hi} threads (median ms/step at {lo} / at {hi}); "
+             f"benchbench's must be within {SPEEDUP_TOLERANCE:.0%} of PyTorch's"]
+    head = (f"{'workload':<20}" + "".join(f"{f'ratio@{n}':>10}" for n in counts)
+            + f"{'benchbench':>12}{'PyTorch':>9}{'':>6}")
+    lines += [head, "-" * len(head)]
+    rows = {n: {w["key"]: w for w in results[n]["workloads"]} for n in counts}
+    for key, w_lo in rows[lo].items():
+        if key not in rows[hi]:
+            continue
+        w_hi = rows[hi][key]
+        ratios = "".join(f"{rows[n][key]['ratio']:>10.2f}" if "ratio" in rows[n].get(key, {}) else f"{'-':>10}"
+                         for n in counts)
+        bb = w_lo["benchbench"]["ms_median"] / w_hi["benchbench"]["ms_median"]
+        line = f"{w_lo['label']:<20}{ratios}{bb:>11.2f}x"
+        if "torch" in w_lo and "torch" in w_hi:
+            pt = w_lo["torch"]["ms_median"] / w_hi["torch"]["ms_median"]
+            ok = "ok" if bb >= pt * (1 - SPEEDUP_TOLERANCE) else "MISS"
+            line += f"{pt:>8.2f}x{ok:>6}"
+        lines.append(line)
+    for n in counts:
+        for b in results[n]["machine"]["blas"]:
+            lines.append(f"at {n} threads: BLAS {b['internal_api']} {b['version']}, kernel {b['architecture']}, "
+                         f"{b['num_threads']} threads; load average at start "
+                         f"{_load(results[n]['machine']['loadavg_start'])}")
+    return lines
 
 
 if __name__ == "__main__":

@@ -142,3 +142,51 @@ def test_conv_algorithms_times_every_algorithm_that_applies_and_leaves_the_setti
     import os
 
     assert os.environ["BENCHBENCH_CONV_ALGORITHM"] == "im2col"
+
+
+def _result(threads, rows):
+    blas = [{"internal_api": "openblas", "version": "0", "architecture": "Test", "num_threads": threads}]
+    return {"machine": {"blas": blas, "loadavg_start": [0.1, 0.1, 0.1]},
+            "workloads": [{"key": k, "label": k, "benchbench": {"ms_median": bb},
+                           **({"torch": {"ms_median": pt}, "ratio": bb / pt} if pt else {})}
+                          for k, bb, pt in rows]}
+
+
+def test_speedups_judge_benchbench_against_pytorch(train_step):
+    results = {1: _result(1, [("mlp", 10.0, 8.0), ("cnn", 20.0, 10.0), ("solo", 4.0, None)]),
+               2: _result(2, [("mlp", 6.0, 5.0), ("cnn", 16.0, 5.0), ("solo", 2.0, None)])}
+    lines = train_step.format_speedups(results)
+    mlp = next(line for line in lines if line.startswith("mlp"))
+    cnn = next(line for line in lines if line.startswith("cnn"))
+    # mlp: benchbench 10/6 = 1.67x against PyTorch 8/5 = 1.60x; cnn: 1.25x against 2.00x
+    assert "1.67x" in mlp and "1.60x" in mlp and mlp.endswith("ok")
+    assert "1.25x" in cnn and "2.00x" in cnn and cnn.endswith("MISS")
+    assert "1.25" in mlp and "2.00" in cnn  # the ratios at 1 thread
+    assert next(line for line in lines if line.startswith("solo")).rstrip().endswith("2.00x")
+
+
+def test_threads_runs_one_process_per_count_with_its_thread_variables(train_step, tmp_path, capsys):
+    seen = []
+
+    def runner(cmd, env):
+        n = int(env["OPENBLAS_NUM_THREADS"])
+        seen.append((n, env["NUMBA_NUM_THREADS"], env["OMP_NUM_THREADS"], cmd))
+        Path(cmd[cmd.index("--json") + 1]).write_text(json.dumps(_result(n, [("mlp", 10.0 / n, 8.0 / n)])))
+        return 0
+
+    argv = train_step._without_threads(["--workload", "mlp", "--threads", "1,2", "--json", "x.json"])
+    assert argv == ["--workload", "mlp"]
+    out = tmp_path / "both.json"
+    assert train_step.run_thread_counts([1, 2], argv, json_out=str(out), runner=runner) == 0
+    assert [s[:3] for s in seen] == [(1, "1", "1"), (2, "2", "2")]
+    assert all(s[3][2:4] == ["--workload", "mlp"] for s in seen)
+    assert set(json.loads(out.read_text())) == {"1", "2"}
+    assert "2.00x" in capsys.readouterr().out
+    assert train_step.run_thread_counts([1], argv, runner=lambda cmd, env: 1) == 1
+
+
+@pytest.mark.parametrize("text", ["0", "1,1", "a", ""])
+def test_threads_refuses_a_bad_list(train_step, text):
+    import argparse
+    with pytest.raises(argparse.ArgumentTypeError):
+        train_step._thread_list(text)

@@ -227,6 +227,8 @@ class GraphStep:
         self.graph, self.outputs = graph, (out[0], out[1])
         self.host_deltas = [(link, attr, getattr(link, attr) - v) for link, attr, v in before
                             if getattr(link, attr) != v]
+        for link, attr, v in before:  # as ``t``: the capture ran the host side of a step, not the step
+            setattr(link, attr, v)
         groups = _base(st.optimizer).packed_groups()
         self.held = self.inputs + dev.arrays() + _state_arrays(st) + [a for g in groups for a in (g.grad, g.work)]
         return True, None
@@ -319,12 +321,15 @@ class _State:
             setattr(link, attr, v)
 
     def host(self) -> list:
-        """The state's values on the host, with ``t`` and the loss scale (what the check compares)."""
+        """The state's values on the host, with ``t``, the loss scale and the host counters (what the
+        check compares)."""
         from benchbench.core import backend
 
         out = [backend.as_numpy(a) for a, _ in self.arrays]
         scaler = _scaler(self.st.optimizer)
-        return out + [numpy.asarray([_base(self.st.optimizer).t, scaler.scale if scaler else 0.0], numpy.float64)]
+        counters = [v for _, _, v in _host_counters(self.st.model)]
+        host = [_base(self.st.optimizer).t, scaler.scale if scaler else 0.0, *counters]
+        return out + [numpy.asarray(host, numpy.float64)]
 
 
 def _base(opt):

@@ -191,3 +191,31 @@ def test_a_workload_whose_shapes_vary_runs_eagerly_and_says_why(tmp_path, monkey
                                                           "other step trains on a shorter bucket of its batch)")
     assert set(cells["buckets"]["timing"]["phases_s"]) >= {"forward", "backward", "update"}
     assert fixed["used"] and fixed["requested"] == "auto", fixed
+
+
+def test_host_counters_advance_with_each_replay_as_with_each_eager_step():
+    from benchbench.core import functions as F, links as L, optimizers
+
+    class Classify:
+        def forward(self, model, x, t, params):
+            y = model(x)
+            return F.softmax_cross_entropy(y, t), F.accuracy(y, t)
+
+    def train(graph):
+        core.seed(0)
+        dev = backend.Device("gpu:0")
+        with dev.scope():
+            model = L.Sequential(L.Linear(4, 8), L.BatchNormalization(8), F.relu, L.Linear(8, 2))
+            model.to_device("gpu:0")
+            opt = optimizers.MomentumSGD(0.1).setup(model)
+            g = GraphStep(TrainingStep(Classify(), {}, model, model, opt, False), None, None if graph else "eager", "on")
+            rng = numpy.random.default_rng(0)
+            batches = iter([(rng.standard_normal((8, 4)).astype(numpy.float32), rng.integers(0, 2, 8).astype(numpy.int32))
+                            for _ in range(5)])
+            for _ in range(5):
+                g(lambda: next(batches), dev)
+            return g.record["used"], model[1].N, backend.as_numpy(model[1].avg_mean)
+
+    eager, graph = train(False), train(True)
+    assert graph[0] and graph[1] == eager[1] == 5  # BatchNorm's N: host-side, advanced after each replay
+    assert numpy.array_equal(graph[2], eager[2])

@@ -68,9 +68,10 @@ class GraphStep:
         requested: the mode asked for (``on``, ``off``, ``auto``).
 
     Attributes:
-        record: the cell's ``graph`` block: ``requested``, ``used``, ``reason`` and, once captured,
-            ``self_check``, ``captured_at_step``, ``eager_steps``, ``launch_s`` (host seconds of each
-            ``Graph.launch``), ``pool_bytes``.
+        record: the cell's ``graph`` block so far: ``requested``, ``used``, ``reason`` and, once
+            captured, ``self_check``, ``captured_at_step``, ``eager_steps`` (:meth:`finish_record`
+            adds the launch figures).
+        launch_s: host seconds of each ``Graph.launch``.
         held: every device array the graph uses that was allocated before its capture.
     """
 

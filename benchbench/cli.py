@@ -238,7 +238,7 @@ def _cmd_run(args) -> int:
         "seeds": args.seeds, "data": args.data, "data_dir": args.data_dir, "output": args.output, "seed": args.seed,
         "timeout_s": args.timeout, "scaling": args.scaling, "hostfile": args.hostfile,
         "deterministic": args.deterministic, "dtype": args.dtype, "until": args.until,
-        "batch_size": args.batch_size, "memory_limit": args.memory_limit,
+        "batch_size": args.batch_size, "memory_limit": args.memory_limit, "gpu_graphs": args.gpu_graphs,
     }
     if args.seed is not None and args.seeds is not None and "," in args.seeds:
         raise UsageError("--seed with a list of --seeds: give the seeds in the list, or --seed S --seeds N")

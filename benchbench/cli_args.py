@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--batch-size", metavar="B,...|max",
                    help="a cell per batch size (global; per device under --scaling weak), or max: "
                         "the largest batch that trains on each device")
+    r.add_argument("--gpu-graphs", metavar="on|off|auto",
+                   help="capture each GPU cell's training step as a CUDA graph and replay it: auto (default: where "
+                        "the workload's shapes are fixed), on, off; a list such as on,off makes a cell each")
     r.add_argument("--label", metavar="TEXT",
                    help='a human name for the machine in reports, e.g. "lab box A" (default: its CPU/GPU models)')
     r.add_argument("--memory-limit", metavar="SIZE",

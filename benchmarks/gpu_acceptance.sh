@@ -15,7 +15,8 @@
 # tests; benchbench run --device all (quick profile); benchmarks/train_step.py against PyTorch with
 # TF32 off on both sides (skipped without torch); benchbench profile resnet_cifar10; a deterministic
 # repeat check on a workload with an embedding gather (bit-identical, and the deterministic path
-# must have run); a float16 run; the checks of benchmarks/acceptance_checks.py (GPU vs CPU loss
+# must have run); a float16 run; eager mode (--gpu-graphs off) on gpu:0 beside run-all's cells, which
+# replay CUDA graphs (--gpu-graphs auto), printed side by side with the host time of one graph launch; the checks of benchmarks/acceptance_checks.py (GPU vs CPU loss
 # curves, quiet verdicts, energy and memory plausibility, TF32 off), which also say whether NCCL
 # and data parallel were exercised (not on one GPU); the bound verdict of each gpu:0 cell (host:
 # the GPU waited for Python); the kernel launches per training step as the simulated GPUs count
@@ -51,15 +52,15 @@ if [ "$TINY" = 1 ]; then
   PYTEST_WHAT="tests/executor"
   T_TOTAL=900
   T_PRE=60; T_WARM=120; T_INFO=60; T_TESTS=300; T_RUN=300; T_TRAIN=120; T_PROFILE=120; T_DET=120; T_HALF=120
-  T_CHECK=60; T_BOUND=30; T_LAUNCH=120
+  T_CHECK=60; T_BOUND=30; T_LAUNCH=120; T_GRAPHS=120
   LAUNCH_WORKLOADS="$WORKLOADS"
 else
   PLAN="$ROOT/bench.yaml"
   WORKLOADS="mlp_mnist cnn_mnist lenet5_cifar10 lstm_sine resnet_cifar10:depth=18"
   PYTEST_WHAT="tests"
   T_TOTAL=480
-  T_PRE=15; T_WARM=40; T_INFO=15; T_TESTS=110; T_RUN=120; T_TRAIN=45; T_PROFILE=30; T_DET=40; T_HALF=30
-  T_CHECK=20; T_BOUND=5; T_LAUNCH=10
+  T_PRE=15; T_WARM=40; T_INFO=15; T_TESTS=90; T_RUN=120; T_TRAIN=45; T_PROFILE=30; T_DET=40; T_HALF=30
+  T_CHECK=20; T_BOUND=5; T_LAUNCH=10; T_GRAPHS=20
   LAUNCH_WORKLOADS="mlp_mnist cnn_mnist lenet5_cifar10 lstm_sine"  # ResNet's interpreted kernels take minutes
 fi
 STEPS=(); STATUS=(); SECONDS_TAKEN=(); LOGS=()
@@ -177,6 +178,12 @@ run_step deterministic "$T_DET" deterministic.txt bash -c '"$1" -m benchbench ru
 run_step float16 "$T_HALF" float16.txt "${BB[@]}" run --config "$PLAN" --device gpu:0 --dtype float16 \
   --workload $WORKLOADS --output "$OUT/float16"
 
+# Eager against CUDA graphs on gpu:0: run-all replayed a graph wherever the workload's shapes are fixed
+# (--gpu-graphs auto); the same plan once more with every operation launched from Python, both printed.
+run_step graphs "$T_GRAPHS" graphs.txt bash -c '"$1" -m benchbench run --config "$2" --device gpu:0 --gpu-graphs off \
+  --output "$3" >/dev/null && "$1" benchmarks/acceptance_graphs.py "$4" "$3"' graphs "$PY" "$PLAN" "$OUT/eager" \
+  "$OUT/run_all"
+
 run_step checks "$T_CHECK" checks.txt "$PY" benchmarks/acceptance_checks.py "$OUT/run_all"
 
 # The first GPU: each cell's bound verdict (host: the GPU waited for the host, so its figure times
@@ -194,7 +201,7 @@ run_step launches "$T_LAUNCH" launches.txt env PYTHONPATH="$ROOT/tests/simgpu" B
   "$PY" benchmarks/launches.py --batch 2 $LAUNCH_WORKLOADS
 
 [ "$DRY" = 1 ] && exit 0
-{ cat "$OUT/bound.txt"; echo "kernel launches per step (simulated count, batch 2):"; cat "$OUT/launches.txt"; } \
+{ cat "$OUT/graphs.txt"; cat "$OUT/bound.txt"; echo "kernel launches per step (simulated count, batch 2):"; cat "$OUT/launches.txt"; } \
   2>/dev/null | tee -a "$SUMMARY" >/dev/null
 grep -E "^NCCL and data parallel" "$OUT/checks.txt" 2>/dev/null | tee -a "$SUMMARY"
 echo "total $((SECONDS - START)) s of ${T_TOTAL} s" | tee -a "$SUMMARY"

@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "gpu_acceptance.sh"
 STEPS = ["preflight", "warm-up", "info", "gpu-tests", "run-all", "train-step", "profile", "deterministic", "float16",
-         "checks", "bound", "launches"]
+         "graphs", "checks", "bound", "launches"]
 
 
 def _sh(*args, env=None, timeout=60):

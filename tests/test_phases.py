@@ -5,7 +5,7 @@ from benchbench.reporting import summary
 
 
 def test_phase_names_in_step_order():
-    assert phases.PHASES == ("data", "forward", "backward", "update", "allreduce")
+    assert phases.PHASES == ("data", "forward", "backward", "update", "allreduce", "graph")
 
 
 def test_executor_and_reports_share_the_one_definition():

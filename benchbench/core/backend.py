@@ -108,12 +108,14 @@ def gpu_simulated() -> bool:
 
 
 def sim_counts() -> dict | None:
-    """Kernel launches and host synchronisations (transfers back to the host) so far, as the simulated
-    GPUs count them: ``{"launches": n, "syncs": m}``; None on a real GPU or without cupy."""
+    """Kernel launches, CUDA graph launches and host synchronisations (transfers back to the host) so
+    far, as the simulated GPUs count them: ``{"launches": n, "graph_launches": g, "syncs": m}``; None on
+    a real GPU or without cupy."""
     if not gpu_simulated():
         return None
     s = cupy._sim_stats()
-    return {"launches": int(s.get("launches", 0)), "syncs": int(s["device_to_host"])}
+    return {"launches": int(s.get("launches", 0)), "graph_launches": int(s.get("graph_launches", 0)),
+            "syncs": int(s["device_to_host"])}
 
 
 SIMULATED_NOTE = ("SIMULATED GPUs (tests/simgpu): GPU cells prove that the code runs; "
@@ -306,6 +308,15 @@ def to_device(a, device):
         if isinstance(a, cupy.ndarray) and a.device.id == device.index:
             return a
         return cupy.asarray(a)
+
+
+def capturing() -> bool:
+    """True while the current stream (of the current GPU) is capturing a CUDA graph: work issued now
+    is recorded for ``Graph.launch``, not run, and nothing may wait for it or read it back."""
+    if cupy is None:
+        return False
+    stream = cupy.cuda.get_current_stream()
+    return stream.ptr != 0 and bool(stream.is_capturing())  # the legacy stream never captures
 
 
 def as_numpy(a):

@@ -187,6 +187,7 @@ class LossScaler:
         self.good_steps = 0
         self.skipped_steps = 0
         self.scaled = False  # set by backward, cleared by the optimizer's update
+        self._device = None  # graph mode: the optimizers.device_update.DeviceUpdate holding the scale on the device
 
     def backward(self, loss, retain_graph=False):
         """Run ``loss.backward()`` with the gradient seeded by ``scale`` (the loss value is unchanged).
@@ -208,7 +209,10 @@ class LossScaler:
                 f"LossScaler.backward: loss must be float32 or float64, got {loss.dtype}; compute the loss "
                 "from float32 logits (MixedPrecisionModel casts the model's output up)"
             )
-        loss.grad = loss.xp.full(loss.shape, self.scale, dtype=loss.dtype)
+        if self._device is not None:  # graph mode: the scale is read from the device at every replay
+            loss.grad = self._device.scale_seed(loss)
+        else:
+            loss.grad = loss.xp.full(loss.shape, self.scale, dtype=loss.dtype)
         # A float16 overflow in backward is expected here and handled by ``unscale``: no numpy warning.
         with numpy.errstate(over="ignore", invalid="ignore"):
             loss.backward(retain_graph=retain_graph)
@@ -221,11 +225,14 @@ class LossScaler:
         read back to the host once, the step's only device-to-host transfer, and one in-place
         multiply per array. On a GPU (float32 buffers), one fused kernel per array does both
         (``kernels.cuda_mixed``: it unscales and flags any inf/NaN) and the flag is read back once.
-        Returns whether the gradients were finite.
+        Returns whether the gradients were finite (None in graph mode, where the check stays on the device).
         """
         grads = list(grads)
         if not grads:
             return True
+        if self._device is not None:  # graph mode: the check stays on the device (DeviceUpdate.unscale)
+            self._device.unscale(grads)
+            return None
         if kernels.fusable(*grads) and len({g.dtype for g in grads}) == 1:
             from .kernels import cuda_mixed
 
@@ -339,6 +346,9 @@ class MixedPrecisionOptimizer(OptimizerWrapper):
             )
         scaler.scaled = False
         finite = scaler.unscale([g.grad for g in groups])
+        if finite is None:  # graph mode: the update kernels skip on the device flag; DeviceUpdate.finish counts
+            self.inner.update_packed()
+            return
         scaler.update(finite)
         if finite:
             self.inner.update_packed()

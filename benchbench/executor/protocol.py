@@ -61,6 +61,7 @@ class CellDesc:
     ranks_per_node: int | None = None  # data-parallel GPU cells over a hostfile's nodes
     nodes: int | None = None
     batch: dict | None = None          # a batch sweep's or the largest-batch search's block
+    gpu_graphs: str | None = None      # GPU cells: on, off or auto (executor/planning/graph_modes.py)
     epoch_log_path: str | None = None  # where the worker appends finished epochs (set by the launcher)
 
     def as_dict(self) -> dict:

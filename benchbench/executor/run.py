@@ -18,7 +18,7 @@ from benchbench.executor.protocol import CellDesc
 
 # Command-line spellings of plan keys, for messages.
 _OPTION = {"devices": "--device", "workloads": "--workload", "timeout_s": "--timeout", "data_dir": "--data-dir",
-           "batch_size": "--batch-size", "memory_limit": "--memory-limit"}
+           "batch_size": "--batch-size", "memory_limit": "--memory-limit", "gpu_graphs": "--gpu-graphs"}
 
 
 @dataclasses.dataclass
@@ -125,7 +125,7 @@ def plan_cells(plan, workloads: list, gpus: int, given_memory_limit: bool = True
     """
     from benchbench.core import mixed_precision
     from benchbench.executor.planning import batch as batch_mod
-    from benchbench.executor.planning import batch_split, devices, nodes, preflight
+    from benchbench.executor.planning import batch_split, devices, graph_modes, nodes, preflight
 
     specs, notices = devices.parse_specs(plan.devices, gpus, hint=devices.gpu_hint(cuda_count=gpus))
     try:
@@ -153,6 +153,7 @@ def plan_cells(plan, workloads: list, gpus: int, given_memory_limit: bool = True
     notices += left_out
     if plan.batch_size or plan.memory_limit is not None:
         cells = batch_mod.expand(plan, workloads, specs, cells, given_limit=given_memory_limit)
+    cells = graph_modes.expand(list(getattr(plan, "gpu_graphs", None) or graph_modes.DEFAULT), cells, specs)
     return cells, notices
 
 

@@ -34,19 +34,28 @@ class TrainingStep:
     mixed: bool
     cpu_kernels: dict | None = None
 
-    def __call__(self, x, t, timer=None):
+    def draws(self, n: int) -> tuple:
+        """The host random draws one training step of ``n`` samples takes (the workload's
+        ``step_draws``: ResNet's crop offsets and flips), or ``()``. Drawn before the forward, so that a
+        captured step can take them as inputs; the eager step draws them in the same order."""
+        hook = getattr(self.wl, "step_draws", None)
+        return tuple(hook(self.params, int(n))) if hook is not None else ()
+
+    def __call__(self, x, t, timer=None, drawn=None):
         """Forward, backward and update on the batch ``(x, t)`` (already on the device).
 
         Args:
             timer: an ``executor.timing.StepTimer`` inside its ``step()``: the forward, backward and
                 update phases are timed in it; None times nothing.
+            drawn: the step's random draws (:meth:`draws`); None draws them now.
 
         Returns:
             ``(loss, metric)`` as the workload's forward gives them (device values, not read back).
         """
         phase = timer.phase if timer is not None else _untimed
         with phase(FORWARD):
-            loss, metric = self.wl.forward(self.fmodel, x, t, self.params)
+            drawn = self.draws(len(x)) if drawn is None else tuple(drawn)
+            loss, metric = self.wl.forward(self.fmodel, x, t, self.params, *drawn)
         with phase(BACKWARD):
             self.model.cleargrads()
             if self.mixed:

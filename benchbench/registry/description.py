@@ -36,6 +36,14 @@ class Workload:
         optimizer: the optimizer and its settings, in words.
         loss: the loss, in words.
         source: the file (or entry point) the workload came from.
+        varying_shapes: why the shapes of this workload's training step vary from step to step
+            (bucketed sequence lengths, say), or None when every step has the same shapes; a
+            workload that says so is never captured as a CUDA graph (``run --gpu-graphs``).
+
+    A workload whose training step draws random numbers on the host defines
+    ``step_draws(params, n) -> tuple of arrays`` and takes them as extra arguments of
+    :meth:`forward` (see ``executor.step.TrainingStep.draws``), so that a captured step can
+    receive new draws at every replay.
     """
 
     name: str
@@ -53,6 +61,7 @@ class Workload:
     optimizer: str = ""
     loss: str = ""
     source: str = ""
+    varying_shapes: str | None = None
 
     def __post_init__(self):
         where = f"workload {self.name!r}"
@@ -76,6 +85,10 @@ class Workload:
             if not isinstance(vparams, dict):
                 raise TypeError(f"{where}: variant {vname!r} must be a dict of parameters")
             self.resolve_params(vparams)
+        if self.varying_shapes is not None and (not isinstance(self.varying_shapes, str)
+                                                or not self.varying_shapes.strip()):
+            raise TypeError(f"{where}: varying_shapes must be None or a non-empty string saying why, "
+                            f"got {self.varying_shapes!r}")
         self.resolve_params({})
 
     # -- parameters -----------------------------------------------------------

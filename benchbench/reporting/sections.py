@@ -20,6 +20,7 @@ from benchbench.reporting import marks
 from benchbench.reporting.batch import batch_text
 from benchbench.reporting.buyer import summary_tables
 from benchbench.reporting.determinism import determinism_text
+from benchbench.reporting.graphs import graph_text
 from benchbench.reporting.quality import quality_text
 from benchbench.reporting.render import drop_empty_columns, html_table, markdown_table, terminal_table, terminal_width
 from benchbench.reporting.runs import Run
@@ -27,7 +28,7 @@ from benchbench.reporting.scaling_report import scaling_text
 from benchbench.reporting.tables import _batch_text, data_notes, display_frame, figure_notes, run_header
 
 SECTION_TITLES = ("Summary", "What the figures cover", "Contention", "Data", "Repeatability", "Scaling model",
-                  "Batch sizes")
+                  "Batch sizes", "CUDA graphs")
 
 
 @dataclass
@@ -108,6 +109,10 @@ def report_sections(runs: list[Run], summaries: list[pd.DataFrame], baseline: st
     batch = "\n".join(t for t in (batch_text(r) for r in runs) if t)
     sections.append(Section("Batch sizes", "batch", text=batch.strip("\n"),
                             items=[] if batch else ["no batch sweep (run --batch-size 32,64,128 or max)"]))
+    graphs = "\n".join(t for t in (graph_text(r) for r in runs) if t)
+    sections.append(Section("CUDA graphs", "graphs", text=graphs.strip("\n"),
+                            items=[] if graphs else ["no GPU cell replayed a CUDA graph (run --gpu-graphs on,off on "
+                                                     "a GPU to see eager against graph throughput)"]))
     # The caveats come right after the summary, before the details they qualify.
     return banner, sections + runs_part
 

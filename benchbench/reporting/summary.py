@@ -13,6 +13,7 @@ global batch — and for weak scaling — fixed per-device batch — alike).
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -45,6 +46,9 @@ def workload_key(cell: dict, multi_params: set[str]) -> str:
     batch = cell.get("batch")
     if isinstance(batch, dict) and "requested" in batch:  # a batch sweep: one row per batch
         name += f"@b{batch['requested']}"
+    tag = re.search(r"@graphs-(on|off|auto)/", str(cell.get("id")))
+    if tag:  # --gpu-graphs on,off: one row per mode
+        name += f"@graphs-{tag.group(1)}"
     return name
 
 

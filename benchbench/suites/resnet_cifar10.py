@@ -132,20 +132,28 @@ class ResNet(L.Chain):
         return self.fc(h)
 
 
-def augment(x):
-    """Random 32x32 crops of the 4-pixel zero-padded batch and random horizontal flips.
-
-    The offsets and flips are drawn from the framework's seeded generator on the host;
-    the images stay on their device and are cropped and flipped by one gather. The draws
-    travel to the device as one array (one host-to-device copy per step, not three).
-    """
-    xp = get_array_module(x)
-    n, c, h, w = x.shape
+def augment_draws(n):
+    """The random offsets and flips of :func:`augment` for ``n`` images: ``(3, n)`` integers drawn on
+    the host from the framework's seeded generator (rows: y offset, x offset, flip)."""
     rng = get_rng()
     oy = rng.integers(0, 2 * PAD + 1, n)
     ox = rng.integers(0, 2 * PAD + 1, n)
     flip = rng.random(n) < 0.5
-    draws = xp.asarray(numpy.stack([oy, ox, flip.astype(oy.dtype)]))
+    return numpy.stack([oy, ox, flip.astype(oy.dtype)])
+
+
+def augment(x, draws=None):
+    """Random 32x32 crops of the 4-pixel zero-padded batch and random horizontal flips.
+
+    The offsets and flips (``draws``, from :func:`augment_draws`; drawn now when None) come from
+    the framework's seeded generator on the host; the images stay on their device and are cropped
+    and flipped by one gather. The draws travel to the device as one array (one host-to-device copy
+    per step, not three); a captured step (CUDA graph) gets them as a device array, copied in
+    before each replay.
+    """
+    xp = get_array_module(x)
+    n, c, h, w = x.shape
+    draws = xp.asarray(augment_draws(n) if draws is None else draws)
     oy, ox, flip = draws[0], draws[1], draws[2].astype(bool)
     padded = xp.zeros((n, c, h + 2 * PAD, w + 2 * PAD), dtype=x.dtype)
     padded[:, :, PAD:PAD + h, PAD:PAD + w] = x
@@ -184,9 +192,13 @@ class ResNetCIFAR10(Workload):
     def adjust_optimizer(self, optimizer, epoch, epochs, params):
         optimizer.lr = LR * (0.1 ** sum(epoch >= round(epochs * f) for f in (0.5, 0.75)))
 
-    def forward(self, model, x, t, params):
+    def step_draws(self, params, n):
+        """The host random draws of a training step: the augmentation's (see ``executor.step``)."""
+        return (augment_draws(n),) if params["augment"] else ()
+
+    def forward(self, model, x, t, params, draws=None):
         if params["augment"] and config.train:
-            x = augment(x)
+            x = augment(x, draws)
         return super().forward(model, x, t, params)
 
     def flops_per_sample(self, params):

@@ -161,6 +161,21 @@ def _blocked_order(hsz, gates, inverse=False):
     return perm
 
 
+_ON_DEVICE: dict = {}  # (GPU, hsz, gates, inverse) -> the order as a device array, kept for the process
+
+
+def _order_on(xp, hsz, gates, inverse=False):
+    """:func:`_blocked_order` as an array of ``xp``: on a GPU copied once per device and kept (no
+    host-to-device copy in a step, which a captured CUDA graph could not replay)."""
+    perm = _blocked_order(hsz, gates, inverse)
+    if xp is numpy:
+        return perm
+    key = (xp.cuda.get_device_id(), hsz, gates, inverse)
+    if key not in _ON_DEVICE:
+        _ON_DEVICE[key] = xp.asarray(perm)
+    return _ON_DEVICE[key]
+
+
 # Block orders used by LSTMSequence: forward gates [a, f, i, o] (so that [c_prev, a] and
 # [f, i] are adjacent pairs and the three sigmoid gates are one block); backward [o, a, f, i].
 _FWD_GATES = (0, 2, 1, 3)
@@ -197,9 +212,7 @@ class LSTMSequence(Function):
         """``[W_x | b | W_h]`` with its rows in block order ``gates``; (4H, in [+1] + H)."""
         w_x, w_h = xs[3], xs[4]
         hsz = w_h.shape[1]
-        perm = _blocked_order(hsz, gates)
-        if xp is not numpy:
-            perm = xp.asarray(perm)
+        perm = _order_on(xp, hsz, gates)
         parts = [w_x[perm]]
         if self.has_bias:
             parts.append(xs[5][perm][:, None])
@@ -351,8 +364,7 @@ class LSTMSequence(Function):
         if any(need[3:]):
             xs_m = xh[:t_len].transpose(1, 0, 2).reshape(k_in + hsz, t_len * n)
             g_w = gz @ xs_m.T  # (4H, K), rows [o, a, f, i]
-            inv = _blocked_order(hsz, _BWD_GATES, inverse=True)
-            g_w = g_w[inv if xp is numpy else xp.asarray(inv)]
+            g_w = g_w[_order_on(xp, hsz, _BWD_GATES, inverse=True)]
             if need[3]:
                 out[3] = xp.ascontiguousarray(g_w[:, :in_size])
             if need[4]:

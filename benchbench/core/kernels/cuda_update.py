@@ -2,6 +2,13 @@
 
 The formulas are those of the unfused array code in ``core/optimizers`` (Chainer's), in the same
 order of operations, so the fused and unfused updates agree to the last bit on float32 data.
+
+Graph mode (a step captured once as a CUDA graph and replayed) cannot take its learning rate or
+Adam's bias-corrected step as kernel arguments: those would be frozen into the graph at capture.
+The ``*_device`` twins read them from a small device vector ``h`` that the host rewrites before
+every replay, and do nothing where the one-element flag ``skip`` is non-zero (mixed precision's
+overflow check, computed on the device in the same graph). Their arithmetic is the eager kernels',
+expression for expression, so a replay and an eager step agree to the last bit.
 """
 from __future__ import annotations
 
@@ -18,6 +25,22 @@ KERNELS = {
         "v += (grad * grad - v) * one_minus_beta2;\n"
         "param -= m / (sqrt(v) + eps) * alpha_t;", "benchbench_adam")),
 }
+
+# Graph mode's twins: hyper-parameters from ``h`` (the order of ``Optimizer.kernel_scalars``), skipped on ``skip[0]``.
+KERNELS.update({
+    "sgd_device": ("elementwise", (
+        "T grad, raw T h, raw T skip", "T param",
+        "if (skip[0] == (T)0) { param -= grad * h[0]; }", "benchbench_sgd_device")),
+    "momentum_sgd_device": ("elementwise", (
+        "T grad, raw T h, raw T skip", "T param, T v",
+        "if (skip[0] == (T)0) {\nv = v * h[1] - grad * h[0];\nparam += v;\n}", "benchbench_momentum_sgd_device")),
+    "adam_device": ("elementwise", (
+        "T grad, raw T h, raw T skip", "T param, T m, T v",
+        "if (skip[0] == (T)0) {\nm += (grad - m) * h[1];\n"
+        "v += (grad * grad - v) * h[2];\n"
+        "param -= m / (sqrt(v) + h[3]) * h[0];\n}", "benchbench_adam_device")),
+})
+_STATE = {"sgd": (), "momentum_sgd": ("v",), "adam": ("m", "v")}
 
 
 def _scalar(group, value):
@@ -40,3 +63,9 @@ def adam(group, alpha_t, beta1, beta2, eps) -> None:
     t = group.data.dtype.type
     get(*KERNELS["adam"])(group.grad, t(alpha_t), t(1.0 - beta1), t(1.0 - beta2), t(eps), group.data,
                           group.state["m"], group.state["v"])
+
+
+def device_update(name, group, h, skip) -> None:
+    """Graph mode: the update ``name`` (``sgd``, ``momentum_sgd``, ``adam``) with its hyper-parameters
+    read from the device vector ``h`` and skipped where ``skip[0]`` is non-zero, one launch."""
+    get(*KERNELS[name + "_device"])(group.grad, h, skip, group.data, *(group.state[k] for k in _STATE[name]))

@@ -41,9 +41,17 @@ class Adam(Optimizer):
     @property
     def alpha_t(self):
         """The bias-corrected step size of the current step ``t`` (``t >= 1``)."""
+        return self._alpha_at(max(self.t, 1))
+
+    def _alpha_at(self, t):
         hp = self.hyperparam
-        t = max(self.t, 1)
         return hp.alpha * math.sqrt(1.0 - hp.beta2 ** t) / (1.0 - hp.beta1 ** t)
+
+    def kernel_scalars(self, t):
+        """The fused update's scalars at step ``t`` (graph mode reads them from the device: the
+        bias-corrected step changes every step)."""
+        hp = self.hyperparam
+        return (self._alpha_at(max(t, 1)), 1.0 - hp.beta1, 1.0 - hp.beta2, hp.eps)
 
     @property
     def lr(self):
@@ -54,6 +62,8 @@ class Adam(Optimizer):
         xp, hp = group.xp, self.hyperparam
         b1, b2, eps, alpha_t = 1.0 - hp.beta1, 1.0 - hp.beta2, hp.eps, self.alpha_t
         if kernels.fusable(group.data):
+            if self._device is not None:
+                return self._device.update("adam", group)
             return cuda_update.adam(group, alpha_t, hp.beta1, hp.beta2, eps)
         if cpu_compiled.usable(group.data):
             from ..kernels import cpu_update

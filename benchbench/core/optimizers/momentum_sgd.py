@@ -27,10 +27,16 @@ class MomentumSGD(Optimizer):
             momentum=check_hyper("MomentumSGD", "momentum", momentum, 0.0, 1.0),
         )
 
+    def kernel_scalars(self, t):
+        """The fused update's scalars at step ``t`` (graph mode reads them from the device)."""
+        return (self.hyperparam.lr, self.hyperparam.momentum)
+
     def update_group(self, group):
         xp, hp = group.xp, self.hyperparam
         momentum, lr = hp.momentum, hp.lr
         if kernels.fusable(group.data):
+            if self._device is not None:
+                return self._device.update("momentum_sgd", group)
             return cuda_update.momentum_sgd(group, lr, momentum)
         if cpu_compiled.usable(group.data):
             from ..kernels import cpu_update

@@ -186,6 +186,7 @@ class Optimizer:
         d["_hooks"] = {}
         d["_groups"] = None
         d["_current"] = None
+        d["_device"] = None  # graph mode: the DeviceUpdate whose device scalars the GPU kernels read
 
     def __getattr__(self, name):
         hp = self.__dict__.get("hyperparam")

@@ -21,8 +21,14 @@ class SGD(Optimizer):
     def __init__(self, lr=0.01):
         super().__init__(lr=check_hyper("SGD", "lr", lr, 0.0, low_open=True))
 
+    def kernel_scalars(self, t):
+        """The fused update's scalars at step ``t`` (graph mode reads them from the device)."""
+        return (self.hyperparam.lr,)
+
     def update_group(self, group):
         if kernels.fusable(group.data):
+            if self._device is not None:
+                return self._device.update("sgd", group)
             return cuda_update.sgd(group, self.hyperparam.lr)
         if cpu_compiled.usable(group.data):
             from ..kernels import cpu_update

@@ -65,10 +65,15 @@ class DataParallelOptimizer(OptimizerWrapper):
             # Lazily initialised parameters appeared at the first forward pass.
             self.broadcast_params()
         grads = self.pack_grads()
-        with backend.synced_timer(grads[0] if grads else None) as span:  # the packed buffers share one device
+        if backend.capturing():  # captured into a CUDA graph: nothing may wait; the replay is timed whole
             for g in grads:
                 self.comm.allreduce_mean(g)
-        self.last_allreduce_s = span.seconds
+            self.last_allreduce_s = 0.0
+        else:
+            with backend.synced_timer(grads[0] if grads else None) as span:  # the packed buffers share one device
+                for g in grads:
+                    self.comm.allreduce_mean(g)
+            self.last_allreduce_s = span.seconds
         self.allreduce_bytes = int(sum(g.nbytes for g in grads))
         super().update_packed()
 

@@ -123,6 +123,8 @@ def run_cell(desc: dict, comm=None) -> dict:
         batchnorm_record(cell, c)
         if losses:
             cell["loss_curve"] = [float(v) if math.isfinite(v) else None for v in losses]
+        if c is not None and c.train_step is not None:
+            cell["graph"] = c.graph_block(timer)
         if c is not None and c.mixed:
             cell["loss_scale"] = {"final": float(c.optimizer.loss_scale), "skipped_steps": int(c.optimizer.skipped_steps)}
         if c is not None and c.size > 1:

@@ -34,6 +34,8 @@ class CellContext:
     device: object
     # what it trains (set by build)
     train_step: object = None  # the executor.step.TrainingStep; the four below are its parts
+    graphs: object = None  # the executor.graph_step.GraphStep of a GPU cell that may use a CUDA graph
+    graph_record: dict | None = None  # the cell's ``graph`` block where no GraphStep runs
     model: object = None
     fmodel: object = None  # the model as the forward sees it (mixed precision wraps it)
     optimizer: object = None
@@ -110,6 +112,43 @@ class CellContext:
         self.model, self.fmodel = self.train_step.model, self.train_step.fmodel
         self.optimizer, self.mixed = self.train_step.optimizer, self.train_step.mixed
         self.dp = self.size > 1
+        self._graph_mode()
+
+    def _graph_mode(self):
+        """Whether this cell's steps may replay a CUDA graph (``--gpu-graphs``; executor/graph_step.py)."""
+        requested = self.desc.get("gpu_graphs") or "auto"
+        if self.device.kind != "gpu":
+            self.graph_record = {"requested": requested, "used": False,
+                                 "reason": "a CPU cell: CUDA graphs are a GPU feature"}
+            return
+        if requested == "off":
+            self.graph_record = {"requested": requested, "used": False,
+                                 "reason": "--gpu-graphs off: every operation launched from Python (eager)"}
+            return
+        from benchbench.executor.graph_step import GraphStep
+
+        vary = getattr(self.wl, "varying_shapes", None)
+        why_not = f"eager: the workload's shapes vary from step to step ({vary})" if vary else None
+        if (self.desc.get("batch") or {}).get("requested") == "max":
+            why_not = "eager: the batch is the largest that trains eagerly; a graph needs memory of its own"
+        self.graphs = GraphStep(self.train_step, self.comm if self.dp else None, why_not, requested)
+
+    @property
+    def min_warmup(self) -> int:
+        """Warm-up steps this cell takes at least: 2 where a CUDA graph is captured (one eager step, then
+        the capture step with its check, never timed), else 0."""
+        return 2 if self.graphs is not None and self.graphs.wanted else 0
+
+    def graph_block(self, timer=None) -> dict:
+        """The cell record's ``graph`` block; where the graph was used, the host time of its launch and
+        the GPU time of a step side by side (medians over the timed steps)."""
+        if self.graphs is None:
+            return dict(self.graph_record or {})
+        steps = list(getattr(timer, "step_s", None) or [])
+        block = self.graphs.finish_record(len(steps) or None)
+        if block["used"] and steps:
+            block["gpu_step_s"] = float(numpy.median(steps))
+        return block
 
     def step(self, timer):
         """One timed training step; returns (loss, metric) as floats (averaged over ranks)."""
@@ -117,14 +156,22 @@ class CellContext:
         window = self.window
         if window is not None:
             window.step_begin()
+        counts = be.sim_counts() if self.graphs is not None else None
         with timer.step():
-            with timer.phase(DATA):
-                batch = self.train_it.next()
-                x, t = (be.to_device(a, dev) for a in batch)
-            loss, metric = self.train_step(x, t, timer)
+            if self.graphs is not None:
+                loss, metric = self.graphs(self.train_it.next, dev, timer)
+            else:
+                with timer.phase(DATA):
+                    batch = self.train_it.next()
+                    x, t = (be.to_device(a, dev) for a in batch)
+                loss, metric = self.train_step(x, t, timer)
+        if counts is not None:  # simulated GPUs: what the step launched (graph_step.GraphStep.sim_launches)
+            after = be.sim_counts()
+            self.graphs.sim_launches.append((after["graph_launches"] - counts["graph_launches"],
+                                             after["launches"] - counts["launches"]))
         if window is not None:
             window.step_end()
-        if self.dp:
+        if self.dp and (self.graphs is None or self.graphs.timed_eager):
             timer.split_last(ALLREDUCE, float(self.optimizer.last_allreduce_s), UPDATE)
         return self._mean(*_to_host(loss, metric))
 
@@ -215,7 +262,8 @@ def _check_finite(loss: float, step: int) -> None:
 
 def _train_quick(c: CellContext, cell: dict, timer, losses: list) -> None:
     s = c.settings
-    warmup, steps = int(s.get("warmup_steps") or 0), int(s.get("steps") or 1)
+    warmup, steps = max(int(s.get("warmup_steps") or 0), c.min_warmup), int(s.get("steps") or 1)
+    cell["timing"]["warmup_steps"] = warmup
     total = warmup + steps
     for i in range(total):
         if i == warmup:
@@ -257,7 +305,8 @@ def _train_quick(c: CellContext, cell: dict, timer, losses: list) -> None:
 
 def _train_full(c: CellContext, cell: dict, timer, losses: list, stopwatch) -> None:
     s = c.settings
-    warmup = int(s.get("warmup_steps") or 0)
+    warmup = max(int(s.get("warmup_steps") or 0), c.min_warmup)
+    cell["timing"]["warmup_steps"] = warmup
     epochs = int(s.get("epochs") or c.wl.epochs)
     per_epoch = c.train_it.batches_per_epoch
     accuracy = c.wl.metric == "accuracy"

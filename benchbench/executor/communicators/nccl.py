@@ -148,6 +148,8 @@ class NcclCommunicator(Communicator):
             raise TypeError(f"NcclCommunicator.{what}: unsupported dtype {array.dtype}") from None
 
     def _sync(self, what):
+        if backend.capturing():  # captured into a CUDA graph: the collective runs at each replay, in stream order
+            return
         cupy = backend.cupy
         event = cupy.cuda.Event(disable_timing=True)
         event.record()

@@ -15,7 +15,7 @@ import os
 import yaml
 
 from benchbench.errors import PlanError, UserError
-from benchbench.executor.planning import batch
+from benchbench.executor.planning import batch, graph_modes
 from benchbench.executor.planning.seeds import MAX_SEEDS, resolve_seeds  # noqa: F401  (part of the plan's interface)
 
 
@@ -25,6 +25,7 @@ _PROFILE_KEYS = _STEP_KEYS | {"workloads"}
 _TOP_KEYS = {
     "workloads", "devices", "profile", "profiles", "repeat", "seed", "seeds", "data", "data_dir",
     "timeout_s", "output", "scaling", "dtype", "deterministic", "hostfile", "until", "batch_size", "memory_limit",
+    "gpu_graphs",
 }
 PROFILES = ("quick", "full")
 DATA_SOURCES = ("auto", "real", "synthetic")
@@ -51,6 +52,7 @@ DEFAULTS = {
     "until": "target",
     "batch_size": None,      # null: each workload's own batch; a list of sizes and/or "max" (executor/batch.py)
     "memory_limit": None,    # null: the CPU budget of a "max" search is a fraction of the available memory
+    "gpu_graphs": "auto",    # CUDA graphs on GPU cells: auto (where shapes are fixed), on, off, or a list (executor/planning/graph_modes.py)
     "profiles": {
         "quick": {
             "warmup_steps": 2, "steps": 20, "val_batches": 2, "timeout_s": 600, "min_time_s": 2.0,
@@ -86,6 +88,7 @@ class Plan:
     hostfile: str | None
     batch_size: list | None = None
     memory_limit: int | None = None
+    gpu_graphs: list = dataclasses.field(default_factory=lambda: ["auto"])
     timeout_given: bool = False
     until: str = "target"
     seeds: list = dataclasses.field(default_factory=lambda: [0])
@@ -252,6 +255,7 @@ class _Checker:
         self.string(cfg["hostfile"], ["hostfile"], allow_none=True)
         self.batch(cfg, "batch_size", batch.parse_batch_sizes)
         self.batch(cfg, "memory_limit", batch.parse_bytes)
+        self.batch(cfg, "gpu_graphs", graph_modes.parse_modes)
         self.keys(cfg["profiles"], set(PROFILES), ["profiles"])
         for name in PROFILES:
             self.steps(cfg["profiles"].get(name) or {}, ["profiles", name], with_workloads=True)
@@ -360,6 +364,7 @@ def load_plan(path=None, overrides: dict | None = None) -> Plan:
         hostfile=merged["hostfile"],
         batch_size=merged.get("batch_size"),
         memory_limit=merged.get("memory_limit"),
+        gpu_graphs=list(merged.get("gpu_graphs") or graph_modes.DEFAULT),
         timeout_given=(overrides or {}).get("timeout_s") is not None,
         until=merged["until"],
         seeds=seeds,

@@ -86,7 +86,7 @@ class _Registry:
     """Live blocks by address, so NCCL can resolve the device pointers it is given."""
 
     def __init__(self):
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # Memory.__del__ may run (garbage collection) while this thread holds it
         self._starts: list[int] = []
         self._blocks: dict[int, list] = {}
 
@@ -153,7 +153,7 @@ class MemoryPool:
 
     def __init__(self, allocator=None):
         self._pools: dict[int, _DevicePool] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # Memory.__del__ (garbage collection inside malloc) frees into it
 
     def _pool(self, device_id=None) -> _DevicePool:
         d = _state.local.device if device_id is None else device_id

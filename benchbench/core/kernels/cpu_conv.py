@@ -1,0 +1,255 @@
+"""Compiled CPU convolution kernels: direct stride-1 convolution for thin layers, and im2col / col2im
+written once, straight between NCHW arrays and the ``(C*kh*kw, N*oh*ow)`` columns the GEMM reads.
+
+**Direct convolution** (``direct_forward``, ``direct_input_grad``, ``direct_weight_grad``) is for
+layers whose GEMM is thin (few channels in or out: LeNet5's 3->6 and 6->16, CNN's 1->32, a stem's
+3->64), where writing and reading the columns costs more than the multiplications. Each sample is
+copied once into a thread-private padded plane stack; with stride 1 the kernel offset ``(i, j)``
+is then a shift of ``i*Wp + j`` in the flat plane, so every tap is one contiguous multiply-add
+over the sample's whole output (in rows of the padded width ``Wp``; the ``Wp - ow`` columns past
+each row are computed and never read). Output channels go four at a time, so one load of the
+input feeds four accumulators. Samples run in parallel (``prange``): each writes only its own
+output, its own input gradient, and its own thread's part of the weight gradient (the parts are
+summed at the end), so no two threads write one element.
+
+**im2col / col2im** (``im2col_nchw``, ``col2im_nchw``) read the NCHW input (any strides, padding
+taken as zeros on the fly) and write the columns in the GEMM's layout in one pass, and add the
+column gradient back onto an NCHW input gradient in one pass. col2im runs one ``(sample,
+channel)`` plane per iteration: every add a plane receives, whatever the stride, comes from that
+plane's own rows of the columns, so stride 2's overlapping windows never race between threads
+(the plane is the unit, not the stride phase).
+"""
+from __future__ import annotations
+
+import numba
+import numpy
+from numba import prange
+
+__all__ = ["direct_forward", "direct_input_grad", "direct_weight_grad", "im2col_nchw", "col2im_nchw"]
+
+_OPTS = dict(parallel=True, cache=True, nogil=True)
+# sums whose order may change (dot products of the weight gradient): lets LLVM vectorise them
+_SUM_OPTS = dict(_OPTS, fastmath={"reassoc", "contract", "nsz"})
+
+
+@numba.njit(inline="always")
+def _load_padded(x, n, buf, ph, pw):
+    """Copy sample ``n`` of the NCHW ``x`` into the zeroed (C, Hp, Wp) ``buf`` at offset (ph, pw)."""
+    c_, h, w = x.shape[1], x.shape[2], x.shape[3]
+    for c in range(c_):
+        for r in range(h):
+            for q in range(w):
+                buf[c, ph + r, pw + q] = x[n, c, r, q]
+
+
+@numba.njit(**_OPTS)
+def _forward(x, W, b, y, ph, pw):
+    n_, c_, h, w = x.shape
+    o_, _, kh, kw = W.shape
+    oh, ow = y.shape[2], y.shape[3]
+    hp, wp = max(h + 2 * ph, oh + kh - 1), max(w + 2 * pw, ow + kw - 1)
+    span = (oh - 1) * wp + ow
+    for n in prange(n_):
+        buf = numpy.zeros((c_, hp, wp), x.dtype)
+        _load_padded(x, n, buf, ph, pw)
+        flat = buf.reshape(c_, hp * wp)
+        acc = numpy.empty((4, span), y.dtype)
+        for o0 in range(0, o_, 4):
+            m = min(4, o_ - o0)
+            for k in range(m):
+                acc[k, :] = b[o0 + k]
+            for c in range(c_):
+                xc = flat[c]
+                for i in range(kh):
+                    for j in range(kw):
+                        s = i * wp + j
+                        if m == 4:
+                            w0, w1 = W[o0, c, i, j], W[o0 + 1, c, i, j]
+                            w2, w3 = W[o0 + 2, c, i, j], W[o0 + 3, c, i, j]
+                            for p in range(span):
+                                v = xc[s + p]
+                                acc[0, p] += w0 * v
+                                acc[1, p] += w1 * v
+                                acc[2, p] += w2 * v
+                                acc[3, p] += w3 * v
+                        else:
+                            for k in range(m):
+                                wk = W[o0 + k, c, i, j]
+                                for p in range(span):
+                                    acc[k, p] += wk * xc[s + p]
+            for k in range(m):
+                for r in range(oh):
+                    for q in range(ow):
+                        y[n, o0 + k, r, q] = acc[k, r * wp + q]
+
+
+@numba.njit(inline="always")
+def _load_wide(gy, n, gw, wp):
+    """Sample ``n`` of gy (O, oh, ow) into ``gw`` (O, oh*wp) rows of width ``wp``, zeros past ``ow``."""
+    o_, oh, ow = gy.shape[1], gy.shape[2], gy.shape[3]
+    for o in range(o_):
+        for r in range(oh):
+            for q in range(ow):
+                gw[o, r * wp + q] = gy[n, o, r, q]
+            for q in range(ow, wp):
+                gw[o, r * wp + q] = 0
+
+
+@numba.njit(**_SUM_OPTS)
+def _weight_grad(x, gy, parts, ph, pw):
+    n_, c_, h, w = x.shape
+    t_, o_, _, kh, kw = parts.shape
+    oh, ow = gy.shape[2], gy.shape[3]
+    hp, wp = max(h + 2 * ph, oh + kh - 1), max(w + 2 * pw, ow + kw - 1)
+    span = (oh - 1) * wp + ow
+    for t in prange(t_):
+        part = parts[t]
+        part[...] = 0
+        buf = numpy.zeros((c_, hp, wp), x.dtype)
+        flat = buf.reshape(c_, hp * wp)
+        gw = numpy.empty((o_, oh * wp), gy.dtype)
+        for n in range(n_ * t // t_, n_ * (t + 1) // t_):
+            _load_padded(x, n, buf, ph, pw)
+            _load_wide(gy, n, gw, wp)
+            for c in range(c_):
+                xc = flat[c]
+                for i in range(kh):
+                    for j in range(kw):
+                        s = i * wp + j
+                        o = 0
+                        while o + 4 <= o_:
+                            a0 = a1 = a2 = a3 = 0.0
+                            for p in range(span):
+                                v = xc[s + p]
+                                a0 += gw[o, p] * v
+                                a1 += gw[o + 1, p] * v
+                                a2 += gw[o + 2, p] * v
+                                a3 += gw[o + 3, p] * v
+                            part[o, c, i, j] += a0
+                            part[o + 1, c, i, j] += a1
+                            part[o + 2, c, i, j] += a2
+                            part[o + 3, c, i, j] += a3
+                            o += 4
+                        while o < o_:
+                            acc = 0.0
+                            for p in range(span):
+                                acc += gw[o, p] * xc[s + p]
+                            part[o, c, i, j] += acc
+                            o += 1
+
+
+def _threads(n):
+    return max(1, min(numba.get_num_threads(), n))
+
+
+def direct_forward(x, W, b, pad, oh, ow):
+    """Stride-1 convolution of the NCHW ``x`` (any strides) with ``W`` (+ ``b``): a new (N, O, oh, ow) array.
+
+    ``pad`` is ``(ph, pw)``; ``oh, ow`` the output size (no dilation; Chainer's ``cover_all`` may
+    make it larger than the floor size: the padded plane grows to cover it).
+    """
+    n, o = x.shape[0], W.shape[0]
+    y = numpy.empty((n, o, oh, ow), x.dtype)
+    bias = numpy.zeros(o, x.dtype) if b is None else numpy.ascontiguousarray(b, dtype=x.dtype)
+    _forward(x, numpy.ascontiguousarray(W), bias, y, pad[0], pad[1])
+    return y
+
+
+def direct_input_grad(gy, W, x_shape, pad):
+    """Input gradient (N, C, H, W) of a stride-1 convolution from its (N, O, oh, ow) output gradient:
+    the full convolution of ``gy`` (padded by ``k - 1 - pad``) with the flipped, transposed kernel,
+    by the forward kernel (``pad < k``)."""
+    kh, kw = W.shape[2:]
+    w_flip = numpy.ascontiguousarray(W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3), dtype=gy.dtype)
+    gx = numpy.empty(x_shape, gy.dtype)
+    _forward(gy, w_flip, numpy.zeros(x_shape[1], gy.dtype), gx, kh - 1 - pad[0], kw - 1 - pad[1])
+    return gx
+
+
+def direct_weight_grad(x, gy, w_shape, pad):
+    """Weight gradient (O, C, kh, kw) of a stride-1 convolution: per-thread parts, summed."""
+    parts = numpy.empty((_threads(x.shape[0]),) + tuple(w_shape), gy.dtype)
+    _weight_grad(x, gy, parts, pad[0], pad[1])
+    return parts.sum(axis=0) if parts.shape[0] > 1 else parts[0]
+
+
+# -- im2col / col2im between NCHW and the GEMM's columns ------------------------------------------
+@numba.njit(inline="always")
+def _valid(j, dx, pw, sx, w, ow):
+    """The output columns ``q`` whose input column ``q*sx + j*dx - pw`` lies in ``0 .. w-1``."""
+    off = j * dx - pw
+    lo = 0 if off >= 0 else (-off + sx - 1) // sx
+    hi = min(ow, (w - 1 - off) // sx + 1) if w - 1 - off >= 0 else 0
+    return off, lo, max(lo, hi)
+
+
+@numba.njit(**_OPTS)
+def _im2col(x, col, kh, kw, oh, ow, sy, sx, ph, pw, dy, dx):
+    n_, c_, h, w = x.shape
+    m = oh * ow
+    rows = c_ * kh * kw
+    xf = x.reshape(-1)
+    cf = col.reshape(-1)
+    for task in prange(rows * n_):
+        row, n = task // n_, task % n_
+        c, k = row // (kh * kw), row % (kh * kw)
+        i, j = k // kw, k % kw
+        off, lo, hi = _valid(j, dx, pw, sx, w, ow)
+        plane = (n * c_ + c) * h * w
+        for r in range(oh):
+            iy = r * sy + i * dy - ph
+            at = row * (n_ * m) + n * m + r * ow
+            if iy < 0 or iy >= h:
+                for q in range(ow):
+                    cf[at + q] = 0
+                continue
+            for q in range(lo):
+                cf[at + q] = 0
+            src = plane + iy * w + off
+            if sx == 1:
+                for q in range(lo, hi):
+                    cf[at + q] = xf[src + q]
+            else:
+                for q in range(lo, hi):
+                    cf[at + q] = xf[src + q * sx]
+            for q in range(hi, ow):
+                cf[at + q] = 0
+
+
+@numba.njit(**_OPTS)
+def _col2im(gcol, gx, kh, kw, oh, ow, sy, sx, ph, pw, dy, dx):
+    n_, c_, h, w = gx.shape
+    m = oh * ow
+    gf = gcol.reshape(-1)
+    for task in prange(n_ * c_):
+        n, c = task // c_, task % c_
+        g = gx[n, c].reshape(-1)
+        g[:] = 0
+        for i in range(kh):
+            for j in range(kw):
+                row = (c * kh + i) * kw + j
+                off, lo, hi = _valid(j, dx, pw, sx, w, ow)
+                for r in range(oh):
+                    iy = r * sy + i * dy - ph
+                    if iy < 0 or iy >= h:
+                        continue
+                    at = row * (n_ * m) + n * m + r * ow
+                    dst = iy * w + off
+                    if sx == 1:
+                        for q in range(lo, hi):
+                            g[dst + q] += gf[at + q]
+                    else:
+                        for q in range(lo, hi):
+                            g[dst + q * sx] += gf[at + q]
+
+
+def im2col_nchw(x, col, kh, kw, oh, ow, stride, pad, dilate):
+    """Fill ``col`` (C*kh*kw, N*oh*ow), C-contiguous, with the windows of the NCHW ``x`` (zeros outside)."""
+    _im2col(x, col, kh, kw, oh, ow, stride[0], stride[1], pad[0], pad[1], dilate[0], dilate[1])
+    return col
+
+
+def col2im_nchw(gcol, gx, kh, kw, oh, ow, stride, pad, dilate):
+    """Write into ``gx`` (N, C, H, W) the sum of the column gradient ``gcol`` (C*kh*kw, N*oh*ow) over its windows."""
+    _col2im(gcol, gx, kh, kw, oh, ow, stride[0], stride[1], pad[0], pad[1], dilate[0], dilate[1])
+    return gx

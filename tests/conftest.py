@@ -104,3 +104,15 @@ def _seeded():
 
     seed(0)
     yield
+
+
+@pytest.fixture(params=["compiled", "numpy"])
+def cpu_kernels(request):
+    """Runs the test on both CPU kernel paths (``BENCHBENCH_CPU_KERNELS``): the compiled kernels and
+    the numpy array code they are held against. Yields the path's name."""
+    from benchbench.core.kernels import cpu_compiled
+
+    if request.param == "compiled" and not cpu_compiled.active() and cpu_compiled.numba_error() is not None:
+        pytest.skip(f"numba did not import: {cpu_compiled.numba_error()}")
+    with cpu_compiled.using(request.param):
+        yield request.param

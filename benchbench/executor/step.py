@@ -22,6 +22,8 @@ class TrainingStep:
         fmodel: the model the forward runs (``model``, or its mixed-precision view).
         optimizer: the optimizer, set up on ``model`` (wrapped for mixed precision and data parallel).
         mixed: the forward runs in a lower precision with loss scaling.
+        cpu_kernels: on the CPU, what ``core.kernels.cpu_compiled.prepare`` did before the first
+            step (the compiled kernels' path, threads, compile or cache-load seconds); else None.
     """
 
     wl: object
@@ -30,6 +32,7 @@ class TrainingStep:
     fmodel: object
     optimizer: object
     mixed: bool
+    cpu_kernels: dict | None = None
 
     def __call__(self, x, t, timer=None):
         """Forward, backward and update on the batch ``(x, t)`` (already on the device).
@@ -85,4 +88,10 @@ def build_step(wl, params: dict, device, dtype: str = "float32", wrap=None) -> T
     if wrap is not None:
         optimizer = wrap(optimizer)
     optimizer.setup(model)
-    return TrainingStep(wl, params, model, fmodel, optimizer, compute is not None)
+    kernels = None
+    if getattr(device, "kind", str(device).partition(":")[0]) == "cpu":
+        from benchbench.core.kernels import cpu_compiled
+
+        # Compiled (or loaded from the cache) now, under the cell's BLAS thread limit: no step pays for it.
+        kernels = cpu_compiled.prepare("float32")  # the master weights' dtype
+    return TrainingStep(wl, params, model, fmodel, optimizer, compute is not None, kernels)

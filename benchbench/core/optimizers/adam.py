@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from .. import kernels
-from ..kernels import cuda_update
+from ..kernels import cpu_compiled, cuda_update
 from .optimizer import Optimizer, check_hyper
 
 
@@ -53,6 +53,10 @@ class Adam(Optimizer):
         b1, b2, eps, alpha_t = 1.0 - hp.beta1, 1.0 - hp.beta2, hp.eps, self.alpha_t
         if kernels.fusable(group.data):
             return cuda_update.adam(group, alpha_t, hp.beta1, hp.beta2, eps)
+        if cpu_compiled.usable(group.data):
+            from ..kernels import cpu_update
+
+            return cpu_update.adam(group, alpha_t, hp.beta1, hp.beta2, eps)
 
         def update(data, g, w, state):
             m, v = state["m"], state["v"]

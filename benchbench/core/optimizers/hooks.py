@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy
 
 from .. import backend
+from ..kernels import cpu_compiled
 
 
 def _same_device(a, ref):
@@ -33,6 +34,11 @@ class WeightDecay:
 
     def __call__(self, optimizer):
         for g in optimizer.packed_groups():
+            if cpu_compiled.usable(g.data):
+                from ..kernels import cpu_update
+
+                cpu_update.weight_decay(g, self.rate)
+                continue
             g.xp.multiply(g.data, self.rate, out=g.work)
             g.grad += g.work
 

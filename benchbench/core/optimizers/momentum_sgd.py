@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import kernels
-from ..kernels import cuda_update
+from ..kernels import cpu_compiled, cuda_update
 from .optimizer import Optimizer, check_hyper
 
 
@@ -30,6 +30,10 @@ class MomentumSGD(Optimizer):
         momentum, lr = hp.momentum, hp.lr
         if kernels.fusable(group.data):
             return cuda_update.momentum_sgd(group, lr, momentum)
+        if cpu_compiled.usable(group.data):
+            from ..kernels import cpu_update
+
+            return cpu_update.momentum_sgd(group, lr, momentum)
 
         def update(data, g, w, state):
             v = state["v"]

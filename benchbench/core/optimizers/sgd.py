@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import kernels
-from ..kernels import cuda_update
+from ..kernels import cpu_compiled, cuda_update
 from .optimizer import Optimizer, check_hyper
 
 
@@ -22,6 +22,10 @@ class SGD(Optimizer):
     def update_group(self, group):
         if kernels.fusable(group.data):
             return cuda_update.sgd(group, self.hyperparam.lr)
+        if cpu_compiled.usable(group.data):
+            from ..kernels import cpu_update
+
+            return cpu_update.sgd(group, self.hyperparam.lr)
         xp, w = group.xp, group.work
         xp.multiply(group.grad, self.hyperparam.lr, out=w)
         group.data -= w

@@ -81,6 +81,7 @@ def run_cell(desc: dict, comm=None) -> dict:
         with c.core.using_config("deterministic", bool(desc.get("deterministic", False))), c.device.scope(), \
                 _blas_threads(threads):
             c.build(cell)
+            cell["cpu_kernels"] = c.train_step.cpu_kernels
             # Everything alive now (modules, the model, the data) lives for the whole cell: keep it
             # out of the cyclic garbage collector's scans, which otherwise grow with every import
             # and can double the per-function overhead of small steps.

@@ -1,0 +1,66 @@
+"""Optimizer updates and the weight-decay hook as one compiled pass over the packed buffers.
+
+Each kernel is the formula of the numpy path in ``core/optimizers`` in the same order of
+operations and in the buffers' dtype (scalars cast to it, as numpy casts a Python float), so the
+compiled and numpy updates agree to the last bit.
+"""
+from __future__ import annotations
+
+import numpy
+from numba import prange
+
+from .cpu_compiled import kernel
+
+
+@kernel("void(A, A, S)")
+def _sgd(data, grad, lr):
+    for i in prange(data.size):
+        data[i] -= grad[i] * lr
+
+
+@kernel("void(A, A, A, S, S)")
+def _momentum_sgd(data, grad, v, lr, momentum):
+    for i in prange(data.size):
+        vi = v[i] * momentum - grad[i] * lr
+        v[i] = vi
+        data[i] += vi
+
+
+@kernel("void(A, A, A, A, S, S, S, S)")
+def _adam(data, grad, m, v, alpha_t, one_minus_beta1, one_minus_beta2, eps):
+    for i in prange(data.size):
+        g = grad[i]
+        mi = m[i] + (g - m[i]) * one_minus_beta1
+        vi = v[i] + (g * g - v[i]) * one_minus_beta2
+        m[i] = mi
+        v[i] = vi
+        data[i] -= mi / (numpy.sqrt(vi) + eps) * alpha_t
+
+
+@kernel("void(A, A, S)")
+def _weight_decay(grad, data, rate):
+    for i in prange(data.size):
+        grad[i] += data[i] * rate
+
+
+def sgd(group, lr) -> None:
+    """``param -= lr * grad`` over the packed buffer."""
+    _sgd(group.data, group.grad, group.data.dtype.type(lr))
+
+
+def momentum_sgd(group, lr, momentum) -> None:
+    """``v = momentum * v - lr * grad; param += v``, one pass."""
+    t = group.data.dtype.type
+    _momentum_sgd(group.data, group.grad, group.state["v"], t(lr), t(momentum))
+
+
+def adam(group, alpha_t, beta1, beta2, eps) -> None:
+    """Adam with the bias-corrected step ``alpha_t`` (Chainer's formulation), one pass."""
+    t = group.data.dtype.type
+    _adam(group.data, group.grad, group.state["m"], group.state["v"], t(alpha_t), t(1.0 - beta1), t(1.0 - beta2),
+          t(eps))
+
+
+def weight_decay(group, rate) -> None:
+    """``grad += rate * param``, one pass."""
+    _weight_decay(group.grad, group.data, group.data.dtype.type(rate))

@@ -25,11 +25,11 @@ import numba
 import numpy
 from numba import prange
 
-__all__ = ["direct_forward", "direct_input_grad", "direct_weight_grad", "im2col_nchw", "col2im_nchw"]
+from .cpu_compiled import kernel
 
-_OPTS = dict(parallel=True, cache=True, nogil=True)
-# sums whose order may change (dot products of the weight gradient): lets LLVM vectorise them
-_SUM_OPTS = dict(_OPTS, fastmath={"reassoc", "contract", "nsz"})
+__all__ = ["direct_forward", "direct_input_grad", "direct_weight_grad", "direct_backward", "col2im_nchw"]
+
+_INTS = ", I" * 10
 
 
 @numba.njit(inline="always")
@@ -42,7 +42,7 @@ def _load_padded(x, n, buf, ph, pw):
                 buf[c, ph + r, pw + q] = x[n, c, r, q]
 
 
-@numba.njit(**_OPTS)
+@kernel("void(A4, A4, A, A4, I, I)")
 def _forward(x, W, b, y, ph, pw):
     n_, c_, h, w = x.shape
     o_, _, kh, kw = W.shape
@@ -95,15 +95,15 @@ def _load_wide(gy, n, gw, wp):
                 gw[o, r * wp + q] = 0
 
 
-@numba.njit(**_SUM_OPTS)
-def _weight_grad(x, gy, parts, ph, pw):
+@kernel("void(A4, A4, A4, I, I, I)", fastmath={"reassoc", "contract", "nsz"})
+def _weight_grad(x, gy, parts, t_, ph, pw):
     n_, c_, h, w = x.shape
-    t_, o_, _, kh, kw = parts.shape
+    o_, kh, kw = parts.shape[0] // t_, parts.shape[2], parts.shape[3]
     oh, ow = gy.shape[2], gy.shape[3]
     hp, wp = max(h + 2 * ph, oh + kh - 1), max(w + 2 * pw, ow + kw - 1)
     span = (oh - 1) * wp + ow
     for t in prange(t_):
-        part = parts[t]
+        part = parts[t * o_:(t + 1) * o_]
         part[...] = 0
         buf = numpy.zeros((c_, hp, wp), x.dtype)
         flat = buf.reshape(c_, hp * wp)
@@ -168,9 +168,24 @@ def direct_input_grad(gy, W, x_shape, pad):
 
 def direct_weight_grad(x, gy, w_shape, pad):
     """Weight gradient (O, C, kh, kw) of a stride-1 convolution: per-thread parts, summed."""
-    parts = numpy.empty((_threads(x.shape[0]),) + tuple(w_shape), gy.dtype)
-    _weight_grad(x, gy, parts, pad[0], pad[1])
-    return parts.sum(axis=0) if parts.shape[0] > 1 else parts[0]
+    t = _threads(x.shape[0])
+    o = w_shape[0]
+    parts = numpy.empty((t * o,) + tuple(w_shape[1:]), gy.dtype)
+    _weight_grad(x, gy, parts, t, pad[0], pad[1])
+    return parts.reshape((t,) + tuple(w_shape)).sum(axis=0) if t > 1 else parts
+
+
+def direct_backward(xs, gy, pad, need):
+    """``(gx, gW[, gb])`` of a stride-1 convolution with inputs ``xs`` (x, W[, b]) from ``gy``;
+    a gradient ``need`` does not ask for is None."""
+    x, W = xs[0], xs[1]
+    gy = numpy.ascontiguousarray(gy, dtype=x.dtype)
+    gx = direct_input_grad(gy, W, x.shape, pad) if need[0] else None
+    gW = direct_weight_grad(x, gy, W.shape, pad) if need[1] else None
+    if len(xs) == 2:
+        return gx, gW
+    gb = gy.sum(axis=(0, 2, 3)).astype(xs[2].dtype, copy=False) if need[2] else None
+    return gx, gW, gb
 
 
 # -- im2col / col2im between NCHW and the GEMM's columns ------------------------------------------
@@ -183,7 +198,7 @@ def _valid(j, dx, pw, sx, w, ow):
     return off, lo, max(lo, hi)
 
 
-@numba.njit(**_OPTS)
+@kernel("void(A4, A2" + _INTS + ")")
 def _im2col(x, col, kh, kw, oh, ow, sy, sx, ph, pw, dy, dx):
     n_, c_, h, w = x.shape
     m = oh * ow
@@ -216,7 +231,7 @@ def _im2col(x, col, kh, kw, oh, ow, sy, sx, ph, pw, dy, dx):
                 cf[at + q] = 0
 
 
-@numba.njit(**_OPTS)
+@kernel("void(A2, A4" + _INTS + ")")
 def _col2im(gcol, gx, kh, kw, oh, ow, sy, sx, ph, pw, dy, dx):
     n_, c_, h, w = gx.shape
     m = oh * ow

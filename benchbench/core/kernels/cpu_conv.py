@@ -1,23 +1,20 @@
-"""Compiled CPU convolution kernels: direct stride-1 convolution for thin layers, and im2col / col2im
-written once, straight between NCHW arrays and the ``(C*kh*kw, N*oh*ow)`` columns the GEMM reads.
+"""Compiled CPU convolution kernels: direct stride-1 convolution for thin layers, no im2col columns.
 
-**Direct convolution** (``direct_forward``, ``direct_input_grad``, ``direct_weight_grad``) is for
+The direct kernels (``direct_forward``, ``direct_input_grad``, ``direct_weight_grad``) are for
 layers whose GEMM is thin (few channels in or out: LeNet5's 3->6 and 6->16, CNN's 1->32, a stem's
-3->64), where writing and reading the columns costs more than the multiplications. Each sample is
-copied once into a thread-private padded plane stack; with stride 1 the kernel offset ``(i, j)``
-is then a shift of ``i*Wp + j`` in the flat plane, so every tap is one contiguous multiply-add
-over the sample's whole output (in rows of the padded width ``Wp``; the ``Wp - ow`` columns past
-each row are computed and never read). Output channels go four at a time, so one load of the
-input feeds four accumulators. Samples run in parallel (``prange``): each writes only its own
-output, its own input gradient, and its own thread's part of the weight gradient (the parts are
-summed at the end), so no two threads write one element.
+3->64), where writing and reading the columns (9 to 25 times the input) costs more than the
+multiplications. Each sample is copied once into a thread-private padded plane stack; with stride
+1 the kernel offset ``(i, j)`` is then a shift of ``i*Wp + j`` in the flat plane, so every tap is
+one contiguous multiply-add over the sample's whole output (in rows of the padded width ``Wp``;
+the ``Wp - ow`` columns past each row are computed and never read). Output channels go four at a
+time, so one load of the input feeds four accumulators. The input gradient is the same kernel run
+as a full convolution of the output gradient with the flipped, transposed filters. Samples run in
+parallel (``prange``): each writes only its own output or input gradient, and its thread's part of
+the weight gradient (the parts are summed at the end), so no two threads write one element.
 
-**im2col / col2im** (``im2col_nchw``, ``col2im_nchw``) read the NCHW input (any strides, padding
-taken as zeros on the fly) and write the columns in the GEMM's layout in one pass, and add the
-column gradient back onto an NCHW input gradient in one pass. col2im runs one ``(sample,
-channel)`` plane per iteration: every add a plane receives, whatever the stride, comes from that
-plane's own rows of the columns, so stride 2's overlapping windows never race between threads
-(the plane is the unit, not the stride phase).
+The weight gradient's dot products are compiled with ``reassoc`` (they vectorise only then), so
+they agree with the GEMM path to float32 rounding, not bit for bit; everything else adds in a fixed
+order.
 """
 from __future__ import annotations
 
@@ -27,9 +24,7 @@ from numba import prange
 
 from .cpu_compiled import kernel
 
-__all__ = ["direct_forward", "direct_input_grad", "direct_weight_grad", "direct_backward", "col2im_nchw"]
-
-_INTS = ", I" * 10
+__all__ = ["direct_forward", "direct_input_grad", "direct_weight_grad", "direct_backward"]
 
 
 @numba.njit(inline="always")
@@ -186,85 +181,3 @@ def direct_backward(xs, gy, pad, need):
         return gx, gW
     gb = gy.sum(axis=(0, 2, 3)).astype(xs[2].dtype, copy=False) if need[2] else None
     return gx, gW, gb
-
-
-# -- im2col / col2im between NCHW and the GEMM's columns ------------------------------------------
-@numba.njit(inline="always")
-def _valid(j, dx, pw, sx, w, ow):
-    """The output columns ``q`` whose input column ``q*sx + j*dx - pw`` lies in ``0 .. w-1``."""
-    off = j * dx - pw
-    lo = 0 if off >= 0 else (-off + sx - 1) // sx
-    hi = min(ow, (w - 1 - off) // sx + 1) if w - 1 - off >= 0 else 0
-    return off, lo, max(lo, hi)
-
-
-@kernel("void(A4, A2" + _INTS + ")")
-def _im2col(x, col, kh, kw, oh, ow, sy, sx, ph, pw, dy, dx):
-    n_, c_, h, w = x.shape
-    m = oh * ow
-    rows = c_ * kh * kw
-    xf = x.reshape(-1)
-    cf = col.reshape(-1)
-    for task in prange(rows * n_):
-        row, n = task // n_, task % n_
-        c, k = row // (kh * kw), row % (kh * kw)
-        i, j = k // kw, k % kw
-        off, lo, hi = _valid(j, dx, pw, sx, w, ow)
-        plane = (n * c_ + c) * h * w
-        for r in range(oh):
-            iy = r * sy + i * dy - ph
-            at = row * (n_ * m) + n * m + r * ow
-            if iy < 0 or iy >= h:
-                for q in range(ow):
-                    cf[at + q] = 0
-                continue
-            for q in range(lo):
-                cf[at + q] = 0
-            src = plane + iy * w + off
-            if sx == 1:
-                for q in range(lo, hi):
-                    cf[at + q] = xf[src + q]
-            else:
-                for q in range(lo, hi):
-                    cf[at + q] = xf[src + q * sx]
-            for q in range(hi, ow):
-                cf[at + q] = 0
-
-
-@kernel("void(A2, A4" + _INTS + ")")
-def _col2im(gcol, gx, kh, kw, oh, ow, sy, sx, ph, pw, dy, dx):
-    n_, c_, h, w = gx.shape
-    m = oh * ow
-    gf = gcol.reshape(-1)
-    for task in prange(n_ * c_):
-        n, c = task // c_, task % c_
-        g = gx[n, c].reshape(-1)
-        g[:] = 0
-        for i in range(kh):
-            for j in range(kw):
-                row = (c * kh + i) * kw + j
-                off, lo, hi = _valid(j, dx, pw, sx, w, ow)
-                for r in range(oh):
-                    iy = r * sy + i * dy - ph
-                    if iy < 0 or iy >= h:
-                        continue
-                    at = row * (n_ * m) + n * m + r * ow
-                    dst = iy * w + off
-                    if sx == 1:
-                        for q in range(lo, hi):
-                            g[dst + q] += gf[at + q]
-                    else:
-                        for q in range(lo, hi):
-                            g[dst + q * sx] += gf[at + q]
-
-
-def im2col_nchw(x, col, kh, kw, oh, ow, stride, pad, dilate):
-    """Fill ``col`` (C*kh*kw, N*oh*ow), C-contiguous, with the windows of the NCHW ``x`` (zeros outside)."""
-    _im2col(x, col, kh, kw, oh, ow, stride[0], stride[1], pad[0], pad[1], dilate[0], dilate[1])
-    return col
-
-
-def col2im_nchw(gcol, gx, kh, kw, oh, ow, stride, pad, dilate):
-    """Write into ``gx`` (N, C, H, W) the sum of the column gradient ``gcol`` (C*kh*kw, N*oh*ow) over its windows."""
-    _col2im(gcol, gx, kh, kw, oh, ow, stride[0], stride[1], pad[0], pad[1], dilate[0], dilate[1])
-    return gx

@@ -37,11 +37,54 @@ def _load_padded(x, n, buf, ph, pw):
                 buf[c, ph + r, pw + q] = x[n, c, r, q]
 
 
+# The inner passes take 1-d row views: indexing a 2-d array inside the loop kept LLVM from
+# vectorising it (10x slower).
+@numba.njit(cache=True)
+def _row5(r0, r1, r2, r3, xc, w, s, span):
+    """``r_k[p] += sum_j w[k, j] * xc[s + j + p]`` for 4 output channels and 5 taps."""
+    a0, a1, a2, a3, a4 = w[0, 0], w[0, 1], w[0, 2], w[0, 3], w[0, 4]
+    b0, b1, b2, b3, b4 = w[1, 0], w[1, 1], w[1, 2], w[1, 3], w[1, 4]
+    c0, c1, c2, c3, c4 = w[2, 0], w[2, 1], w[2, 2], w[2, 3], w[2, 4]
+    d0, d1, d2, d3, d4 = w[3, 0], w[3, 1], w[3, 2], w[3, 3], w[3, 4]
+    x0, x1, x2 = xc[s:s + span], xc[s + 1:s + 1 + span], xc[s + 2:s + 2 + span]
+    x3, x4 = xc[s + 3:s + 3 + span], xc[s + 4:s + 4 + span]
+    for p in range(span):
+        v0, v1, v2, v3, v4 = x0[p], x1[p], x2[p], x3[p], x4[p]
+        r0[p] += a0 * v0 + a1 * v1 + a2 * v2 + a3 * v3 + a4 * v4
+        r1[p] += b0 * v0 + b1 * v1 + b2 * v2 + b3 * v3 + b4 * v4
+        r2[p] += c0 * v0 + c1 * v1 + c2 * v2 + c3 * v3 + c4 * v4
+        r3[p] += d0 * v0 + d1 * v1 + d2 * v2 + d3 * v3 + d4 * v4
+
+
+@numba.njit(cache=True)
+def _row3(r0, r1, r2, r3, xc, w, s, span):
+    """``r_k[p] += sum_j w[k, j] * xc[s + j + p]`` for 4 output channels and 3 taps."""
+    a0, a1, a2 = w[0, 0], w[0, 1], w[0, 2]
+    b0, b1, b2 = w[1, 0], w[1, 1], w[1, 2]
+    c0, c1, c2 = w[2, 0], w[2, 1], w[2, 2]
+    d0, d1, d2 = w[3, 0], w[3, 1], w[3, 2]
+    x0, x1, x2 = xc[s:s + span], xc[s + 1:s + 1 + span], xc[s + 2:s + 2 + span]
+    for p in range(span):
+        v0, v1, v2 = x0[p], x1[p], x2[p]
+        r0[p] += a0 * v0 + a1 * v1 + a2 * v2
+        r1[p] += b0 * v0 + b1 * v1 + b2 * v2
+        r2[p] += c0 * v0 + c1 * v1 + c2 * v2
+        r3[p] += d0 * v0 + d1 * v1 + d2 * v2
+
+
+@numba.njit(cache=True)
+def _tap(r, xc, wk, s, span):
+    """``r[p] += wk * xc[s + p]``: one output channel, one tap."""
+    xs = xc[s:s + span]
+    for p in range(span):
+        r[p] += wk * xs[p]
+
+
 @kernel("void(A4, A4, A, A4, I, I)")
 def _forward(x, W, b, y, ph, pw):
     n_, c_, h, w = x.shape
-    o_, _, kh, kw = W.shape
-    oh, ow = y.shape[2], y.shape[3]
+    o_, _, kh, kw = W.shape  # o_: a multiple of 4 (zero filters past y's channels)
+    oy, oh, ow = y.shape[1], y.shape[2], y.shape[3]
     hp, wp = max(h + 2 * ph, oh + kh - 1), max(w + 2 * pw, ow + kw - 1)
     span = (oh - 1) * wp + ow
     for n in prange(n_):
@@ -49,33 +92,24 @@ def _forward(x, W, b, y, ph, pw):
         _load_padded(x, n, buf, ph, pw)
         flat = buf.reshape(c_, hp * wp)
         acc = numpy.empty((4, span), y.dtype)
+        r0, r1, r2, r3 = acc[0], acc[1], acc[2], acc[3]
         for o0 in range(0, o_, 4):
-            m = min(4, o_ - o0)
-            for k in range(m):
+            for k in range(4):
                 acc[k, :] = b[o0 + k]
             for c in range(c_):
                 xc = flat[c]
                 for i in range(kh):
-                    for j in range(kw):
-                        s = i * wp + j
-                        if m == 4:
-                            w0, w1 = W[o0, c, i, j], W[o0 + 1, c, i, j]
-                            w2, w3 = W[o0 + 2, c, i, j], W[o0 + 3, c, i, j]
-                            for p in range(span):
-                                v = xc[s + p]
-                                acc[0, p] += w0 * v
-                                acc[1, p] += w1 * v
-                                acc[2, p] += w2 * v
-                                acc[3, p] += w3 * v
-                        else:
-                            for k in range(m):
-                                wk = W[o0 + k, c, i, j]
-                                for p in range(span):
-                                    acc[k, p] += wk * xc[s + p]
-            for k in range(m):
+                    if kw == 5:  # a row of five taps per pass: 5 loads feed 20 multiply-adds
+                        _row5(r0, r1, r2, r3, xc, W[o0:o0 + 4, c, i], i * wp, span)
+                    elif kw == 3:
+                        _row3(r0, r1, r2, r3, xc, W[o0:o0 + 4, c, i], i * wp, span)
+                    else:
+                        for j in range(kw):
+                            for k in range(4):
+                                _tap(acc[k], xc, W[o0 + k, c, i, j], i * wp + j, span)
+            for k in range(min(4, oy - o0)):
                 for r in range(oh):
-                    for q in range(ow):
-                        y[n, o0 + k, r, q] = acc[k, r * wp + q]
+                    y[n, o0 + k, r, :] = acc[k, r * wp:r * wp + ow]
 
 
 @numba.njit(inline="always")
@@ -90,7 +124,53 @@ def _load_wide(gy, n, gw, wp):
                 gw[o, r * wp + q] = 0
 
 
-@kernel("void(A4, A4, A4, I, I, I)", fastmath={"reassoc", "contract", "nsz"})
+_REASSOC = {"reassoc", "contract", "nsz"}
+
+
+@numba.njit(cache=True, fastmath=_REASSOC)
+def _dots5(ga, gb, xc, s, span):
+    """The 10 sums ``sum_p g[p] * xc[s + j + p]`` for 2 output channels ``ga``, ``gb`` and 5 taps."""
+    x0, x1, x2 = xc[s:s + span], xc[s + 1:s + 1 + span], xc[s + 2:s + 2 + span]
+    x3, x4 = xc[s + 3:s + 3 + span], xc[s + 4:s + 4 + span]
+    a0 = a1 = a2 = a3 = a4 = b0 = b1 = b2 = b3 = b4 = xc[0] * 0
+    for p in range(span):
+        u, v = ga[p], gb[p]
+        y0, y1, y2, y3, y4 = x0[p], x1[p], x2[p], x3[p], x4[p]
+        a0 += u * y0
+        a1 += u * y1
+        a2 += u * y2
+        a3 += u * y3
+        a4 += u * y4
+        b0 += v * y0
+        b1 += v * y1
+        b2 += v * y2
+        b3 += v * y3
+        b4 += v * y4
+    return a0, a1, a2, a3, a4, b0, b1, b2, b3, b4
+
+
+@numba.njit(cache=True, fastmath=_REASSOC)
+def _dots4(g0, g1, g2, g3, xs, span):
+    """The 4 sums ``sum_p g_k[p] * xs[p]``."""
+    e0 = e1 = e2 = e3 = xs[0] * 0
+    for p in range(span):
+        v = xs[p]
+        e0 += g0[p] * v
+        e1 += g1[p] * v
+        e2 += g2[p] * v
+        e3 += g3[p] * v
+    return e0, e1, e2, e3
+
+
+@numba.njit(cache=True, fastmath=_REASSOC)
+def _dot(g, xs, span):
+    e = xs[0] * 0
+    for p in range(span):
+        e += g[p] * xs[p]
+    return e
+
+
+@kernel("void(A4, A4, A4, I, I, I)", fastmath=_REASSOC)
 def _weight_grad(x, gy, parts, t_, ph, pw):
     n_, c_, h, w = x.shape
     o_, kh, kw = parts.shape[0] // t_, parts.shape[2], parts.shape[3]
@@ -108,29 +188,30 @@ def _weight_grad(x, gy, parts, t_, ph, pw):
             _load_wide(gy, n, gw, wp)
             for c in range(c_):
                 xc = flat[c]
-                for i in range(kh):
-                    for j in range(kw):
-                        s = i * wp + j
-                        o = 0
-                        while o + 4 <= o_:
-                            a0 = a1 = a2 = a3 = 0.0
-                            for p in range(span):
-                                v = xc[s + p]
-                                a0 += gw[o, p] * v
-                                a1 += gw[o + 1, p] * v
-                                a2 += gw[o + 2, p] * v
-                                a3 += gw[o + 3, p] * v
-                            part[o, c, i, j] += a0
-                            part[o + 1, c, i, j] += a1
-                            part[o + 2, c, i, j] += a2
-                            part[o + 3, c, i, j] += a3
-                            o += 4
-                        while o < o_:
-                            acc = 0.0
-                            for p in range(span):
-                                acc += gw[o, p] * xc[s + p]
-                            part[o, c, i, j] += acc
-                            o += 1
+                for o in range(0, o_ - 3, 4):
+                    g0, g1, g2, g3 = gw[o], gw[o + 1], gw[o + 2], gw[o + 3]
+                    for i in range(kh):
+                        if kw == 5:  # a row of five taps, two channels at a time: 7 loads feed 10 multiply-adds
+                            for k in range(0, 4, 2):
+                                e = _dots5(gw[o + k], gw[o + k + 1], xc, i * wp, span)
+                                for j in range(5):
+                                    part[o + k, c, i, j] += e[j]
+                                part[o + k + 1, c, i, 0] += e[5]
+                                part[o + k + 1, c, i, 1] += e[6]
+                                part[o + k + 1, c, i, 2] += e[7]
+                                part[o + k + 1, c, i, 3] += e[8]
+                                part[o + k + 1, c, i, 4] += e[9]
+                            continue
+                        for j in range(kw):
+                            e0, e1, e2, e3 = _dots4(g0, g1, g2, g3, xc[i * wp + j:], span)
+                            part[o, c, i, j] += e0
+                            part[o + 1, c, i, j] += e1
+                            part[o + 2, c, i, j] += e2
+                            part[o + 3, c, i, j] += e3
+                for o in range(o_ - o_ % 4, o_):
+                    for i in range(kh):
+                        for j in range(kw):
+                            part[o, c, i, j] += _dot(gw[o], xc[i * wp + j:], span)
 
 
 def _threads(n):
@@ -145,9 +226,21 @@ def direct_forward(x, W, b, pad, oh, ow):
     """
     n, o = x.shape[0], W.shape[0]
     y = numpy.empty((n, o, oh, ow), x.dtype)
-    bias = numpy.zeros(o, x.dtype) if b is None else numpy.ascontiguousarray(b, dtype=x.dtype)
-    _forward(x, numpy.ascontiguousarray(W), bias, y, pad[0], pad[1])
+    _forward(x, *_by_fours(W, b, x.dtype), y, pad[0], pad[1])
     return y
+
+
+def _by_fours(W, b, dtype):
+    """``W`` and the bias (zeros when None) as contiguous arrays of ``dtype``, with zero filters
+    appended up to a multiple of 4 output channels (the kernel computes four at a time)."""
+    o = W.shape[0]
+    o4 = -(-o // 4) * 4
+    Wp = numpy.zeros((o4,) + W.shape[1:], dtype)
+    Wp[:o] = W
+    bp = numpy.zeros(o4, dtype)
+    if b is not None:
+        bp[:o] = b
+    return Wp, bp
 
 
 def direct_input_grad(gy, W, x_shape, pad):
@@ -155,9 +248,9 @@ def direct_input_grad(gy, W, x_shape, pad):
     the full convolution of ``gy`` (padded by ``k - 1 - pad``) with the flipped, transposed kernel,
     by the forward kernel (``pad < k``)."""
     kh, kw = W.shape[2:]
-    w_flip = numpy.ascontiguousarray(W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3), dtype=gy.dtype)
     gx = numpy.empty(x_shape, gy.dtype)
-    _forward(gy, w_flip, numpy.zeros(x_shape[1], gy.dtype), gx, kh - 1 - pad[0], kw - 1 - pad[1])
+    _forward(gy, *_by_fours(W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3), None, gy.dtype), gx, kh - 1 - pad[0],
+             kw - 1 - pad[1])
     return gx
 
 

@@ -7,8 +7,9 @@ stride 1) included. Max pooling records, per output, the index of the first
 maximum in its window (an int8/int16 array); its backward adds ``gy`` where
 that index equals the offset, one strided slice per offset: no ``add.at``, no
 fancy-index scatter, no loop over elements. With the compiled CPU kernels on
-(``BENCHBENCH_CPU_KERNELS``), each pass is instead one compiled pass over the planes
-(``kernels.cpu_pooling``), with the same first-maximum rule.
+(``BENCHBENCH_CPU_KERNELS``), stride-1 max pooling (overlapping windows, where those passes are
+many) runs instead as one compiled pass each way over the planes (``kernels.cpu_pooling``), with
+the same first-maximum rule.
 """
 from __future__ import annotations
 
@@ -65,7 +66,7 @@ class MaxPooling2D(Function):
             y, idx = cuda_pooling.max_forward(xp, x, self.geometry)
             self.indices = ("fused", idx) if self.needs_input_grad[0] else None
             return (y,)
-        if cpu_compiled.usable(x):
+        if self.geometry[2:4] == (1, 1) and cpu_compiled.usable(x):
             from ..kernels import cpu_pooling
 
             y, idx = cpu_pooling.max_forward(x, self.geometry)
@@ -259,10 +260,6 @@ class AveragePooling2D(Function):
             from ..kernels import cuda_pooling
 
             return (cuda_pooling.average_forward(xp, x, self.geometry),)
-        if cpu_compiled.usable(x):
-            from ..kernels import cpu_pooling
-
-            return (cpu_pooling.average_forward(x, self.geometry),)
         kh, kw, sy, sx, ph, pw, oh, ow = self.geometry
         xpad = _padded(xp, x, ph, pw, oh, ow, kh, kw, sy, sx)
         y = xp.array(_window(xp, xpad, 0, 0, oh, ow, sy, sx), copy=True, order="C")
@@ -278,11 +275,6 @@ class AveragePooling2D(Function):
             from ..kernels import cuda_pooling
 
             return (cuda_pooling.average_backward(xp, x.shape, x.dtype, gys[0], self.geometry),)
-        if xp is numpy and cpu_compiled.usable(x):
-            from ..kernels import cpu_pooling
-
-            g = numpy.ascontiguousarray(gys[0], dtype=x.dtype)
-            return (cpu_pooling.average_backward(g, x.shape, self.geometry),)
         kh, kw, sy, sx, ph, pw, oh, ow = self.geometry
         n, c, h, w = x.shape
         hp = max(h + 2 * ph, (oh - 1) * sy + kh)

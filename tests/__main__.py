@@ -36,6 +36,16 @@ def _pytest(args: list[str], env: dict, counts: Path) -> tuple[int, dict]:
         return rc, {}
 
 
+def _warm_kernel_cache(env: dict) -> None:
+    """Compile the CPU kernels into numba's cache once, before the workers and the cells they start
+    would each compile them at once (float64 too, for the gradient checks)."""
+    code = ("import time; t = time.perf_counter(); from benchbench.core.kernels import cpu_compiled; "
+            "r = [cpu_compiled.prepare(d) for d in ('float32', 'float64')]; "
+            "print('== CPU kernels, path', r[0]['path'] + ':', sum(x.get('cold', 0) for x in r), 'compiled,', "
+            "sum(x.get('cached', 0) for x in r), 'from the cache, %.1f s' % (time.perf_counter() - t), flush=True)")
+    subprocess.call([sys.executable, "-c", code], cwd=ROOT, env=env)
+
+
 def main(argv: list[str]) -> int:
     extra = ([] if "--runslow" in argv else ["--runslow"]) + argv
     parallel = [] if any(a == "-n" or a.startswith(("-n", "--numprocesses", "--dist")) for a in argv) else \
@@ -45,6 +55,7 @@ def main(argv: list[str]) -> int:
     simulated["PYTHONPATH"] = os.pathsep.join(p for p in [str(ROOT / "tests" / "simgpu"), base.get("PYTHONPATH")] if p)
     simulated.setdefault("BENCHBENCH_SIM_GPUS", "2")
     runs = []
+    _warm_kernel_cache(base)
     with tempfile.TemporaryDirectory(prefix="benchbench-tests-") as tmp:
         if parallel and "-m" not in argv:
             print("== the CPU suite, over two workers", flush=True)

@@ -65,6 +65,14 @@ def test_quick_cell_follows_the_schema(suites):
     assert cell["data"] == {"dataset": "points", "source": "generated", "note": "random points"}
     assert cell["quality"]["metric"] == "accuracy" and cell["quality"]["reached"] is True
     assert cell["scaling"] == "none" and cell["epoch_log"] == []
+    # the compiled CPU kernels were made ready before the first step, and the record says how
+    from benchbench.core.kernels import cpu_compiled
+
+    kernels = cell["cpu_kernels"]
+    assert kernels["path"] == ("compiled" if cpu_compiled.active() else "numpy")
+    if kernels["path"] == "compiled":
+        assert kernels["kernels"] >= 10 and kernels["threads"] >= 1 and kernels["compile_s"] >= 0
+        assert kernels["cold"] + kernels["cached"] <= kernels["kernels"]
 
 
 def test_full_cell_logs_epochs_and_stops_at_the_target(suites):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy
 
 from .. import kernels
+from ..kernels import cpu_compiled
 from ..function import Function
 from ..kernels import buffers as _buffers
 from ._checks import check_float
@@ -18,6 +19,11 @@ def _check_axis(name, x, axis):
             f"{name}: axis {axis} is out of range for x of shape {x.shape} ({x.ndim} dimensions)"
         )
     return int(axis) % x.ndim
+
+
+def _compiled(y, gy) -> bool:
+    """A compiled CPU gradient kernel applies: same shape and dtype, C-contiguous numpy floats."""
+    return gy.shape == y.shape and gy.dtype == y.dtype and cpu_compiled.usable(y, gy)
 
 
 def _relu(xp, y, x):
@@ -41,6 +47,10 @@ class ReLU(Function):
             from ..kernels import cuda_activation
 
             return (cuda_activation.relu_grad(y, gy),)
+        if _compiled(y, gy):
+            from ..kernels import cpu_activation
+
+            return (cpu_activation.relu_grad(y, gy),)
         if gy.shape != y.shape:
             return (gy * (y > 0),)
         return (_flat_parts(xp, _relu_grad, xp.empty(y.shape, dtype=xp.result_type(y, gy)), y, gy),)
@@ -121,6 +131,10 @@ class Sigmoid(Function):
             from ..kernels import cuda_activation
 
             return (cuda_activation.sigmoid_grad(y, gy),)
+        if _compiled(y, gy):
+            from ..kernels import cpu_activation
+
+            return (cpu_activation.sigmoid_grad(y, gy),)
         return (_flat_parts(xp, _sigmoid_grad, xp.empty(y.shape, dtype=y.dtype), y, gy),)
 
 
@@ -135,6 +149,10 @@ class Tanh(Function):
             from ..kernels import cuda_activation
 
             return (cuda_activation.tanh_grad(y, gys[0]),)
+        if _compiled(y, gys[0]):
+            from ..kernels import cpu_activation
+
+            return (cpu_activation.tanh_grad(y, gys[0]),)
         return (gys[0] * (1 - y * y),)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy
 
 from .. import backend, kernels
+from ..kernels import cpu_compiled
 from ..function import Function
 from ..variable import Variable
 from ._checks import ARRAY_TYPES, check_float
@@ -34,6 +35,7 @@ class SoftmaxCrossEntropy(Function):
     def __init__(self, t, ignore_label, normalize, class_weight, reduce):
         self.t = t
         self.ignore_label = ignore_label
+        self.compiled = False
         self.normalize = normalize
         self.class_weight = class_weight
         self.reduce = reduce
@@ -48,6 +50,13 @@ class SoftmaxCrossEntropy(Function):
 
             loss, self.y, self.w, self.coeff = cuda_loss.forward(xp, x, t, self.ignore_label, self.normalize)
             self.t_safe = t
+            return (loss,)
+        self.compiled = (self.class_weight is None and self.reduce == "mean" and n > 0 and x.ndim == 2
+                         and cpu_compiled.usable(x))
+        if self.compiled:
+            from ..kernels import cpu_loss
+
+            loss, self.y, self.w, self.coeff = cpu_loss.forward(x, t, self.ignore_label, self.normalize)
             return (loss,)
         rows = xp.arange(n)
         valid = t != self.ignore_label
@@ -79,6 +88,10 @@ class SoftmaxCrossEntropy(Function):
             from ..kernels import cuda_loss
 
             return (cuda_loss.backward(self.y, self.t, self.w, gy, self.coeff),)
+        if self.compiled:
+            from ..kernels import cpu_loss
+
+            return (cpu_loss.backward(self.y, self.t, self.ignore_label, self.w, gy, self.coeff),)
         if self.reduce == "no":
             scale = self.w * gy
         else:

@@ -9,6 +9,7 @@ with whole-array operations (no loop over channels).
 from __future__ import annotations
 
 from .. import kernels
+from ..kernels import cpu_compiled
 from ..function import Function
 from ._checks import check_float
 
@@ -53,6 +54,12 @@ def _channel_dot(xp, a, b, axes):
     return xp.einsum(f"{letters},{letters}->{kept}", a, b)
 
 
+def _compiled(x, axes, *others) -> bool:
+    """The compiled CPU kernels apply: numpy arrays of one float dtype, normalised over all but axis 1."""
+    return (x.ndim >= 2 and tuple(axes) == (0,) + tuple(range(2, x.ndim)) and cpu_compiled.usable(x, *others)
+            and all(a.dtype == x.dtype for a in others))
+
+
 class BatchNormalization(Function):
     """Normalises with the batch statistics; updates running averages in place when given.
 
@@ -89,12 +96,18 @@ class BatchNormalization(Function):
                 self.mean, self.inv_std = mean, var  # the fused backward takes the variance
             return (y,)
         m = x.size // gamma.size
-        mean = x.mean(axis=axes, keepdims=True)
-        y = x - mean
-        var = _channel_dot(xp, y, y, axes).reshape(bshape) / m
-        inv_std = 1.0 / xp.sqrt(var + self.eps)
-        y *= (gamma.reshape(bshape) * inv_std).astype(y.dtype, copy=False)
-        y += beta.reshape(bshape).astype(y.dtype, copy=False)
+        if _compiled(x, axes, gamma, beta):
+            from ..kernels import cpu_normalization
+
+            y, mean, var, inv_std = (a.reshape(bshape) if a.ndim == 1 else a
+                                     for a in cpu_normalization.forward(x, gamma, beta, self.eps))
+        else:
+            mean = x.mean(axis=axes, keepdims=True)
+            y = x - mean
+            var = _channel_dot(xp, y, y, axes).reshape(bshape) / m
+            inv_std = 1.0 / xp.sqrt(var + self.eps)
+            y *= (gamma.reshape(bshape) * inv_std).astype(y.dtype, copy=False)
+            y += beta.reshape(bshape).astype(y.dtype, copy=False)
         if self.running_mean is not None:
             rm = self.running_mean
             rm *= self.decay
@@ -122,6 +135,11 @@ class BatchNormalization(Function):
             return (gx if self.needs_input_grad[0] else None, ggamma.reshape(pshape), gbeta.reshape(pshape))
         if self.fused:  # an upstream gradient of another type: the statistics are recomputed below
             inv_std = 1.0 / xp.sqrt(inv_std + self.eps)
+        elif _compiled(x, axes, gy, gamma, mean, inv_std):
+            from ..kernels import cpu_normalization
+
+            gx, ggamma, gbeta = cpu_normalization.backward(x, gy, gamma, mean, inv_std, self.needs_input_grad[0])
+            return gx, ggamma.reshape(pshape), gbeta.reshape(pshape)
         m = x.size // gamma.size
         gbeta = gy.sum(axis=axes).reshape(bshape)
         # sum(gy * x_hat) = inv_std * (sum(gy * x) - mean * sum(gy))

@@ -20,6 +20,7 @@ import functools
 import numpy
 
 from .. import kernels
+from ..kernels import cpu_compiled
 from ..backend import get_array_module
 from ..function import Function
 from ._checks import array_of, check_float
@@ -95,6 +96,12 @@ class LSTMStep(Function):
             return gc_prev if need[0] else None, gx if need[1] else None
         a, ifo, tc = self._saved
         self._saved = None
+        if cpu_compiled.usable(a, c_prev, gc_out, gh) and c_prev.dtype == gc_out.dtype == gh.dtype == a.dtype:
+            from ..kernels import cpu_rnn
+
+            gc_prev, gx = cpu_rnn.lstm_step_grad(a, ifo, tc, c_prev, gc_out, gh)
+            need = self.needs_input_grad
+            return gc_prev if need[0] else None, gx if need[1] else None
         i, f, o = ifo[:, :, 0], ifo[:, :, 1], ifo[:, :, 2]
         # gc = gc_out + gh * o * (1 - tanh(c)^2)
         gc = tc * tc
@@ -285,6 +292,8 @@ class LSTMSequence(Function):
         # with fac = [e x4, d, fa, ff, fi, f], formed for all steps at once:
         # e = o (1 - tc^2), d = tc o (1 - o), fa = i (1 - a^2), ff = c_prev f (1 - f), fi = a i (1 - i).
         fused = kernels.fusable(x_seq, gh_seq)
+        compiled = not fused and cpu_compiled.usable(x_seq, gh_seq)  # cpu_rnn's step, same contract
+        fused = fused or compiled
         fac = None if fused else xp.empty((t_len, 9, hsz, n), dtype=dtype)
         if fused:  # each step's factors are computed by its kernel
             e = d = fa = ff = fi = None
@@ -310,6 +319,8 @@ class LSTMSequence(Function):
         rows = buf.reshape(t_len, 10 * hsz, n)[:, 4 * hsz:]
         if fused:
             from ..kernels import cuda_rnn
+        if compiled:
+            from ..kernels import cpu_rnn as cuda_rnn
         for t in range(t_len - 1, -1, -1):
             if fused:
                 r = buf[t]

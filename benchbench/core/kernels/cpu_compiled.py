@@ -1,8 +1,8 @@
 """The compiled CPU kernel layer: numba, imported lazily, its thread pool and its on-disk cache.
 
-The fused CPU kernels (``cpu_update``, ``cpu_normalization``, ``cpu_activation``, ``cpu_loss``,
-``cpu_rnn`` and the convolution families) are plain Python functions compiled by numba with
-:func:`kernel`. Nothing here runs at ``import benchbench``: numba is imported at the first
+The fused CPU kernels (the families in :data:`FAMILIES`: ``cpu_update``, ``cpu_normalization``,
+``cpu_loss``, ``cpu_rnn``, ``cpu_activation``) are plain Python functions compiled by numba with
+:func:`kernel`; a family module is imported only once the layer is active. Nothing here runs at ``import benchbench``: numba is imported at the first
 :func:`active` that finds the switch on ``compiled``, so a process that never trains on the CPU
 never pays for it.
 
@@ -43,7 +43,7 @@ from ..config import switch
 
 SWITCH = "BENCHBENCH_CPU_KERNELS"
 # The kernel families, imported (and their kernels compiled) by ``prepare``.
-FAMILIES = ["cpu_update", "cpu_conv", "cpu_pooling"]
+FAMILIES = ["cpu_update", "cpu_normalization", "cpu_loss", "cpu_rnn", "cpu_activation", "cpu_conv", "cpu_pooling"]
 
 _state = {"active": None, "numba": None, "error": None, "layer": None, "pid": None, "threads": None}
 _kernels: list = []  # (dispatcher, signature templates), in definition order
@@ -129,7 +129,9 @@ def _load_tbb() -> bool:
 def _numba():
     if _state["numba"] is None and _state["error"] is None:
         os.environ.setdefault("NUMBA_CACHE_DIR", cache_dir())
-        layer = os.environ.get("NUMBA_THREADING_LAYER") or ("tbb" if _load_tbb() else "workqueue")
+        asked = os.environ.get("NUMBA_THREADING_LAYER", "").strip().lower()
+        tbb = asked not in ("omp", "workqueue") and _load_tbb()  # a layer asked for by name is respected
+        layer = asked or ("tbb" if tbb else "workqueue")
         try:
             import numba
         except Exception as e:  # noqa: BLE001 - no numba: the numpy path, and the record says why
@@ -146,7 +148,7 @@ def kernel(*signatures: str, parallel: bool = True, fastmath=False):
     Each signature is a template in which ``A`` stands for a C-contiguous 1-d array of the kernel's
     dtype, ``A2``/``A3``/``A4`` for 2/3/4-d ones, ``S`` for a scalar of that dtype (callers pass
     ``dtype.type(x)``: the arithmetic rounds as numpy's does with a Python float), ``D`` for a
-    float64 and ``I`` for an int64, e.g. ``"void(A, A, S)"``. Call only from a family module, which is imported when :func:`active`.
+    float64, ``I`` for an int64 and ``T`` for a C-contiguous 1-d int64 array, e.g. ``"void(A, A, S)"``. Call only from a family module, which is imported when :func:`active`.
     ``fastmath`` (numba's flags, e.g. ``{"reassoc"}``) only for a kernel whose sums may change order
     (a convolution's weight gradient: the dot products vectorise only then).
     """
@@ -161,12 +163,24 @@ def kernel(*signatures: str, parallel: bool = True, fastmath=False):
     return wrap
 
 
+def reduction(fn):
+    """Decorator: ``fn`` compiled as a helper of the kernels (called from them, not from Python) whose
+    floating-point additions may be reassociated (``fastmath={"reassoc"}``), so that LLVM splits a
+    sum over several vector accumulators. Only for sums accumulated in float64 over float32 data:
+    the order changes the float64 sum by far less than float32 rounding. The flag stays on the
+    helper's own instructions when it is inlined into a kernel."""
+    numba = _numba()
+    assert numba is not None, "a kernel family was imported without numba"
+    return numba.njit(cache=True, fastmath={"reassoc"}, error_model="numpy", nogil=True)(fn)
+
+
 def signature(template: str, dtype) -> str:
     """A :func:`kernel` template made concrete for ``dtype`` (``float32`` or ``float64``)."""
     t = numpy.dtype(dtype).name
     out = template
     for k, v in (("A4", f"{t}[:, :, :, ::1]"), ("A3", f"{t}[:, :, ::1]"), ("A2", f"{t}[:, ::1]"),
-                 ("A", f"{t}[::1]"), ("S", t), ("D", "float64"), ("I", "int64")):
+                 ("A", f"{t}[::1]"), ("S", t), ("D", "float64"), ("I", "int64"),
+                 ("T", "int64[::1]")):
         out = out.replace(k, v)
     return out
 
@@ -178,6 +192,18 @@ def sync_threads() -> int:
     numba.set_num_threads(n)
     _state["pid"], _state["threads"] = os.getpid(), n
     return n
+
+
+def start_threads() -> None:
+    """Run one parallel region, so that the thread pool exists (before a memory limit, say)."""
+    if active():
+        if _state.get("touch") is None:
+            _state["touch"] = _state["numba"].njit(parallel=True, cache=True)(_touch)
+        _state["touch"](numpy.zeros(64, numpy.float32))
+
+
+def _touch(a):
+    a[:] = a + a  # an array expression: numba runs it as a parallel region
 
 
 def threads() -> int:

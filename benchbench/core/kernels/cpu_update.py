@@ -37,28 +37,69 @@ def _adam(data, grad, m, v, alpha_t, one_minus_beta1, one_minus_beta2, eps):
         data[i] -= mi / (numpy.sqrt(vi) + eps) * alpha_t
 
 
+@kernel("void(A, A, S, S)")
+def _sgd_decay(data, grad, lr, rate):
+    for i in prange(data.size):
+        g = grad[i] + data[i] * rate
+        grad[i] = g
+        data[i] -= g * lr
+
+
+@kernel("void(A, A, A, S, S, S)")
+def _momentum_sgd_decay(data, grad, v, lr, momentum, rate):
+    for i in prange(data.size):
+        g = grad[i] + data[i] * rate
+        grad[i] = g
+        vi = v[i] * momentum - g * lr
+        v[i] = vi
+        data[i] += vi
+
+
+@kernel("void(A, A, A, A, S, S, S, S, S)")
+def _adam_decay(data, grad, m, v, alpha_t, one_minus_beta1, one_minus_beta2, eps, rate):
+    for i in prange(data.size):
+        g = grad[i] + data[i] * rate
+        grad[i] = g
+        mi = m[i] + (g - m[i]) * one_minus_beta1
+        vi = v[i] + (g * g - v[i]) * one_minus_beta2
+        m[i] = mi
+        v[i] = vi
+        data[i] -= mi / (numpy.sqrt(vi) + eps) * alpha_t
+
+
 @kernel("void(A, A, S)")
 def _weight_decay(grad, data, rate):
     for i in prange(data.size):
         grad[i] += data[i] * rate
 
 
+# Each update below takes the weight decay the optimizer folded into it (``group.decay``, see
+# ``Optimizer.update_packed``): ``grad += rate * param`` in the same pass, before the rule.
+
 def sgd(group, lr) -> None:
     """``param -= lr * grad`` over the packed buffer."""
-    _sgd(group.data, group.grad, group.data.dtype.type(lr))
+    t = group.data.dtype.type
+    if group.decay is not None:
+        return _sgd_decay(group.data, group.grad, t(lr), t(group.decay))
+    _sgd(group.data, group.grad, t(lr))
 
 
 def momentum_sgd(group, lr, momentum) -> None:
     """``v = momentum * v - lr * grad; param += v``, one pass."""
     t = group.data.dtype.type
+    if group.decay is not None:
+        return _momentum_sgd_decay(group.data, group.grad, group.state["v"], t(lr), t(momentum), t(group.decay))
     _momentum_sgd(group.data, group.grad, group.state["v"], t(lr), t(momentum))
 
 
 def adam(group, alpha_t, beta1, beta2, eps) -> None:
     """Adam with the bias-corrected step ``alpha_t`` (Chainer's formulation), one pass."""
     t = group.data.dtype.type
-    _adam(group.data, group.grad, group.state["m"], group.state["v"], t(alpha_t), t(1.0 - beta1), t(1.0 - beta2),
-          t(eps))
+    args = (group.data, group.grad, group.state["m"], group.state["v"], t(alpha_t), t(1.0 - beta1), t(1.0 - beta2),
+            t(eps))
+    if group.decay is not None:
+        return _adam_decay(*args, t(group.decay))
+    _adam(*args)
 
 
 def weight_decay(group, rate) -> None:

@@ -28,6 +28,8 @@ class Adam(Optimizer):
 
     state_names = ("m", "v")
 
+    folds_decay = True  # the compiled update applies a last WeightDecay in its own pass
+
     def __init__(self, alpha=0.001, beta1=0.9, beta2=0.999, eps=1e-8):
         super().__init__(
             alpha=check_hyper("Adam", "alpha", alpha, 0.0, low_open=True),

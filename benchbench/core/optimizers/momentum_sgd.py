@@ -19,6 +19,8 @@ class MomentumSGD(Optimizer):
 
     state_names = ("v",)
 
+    folds_decay = True  # the compiled update applies a last WeightDecay in its own pass
+
     def __init__(self, lr=0.01, momentum=0.9):
         super().__init__(
             lr=check_hyper("MomentumSGD", "lr", lr, 0.0, low_open=True),

@@ -90,6 +90,7 @@ class PackedGroup:
         self.state = {}
         self.views = []
         self.missing = []  # (lo, hi) of the parameters whose gradient was None at the last gather
+        self.decay = None  # a WeightDecay rate the compiled update applies in its own pass (update_packed)
         for p, lo, hi in zip(self.params, self.offsets, self.offsets[1:]):
             self.data[lo:hi] = p.array.reshape(-1)
             view = self.data[lo:hi].reshape(p.array.shape)
@@ -348,9 +349,12 @@ class Optimizer:
         hooks = list(self._hooks.values())
         self._current = groups
         try:
-            for hook in hooks:
-                if getattr(hook, "timing", "pre") == "pre":
-                    hook(self)
+            pre = [h for h in hooks if getattr(h, "timing", "pre") == "pre"]
+            folded = self._folded_decay(pre, groups)
+            for hook in pre[:-1] if folded is not None else pre:
+                hook(self)
+            for g in groups:
+                g.decay = folded
             for g in groups:
                 with backend.get_device_from_array(g.data).scope():
                     held = g.hold_missing() if g.missing else None
@@ -362,6 +366,22 @@ class Optimizer:
                     hook(self)
         finally:
             self._current = None
+
+    # Set by an optimizer class whose compiled CPU update takes ``group.decay`` in its own pass (read
+    # on the class itself: a subclass that overrides the update does not inherit the promise).
+    folds_decay = False
+
+    def _folded_decay(self, pre, groups):
+        """The rate of a WeightDecay that runs last among the pre-hooks, when the compiled update
+        applies it in the same pass (the result is the same bits as the hook, then the update)."""
+        from ..kernels import cpu_compiled
+        from .hooks import WeightDecay
+
+        if not (type(self).__dict__.get("folds_decay") and pre and type(pre[-1]) is WeightDecay):
+            return None
+        if not all(cpu_compiled.usable(g.data, g.grad) for g in groups):
+            return None
+        return pre[-1].rate
 
     def update_group(self, group):  # pragma: no cover - abstract
         raise NotImplementedError

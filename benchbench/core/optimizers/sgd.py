@@ -16,6 +16,8 @@ class SGD(Optimizer):
         >>> opt = SGD(lr=0.01).setup(model)
     """
 
+    folds_decay = True  # the compiled update applies a last WeightDecay in its own pass
+
     def __init__(self, lr=0.01):
         super().__init__(lr=check_hyper("SGD", "lr", lr, 0.0, low_open=True))
 

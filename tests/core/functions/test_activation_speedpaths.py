@@ -8,6 +8,8 @@ from benchbench.core import Variable, backend
 from benchbench.core import functions as F
 from benchbench.core.gradient_check import check_backward
 
+pytestmark = pytest.mark.usefixtures("cpu_kernels")  # the compiled CPU kernels and the numpy path
+
 
 def _ref(x):
     x = numpy.asarray(x, numpy.float64)
@@ -70,6 +72,7 @@ def test_sigmoid_gradient_in_float64(xp, shape):
 
 @pytest.mark.parametrize("name", ["sigmoid", "relu"])
 @pytest.mark.parametrize("threshold", [0, 1 << 40])
+@pytest.mark.parametrize("cpu_kernels", ["numpy"], indirect=True)  # the numpy path's threaded pieces
 def test_threaded_pieces_give_the_bits_of_one_pass(monkeypatch, name, threshold):
     """sigmoid and relu split over threads (every size, or never) match the one-pass formulas bit for bit,
     extremes and a NaN included; non-contiguous inputs take one pass."""

@@ -6,6 +6,8 @@ from benchbench.core import Variable, backend
 from benchbench.core import functions as F
 from benchbench.core.gradient_check import check_backward
 
+pytestmark = pytest.mark.usefixtures("cpu_kernels")  # the compiled CPU kernels and the numpy path
+
 
 def _np(a):
     return backend.as_numpy(a)

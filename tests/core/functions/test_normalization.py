@@ -6,6 +6,8 @@ from benchbench.core import functions as F
 from benchbench.core.config import no_backprop_mode
 from benchbench.core.gradient_check import check_backward
 
+pytestmark = pytest.mark.usefixtures("cpu_kernels")  # the compiled CPU kernels and the numpy path
+
 
 def _rand(xp, *shape, seed=0, loc=0.0, scale=1.0):
     rng = numpy.random.default_rng(seed)

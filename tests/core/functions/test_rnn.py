@@ -6,6 +6,8 @@ from benchbench.core import Variable, backend
 from benchbench.core.functions.rnn import lstm, lstm_sequence
 from benchbench.core.gradient_check import check_backward
 
+pytestmark = pytest.mark.usefixtures("cpu_kernels")  # the compiled CPU kernels and the numpy path
+
 
 def _sigmoid(x):
     return 1.0 / (1.0 + numpy.exp(-x))

@@ -7,6 +7,8 @@ from benchbench.core import functions as F
 from benchbench.core.functions.rnn import lstm, lstm_sequence
 from benchbench.core.gradient_check import check_backward
 
+pytestmark = pytest.mark.usefixtures("cpu_kernels")  # the compiled CPU kernels and the numpy path
+
 
 def _inputs(rng, t, n, i, h, bias=True, dtype=numpy.float64, scale=0.5):
     arrs = [rng.standard_normal((t, n, i)), rng.standard_normal((n, h)), rng.standard_normal((n, h)),

@@ -49,6 +49,8 @@ def test_prepare_compiles_every_kernel_and_matches_the_blas_threads():
     # ready for float32: a call with the workload's arrays compiles nothing more
     for d, templates in cpu_compiled._kernels:
         assert len(d.signatures) >= len(templates)
+    cpu_compiled.start_threads()
+    assert cpu_compiled._state["numba"].threading_layer() == record["layer"]
     a = numpy.zeros(5, numpy.float32)
     assert cpu_compiled.usable(a) and not cpu_compiled.usable(a[::2]) and not cpu_compiled.usable(a.astype(numpy.float16))
 
@@ -57,16 +59,15 @@ _CHILD = r"""
 import json, os, sys, time
 import numpy
 from benchbench.core.kernels import cpu_compiled
+cpu_compiled.FAMILIES[:] = ["cpu_activation"]  # a few kernels: enough to race, cheap to compile
 record = cpu_compiled.prepare()
-from benchbench.core.kernels import cpu_update
-a = numpy.ones(100_003, numpy.float32); g = numpy.full_like(a, 2.0)
-cpu_update._sgd(a, g, numpy.float32(0.5))
-assert float(a.sum()) == 0.0, a.sum()
+from benchbench.core.kernels import cpu_activation
+y = numpy.ones(100_003, numpy.float32); g = numpy.full_like(y, 2.0)
+assert float(cpu_activation.relu_grad(y, g).sum()) == 2.0 * y.size
 pid = os.fork()
 if pid == 0:  # a child of a parent that ran a parallel region runs one
-    b = numpy.ones(100_003, numpy.float32)
-    cpu_update._sgd(b, g, numpy.float32(0.25))
-    os._exit(0 if float(b.sum()) == 0.5 * b.size else 1)
+    gx = cpu_activation.tanh_grad(y * 0.5, g)
+    os._exit(0 if float(gx.sum()) == 1.5 * y.size else 1)
 _, status = os.waitpid(pid, 0)
 print(json.dumps({"record": record, "child": os.waitstatus_to_exitcode(status)}))
 """
@@ -101,3 +102,7 @@ def test_two_processes_fill_an_empty_cache_at_once_and_a_forked_child_runs_a_ker
                             "import benchbench.core.optimizers; print('numba' in sys.modules)"],
                            env=env, capture_output=True, text=True, timeout=120)
     assert plain.stdout.strip() == "False", plain.stderr
+    broken = subprocess.run([sys.executable, "-c", "import sys; sys.modules['numba'] = None; "
+                             "from benchbench.core.kernels import cpu_compiled; print(cpu_compiled.prepare())"],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert "{'path': 'numpy', 'reason': 'numba did not import (ModuleNotFoundError" in broken.stdout, broken.stderr

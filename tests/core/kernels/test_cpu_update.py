@@ -19,7 +19,7 @@ class Odd(Chain):
             p.array = p.array.astype(dtype)
 
 
-def _train(path, make, dtype, decay):
+def _train(path, make, dtype, decay, clip_after=False):
     numpy.random.seed(0)
     model = Odd(dtype)
     rng = numpy.random.default_rng(5)
@@ -30,12 +30,15 @@ def _train(path, make, dtype, decay):
     opt.setup(model)
     if decay:
         opt.add_hook(hooks.WeightDecay(1e-3))
+    if clip_after:  # a pre-hook after the decay: the decay cannot be folded into the update
+        opt.add_hook(hooks.GradientHardClipping(-0.5, 0.5))
     with cpu_compiled.using(path):
         for step in range(4):
             for i, p in enumerate(model.params()):
                 p.grad = None if (i == 1 and step == 2) else rng.standard_normal(p.shape).astype(dtype)
             opt.update()
-    return [p.array.copy() for p in model.params()], init
+    grads = [g.grad.copy() for g in opt.packed_groups()]  # with the decay added, on both paths
+    return [p.array.copy() for p in model.params()] + grads, init
 
 
 @pytest.mark.parametrize("make", [lambda: optimizers.SGD(lr=0.1), lambda: optimizers.MomentumSGD(lr=0.05, momentum=0.9),
@@ -52,6 +55,26 @@ def test_compiled_updates_equal_the_numpy_path(make, dtype, decay):
         numpy.testing.assert_array_equal(g, w)  # same operations in the same order: the same bits
     # and the updates moved the parameters at all (a kernel that did nothing would fail here)
     assert not numpy.array_equal(got[0], init[0])
+
+
+@pytest.mark.parametrize("clip_after", [False, True])
+def test_a_last_weight_decay_is_folded_into_the_update_pass(monkeypatch, clip_after):
+    """WeightDecay last among the pre-hooks runs inside the compiled update (one pass); another
+    pre-hook after it keeps it a hook of its own. Either way the bits are the numpy path's."""
+    if not cpu_compiled.active():
+        pytest.skip("compiled kernels are off")
+    from benchbench.core.kernels import cpu_update
+
+    calls = []
+    for name in ("_momentum_sgd_decay", "_weight_decay", "_momentum_sgd"):
+        real = getattr(cpu_update, name)
+        monkeypatch.setattr(cpu_update, name, lambda *a, _r=real, _n=name: calls.append(_n) or _r(*a))
+    make = lambda: optimizers.MomentumSGD(lr=0.05, momentum=0.9)  # noqa: E731
+    got, _ = _train("compiled", make, numpy.float32, True, clip_after)
+    assert calls == (["_weight_decay", "_momentum_sgd"] if clip_after else ["_momentum_sgd_decay"]) * 4
+    want, _ = _train("numpy", make, numpy.float32, True, clip_after)
+    for g, w in zip(got, want):
+        numpy.testing.assert_array_equal(g, w)
 
 
 def test_the_compiled_kernels_run_in_the_update(monkeypatch):

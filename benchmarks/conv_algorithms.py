@@ -1,9 +1,11 @@
-"""Per convolution layer: benchbench's im2col, its Winograd F(2x2, 3x3), its default, and PyTorch.
+"""Per convolution layer: benchbench's im2col, Winograd F(2x2, 3x3), direct kernels, its default, and PyTorch.
 
 Each convolution shape of ResNet-18 (batch 64) and of CNN/MNIST and LeNet5 (batch 100) runs
 forward + backward (input and weight gradients, the input's only where the workload needs it)
 with the convolution algorithm (``BENCHBENCH_CONV_ALGORITHM``'s setting) at ``im2col``, at ``winograd``
-(3x3 stride-1 layers only) and at ``auto`` (what training uses by default), and with PyTorch when it is installed, in alternating
+(3x3 stride-1 layers only), at ``direct`` (stride-1 layers, with the compiled CPU kernels on), at
+``auto`` (what training uses by default), at ``auto`` with the compiled kernels off (``numpy``:
+``BENCHBENCH_CPU_KERNELS=numpy``), and with PyTorch when it is installed, in alternating
 rounds in one process so that machine noise hits all alike, with a pause before each call so that
 no library's idle threads still spin beside the next one. Printed per shape: the median ms of
 each, achieved GFLOP/s (3 GEMM-equivalents of the layer's FLOPs: forward, input and weight
@@ -26,7 +28,7 @@ from pathlib import Path
 import numpy
 
 from benchbench.core.config import using_config
-from benchbench.core.kernels import conv_algorithm
+from benchbench.core.kernels import conv_algorithm, cpu_compiled
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conv_chunks_ab import layer_step  # noqa: E402  (the same layer, timed the same way)
@@ -42,6 +44,7 @@ SHAPES = {
     "resnet18 stage3 3x3 256": (64, 256, 256, 8, 3, 1, 1, True, 3),
     "resnet18 stage4 3x3/2 256->512": (64, 256, 512, 8, 3, 2, 1, True, 1),
     "resnet18 stage4 3x3 512": (64, 512, 512, 4, 3, 1, 1, True, 3),
+    "cnn_mnist conv1 5x5 1->32": (100, 1, 32, 28, 5, 1, 0, False, 1),
     "cnn_mnist conv2 5x5 32->64": (100, 32, 64, 23, 5, 1, 0, True, 1),
     "lenet5 conv1 5x5 3->6": (100, 3, 6, 32, 5, 1, 0, False, 1),
     "lenet5 conv2 5x5 6->16": (100, 6, 16, 14, 5, 1, 0, True, 1),
@@ -75,11 +78,16 @@ def torch_step(torch, n, c, o, h, k, stride, pad, need_x, seed=0):
     return run
 
 
-def _with_algorithm(fn, algorithm):
-    """``fn`` run with the convolution algorithm set (whatever BENCHBENCH_CONV_ALGORITHM says)."""
+def _with_algorithm(fn, algorithm, kernels=None):
+    """``fn`` run with the convolution algorithm set (whatever BENCHBENCH_CONV_ALGORITHM says), and
+    the CPU kernel path (``compiled`` or ``numpy``) when ``kernels`` is given."""
     def run():
         with using_config("conv_algorithm", algorithm):
-            fn()
+            if kernels is None:
+                fn()
+            else:
+                with cpu_compiled.using(kernels):
+                    fn()
 
     return run
 
@@ -91,7 +99,12 @@ def variants(shape, torch=None):
     out = {"im2col": _with_algorithm(step, "im2col")}
     if conv_algorithm.winograd_applies(k, k, (stride, stride), (pad, pad), (1, 1)):
         out["winograd"] = _with_algorithm(step, "winograd")
+    compiled = cpu_compiled.active()
+    if compiled and stride == 1 and pad < k:
+        out["direct"] = _with_algorithm(step, "direct")
     out["auto"] = _with_algorithm(step, "auto")
+    if compiled:
+        out["numpy"] = _with_algorithm(step, "auto", "numpy")
     if torch is not None:
         out["torch"] = torch_step(torch, n, c, o, h, k, stride, pad, need_x)
     return out

@@ -21,7 +21,7 @@ _DEFAULTS = {"train": True, "enable_backprop": True, "deterministic": False, "co
 # process, at its first use, and validated then (``check_switches`` reads them all, so a command
 # can refuse a bad value before it runs anything). The README lists every ``BENCHBENCH_*`` switch.
 SWITCHES = {
-    "BENCHBENCH_CONV_ALGORITHM": ("auto", ("auto", "im2col", "winograd")),
+    "BENCHBENCH_CONV_ALGORITHM": ("auto", ("auto", "im2col", "winograd", "direct")),
     "BENCHBENCH_CPU_KERNELS": ("compiled", ("compiled", "numpy")),
 }
 _read: dict[str, str] = {}

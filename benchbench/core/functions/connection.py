@@ -16,7 +16,8 @@ larger ones are built again from the retained input, and very large ones a few s
 time, each GEMM writing (or, for ``gW``, adding) its chunk's part (see ``_conv_chunks``).
 A stride-1 ``gx`` whose full convolution would be larger is a GEMM on ``gy`` widened to the
 padded row width, then ``kh*kw`` contiguous adds. 3x3 stride-1 layers with many channels run
-as Winograd F(2x2, 3x3) on the CPU instead. The geometry, the passes and the choice of
+as Winograd F(2x2, 3x3) on the CPU instead, and thin stride-1 layers (a few channels in or out) as
+direct compiled kernels that build no columns (``cpu_conv``). The geometry, the passes and the choice of
 algorithm live in ``core/kernels`` (``conv_geometry``, ``im2col``, ``winograd``, ``conv_algorithm``).
 """
 from __future__ import annotations
@@ -28,7 +29,7 @@ from ..function import Function
 from ..kernels import buffers as _buffers
 from ..kernels import im2col as im2col_passes
 from ..kernels import winograd
-from ..kernels.conv_algorithm import use_winograd
+from ..kernels.conv_algorithm import use_direct, use_winograd
 from ..kernels.conv_chunks import column_capacity, holds_columns, sample_chunks
 from ..kernels.conv_geometry import cnhw, col2im, conv_outsize, im2col, nchw, pair, padded, release_padded, work
 from ._checks import check_float
@@ -212,6 +213,7 @@ class Convolution2DFunction(Function):
         self.col = None
         self.fused = False
         self.winograd = False
+        self.direct = False
 
     def _geometry(self, x, W):
         n, c, h, w = x.shape
@@ -230,6 +232,11 @@ class Convolution2DFunction(Function):
         self.winograd = use_winograd(xp, c, o, kh, kw, (self.sy, self.sx), (self.ph, self.pw), (self.dy, self.dx))
         if self.winograd:
             return (winograd.forward(xp, x, W, xs[2] if len(xs) == 3 else None, (self.ph, self.pw), oh, ow),)
+        self.direct = use_direct(xs, c, o, kh, kw, (self.sy, self.sx), (self.ph, self.pw), (self.dy, self.dx))
+        if self.direct:
+            from ..kernels import cpu_conv
+
+            return (cpu_conv.direct_forward(x, W, xs[2] if len(xs) == 3 else None, (self.ph, self.pw), oh, ow),)
         self.fused = kernels.fusable(*xs) and len({a.dtype for a in xs}) == 1
         if self.fused:
             return (self._forward_fused(xp, xs, kh, kw, oh, ow),)
@@ -281,6 +288,10 @@ class Convolution2DFunction(Function):
         need = self.needs_input_grad
         if self.winograd:
             return winograd.backward(xp, xs, gys[0], (self.ph, self.pw), oh, ow, self.needs_input_grad)
+        if self.direct:
+            from ..kernels import cpu_conv
+
+            return cpu_conv.direct_backward(xs, gys[0], (self.ph, self.pw), need)
         if self.fused:
             return self._backward_fused(xp, xs, gys[0], kh, kw, oh, ow)
         gy_cnhw = cnhw(xp, gys[0])

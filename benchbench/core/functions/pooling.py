@@ -6,7 +6,10 @@ vectorised operations whatever the stride, overlapping windows (ksize 2,
 stride 1) included. Max pooling records, per output, the index of the first
 maximum in its window (an int8/int16 array); its backward adds ``gy`` where
 that index equals the offset, one strided slice per offset: no ``add.at``, no
-fancy-index scatter, no loop over elements.
+fancy-index scatter, no loop over elements. With the compiled CPU kernels on
+(``BENCHBENCH_CPU_KERNELS``), stride-1 max pooling (overlapping windows, where those passes are
+many) runs instead as one compiled pass each way over the planes (``kernels.cpu_pooling``), with
+the same first-maximum rule.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import numpy
 from .. import kernels
 from ..function import Function
 from ..kernels import buffers as _buffers
+from ..kernels import cpu_compiled
 from ._checks import check_float
 from ..kernels.conv_geometry import conv_outsize as _conv_outsize, pair as _pair, padded as _padded
 from ..kernels.conv_geometry import release_padded as _release_padded, window as _window
@@ -61,6 +65,12 @@ class MaxPooling2D(Function):
 
             y, idx = cuda_pooling.max_forward(xp, x, self.geometry)
             self.indices = ("fused", idx) if self.needs_input_grad[0] else None
+            return (y,)
+        if self.geometry[2:4] == (1, 1) and cpu_compiled.usable(x):
+            from ..kernels import cpu_pooling
+
+            y, idx = cpu_pooling.max_forward(x, self.geometry)
+            self.indices = ("compiled", idx) if self.needs_input_grad[0] else None
             return (y,)
         kh, kw, sy, sx, ph, pw, oh, ow = self.geometry
         xpad = _padded(xp, x, ph, pw, oh, ow, kh, kw, sy, sx, fill=-numpy.inf)
@@ -177,6 +187,12 @@ class MaxPooling2D(Function):
     def backward(self, xp, xs, gys):
         x = xs[0]
         gy = gys[0]
+        if isinstance(self.indices, tuple) and self.indices[0] == "compiled":
+            from ..kernels import cpu_pooling
+
+            idx, self.indices = self.indices[1], None
+            g = numpy.ascontiguousarray(gy, dtype=x.dtype)
+            return (cpu_pooling.max_backward(g, idx, x.shape, self.geometry),)
         if isinstance(self.indices, tuple):  # the forward ran the fused kernel
             from ..kernels import cuda_pooling
 

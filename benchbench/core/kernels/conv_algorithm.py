@@ -1,4 +1,5 @@
-"""Which algorithm a convolution runs: im2col + GEMM, or Winograd F(2x2, 3x3), decided in one place.
+"""Which algorithm a convolution runs: im2col + GEMM, Winograd F(2x2, 3x3), or a direct compiled
+convolution (``cpu_conv``), decided in one place.
 
 The choice comes from ``config.conv_algorithm`` when a block sets it (``using_config``), else from
 the ``BENCHBENCH_CONV_ALGORITHM`` switch, read once per process (``config.switch``).
@@ -9,20 +10,22 @@ import numpy
 
 from ..config import SWITCHES, config, switch
 
-__all__ = ["CONV_ALGORITHM_ENV", "CONV_ALGORITHMS", "WINOGRAD_MIN_CHANNELS", "conv_algorithm", "winograd_applies",
-           "use_winograd"]
+__all__ = ["CONV_ALGORITHM_ENV", "CONV_ALGORITHMS", "WINOGRAD_MIN_CHANNELS", "DIRECT_MAX_CHANNELS", "conv_algorithm",
+           "winograd_applies", "use_winograd", "direct_applies", "use_direct"]
 
 CONV_ALGORITHM_ENV = "BENCHBENCH_CONV_ALGORITHM"
 CONV_ALGORITHMS = SWITCHES[CONV_ALGORITHM_ENV][1]
 # With fewer channels than this (in or out), Winograd's transforms cost more than its GEMMs save.
 WINOGRAD_MIN_CHANNELS = 128
+# With at most this many channels in or out, the GEMM is thin and the direct kernel is faster.
+DIRECT_MAX_CHANNELS = 8
 
 
 def conv_algorithm() -> str:
-    """``auto``, ``im2col`` or ``winograd``: the block's setting, else ``BENCHBENCH_CONV_ALGORITHM``.
+    """``auto``, ``im2col``, ``winograd`` or ``direct``: the block's setting, else ``BENCHBENCH_CONV_ALGORITHM``.
 
     Raises:
-        ValueError: the variable holds something else than ``auto``, ``im2col`` or ``winograd``.
+        ValueError: the variable holds another value.
     """
     return config.conv_algorithm or switch(CONV_ALGORITHM_ENV)
 
@@ -47,8 +50,35 @@ def use_winograd(xp, c, o, kh, kw, stride, pad, dilate):
     algorithm does.
     """
     choice = conv_algorithm()
-    if choice == "im2col" or not winograd_applies(kh, kw, stride, pad, dilate):
+    if choice in ("im2col", "direct") or not winograd_applies(kh, kw, stride, pad, dilate):
         return False
     if choice == "winograd":
         return True
     return xp is numpy and min(c, o) >= WINOGRAD_MIN_CHANNELS
+
+
+def direct_applies(arrays, kh, kw, stride, pad, dilate):
+    """Whether the direct compiled kernels (``cpu_conv``) can compute this convolution: the compiled
+    CPU kernels are on (``BENCHBENCH_CPU_KERNELS``), the arrays are C-contiguous numpy arrays of one
+    float dtype, stride 1, no dilation, and padding below the kernel size."""
+    from . import cpu_compiled
+
+    return (tuple(stride) == (1, 1) and tuple(dilate) == (1, 1) and pad[0] < kh and pad[1] < kw
+            and len({a.dtype for a in arrays}) == 1 and cpu_compiled.usable(*arrays))
+
+
+def use_direct(arrays, c, o, kh, kw, stride, pad, dilate):
+    """Whether a convolution runs as the direct compiled kernels rather than im2col + GEMM (or Winograd).
+
+    By default (``auto``) where it applies (:func:`direct_applies`) and the GEMM would be thin: at
+    most :data:`DIRECT_MAX_CHANNELS` channels in or out (LeNet5's 3->6 and 6->16, CNN/MNIST's 1->32,
+    ResNet's 3->64 stem). There the im2col columns are 9-25 times the input and cost more to write
+    and read than the multiplications, which the direct kernel does from a sample's planes in
+    cache (``benchmarks/conv_algorithms.py``: LeNet5's 3->6 about 4x faster than im2col). With 32
+    channels in and 64 out im2col's GEMM is faster. ``BENCHBENCH_CONV_ALGORITHM=direct`` forces it
+    wherever it applies; ``im2col`` and ``winograd`` turn it off.
+    """
+    choice = conv_algorithm()
+    if choice in ("im2col", "winograd") or not direct_applies(arrays, kh, kw, stride, pad, dilate):
+        return False
+    return choice == "direct" or min(c, o) <= DIRECT_MAX_CHANNELS

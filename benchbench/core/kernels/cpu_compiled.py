@@ -43,7 +43,7 @@ from ..config import switch
 
 SWITCH = "BENCHBENCH_CPU_KERNELS"
 # The kernel families, imported (and their kernels compiled) by ``prepare``.
-FAMILIES = ["cpu_update", "cpu_normalization", "cpu_loss", "cpu_rnn", "cpu_activation"]
+FAMILIES = ["cpu_update", "cpu_normalization", "cpu_loss", "cpu_rnn", "cpu_activation", "cpu_conv", "cpu_pooling"]
 
 _state = {"active": None, "numba": None, "error": None, "layer": None, "pid": None, "threads": None}
 _kernels: list = []  # (dispatcher, signature templates), in definition order
@@ -142,19 +142,21 @@ def _numba():
     return _state["numba"]
 
 
-def kernel(*signatures: str, parallel: bool = True):
+def kernel(*signatures: str, parallel: bool = True, fastmath=False):
     """Decorator: ``fn`` compiled by numba, with its signatures for :func:`prepare`.
 
     Each signature is a template in which ``A`` stands for a C-contiguous 1-d array of the kernel's
     dtype, ``A2``/``A3``/``A4`` for 2/3/4-d ones, ``S`` for a scalar of that dtype (callers pass
     ``dtype.type(x)``: the arithmetic rounds as numpy's does with a Python float), ``D`` for a
     float64, ``I`` for an int64 and ``T`` for a C-contiguous 1-d int64 array, e.g. ``"void(A, A, S)"``. Call only from a family module, which is imported when :func:`active`.
+    ``fastmath`` (numba's flags, e.g. ``{"reassoc"}``) only for a kernel whose sums may change order
+    (a convolution's weight gradient: the dot products vectorise only then).
     """
     numba = _numba()
     assert numba is not None, "a kernel family was imported without numba"
 
     def wrap(fn):
-        d = numba.njit(parallel=parallel, cache=True, fastmath=False, error_model="numpy", nogil=True)(fn)
+        d = numba.njit(parallel=parallel, cache=True, fastmath=fastmath, error_model="numpy", nogil=True)(fn)
         _kernels.append((d, signatures))
         return d
 

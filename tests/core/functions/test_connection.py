@@ -1,8 +1,11 @@
 import numpy
 import pytest
 
+from benchbench.core.config import using_config
+
 from benchbench.core import Variable, backend
 from benchbench.core import functions as F
+from benchbench.core.config import using_config
 from benchbench.core.gradient_check import check_backward
 
 
@@ -109,8 +112,16 @@ CONV_CASES = [
 ]
 
 
+@pytest.fixture(params=["auto", "im2col"])
+def conv_path(request):
+    """The default algorithm (thin stride-1 layers run as the direct compiled kernels on the CPU)
+    and im2col forced."""
+    with using_config("conv_algorithm", request.param):
+        yield request.param
+
+
 @pytest.mark.parametrize("xs,ws,stride,pad,cover_all,dilate", CONV_CASES)
-def test_convolution_2d_forward_matches_loops(xp, xs, ws, stride, pad, cover_all, dilate):
+def test_convolution_2d_forward_matches_loops(xp, conv_path, xs, ws, stride, pad, cover_all, dilate):
     x, W, b = _rand(xp, *xs), _rand(xp, *ws, seed=1), _rand(xp, ws[0], seed=2)
     y = F.convolution_2d(x, W, b, stride=stride, pad=pad, cover_all=cover_all, dilate=dilate)
     pair = lambda v: v if isinstance(v, tuple) else (v, v)  # noqa: E731
@@ -122,7 +133,7 @@ def test_convolution_2d_forward_matches_loops(xp, xs, ws, stride, pad, cover_all
 
 
 @pytest.mark.parametrize("xs,ws,stride,pad,cover_all,dilate", CONV_CASES)
-def test_convolution_2d_backward(xp, xs, ws, stride, pad, cover_all, dilate):
+def test_convolution_2d_backward(xp, conv_path, xs, ws, stride, pad, cover_all, dilate):
     x, W, b = _rand(xp, *xs), _rand(xp, *ws, seed=1), _rand(xp, ws[0], seed=2)
     check_backward(
         lambda x, W, b: F.convolution_2d(x, W, b, stride=stride, pad=pad, cover_all=cover_all, dilate=dilate),

@@ -12,9 +12,17 @@ from benchbench.core import Variable, backend
 from benchbench.core import functions as F
 from benchbench.core.kernels import conv_chunks as _conv_chunks
 from benchbench.core.functions.connection import Convolution2DFunction
+from benchbench.core.config import using_config
 from benchbench.core.gradient_check import check_backward
 
 from .test_connection import CONV_CASES, _rand, _ref_conv
+
+
+@pytest.fixture(autouse=True)
+def _im2col():
+    """These tests are about im2col's columns: thin layers would otherwise run as direct kernels."""
+    with using_config("conv_algorithm", "im2col"):
+        yield
 
 
 def _pair(v):

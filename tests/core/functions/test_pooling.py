@@ -6,6 +6,20 @@ from benchbench.core import functions as F
 from benchbench.core.gradient_check import check_backward
 
 
+@pytest.fixture(params=["numpy", "numpy, numpy kernels", pytest.param("cupy", marks=pytest.mark.gpu)])
+def xp(request):
+    """The array module under test; on the CPU both kernel paths: the default (compiled, where
+    numba imports) and the numpy array code (``BENCHBENCH_CPU_KERNELS=numpy``)."""
+    if request.param == "cupy":
+        yield backend.cupy
+        return
+    from benchbench.core.kernels import cpu_compiled
+
+    path = "numpy" if "kernels" in request.param or not cpu_compiled.active() else "compiled"
+    with cpu_compiled.using(path):
+        yield numpy
+
+
 def _distinct(xp, *shape, seed=0, dtype=numpy.float32):
     """Values 0.01 apart in random order, so no window has a tie and a 1e-3 step never reorders them."""
     rng = numpy.random.default_rng(seed)

@@ -206,7 +206,7 @@ def test_auto_keeps_im2col_on_gpus(monkeypatch):
 
 def test_unknown_algorithm_is_refused(monkeypatch):
     _setenv(monkeypatch, "fft")
-    with pytest.raises(ValueError, match="BENCHBENCH_CONV_ALGORITHM=fft: must be one of auto, im2col, winograd"):
+    with pytest.raises(ValueError, match="BENCHBENCH_CONV_ALGORITHM=fft: must be one of auto, im2col, winograd, direct"):
         F.convolution_2d(_rand(numpy, 1, 2, 4, 4), _rand(numpy, 2, 2, 3, 3), pad=1)
 
 
@@ -218,4 +218,4 @@ def test_cli_refuses_an_unknown_algorithm_in_one_line(monkeypatch, capsys, tmp_p
     _setenv(monkeypatch, "fft")
     assert cli.main(verb) == 2
     err = capsys.readouterr().err
-    assert err.strip() == "benchbench: error: BENCHBENCH_CONV_ALGORITHM=fft: must be one of auto, im2col, winograd"
+    assert err.strip() == "benchbench: error: BENCHBENCH_CONV_ALGORITHM=fft: must be one of auto, im2col, winograd, direct"

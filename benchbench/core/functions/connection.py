@@ -27,6 +27,7 @@ import numpy
 from .. import kernels
 from ..function import Function
 from ..kernels import buffers as _buffers
+from ..kernels import cpu_compiled
 from ..kernels import im2col as im2col_passes
 from ..kernels import winograd
 from ..kernels.conv_algorithm import use_direct, use_winograd
@@ -330,8 +331,13 @@ class Convolution2DFunction(Function):
                 for lo, hi in chunks:
                     gcol = work(xp, (c * kh * kw, (hi - lo) * m), gy.dtype, cap)
                     xp.matmul(W.reshape(o, -1).T, gy[:, lo * m:hi * m], out=gcol)
-                    col2im(xp, gcol, c, hi - lo, kh, kw, oh, ow, self.sy, self.sx, hp, wp, self.dy, self.dx,
-                            out=gx_cnhw[:, lo:hi])
+                    if xp is numpy and kh * kw > 1 and cpu_compiled.usable(gx_cnhw, gcol):  # 1x1: one strided add
+                        from ..kernels import cpu_col2im
+
+                        cpu_col2im.col2im(gcol, gx_cnhw, lo, kh, kw, oh, ow, self.sy, self.sx, self.dy, self.dx)
+                    else:
+                        col2im(xp, gcol, c, hi - lo, kh, kw, oh, ow, self.sy, self.sx, hp, wp, self.dy, self.dx,
+                                out=gx_cnhw[:, lo:hi])
                     _buffers.release(xp, gcol)
                 gx = nchw(xp, gx_cnhw[:, :, self.ph:self.ph + h, self.pw:self.pw + w])
             _buffers.release(xp, gx_cnhw)

@@ -4,7 +4,10 @@ padded row width followed by contiguous adds) and the weight gradient with its c
 from the input a few samples at a time (see ``conv_chunks``)."""
 from __future__ import annotations
 
+import numpy
+
 from . import buffers as _buffers
+from . import cpu_compiled
 from .conv_chunks import column_capacity, sample_chunks
 from .conv_geometry import conv_outsize, im2col, padded, release_padded, work
 
@@ -27,13 +30,21 @@ def input_grad_by_wide_col2im(xp, gy, W, x_shape, oh, ow, pad):
     wide[..., ow:] = 0
     _buffers.copy(xp, wide[..., :ow], gy.reshape(o, n, oh, ow))
     gx = _buffers.acquire(xp, (c, n, hp, wp), gy.dtype)
-    gx.fill(0)
+    compiled = xp is numpy and cpu_compiled.usable(gx)
+    if not compiled:
+        gx.fill(0)
     span = oh * wp
     chunks = sample_chunks(xp, n, c * kh * kw * span * gy.itemsize)
     cap = column_capacity(xp, chunks, c * kh * kw * span, gy.itemsize)
     for lo, hi in chunks:
         gcol = work(xp, (c * kh * kw, (hi - lo) * span), gy.dtype, cap)
         xp.matmul(W.reshape(o, -1).T, wide[:, lo:hi].reshape(o, -1), out=gcol)
+        if compiled:  # every plane zeroed and summed in cache, the planes over the threads
+            from . import cpu_col2im
+
+            cpu_col2im.wide_col2im(gcol, gx, lo, kh, kw, wp, span)
+            _buffers.release(xp, gcol)
+            continue
         g = gcol.reshape(c, kh, kw, hi - lo, span)
         target = gx[:, lo:hi].reshape(c, hi - lo, hp * wp)
         for i in range(kh):

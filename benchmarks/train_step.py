@@ -39,6 +39,7 @@ import sys
 import time
 from pathlib import Path
 
+import benchbench  # noqa: F401 - before numpy: it sets OpenBLAS's thread timeout, read when OpenBLAS loads
 import numpy
 
 # key: (label, workload spec, target ratio benchbench / PyTorch, default steps)
@@ -284,6 +285,7 @@ def machine_info():
         "numpy": numpy.__version__,
         "blas": blas,
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "OPENBLAS_THREAD_TIMEOUT": os.environ.get("OPENBLAS_THREAD_TIMEOUT"),
         "cpu_count": os.cpu_count(),
         "loadavg_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
@@ -406,7 +408,8 @@ def format_report(result):
                      "(no page faults from fresh arrays; both frameworks, one process)")
     elif a:
         lines.append(f"host allocator: as it was ({a.get('reason')})")
-    lines.append(f"OPENBLAS_CORETYPE: {m['OPENBLAS_CORETYPE'] or 'not set'}; CPUs: {m['cpu_count']}; "
+    lines.append(f"OPENBLAS_CORETYPE: {m['OPENBLAS_CORETYPE'] or 'not set'}; "
+                 f"OPENBLAS_THREAD_TIMEOUT: {m.get('OPENBLAS_THREAD_TIMEOUT') or 'not set'}; CPUs: {m['cpu_count']}; "
                  f"load average at start {_load(m['loadavg_start'])}, at end {_load(m.get('loadavg_end'))}")
     if "torch" in m:
         t = m["torch"]

@@ -30,7 +30,7 @@ from ..kernels import buffers as _buffers
 from ..kernels import cpu_compiled
 from ..kernels import im2col as im2col_passes
 from ..kernels import winograd
-from ..kernels.conv_algorithm import use_direct, use_winograd
+from ..kernels.conv_algorithm import use_direct, use_direct_forward, use_winograd
 from ..kernels.conv_chunks import column_capacity, holds_columns, sample_chunks
 from ..kernels.conv_geometry import cnhw, col2im, conv_outsize, im2col, nchw, pair, padded, release_padded, work
 from ._checks import check_float
@@ -236,6 +236,10 @@ class Convolution2DFunction(Function):
         self.direct = use_direct(xs, c, o, kh, kw, (self.sy, self.sx), (self.ph, self.pw), (self.dy, self.dx))
         if self.direct:
             from ..kernels import cpu_conv
+
+            return (cpu_conv.direct_forward(x, W, xs[2] if len(xs) == 3 else None, (self.ph, self.pw), oh, ow),)
+        if use_direct_forward(xs, c, o, kh, kw, (self.sy, self.sx), (self.ph, self.pw), (self.dy, self.dx)):
+            from ..kernels import cpu_conv  # backward: im2col's below (self.col None: columns rebuilt)
 
             return (cpu_conv.direct_forward(x, W, xs[2] if len(xs) == 3 else None, (self.ph, self.pw), oh, ow),)
         self.fused = kernels.fusable(*xs) and len({a.dtype for a in xs}) == 1

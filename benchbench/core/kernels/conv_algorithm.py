@@ -11,7 +11,8 @@ import numpy
 from ..config import SWITCHES, config, switch
 
 __all__ = ["CONV_ALGORITHM_ENV", "CONV_ALGORITHMS", "WINOGRAD_MIN_CHANNELS", "DIRECT_MAX_CHANNELS", "conv_algorithm",
-           "winograd_applies", "use_winograd", "direct_applies", "use_direct"]
+           "winograd_applies", "use_winograd", "direct_applies", "use_direct",
+           "DIRECT_FORWARD_MAX_CHANNELS", "use_direct_forward"]
 
 CONV_ALGORITHM_ENV = "BENCHBENCH_CONV_ALGORITHM"
 CONV_ALGORITHMS = SWITCHES[CONV_ALGORITHM_ENV][1]
@@ -19,6 +20,8 @@ CONV_ALGORITHMS = SWITCHES[CONV_ALGORITHM_ENV][1]
 WINOGRAD_MIN_CHANNELS = 128
 # With at most this many channels in or out, the GEMM is thin and the direct kernel is faster.
 DIRECT_MAX_CHANNELS = 8
+# With at most this many channels in and out, the direct kernel's forward beats im2col's (its backward does not).
+DIRECT_FORWARD_MAX_CHANNELS = 64
 
 
 def conv_algorithm() -> str:
@@ -82,3 +85,19 @@ def use_direct(arrays, c, o, kh, kw, stride, pad, dilate):
     if choice in ("im2col", "winograd") or not direct_applies(arrays, kh, kw, stride, pad, dilate):
         return False
     return choice == "direct" or min(c, o) <= DIRECT_MAX_CHANNELS
+
+
+def use_direct_forward(arrays, c, o, kh, kw, stride, pad, dilate):
+    """Whether a convolution that :func:`use_direct` leaves to im2col runs its forward pass as the
+    direct kernel all the same (its backward stays im2col's, which rebuilds the columns it needs).
+
+    By default (``auto``) where the direct kernels apply and both channel counts are at most
+    :data:`DIRECT_FORWARD_MAX_CHANNELS` (ResNet's 64-channel stage, CNN/MNIST's 32->64): the
+    forward then writes no columns, and at these widths the direct kernel's multiply-adds from a
+    sample's planes in cache take less time than im2col's column copy and GEMM, at 1 thread and at
+    2; the direct backward does not (its weight gradient's dot products are slower than the GEMM).
+    Any other ``BENCHBENCH_CONV_ALGORITHM`` turns it off.
+    """
+    return (conv_algorithm() == "auto" and max(c, o) <= DIRECT_FORWARD_MAX_CHANNELS
+            and direct_applies(arrays, kh, kw, stride, pad, dilate))
+

@@ -68,6 +68,27 @@ def test_direct_matches_im2col_in_float32(case, calls):
         numpy.testing.assert_allclose(g, r, rtol=1e-5, atol=2e-5 * numpy.abs(r).max())
 
 
+@pytest.mark.parametrize("c, o, k, pad, bias", [(16, 24, 3, (1, 1), False), (9, 12, 5, (2, 1), True)])
+def test_direct_forward_with_im2col_backward_up_to_64_channels(c, o, k, pad, bias, calls):
+    """Above the thin-layer bound and up to 64 channels, auto runs the direct forward and im2col's
+    backward; the results are im2col's to float32 rounding, float64 gradients included."""
+    x, W = _rand((3, c, 9, 8), 1), _rand((o, c, k, k), 2)
+    b = _rand((o,), 3) if bias else None
+    want = _conv("numpy", "im2col", x, W, b, pad, True)
+    got = _conv("compiled", "auto", x, W, b, pad, True)
+    assert calls == {"direct_forward": 1}
+    for g, r in zip(got, want):
+        numpy.testing.assert_allclose(g, r, rtol=1e-5, atol=2e-5 * numpy.abs(r).max())
+    _conv("compiled", "im2col", x, W, b, pad, True)
+    assert calls == {"direct_forward": 1}
+    x64, W64 = _rand((2, c, 6, 5), 4, numpy.float64), _rand((o, c, k, k), 5, numpy.float64)
+    gy = _rand(F.convolution_2d(Variable(x64), Variable(W64), pad=pad).shape, 6, numpy.float64)
+    with cpu_compiled.using("compiled"), using_config("conv_algorithm", "auto"):
+        check_backward(lambda a, w: F.convolution_2d(a, w, pad=pad), (x64, W64), gy, atol=1e-6, rtol=1e-5)
+    assert calls["direct_forward"] > 1 and "direct_backward" not in calls
+    assert not conv_algorithm.use_direct_forward((x,), 65, 64, k, k, (1, 1), pad, (1, 1))
+
+
 @pytest.mark.parametrize("case", [CASES[1], CASES[3]])
 def test_direct_gradients_in_float64(case, calls):
     n, c, o, h, w, k, pad = case[:7]

@@ -66,7 +66,9 @@ class MaxPooling2D(Function):
             y, idx = cuda_pooling.max_forward(xp, x, self.geometry)
             self.indices = ("fused", idx) if self.needs_input_grad[0] else None
             return (y,)
-        if self.geometry[2:4] == (1, 1) and cpu_compiled.usable(x):
+        kh, kw, sy, sx, ph, pw, oh, ow = self.geometry
+        tiled = (kh, kw) == (sy, sx) and ph == pw == 0 and (oh, ow) == (x.shape[2] // kh, x.shape[3] // kw)
+        if ((sy, sx) == (1, 1) or tiled) and cpu_compiled.usable(x):
             from ..kernels import cpu_pooling
 
             y, idx = cpu_pooling.max_forward(x, self.geometry)

@@ -143,9 +143,10 @@ def _pool(path, fn, x, **kw):
     return y.array, xv.grad
 
 
-POOLS = [  # stride 1: the compiled path
+POOLS = [  # stride 1, and windows that tile the plane: the compiled path
     dict(ksize=2, stride=1), dict(ksize=3, stride=1, pad=1), dict(ksize=(3, 2), stride=1, pad=(1, 0)),
     dict(ksize=2, stride=1, cover_all=False), dict(ksize=3, stride=1, pad=2),
+    dict(ksize=2, cover_all=False), dict(ksize=(3, 2), cover_all=False),  # a row (and rows) left over
 ]
 
 
@@ -168,7 +169,8 @@ def test_max_pooling_matches_numpy(kw, calls):
 
 @pytest.mark.parametrize("geometry", [(2, 2, 2, 2, 0, 0), (3, 3, 2, 2, 1, 1), (3, 2, 2, 3, 1, 0), (3, 3, 3, 3, 2, 2)])
 def test_the_max_kernels_at_other_strides(geometry):
-    """Strided pooling keeps the numpy path (fewer passes there), but the kernels compute it too."""
+    """Strided pooling whose windows overlap or are padded keeps the numpy path (fewer passes there),
+    but the kernels compute it too."""
     from benchbench.core.functions.pooling import _pool_args
     from benchbench.core.kernels import cpu_pooling
 
@@ -186,7 +188,8 @@ def test_the_max_kernels_at_other_strides(geometry):
 def test_strided_and_average_pooling_keep_the_numpy_path(calls):
     x = _rand((2, 3, 8, 8), 3)
     with cpu_compiled.using("compiled"):
-        F.max_pooling_2d(x, 2)
+        F.max_pooling_2d(x, 3, stride=2)
+        F.max_pooling_2d(x, 2, pad=1)
         F.average_pooling_2d(x, 2, stride=1)
     assert calls == {}
 

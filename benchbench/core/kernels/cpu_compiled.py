@@ -73,7 +73,7 @@ def using(path: str):
         raise RuntimeError(f"cpu_compiled.using: numba did not import ({_state['error']})")
     old = _state["active"]
     _state["active"] = path == "compiled"
-    if path == "compiled" and _state["pid"] != os.getpid():
+    if path == "compiled" and _state["pid"] is None:
         sync_threads()
     try:
         yield
@@ -89,7 +89,7 @@ def usable(*arrays) -> bool:
     for a in arrays:
         if type(a) is not numpy.ndarray or a.dtype not in _FLOATS or not a.flags.c_contiguous:
             return False
-    if _state["pid"] != os.getpid():
+    if _state["pid"] is None:  # first use in this process, or after a fork
         sync_threads()
     return True
 
@@ -183,6 +183,14 @@ def signature(template: str, dtype) -> str:
                  ("T", "int64[::1]")):
         out = out.replace(k, v)
     return out
+
+
+def _forked():
+    """In a forked child: set the threads again at the next kernel (the child's BLAS limit may differ)."""
+    _state["pid"] = None
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def sync_threads() -> int:

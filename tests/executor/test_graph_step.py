@@ -219,3 +219,32 @@ def test_host_counters_advance_with_each_replay_as_with_each_eager_step():
     eager, graph = train(False), train(True)
     assert graph[0] and graph[1] == eager[1] == 5  # BatchNorm's N: host-side, advanced after each replay
     assert numpy.array_equal(graph[2], eager[2])
+
+
+@pytest.mark.simgpu
+def test_a_slow_device_shows_in_the_gpu_step_time_not_in_the_host_launch(monkeypatch):
+    # Known truth: every simulated kernel takes a set 10 ms of device time. A replayed step's
+    # kernels are then at least 10 x 10 ms of device work (the MLP's step has more than 10 kernels),
+    # which the synchronised step time must show and the host's launch of the graph must not.
+    delay_s = 10e-3
+    wl, params = registry.resolve("mlp_mnist:small", registry.discover(bounded=False))
+    core.seed(0)
+    dev = backend.Device("gpu:0")
+    with dev.scope():
+        st = build_step(wl, params, dev, "float32")
+        ds = wl.load_data("synthetic", seed=0, n_train=8, n_val=1)
+        it = BatchIterator(ds.train, 4, shuffle=True, seed=0, repeat=True)
+        g = GraphStep(st, None, None, "on")
+        g(it.next, dev)
+        g(it.next, dev)  # the capture step
+        assert g.record["used"], g.record["reason"]
+        monkeypatch.setenv("BENCHBENCH_SIM_LAUNCH_DELAY_US", str(delay_s * 1e6))
+        spans = []
+        for _ in range(2):
+            with backend.synced_timer(dev) as span:
+                g(it.next, dev)
+            spans.append(span.seconds)
+    assert len(g.launch_s) == 3  # the capture step's checked replay, then one per step
+    for step_s, launch_s in zip(spans, g.launch_s[1:]):
+        assert step_s >= 10 * delay_s
+        assert launch_s < step_s - 5 * delay_s  # the launch returned long before the device finished

@@ -102,6 +102,24 @@ def blas_threads() -> int:
     return max(1, int(text)) if text.isdigit() else 1
 
 
+@contextlib.contextmanager
+def blas_limit(threads: int):
+    """The CPU BLAS library at ``threads`` threads for the block, then at its limit before (nothing
+    changes where no BLAS library is found). The limit is the whole process's: for code whose own
+    threads each run single-threaded GEMMs (``cpu_winograd``)."""
+    blas_threads()  # finds this process's controller
+    lib = _blas["controller"]
+    if lib is None:
+        yield
+        return
+    before = int(lib.num_threads)
+    lib.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        lib.set_num_threads(before)
+
+
 def gpu_simulated() -> bool:
     """True when ``cupy`` is the simulated CUDA machine of ``tests/simgpu`` (no figure is a GPU's)."""
     return cupy is not None and bool(getattr(cupy, "_benchbench_simulated", False))

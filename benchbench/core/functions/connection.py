@@ -230,7 +230,8 @@ class Convolution2DFunction(Function):
         x, W = xs[0], xs[1]
         n, c, h, w, o, kh, kw, oh, ow = self._geometry(x, W)
         # chosen once: backward follows forward's algorithm whatever the environment says meanwhile
-        self.winograd = use_winograd(xp, c, o, kh, kw, (self.sy, self.sx), (self.ph, self.pw), (self.dy, self.dx))
+        self.winograd = use_winograd(xp, c, o, kh, kw, (self.sy, self.sx), (self.ph, self.pw), (self.dy, self.dx),
+                                     arrays=xs)
         if self.winograd:
             return (winograd.forward(xp, x, W, xs[2] if len(xs) == 3 else None, (self.ph, self.pw), oh, ow),)
         self.direct = use_direct(xs, c, o, kh, kw, (self.sy, self.sx), (self.ph, self.pw), (self.dy, self.dx))

@@ -126,7 +126,8 @@ def copy_threads():
     return max(1, min(backend.blas_threads(), os.cpu_count() or 1))
 
 
-def _thread_pool():
+def thread_pool():
+    """This process's pool of worker threads (made again in a forked child)."""
     from concurrent.futures import ThreadPoolExecutor
 
     pid = os.getpid()
@@ -148,7 +149,7 @@ def split_run(fn, extent, nbytes, min_bytes=None):
         fn(0, extent)
         return
     bounds = [extent * k // threads for k in range(threads + 1)]
-    pool = _thread_pool()
+    pool = thread_pool()
     futures = [pool.submit(fn, bounds[k], bounds[k + 1]) for k in range(1, threads)]
     try:
         fn(bounds[0], bounds[1])

@@ -12,12 +12,14 @@ from ..config import SWITCHES, config, switch
 
 __all__ = ["CONV_ALGORITHM_ENV", "CONV_ALGORITHMS", "WINOGRAD_MIN_CHANNELS", "DIRECT_MAX_CHANNELS", "conv_algorithm",
            "winograd_applies", "use_winograd", "direct_applies", "use_direct",
-           "DIRECT_FORWARD_MAX_CHANNELS", "use_direct_forward"]
+           "DIRECT_FORWARD_MAX_CHANNELS", "use_direct_forward", "WINOGRAD_MIN_CHANNELS_COMPILED"]
 
 CONV_ALGORITHM_ENV = "BENCHBENCH_CONV_ALGORITHM"
 CONV_ALGORITHMS = SWITCHES[CONV_ALGORITHM_ENV][1]
 # With fewer channels than this (in or out), Winograd's transforms cost more than its GEMMs save.
 WINOGRAD_MIN_CHANNELS = 128
+# The same bound for the compiled transforms (``cpu_winograd``), which pay off from 64 channels.
+WINOGRAD_MIN_CHANNELS_COMPILED = 64
 # With at most this many channels in or out, the GEMM is thin and the direct kernel is faster.
 DIRECT_MAX_CHANNELS = 8
 # With at most this many channels in and out, the direct kernel's forward beats im2col's (its backward does not).
@@ -39,7 +41,7 @@ def winograd_applies(kh, kw, stride, pad, dilate):
     return (kh, kw) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilate) == (1, 1) and max(pad) <= 2
 
 
-def use_winograd(xp, c, o, kh, kw, stride, pad, dilate):
+def use_winograd(xp, c, o, kh, kw, stride, pad, dilate, arrays=()):
     """Whether a convolution of this shape runs as Winograd F(2x2, 3x3) rather than im2col + GEMM.
 
     Winograd applies to 3x3 kernels with stride 1, no dilation and padding of at most 2 (so the
@@ -47,7 +49,11 @@ def use_winograd(xp, c, o, kh, kw, stride, pad, dilate):
     both channel counts are at least :data:`WINOGRAD_MIN_CHANNELS`: its transforms cost time in
     proportion to the channels, its GEMMs save in proportion to their product, and with 64
     channels on 32x32 maps it is slower than im2col (with 128 on 16x16 it takes about 0.6 of the
-    time; ``benchmarks/conv_algorithms.py``). cupy keeps im2col (one large GEMM per pass) until
+    time; ``benchmarks/conv_algorithms.py``). Where the compiled CPU kernels take the layer's
+    ``arrays`` (``winograd.compiled``), each transform is one compiled pass from and to NCHW
+    (``cpu_winograd``) and the bound is :data:`WINOGRAD_MIN_CHANNELS_COMPILED`: at ResNet-18's
+    64-channel stage (32x32 maps, batch 64) forward and backward take about 0.6 of the time of
+    the direct forward with im2col's backward. cupy keeps im2col (one large GEMM per pass) until
     Winograd has been timed on a real GPU. ``BENCHBENCH_CONV_ALGORITHM`` (``im2col``,
     ``winograd``) overrides the choice for comparisons; ``winograd`` still applies only where the
     algorithm does.
@@ -57,7 +63,12 @@ def use_winograd(xp, c, o, kh, kw, stride, pad, dilate):
         return False
     if choice == "winograd":
         return True
-    return xp is numpy and min(c, o) >= WINOGRAD_MIN_CHANNELS
+    if xp is not numpy:
+        return False
+    from . import winograd
+
+    bound = WINOGRAD_MIN_CHANNELS_COMPILED if arrays and winograd.compiled(xp, arrays) else WINOGRAD_MIN_CHANNELS
+    return min(c, o) >= bound
 
 
 def direct_applies(arrays, kh, kw, stride, pad, dilate):
@@ -92,7 +103,8 @@ def use_direct_forward(arrays, c, o, kh, kw, stride, pad, dilate):
     direct kernel all the same (its backward stays im2col's, which rebuilds the columns it needs).
 
     By default (``auto``) where the direct kernels apply and both channel counts are at most
-    :data:`DIRECT_FORWARD_MAX_CHANNELS` (ResNet's 64-channel stage, CNN/MNIST's 32->64): the
+    :data:`DIRECT_FORWARD_MAX_CHANNELS` (CNN/MNIST's 5x5 32->64; ResNet's 3x3 64-channel stage runs
+    as Winograd, which :func:`use_winograd` decides first): the
     forward then writes no columns, and at these widths the direct kernel's multiply-adds from a
     sample's planes in cache take less time than im2col's column copy and GEMM, at 1 thread and at
     2; the direct backward does not (its weight gradient's dot products are slower than the GEMM).

@@ -24,6 +24,10 @@ Backward uses the same pieces:
 - the filter gradient follows from ``M = V @ U^T``: ``dU[xi] = Z[xi]^T @ V[xi]`` with
   ``Z = A gy A^T`` per output tile, and ``dg = G^T dU G``.
 
+On the CPU with the compiled kernels on, :func:`forward` and :func:`backward` hand the layer to
+``cpu_winograd`` (F(4x4, 3x3), each transform one compiled pass from and to NCHW); this module's
+numpy passes are the numpy path and cupy's.
+
 Rounding: the transforms add at most four terms with coefficients +-1 and +-1/2, so float32
 results differ from im2col's by a few units in the last place of the largest term.
 """
@@ -35,7 +39,7 @@ from . import buffers as _buffers
 from .conv_chunks import column_capacity, sample_chunks
 from .conv_geometry import carve
 
-__all__ = ["tiles", "filter_transform", "filter_grad", "to_hwnc", "input_transform", "output_transform",
+__all__ = ["compiled", "tiles", "filter_transform", "filter_grad", "to_hwnc", "input_transform", "output_transform",
            "output_grad_transform", "multiply", "weight_product"]
 
 # G, the filter transform; U = G g G^T for each 3x3 filter g
@@ -252,8 +256,20 @@ def padded_hwnc(xp, x, pad, oh, ow):
     size = (max(h + 2 * pad[0], 2 * th + 2), max(w + 2 * pad[1], 2 * tw + 2))
     return to_hwnc(xp, x, pad, size)
 
+def compiled(xp, arrays) -> bool:
+    """Whether the compiled transforms (``cpu_winograd``) run this convolution: numpy arrays the
+    compiled CPU kernels take (``cpu_compiled.usable``), all of one dtype."""
+    from . import cpu_compiled
+
+    return xp is numpy and len({a.dtype for a in arrays}) == 1 and cpu_compiled.usable(*arrays)
+
+
 def forward(xp, x, W, b, pad, oh, ow):
     """The (N, O, oh, ow) output of a 3x3 stride-1 convolution of ``x`` padded by ``pad``, as Winograd."""
+    if compiled(xp, (x, W) if b is None else (x, W, b)):
+        from . import cpu_winograd
+
+        return cpu_winograd.forward(x, W, b, pad, oh, ow)
     n, c = x.shape[:2]
     o = W.shape[0]
     out = xp.empty((n, o, oh, ow), dtype=x.dtype)
@@ -266,6 +282,10 @@ def forward(xp, x, W, b, pad, oh, ow):
 
 def backward(xp, xs, gy, pad, oh, ow, need):
     """``(gx, gW[, gb])`` of :func:`forward` for the output gradient ``gy`` (``need``: which inputs want one)."""
+    if compiled(xp, xs):
+        from . import cpu_winograd
+
+        return cpu_winograd.backward(xs, gy, pad, oh, ow, need)
     x, W = xs[0], xs[1]
     n, c, h, w = x.shape
     o = W.shape[0]

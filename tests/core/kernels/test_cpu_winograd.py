@@ -1,0 +1,188 @@
+"""The compiled Winograd convolutions (``cpu_winograd``): F(2x2, 3x3) and F(4x4, 3x3) against a float64
+im2col reference on odd sizes, pads and rectangles, the transforms against their matrices, float64
+gradients through ``F.convolution_2d``, the chunk and worker split, the BLAS limit they run under,
+and which layers ``auto`` sends them."""
+import numpy
+import pytest
+
+from benchbench.core import Variable, backend
+from benchbench.core import functions as F
+from benchbench.core.config import using_config
+from benchbench.core.gradient_check import check_backward
+from benchbench.core.kernels import conv_algorithm, cpu_compiled
+
+pytestmark = pytest.mark.skipif(not cpu_compiled.active() and cpu_compiled.numba_error() is not None,
+                                reason="numba did not import")
+
+
+@pytest.fixture
+def cw():
+    with cpu_compiled.using("compiled"):
+        from benchbench.core.kernels import cpu_winograd
+
+        yield cpu_winograd
+
+
+def _rand(shape, seed, dtype=numpy.float64):
+    return numpy.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def _reference(x, W, b, pad, gy):
+    """y, gx, gW, gb in float64 by im2col on the numpy path."""
+    xv, Wv, bv = (Variable(a.astype(numpy.float64), requires_grad=True) for a in (x, W, b))
+    with cpu_compiled.using("numpy"), using_config("conv_algorithm", "im2col"):
+        y = F.convolution_2d(xv, Wv, bv, pad=pad)
+        y.grad = gy.astype(numpy.float64)
+        y.backward()
+    return y.array, xv.grad, Wv.grad, bv.grad
+
+
+# (n, c, o, h, w, pad): odd and even outputs, rectangles, every padding the kernels take, a plane
+# smaller than one 4x4 tile, channel counts that are not a multiple of the copies' block of 8
+CASES = [
+    (3, 5, 7, 9, 11, (1, 1)),
+    (2, 4, 6, 8, 8, (0, 0)),
+    (2, 3, 5, 7, 6, (2, 1)),
+    (1, 2, 3, 3, 4, (1, 2)),
+    (4, 9, 10, 10, 5, (2, 2)),
+    (2, 17, 16, 6, 6, (1, 1)),
+]
+# worst error relative to the largest reference value: float32 rounding through the transforms
+TOLERANCE = {("float32", 2): 3e-6, ("float32", 4): 4e-5, ("float64", 2): 1e-13, ("float64", 4): 1e-12}
+
+
+@pytest.mark.parametrize("m", [2, 4])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", CASES)
+def test_forward_and_backward_match_im2col(cw, case, dtype, m):
+    n, c, o, h, w, pad = case
+    x, W, b = _rand((n, c, h, w), 1, dtype), _rand((o, c, 3, 3), 2, dtype), _rand((o,), 3, dtype)
+    oh, ow = h + 2 * pad[0] - 2, w + 2 * pad[1] - 2
+    gy = _rand((n, o, oh, ow), 4, dtype)
+    want = _reference(x, W, b, pad, gy)
+    y = cw.forward(x, W, b, pad, oh, ow, m)
+    gx, gW, gb = cw.backward((x, W, b), gy, pad, oh, ow, (True, True, True), m)
+    for got, ref in zip((y, gx, gW, gb), want):
+        assert got.dtype == numpy.dtype(dtype) and got.shape == ref.shape
+        assert numpy.abs(got - ref).max() <= TOLERANCE[dtype, m] * numpy.abs(ref).max()
+
+
+def test_gradients_not_asked_for_are_none(cw):
+    x, W = _rand((2, 3, 6, 6), 1), _rand((4, 3, 3, 3), 2)
+    gy = _rand((2, 4, 6, 6), 3)
+    gx, gW = cw.backward((x, W), gy, (1, 1), 6, 6, (False, True))
+    assert gx is None and gW.shape == W.shape
+    gx, gW = cw.backward((x, W), gy, (1, 1), 6, 6, (True, False))
+    assert gW is None and gx.shape == x.shape
+
+
+@pytest.mark.parametrize("m", [2, 4])
+def test_transforms_against_their_matrices(cw, m):
+    """V = B^T d B per tile, Z = A g A^T per tile and Y = A^T M A, computed here with numpy's einsum."""
+    BT, G, AT = (v.astype(numpy.float64) for v in cw.matrices(m, numpy.float64))
+    a = m + 2
+    n, c, h, w, pad = 2, 3, 7, 5, (1, 1)
+    x = _rand((n, c, h, w), 5)
+    oh, ow = h, w
+    th, tw = cw.tiles(oh, ow, m)
+    V = cw.input_tiles(x, 0, n, pad, th, tw, m)
+    xp = numpy.zeros((n, c, m * th + 2, m * tw + 2))
+    xp[:, :, 1:1 + h, 1:1 + w] = x
+    for s in range(n):
+        for ty in range(th):
+            for tx in range(tw):
+                d = xp[s, :, m * ty:m * ty + a, m * tx:m * tx + a]  # (c, a, a)
+                want = numpy.einsum("ij,cjk,lk->ilc", BT, d, BT).reshape(a * a, c)
+                numpy.testing.assert_allclose(V[:, (s * th + ty) * tw + tx], want, rtol=1e-13, atol=1e-13)
+    gy = _rand((n, 4, oh, ow), 6)
+    Z = cw.grad_tiles(gy, 0, n, th, tw, m)
+    gp = numpy.zeros((n, 4, m * th, m * tw))
+    gp[:, :, :oh, :ow] = gy
+    M = _rand((a * a, n * th * tw, 4), 7)
+    out = numpy.empty((n, 4, oh, ow))
+    cw.output_tiles(M, numpy.zeros(4), out, 0, th, tw, m)
+    for s in range(n):
+        for ty in range(th):
+            for tx in range(tw):
+                t = (s * th + ty) * tw + tx
+                g = gp[s, :, m * ty:m * ty + m, m * tx:m * tx + m]
+                want = numpy.einsum("ji,ojk,kl->ilo", AT, g, AT).reshape(a * a, 4)
+                numpy.testing.assert_allclose(Z[:, t], want, rtol=1e-13, atol=1e-13)
+                y = numpy.einsum("ij,jko,lk->oil", AT, M[:, t].reshape(a, a, 4), AT)
+                r, q = min(m, oh - m * ty), min(m, ow - m * tx)
+                numpy.testing.assert_allclose(out[s, :, m * ty:m * ty + r, m * tx:m * tx + q], y[:, :r, :q],
+                                              rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("pad", [0, 1, 2])
+def test_float64_gradients_through_the_function(cw, pad, monkeypatch):
+    calls = []
+    forward = cw.forward
+    monkeypatch.setattr(cw, "forward", lambda *a, **k: calls.append(1) or forward(*a, **k))
+    x, W, b = _rand((2, 3, 6, 5), 1), _rand((4, 3, 3, 3), 2), _rand((4,), 3)
+    with using_config("conv_algorithm", "winograd"):
+        check_backward(lambda x, W, b: F.convolution_2d(x, W, b, pad=pad), (x, W, b))
+    assert calls  # the compiled path ran
+
+
+def test_chunks_and_workers_give_the_one_chunk_result(cw, monkeypatch):
+    """A chunk per sample over two workers gives what one chunk on one worker gives (float64: to rounding)."""
+    x, W, b = _rand((5, 6, 9, 7), 1), _rand((8, 6, 3, 3), 2), _rand((8,), 3)
+    gy = _rand((5, 8, 9, 7), 4)
+
+    def run():
+        return (cw.forward(x, W, b, (1, 1), 9, 7),) + cw.backward((x, W, b), gy, (1, 1), 9, 7, (True, True, True))
+
+    monkeypatch.setattr(cw, "_workers", lambda n: 1)
+    whole = run()
+    monkeypatch.setattr(cw, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(cw, "_workers", lambda n: min(2, n))
+    assert cw._chunks(5, 100, 8, 2) == [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)]
+    assert cw._chunks(5, 100, 8, 2) != cw._chunks(4, 100, 8, 2)
+    split = run()
+    for got, want in zip(split, whole):
+        numpy.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
+
+
+def test_chunk_counts_are_a_multiple_of_the_workers_where_the_batch_allows(cw, monkeypatch):
+    monkeypatch.setattr(cw, "CHUNK_BYTES", 3 * 100)
+    assert len(cw._chunks(64, 100, 1, 2)) == 22  # 22 of about three samples, not 21 and an idle worker
+    assert len(cw._chunks(3, 100, 1, 4)) == 3  # never more chunks than samples
+    chunks = cw._chunks(64, 100, 1, 2)
+    assert chunks[0][0] == 0 and chunks[-1][1] == 64 and all(a[1] == b[0] for a, b in zip(chunks, chunks[1:]))
+
+
+def test_workers_run_with_the_blas_library_at_one_thread_and_restore_it(cw, monkeypatch):
+    seen = []
+    monkeypatch.setattr(cw, "_workers", lambda n: 2)
+    before = backend.blas_threads()
+
+    def fn(i):
+        seen.append((i, backend.blas_threads()))
+        if i == 1:
+            raise RuntimeError("worker failed")
+        return i
+
+    with pytest.raises(RuntimeError, match="worker failed"):
+        cw._in_parallel(2, fn)
+    assert sorted(seen) == [(0, 1), (1, 1)] or backend._blas["controller"] is None
+    assert backend.blas_threads() == before
+    assert cw._in_parallel(1, lambda i: i * 10) == [0]
+
+
+def test_auto_takes_the_compiled_winograd_from_64_channels(cw, monkeypatch):
+    x, W = _rand((1, 64, 6, 6), 1, "float32"), _rand((64, 64, 3, 3), 2, "float32")
+    assert conv_algorithm.use_winograd(numpy, 64, 64, 3, 3, (1, 1), (1, 1), (1, 1), arrays=(x, W))
+    assert not conv_algorithm.use_winograd(numpy, 32, 64, 3, 3, (1, 1), (1, 1), (1, 1), arrays=(x, W))
+    # without arrays the compiled kernels take (or on the numpy path), the numpy transforms' bound holds
+    assert not conv_algorithm.use_winograd(numpy, 64, 64, 3, 3, (1, 1), (1, 1), (1, 1))
+    assert not conv_algorithm.use_winograd(numpy, 64, 64, 3, 3, (1, 1), (1, 1), (1, 1),
+                                           arrays=(x, W.astype(numpy.float64)))
+    with cpu_compiled.using("numpy"):
+        assert not conv_algorithm.use_winograd(numpy, 64, 64, 3, 3, (1, 1), (1, 1), (1, 1), arrays=(x, W))
+    calls = []
+    forward = cw.forward
+    monkeypatch.setattr(cw, "forward", lambda *a, **k: calls.append(1) or forward(*a, **k))
+    with using_config("conv_algorithm", "auto"):
+        F.convolution_2d(Variable(x), Variable(W), pad=1)
+    assert calls == [1]

@@ -97,7 +97,7 @@ def variants(shape, torch=None):
     n, c, o, h, k, stride, pad, need_x = shape[:8]
     step = layer_step(n, c, o, h, k, stride, pad, need_x)
     out = {"im2col": _with_algorithm(step, "im2col")}
-    if conv_algorithm.winograd_applies(k, k, (stride, stride), (pad, pad), (1, 1)):
+    if conv_algorithm.winograd_applies(k, k, (stride, stride), (pad, pad), (1, 1), compiled=cpu_compiled.active()):
         out["winograd"] = _with_algorithm(step, "winograd")
     compiled = cpu_compiled.active()
     if compiled and stride == 1 and pad < k:

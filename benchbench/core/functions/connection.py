@@ -233,7 +233,9 @@ class Convolution2DFunction(Function):
         self.winograd = use_winograd(xp, c, o, kh, kw, (self.sy, self.sx), (self.ph, self.pw), (self.dy, self.dx),
                                      arrays=xs)
         if self.winograd:
-            return (winograd.forward(xp, x, W, xs[2] if len(xs) == 3 else None, (self.ph, self.pw), oh, ow),)
+            self.winograd = "compiled" if winograd.compiled_applies(xp, xs) else "numpy"  # backward takes the same path
+            return (winograd.forward(xp, x, W, xs[2] if len(xs) == 3 else None, (self.ph, self.pw), oh, ow,
+                                     compiled=self.winograd == "compiled"),)
         self.direct = use_direct(xs, c, o, kh, kw, (self.sy, self.sx), (self.ph, self.pw), (self.dy, self.dx))
         if self.direct:
             from ..kernels import cpu_conv
@@ -293,7 +295,8 @@ class Convolution2DFunction(Function):
         n, c, h, w, o, kh, kw, oh, ow = self._geometry(x, W)
         need = self.needs_input_grad
         if self.winograd:
-            return winograd.backward(xp, xs, gys[0], (self.ph, self.pw), oh, ow, self.needs_input_grad)
+            return winograd.backward(xp, xs, gys[0], (self.ph, self.pw), oh, ow, self.needs_input_grad,
+                                     compiled=self.winograd == "compiled")
         if self.direct:
             from ..kernels import cpu_conv
 

@@ -18,8 +18,9 @@ CONV_ALGORITHM_ENV = "BENCHBENCH_CONV_ALGORITHM"
 CONV_ALGORITHMS = SWITCHES[CONV_ALGORITHM_ENV][1]
 # With fewer channels than this (in or out), Winograd's transforms cost more than its GEMMs save.
 WINOGRAD_MIN_CHANNELS = 128
-# The same bound for the compiled transforms (``cpu_winograd``), which pay off from 64 channels.
-WINOGRAD_MIN_CHANNELS_COMPILED = 64
+# The same bound for the compiled transforms (``cpu_winograd``), by filter size: 3x3 pays off from 64
+# channels, 5x5 (whose im2col is 25 times the input) from 32.
+WINOGRAD_MIN_CHANNELS_COMPILED = {3: 64, 5: 32}
 # With at most this many channels in or out, the GEMM is thin and the direct kernel is faster.
 DIRECT_MAX_CHANNELS = 8
 # With at most this many channels in and out, the direct kernel's forward beats im2col's (its backward does not).
@@ -35,10 +36,13 @@ def conv_algorithm() -> str:
     return config.conv_algorithm or switch(CONV_ALGORITHM_ENV)
 
 
-def winograd_applies(kh, kw, stride, pad, dilate):
-    """Whether Winograd F(2x2, 3x3) can compute a convolution of this geometry (3x3, stride 1,
-    no dilation, padding of at most 2)."""
-    return (kh, kw) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilate) == (1, 1) and max(pad) <= 2
+def winograd_applies(kh, kw, stride, pad, dilate, compiled=False):
+    """Whether Winograd can compute a convolution of this geometry: 3x3 (F(2x2, 3x3) on numpy and
+    cupy), or 3x3 and 5x5 with the ``compiled`` transforms, with stride 1, no dilation and padding
+    below the kernel size (so that the input gradient is again such a convolution)."""
+    sizes = ((3, 3), (5, 5)) if compiled else ((3, 3),)
+    return ((kh, kw) in sizes and tuple(stride) == (1, 1) and tuple(dilate) == (1, 1)
+            and max(pad) <= kh - 1)
 
 
 def use_winograd(xp, c, o, kh, kw, stride, pad, dilate, arrays=()):
@@ -50,25 +54,28 @@ def use_winograd(xp, c, o, kh, kw, stride, pad, dilate, arrays=()):
     proportion to the channels, its GEMMs save in proportion to their product, and with 64
     channels on 32x32 maps it is slower than im2col (with 128 on 16x16 it takes about 0.6 of the
     time; ``benchmarks/conv_algorithms.py``). Where the compiled CPU kernels take the layer's
-    ``arrays`` (``winograd.compiled``), each transform is one compiled pass from and to NCHW
-    (``cpu_winograd``) and the bound is :data:`WINOGRAD_MIN_CHANNELS_COMPILED`: at ResNet-18's
-    64-channel stage (32x32 maps, batch 64) forward and backward take about 0.6 of the time of
-    the direct forward with im2col's backward. cupy keeps im2col (one large GEMM per pass) until
+    ``arrays`` (``winograd.compiled_applies``), each transform is one compiled pass from and to NCHW
+    (``cpu_winograd``, which takes 5x5 filters too) and the bound is
+    :data:`WINOGRAD_MIN_CHANNELS_COMPILED`: at ResNet-18's 64-channel stage (32x32 maps, batch 64)
+    forward and backward take about half the time of the direct forward with im2col's backward, at
+    CNN/MNIST's 5x5 32->64 about a third. cupy keeps im2col (one large GEMM per pass) until
     Winograd has been timed on a real GPU. ``BENCHBENCH_CONV_ALGORITHM`` (``im2col``,
     ``winograd``) overrides the choice for comparisons; ``winograd`` still applies only where the
     algorithm does.
     """
     choice = conv_algorithm()
-    if choice in ("im2col", "direct") or not winograd_applies(kh, kw, stride, pad, dilate):
+    if choice in ("im2col", "direct"):
+        return False
+    from . import winograd
+
+    compiled = bool(arrays) and winograd.compiled_applies(xp, arrays)
+    if not winograd_applies(kh, kw, stride, pad, dilate, compiled):
         return False
     if choice == "winograd":
         return True
     if xp is not numpy:
         return False
-    from . import winograd
-
-    bound = WINOGRAD_MIN_CHANNELS_COMPILED if arrays and winograd.compiled(xp, arrays) else WINOGRAD_MIN_CHANNELS
-    return min(c, o) >= bound
+    return min(c, o) >= (WINOGRAD_MIN_CHANNELS_COMPILED[kh] if compiled else WINOGRAD_MIN_CHANNELS)
 
 
 def direct_applies(arrays, kh, kw, stride, pad, dilate):

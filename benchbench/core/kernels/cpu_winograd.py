@@ -1,15 +1,16 @@
-"""Compiled Winograd convolutions on the CPU, F(4x4, 3x3) by default: each transform one pass, from and to NCHW.
+"""Compiled Winograd convolutions on the CPU, F(4x4, 3x3) and F(4x4, 5x5): each transform one pass, from and to NCHW.
 
-The algorithm is ``winograd``'s (Lavin and Gray 2016), for output tiles of ``m`` x ``m`` (``m``
-= 2 or 4) computed from ``a`` x ``a`` input patches (``a = m + 2``)::
+The algorithm is ``winograd``'s (Lavin and Gray 2016), for output tiles of ``m`` x ``m`` computed
+from ``a`` x ``a`` input patches (``a = m + r - 1`` for r x r filters; the matrices come from
+``winograd_algebra``)::
 
     Y = A^T [ (G g G^T) * (B^T d B) ] A
 
 F(2x2, 3x3) costs 16 multiplications per 4 outputs (2.25 times fewer than im2col), F(4x4, 3x3)
-36 per 16 (4 times fewer), and its transformed arrays are 2.25 times the input instead of 4
-times: less GEMM and less memory. Its coefficients (interpolation points 0, +-1, +-2) make float32
-results differ from im2col's by about 1e-6 of the largest term (F(2x2, 3x3): a few units in the
-last place); the tests hold both to that.
+36 per 16 (4 times fewer) and F(4x4, 5x5) 64 per 16 (6.25 times fewer); the transformed arrays of
+F(4x4, 3x3) are 2.25 times the input instead of 4 times: less GEMM and less memory. Their larger
+coefficients (interpolation points 0, +-1, +-2, +-1/2) make float32 results differ from im2col's
+by about 1e-5 of the largest term (F(2x2, 3x3): about 1e-6); the tests hold them to that.
 
 What the numpy path does in a dozen strided passes over an (H, W, N, C) copy, three compiled
 kernels do here, each in one pass over a chunk of samples:
@@ -31,17 +32,19 @@ element and does not vectorise).
 
 A chunk of samples is transformed, multiplied and transformed back while its arrays are still
 in cache (``CHUNK_BYTES`` of V and M together): at ResNet-18's 64-channel stage a whole batch's
-would be some 150 MB, written to memory and read back twice.
+would be some 150 MB, written to memory and read back twice. The chunks are split between as many
+worker threads as BLAS has (``_in_parallel``), each running the kernels and its GEMMs
+single-threaded, so no core waits on another between a transform and a GEMM.
 
 Backward:
 
 - the input gradient is the forward pass run on the output gradient with the flipped,
-  transposed filters (a full convolution: padding ``2 - pad``);
-- the filter gradient is ``dU[xi] = Z[xi]^T @ V[xi]`` summed over the chunks, then
-  ``dg = G^T dU G``.
+  transposed filters (a full convolution: padding ``r - 1 - pad``);
+- the filter gradient is ``dU[xi] = Z[xi]^T @ V[xi]`` summed over the chunks (each worker its
+  own sum, added at the end in a fixed order), then ``dg = G^T dU G``.
 
-Every sum is in a fixed order (no reassociation, no contraction into fused multiply-adds); the
-coefficients of F(2x2, 3x3) are +-1, so its transforms are the same additions as the numpy path's.
+Every sum is in a fixed order (no reassociation, no contraction into fused multiply-adds), so
+results do not depend on the number of threads beyond the split of the filter gradient's sum.
 """
 from __future__ import annotations
 
@@ -53,37 +56,16 @@ from . import cpu_compiled
 from .. import backend
 from .conv_chunks import sample_chunks
 from .cpu_compiled import kernel
+from .winograd_algebra import TILE, filter_grad, filter_transform, matrices, tile_size, tiles
 
-__all__ = ["CHUNK_BYTES", "TILE", "matrices", "filter_transform", "filter_grad", "forward", "backward",
-           "input_tiles", "output_tiles", "grad_tiles"]
+# TILE, matrices, tiles, filter_transform and filter_grad come from ``winograd_algebra``
+__all__ = ["CHUNK_BYTES", "TILE", "matrices", "tile_size", "tiles", "filter_transform", "filter_grad", "forward",
+           "backward", "input_tiles", "output_tiles", "grad_tiles"]
 
 # Bytes of V and M (or V and Z) per chunk of samples: a few MiB stay in the last-level cache
 # between the transform, the GEMMs and the transform back (at ResNet-18's shapes 8 MiB is a few
 # per cent faster than 2 MiB and than 32 MiB; a whole batch at once is a third slower).
 CHUNK_BYTES = 8 << 20
-# Output tile size m of F(m x m, 3x3) used by default: 4 (2 is the numpy path's).
-TILE = 4
-
-_F23 = (
-    [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],                      # B^T
-    [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]],                         # G
-    [[1, 1, 1, 0], [0, 1, -1, -1]],                                                     # A^T
-)
-_F43 = (
-    [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
-     [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]],
-    [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
-     [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]],
-    [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
-)
-_MATRICES = {2: _F23, 4: _F43}
-
-
-def matrices(m, dtype):
-    """``(B^T, G, A^T)`` of F(m x m, 3x3) as arrays of ``dtype``: (a, a), (a, 3), (m, a)."""
-    return tuple(numpy.array(v, dtype=numpy.float64).astype(dtype) for v in _MATRICES[m])
-
-
 # Channels per block of the transposing copies: a block's values at one position are one short
 # contiguous run on the channels-last side (a stride of C floats per element instead ran into
 # cache-set conflicts: 6x slower at 128 channels on 16x16 planes).
@@ -160,11 +142,10 @@ def _combine(out, at, coefs, row, src, starts, step, length):
             first = False
 
 
-@kernel("void(A4, A3, A4, A2, I, I, I, I, I)", parallel=False)
-def _input(x, V, xt, BT, lo, ph, pw, th, tw):
+@kernel("void(A4, A3, A4, A2, I, I, I, I, I, I)", parallel=False)
+def _input(x, V, xt, BT, lo, ph, pw, th, tw, m):
     k_, hp, wp, c_ = xt.shape
     a = BT.shape[0]
-    m = a - 2
     t = th * tw
     T = V.shape[1]
     Vf = V.reshape(-1)
@@ -239,38 +220,34 @@ def _grad_tiles(gy, Z, gt, AT, lo, th, tw):
                         _combine(Zf, ((i * a + j) * T + base + tx) * o_, A, j, e, m * tx * o_, o_, o_)
 
 
-def tiles(oh, ow, m):
-    """Tile rows and columns covering an (oh, ow) output with m x m tiles."""
-    return -(-oh // m), -(-ow // m)
-
-
-def input_tiles(x, lo, hi, pad, th, tw, m=TILE, out=None, scratch=None):
-    """``V = B^T d B`` of samples ``lo..hi`` of ``x`` (N, C, H, W), zero-padded by ``pad`` = (ph, pw):
-    an (a*a, (hi-lo)*th*tw, C) array (into ``out`` when given). ``scratch``: a flat array of at
-    least ``(hi-lo) * (m*th+2) * (m*tw+2) * C`` elements for the padded planes (else a new one)."""
-    c, a = x.shape[1], m + 2
+def input_tiles(x, lo, hi, pad, th, tw, m, r=3, out=None, scratch=None):
+    """``V = B^T d B`` of samples ``lo..hi`` of ``x`` (N, C, H, W), zero-padded by ``pad`` = (ph, pw),
+    for F(m x m, r x r): an (a*a, (hi-lo)*th*tw, C) array (into ``out`` when given). ``scratch``: a
+    flat array of at least ``(hi-lo) * (m*th+r-1) * (m*tw+r-1) * C`` elements for the padded planes
+    (else a new one)."""
+    c, a = x.shape[1], m + r - 1
     V = numpy.empty((a * a, (hi - lo) * th * tw, c), x.dtype) if out is None else out
-    xt = _scratch(scratch, (hi - lo, m * th + 2, m * tw + 2, c), x.dtype)
-    _input(x, V, xt, matrices(m, x.dtype)[0], lo, pad[0], pad[1], th, tw)
+    xt = _scratch(scratch, (hi - lo, m * th + r - 1, m * tw + r - 1, c), x.dtype)
+    _input(x, V, xt, matrices(m, x.dtype, r)[0], lo, pad[0], pad[1], th, tw, m)
     return V
 
 
-def output_tiles(M, b, out, lo, th, tw, m=TILE, scratch=None):
+def output_tiles(M, b, out, lo, th, tw, m, r=3, scratch=None):
     """``Y = A^T M A`` (+ ``b``) of the (a*a, k*th*tw, O) ``M`` into samples ``lo..lo+k`` of ``out``
     (N, O, oh, ow). ``scratch``: a flat array of at least ``k * m*th * m*tw * O`` elements (else a new one)."""
     k = M.shape[1] // (th * tw)
     yt = _scratch(scratch, (k, m * th, m * tw, out.shape[1]), M.dtype)
-    _output(M, matrices(m, M.dtype)[2], b, out, yt, lo, th, tw)
+    _output(M, matrices(m, M.dtype, r)[2], b, out, yt, lo, th, tw)
 
 
-def grad_tiles(gy, lo, hi, th, tw, m=TILE, out=None, scratch=None):
+def grad_tiles(gy, lo, hi, th, tw, m, r=3, out=None, scratch=None):
     """``Z = A gy A^T`` per m x m tile of samples ``lo..hi`` of ``gy`` (N, O, oh, ow), zero past its
     edges: an (a*a, (hi-lo)*th*tw, O) array (into ``out`` when given). ``scratch``: a flat array of
     at least ``(hi-lo) * m*th * m*tw * O`` elements (else a new one)."""
-    o, a = gy.shape[1], m + 2
+    o, a = gy.shape[1], m + r - 1
     Z = numpy.empty((a * a, (hi - lo) * th * tw, o), gy.dtype) if out is None else out
     gt = _scratch(scratch, (hi - lo, m * th, m * tw, o), gy.dtype)
-    _grad_tiles(gy, Z, gt, matrices(m, gy.dtype)[2], lo, th, tw)
+    _grad_tiles(gy, Z, gt, matrices(m, gy.dtype, r)[2], lo, th, tw)
     return Z
 
 
@@ -279,29 +256,6 @@ def _scratch(flat, shape, dtype):
     if flat is None:
         return numpy.empty(shape, dtype)
     return flat[:int(numpy.prod(shape))].reshape(shape)
-
-
-def _filter_matrix(m, dtype, flip=False):
-    """(9, a*a): row (i, j), column (u, v) holds G[u, i] * G[v, j] (taps reversed when ``flip``)."""
-    G = numpy.array(_MATRICES[m][1], dtype=numpy.float64)
-    a = m + 2
-    K = numpy.einsum("ui,vj->ijuv", G, G).reshape(9, a * a)
-    return numpy.ascontiguousarray(K[::-1] if flip else K, dtype=dtype)
-
-
-def filter_transform(W, m=TILE, flip=False):
-    """``U = G g G^T`` for (O, C, 3, 3) filters: an (a*a, O, C) array (of every filter rotated by
-    180 degrees when ``flip``: the input gradient convolves with those)."""
-    o, c = W.shape[:2]
-    K = _filter_matrix(m, W.dtype, flip)
-    return numpy.matmul(K.T, W.reshape(o * c, 9).T).reshape((m + 2) ** 2, o, c)
-
-
-def filter_grad(dU, m, dtype):
-    """``dg = G^T dU G`` for the (a*a, O, C) gradient of ``U``: the (O, C, 3, 3) filter gradient."""
-    o, c = dU.shape[1:]
-    flat = numpy.matmul(dU.reshape(-1, o * c).T, _filter_matrix(m, dtype).T)  # (O*C, 9)
-    return flat.astype(dtype, copy=False).reshape(o, c, 3, 3)
 
 
 def _chunks(n, per_sample_elems, itemsize, workers):
@@ -345,12 +299,12 @@ def _carve(work, k, t):
     return work.reshape(-1)[:aa * ch * k * t].reshape(aa, k * t, ch)
 
 
-def _conv(x, U, transposed, b, pad, oh, ow, m):
-    """The (N, O, oh, ow) stride-1 3x3 convolution of ``x`` padded by ``pad`` with the transformed
+def _conv(x, U, transposed, b, pad, oh, ow, m, r):
+    """The (N, O, oh, ow) stride-1 r x r convolution of ``x`` padded by ``pad`` with the transformed
     filters ``U``: (a*a, O, C), or (a*a, C, O) used as it lies when ``transposed``."""
     n, c = x.shape[:2]
     o = U.shape[2] if transposed else U.shape[1]
-    a = m + 2
+    a = m + r - 1
     th, tw = tiles(oh, ow, m)
     t = th * tw
     out = numpy.empty((n, o, oh, ow), x.dtype)
@@ -362,29 +316,34 @@ def _conv(x, U, transposed, b, pad, oh, ow, m):
     def run(i):
         V_all, M_all = _work(most, a, t, (c, o), x.dtype)
         # one scratch array per worker for the padded input planes and the output planes
-        scratch = numpy.empty(most * max((m * th + 2) * (m * tw + 2) * c, m * m * t * o), x.dtype)
+        scratch = numpy.empty(most * max((m * th + r - 1) * (m * tw + r - 1) * c, m * m * t * o), x.dtype)
         for lo, hi in chunks[i::workers]:
             V, M = _carve(V_all, hi - lo, t), _carve(M_all, hi - lo, t)
-            input_tiles(x, lo, hi, pad, th, tw, m, out=V, scratch=scratch)
+            input_tiles(x, lo, hi, pad, th, tw, m, r, out=V, scratch=scratch)
             for xi in range(a * a):
                 numpy.matmul(V[xi], U[xi] if transposed else U[xi].T, out=M[xi])
-            output_tiles(M, bias, out, lo, th, tw, m, scratch=scratch)
+            output_tiles(M, bias, out, lo, th, tw, m, r, scratch=scratch)
 
     _in_parallel(workers, run)
     return out
 
 
-def forward(x, W, b, pad, oh, ow, m=TILE):
-    """The (N, O, oh, ow) output of a 3x3 stride-1 convolution of ``x`` (C-contiguous NCHW) padded
-    by ``pad`` (at most 2), with ``W`` (O, C, 3, 3) and the bias ``b`` (or None)."""
-    return _conv(x, filter_transform(W, m), False, b, pad, oh, ow, m)
+def forward(x, W, b, pad, oh, ow, m=None):
+    """The (N, O, oh, ow) output of an r x r (3 or 5) stride-1 convolution of ``x`` (C-contiguous
+    NCHW) padded by ``pad`` (at most r - 1), with ``W`` (O, C, r, r) and the bias ``b`` (or None),
+    as F(m x m, r x r) (``m``: :data:`TILE`'s by default)."""
+    r = W.shape[2]
+    m = tile_size(r) if m is None else m
+    with backend.blas_limit(1):  # a small GEMM: no thread of the BLAS library woken for it (see _in_parallel)
+        U = filter_transform(W, m)
+    return _conv(x, U, False, b, pad, oh, ow, m, r)
 
 
-def _weight_grad(x, gy, pad, oh, ow, m):
+def _weight_grad(x, gy, pad, oh, ow, m, r):
     """``dU``, the (a*a, O, C) gradient of the transformed filters, summed over the batch."""
     n, c = x.shape[:2]
     o = gy.shape[1]
-    a = m + 2
+    a = m + r - 1
     th, tw = tiles(oh, ow, m)
     t = th * tw
     workers = _workers(n)
@@ -393,12 +352,12 @@ def _weight_grad(x, gy, pad, oh, ow, m):
 
     def run(i):
         V_all, Z_all = _work(most, a, t, (c, o), x.dtype)
-        scratch = numpy.empty(most * max((m * th + 2) * (m * tw + 2) * c, m * m * t * o), x.dtype)
+        scratch = numpy.empty(most * max((m * th + r - 1) * (m * tw + r - 1) * c, m * m * t * o), x.dtype)
         dU = numpy.zeros((a * a, o, c), x.dtype)
         part = numpy.empty((o, c), x.dtype)
         for lo, hi in chunks[i::workers]:
-            V = input_tiles(x, lo, hi, pad, th, tw, m, out=_carve(V_all, hi - lo, t), scratch=scratch)
-            Z = grad_tiles(gy, lo, hi, th, tw, m, out=_carve(Z_all, hi - lo, t), scratch=scratch)
+            V = input_tiles(x, lo, hi, pad, th, tw, m, r, out=_carve(V_all, hi - lo, t), scratch=scratch)
+            Z = grad_tiles(gy, lo, hi, th, tw, m, r, out=_carve(Z_all, hi - lo, t), scratch=scratch)
             for xi in range(a * a):
                 numpy.matmul(Z[xi].T, V[xi], out=part)
                 dU[xi] += part
@@ -410,17 +369,23 @@ def _weight_grad(x, gy, pad, oh, ow, m):
     return parts[0]
 
 
-def backward(xs, gy, pad, oh, ow, need, m=TILE):
+def backward(xs, gy, pad, oh, ow, need, m=None):
     """``(gx, gW[, gb])`` of :func:`forward` for the output gradient ``gy``; a gradient ``need``
     does not ask for is None."""
     x, W = xs[0], xs[1]
+    r = W.shape[2]
+    m = tile_size(r) if m is None else m
     gy = numpy.ascontiguousarray(gy, dtype=x.dtype)
     h, w = x.shape[2:]
     gx = gW = gb = None
     if need[1]:
-        gW = filter_grad(_weight_grad(x, gy, pad, oh, ow, m), m, W.dtype)
+        dU = _weight_grad(x, gy, pad, oh, ow, m, r)
+        with backend.blas_limit(1):
+            gW = filter_grad(dU, m, r, W.dtype)
     if len(xs) == 3 and need[2]:
         gb = gy.sum(axis=(0, 2, 3)).astype(xs[2].dtype, copy=False)
     if need[0]:
-        gx = _conv(gy, filter_transform(W, m, flip=True), True, None, (2 - pad[0], 2 - pad[1]), h, w, m)
+        with backend.blas_limit(1):
+            U = filter_transform(W, m, flip=True)
+        gx = _conv(gy, U, True, None, (r - 1 - pad[0], r - 1 - pad[1]), h, w, m, r)
     return (gx, gW, gb) if len(xs) == 3 else (gx, gW)

@@ -39,7 +39,7 @@ from . import buffers as _buffers
 from .conv_chunks import column_capacity, sample_chunks
 from .conv_geometry import carve
 
-__all__ = ["compiled", "tiles", "filter_transform", "filter_grad", "to_hwnc", "input_transform", "output_transform",
+__all__ = ["compiled_applies", "tiles", "filter_transform", "filter_grad", "to_hwnc", "input_transform", "output_transform",
            "output_grad_transform", "multiply", "weight_product"]
 
 # G, the filter transform; U = G g G^T for each 3x3 filter g
@@ -256,7 +256,7 @@ def padded_hwnc(xp, x, pad, oh, ow):
     size = (max(h + 2 * pad[0], 2 * th + 2), max(w + 2 * pad[1], 2 * tw + 2))
     return to_hwnc(xp, x, pad, size)
 
-def compiled(xp, arrays) -> bool:
+def compiled_applies(xp, arrays) -> bool:
     """Whether the compiled transforms (``cpu_winograd``) run this convolution: numpy arrays the
     compiled CPU kernels take (``cpu_compiled.usable``), all of one dtype."""
     from . import cpu_compiled
@@ -264,9 +264,12 @@ def compiled(xp, arrays) -> bool:
     return xp is numpy and len({a.dtype for a in arrays}) == 1 and cpu_compiled.usable(*arrays)
 
 
-def forward(xp, x, W, b, pad, oh, ow):
-    """The (N, O, oh, ow) output of a 3x3 stride-1 convolution of ``x`` padded by ``pad``, as Winograd."""
-    if compiled(xp, (x, W) if b is None else (x, W, b)):
+def forward(xp, x, W, b, pad, oh, ow, compiled=None):
+    """The (N, O, oh, ow) output of a 3x3 stride-1 convolution of ``x`` padded by ``pad``, as Winograd
+    (``compiled``: by ``cpu_winograd``, which takes 5x5 too; None: where :func:`compiled_applies` says so)."""
+    if compiled is None:
+        compiled = compiled_applies(xp, (x, W) if b is None else (x, W, b))
+    if compiled:
         from . import cpu_winograd
 
         return cpu_winograd.forward(x, W, b, pad, oh, ow)
@@ -280,9 +283,12 @@ def forward(xp, x, W, b, pad, oh, ow):
         out += b.reshape(1, o, 1, 1)
     return out
 
-def backward(xp, xs, gy, pad, oh, ow, need):
-    """``(gx, gW[, gb])`` of :func:`forward` for the output gradient ``gy`` (``need``: which inputs want one)."""
-    if compiled(xp, xs):
+def backward(xp, xs, gy, pad, oh, ow, need, compiled=None):
+    """``(gx, gW[, gb])`` of :func:`forward` for the output gradient ``gy`` (``need``: which inputs
+    want one; ``compiled`` as for :func:`forward`)."""
+    if compiled is None:
+        compiled = compiled_applies(xp, xs)
+    if compiled:
         from . import cpu_winograd
 
         return cpu_winograd.backward(xs, gy, pad, oh, ow, need)

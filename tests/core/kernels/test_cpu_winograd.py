@@ -1,7 +1,7 @@
-"""The compiled Winograd convolutions (``cpu_winograd``): F(2x2, 3x3) and F(4x4, 3x3) against a float64
-im2col reference on odd sizes, pads and rectangles, the transforms against their matrices, float64
-gradients through ``F.convolution_2d``, the chunk and worker split, the BLAS limit they run under,
-and which layers ``auto`` sends them."""
+"""The compiled Winograd convolutions (``cpu_winograd``): F(2x2) and F(4x4) for 3x3 and 5x5 filters
+against a float64 im2col reference on odd sizes, pads and rectangles, the Toom-Cook matrices and the
+transforms against their definitions, float64 gradients through ``F.convolution_2d``, the chunk and
+worker split, the BLAS limit they run under, and which layers ``auto`` sends them."""
 import numpy
 import pytest
 
@@ -37,8 +37,9 @@ def _reference(x, W, b, pad, gy):
     return y.array, xv.grad, Wv.grad, bv.grad
 
 
-# (n, c, o, h, w, pad): odd and even outputs, rectangles, every padding the kernels take, a plane
-# smaller than one 4x4 tile, channel counts that are not a multiple of the copies' block of 8
+# (n, c, o, h, w, pad): odd and even outputs, rectangles, every padding the kernels take (below the
+# kernel size), a plane smaller than one 4x4 tile, channel counts that are not a multiple of the
+# copies' block of 8
 CASES = [
     (3, 5, 7, 9, 11, (1, 1)),
     (2, 4, 6, 8, 8, (0, 0)),
@@ -46,6 +47,7 @@ CASES = [
     (1, 2, 3, 3, 4, (1, 2)),
     (4, 9, 10, 10, 5, (2, 2)),
     (2, 17, 16, 6, 6, (1, 1)),
+    (2, 3, 4, 12, 9, (4, 3)),
 ]
 # worst error relative to the largest reference value: float32 rounding through the transforms
 TOLERANCE = {("float32", 2): 3e-6, ("float32", 4): 4e-5, ("float64", 2): 1e-13, ("float64", 4): 1e-12}
@@ -53,18 +55,37 @@ TOLERANCE = {("float32", 2): 3e-6, ("float32", 4): 4e-5, ("float64", 2): 1e-13, 
 
 @pytest.mark.parametrize("m", [2, 4])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("r", [3, 5])
 @pytest.mark.parametrize("case", CASES)
-def test_forward_and_backward_match_im2col(cw, case, dtype, m):
+def test_forward_and_backward_match_im2col(cw, case, r, dtype, m):
     n, c, o, h, w, pad = case
-    x, W, b = _rand((n, c, h, w), 1, dtype), _rand((o, c, 3, 3), 2, dtype), _rand((o,), 3, dtype)
-    oh, ow = h + 2 * pad[0] - 2, w + 2 * pad[1] - 2
+    if max(pad) > r - 1 or min(h + 2 * pad[0], w + 2 * pad[1]) < r:
+        pytest.skip("outside the geometry Winograd takes")
+    x, W, b = _rand((n, c, h, w), 1, dtype), _rand((o, c, r, r), 2, dtype), _rand((o,), 3, dtype)
+    oh, ow = h + 2 * pad[0] - r + 1, w + 2 * pad[1] - r + 1
     gy = _rand((n, o, oh, ow), 4, dtype)
     want = _reference(x, W, b, pad, gy)
     y = cw.forward(x, W, b, pad, oh, ow, m)
     gx, gW, gb = cw.backward((x, W, b), gy, pad, oh, ow, (True, True, True), m)
+    tol = TOLERANCE[dtype, m] * (5 if (r, dtype, m) == (5, "float32", 2) else 1)
     for got, ref in zip((y, gx, gW, gb), want):
         assert got.dtype == numpy.dtype(dtype) and got.shape == ref.shape
-        assert numpy.abs(got - ref).max() <= TOLERANCE[dtype, m] * numpy.abs(ref).max()
+        assert numpy.abs(got - ref).max() <= tol * numpy.abs(ref).max()
+
+
+@pytest.mark.parametrize("m, r", [(2, 3), (4, 3), (2, 5), (4, 5)])
+def test_the_toom_cook_matrices_compute_a_correlation_exactly(cw, m, r):
+    """In float64, Y = A^T [(G g G^T) * (B^T d B)] A is the r x r correlation of an (m+r-1)^2 patch."""
+    BT, G, AT = cw.matrices(m, numpy.float64, r)
+    a = m + r - 1
+    assert BT.shape == (a, a) and G.shape == (a, r) and AT.shape == (m, a)
+    d, g = _rand((a, a), 1), _rand((r, r), 2)
+    y = AT @ ((G @ g @ G.T) * (BT @ d @ BT.T)) @ AT.T
+    want = numpy.array([[(d[i:i + r, j:j + r] * g).sum() for j in range(m)] for i in range(m)])
+    numpy.testing.assert_allclose(y, want, rtol=1e-12, atol=1e-12)
+    if (m, r) == (2, 3):  # Lavin and Gray's own F(2x2, 3x3), up to the signs of two rows of B^T
+        assert numpy.array_equal(numpy.abs(BT), numpy.abs(numpy.array(
+            [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]])))
 
 
 def test_gradients_not_asked_for_are_none(cw):
@@ -79,7 +100,7 @@ def test_gradients_not_asked_for_are_none(cw):
 @pytest.mark.parametrize("m", [2, 4])
 def test_transforms_against_their_matrices(cw, m):
     """V = B^T d B per tile, Z = A g A^T per tile and Y = A^T M A, computed here with numpy's einsum."""
-    BT, G, AT = (v.astype(numpy.float64) for v in cw.matrices(m, numpy.float64))
+    BT, G, AT = cw.matrices(m, numpy.float64)
     a = m + 2
     n, c, h, w, pad = 2, 3, 7, 5, (1, 1)
     x = _rand((n, c, h, w), 5)
@@ -114,12 +135,12 @@ def test_transforms_against_their_matrices(cw, m):
                                               rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("pad", [0, 1, 2])
-def test_float64_gradients_through_the_function(cw, pad, monkeypatch):
+@pytest.mark.parametrize("r, pad", [(3, 0), (3, 1), (3, 2), (5, 0), (5, 3)])
+def test_float64_gradients_through_the_function(cw, r, pad, monkeypatch):
     calls = []
     forward = cw.forward
     monkeypatch.setattr(cw, "forward", lambda *a, **k: calls.append(1) or forward(*a, **k))
-    x, W, b = _rand((2, 3, 6, 5), 1), _rand((4, 3, 3, 3), 2), _rand((4,), 3)
+    x, W, b = _rand((2, 3, 6, 5), 1), _rand((4, 3, r, r), 2), _rand((4,), 3)
     with using_config("conv_algorithm", "winograd"):
         check_backward(lambda x, W, b: F.convolution_2d(x, W, b, pad=pad), (x, W, b))
     assert calls  # the compiled path ran
@@ -170,10 +191,17 @@ def test_workers_run_with_the_blas_library_at_one_thread_and_restore_it(cw, monk
     assert cw._in_parallel(1, lambda i: i * 10) == [0]
 
 
-def test_auto_takes_the_compiled_winograd_from_64_channels(cw, monkeypatch):
+def test_auto_takes_the_compiled_winograd_from_64_channels_at_3x3_and_32_at_5x5(cw, monkeypatch):
     x, W = _rand((1, 64, 6, 6), 1, "float32"), _rand((64, 64, 3, 3), 2, "float32")
     assert conv_algorithm.use_winograd(numpy, 64, 64, 3, 3, (1, 1), (1, 1), (1, 1), arrays=(x, W))
     assert not conv_algorithm.use_winograd(numpy, 32, 64, 3, 3, (1, 1), (1, 1), (1, 1), arrays=(x, W))
+    assert conv_algorithm.use_winograd(numpy, 32, 64, 5, 5, (1, 1), (0, 0), (1, 1), arrays=(x, W))
+    assert not conv_algorithm.use_winograd(numpy, 16, 64, 5, 5, (1, 1), (0, 0), (1, 1), arrays=(x, W))
+    assert not conv_algorithm.use_winograd(numpy, 64, 64, 5, 5, (2, 2), (0, 0), (1, 1), arrays=(x, W))
+    assert not conv_algorithm.use_winograd(numpy, 64, 64, 5, 5, (1, 1), (5, 5), (1, 1), arrays=(x, W))
+    assert not conv_algorithm.use_winograd(numpy, 64, 64, 7, 7, (1, 1), (0, 0), (1, 1), arrays=(x, W))
+    with cpu_compiled.using("numpy"), using_config("conv_algorithm", "winograd"):  # numpy's: 3x3 only
+        assert not conv_algorithm.use_winograd(numpy, 64, 64, 5, 5, (1, 1), (0, 0), (1, 1), arrays=(x, W))
     # without arrays the compiled kernels take (or on the numpy path), the numpy transforms' bound holds
     assert not conv_algorithm.use_winograd(numpy, 64, 64, 3, 3, (1, 1), (1, 1), (1, 1))
     assert not conv_algorithm.use_winograd(numpy, 64, 64, 3, 3, (1, 1), (1, 1), (1, 1),
@@ -186,3 +214,17 @@ def test_auto_takes_the_compiled_winograd_from_64_channels(cw, monkeypatch):
     with using_config("conv_algorithm", "auto"):
         F.convolution_2d(Variable(x), Variable(W), pad=1)
     assert calls == [1]
+
+
+def test_backward_follows_the_path_forward_took(cw, monkeypatch):
+    """A 5x5 layer whose forward ran compiled keeps the compiled backward when the switch changes in between."""
+    x, W = Variable(_rand((2, 32, 9, 9), 1, "float32")), Variable(_rand((32, 32, 5, 5), 2, "float32"))
+    calls = []
+    backward = cw.backward
+    monkeypatch.setattr(cw, "backward", lambda *a, **k: calls.append(1) or backward(*a, **k))
+    with using_config("conv_algorithm", "auto"):
+        y = F.convolution_2d(x, W)
+    with cpu_compiled.using("numpy"):
+        y.grad = numpy.ones(y.shape, numpy.float32)
+        y.backward()
+    assert calls == [1] and W.grad.shape == W.array.shape

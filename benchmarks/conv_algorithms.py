@@ -3,7 +3,7 @@
 Each convolution shape of ResNet-18 (batch 64) and of CNN/MNIST and LeNet5 (batch 100) runs
 forward + backward (input and weight gradients, the input's only where the workload needs it)
 with the convolution algorithm (``BENCHBENCH_CONV_ALGORITHM``'s setting) at ``im2col``, at ``winograd``
-(3x3 stride-1 layers only), at ``direct`` (stride-1 layers, with the compiled CPU kernels on), at
+(stride-1 layers: 3x3, and 5x5 with the compiled CPU kernels on), at ``direct`` (stride-1 layers, with the compiled CPU kernels on), at
 ``auto`` (what training uses by default), at ``auto`` with the compiled kernels off (``numpy``:
 ``BENCHBENCH_CPU_KERNELS=numpy``), and with PyTorch when it is installed, in alternating
 rounds in one process so that machine noise hits all alike, with a pause before each call so that

@@ -74,32 +74,48 @@ def _weight_decay(grad, data, rate):
 
 
 # Each update below takes the weight decay the optimizer folded into it (``group.decay``, see
-# ``Optimizer.update_packed``): ``grad += rate * param`` in the same pass, before the rule.
+# ``Optimizer.update_packed``): ``grad += rate * param`` in the same pass, before the rule. It runs
+# over the packed buffers in one call, or parameter by parameter from each one's own gradient when
+# ``group.param_grads`` holds them (``Optimizer.update``: no copy of every gradient into the flat
+# buffer first); the arithmetic per element is the same either way.
+
+def _parts(group, *state):
+    """``(data, grad, *state)`` for each call: the packed buffers, or each parameter's slices with its gradient."""
+    if group.param_grads is None:
+        return [(group.data, group.grad) + tuple(group.state[k] for k in state)]
+    return [(group.data[lo:hi], g) + tuple(group.state[k][lo:hi] for k in state)
+            for g, lo, hi in zip(group.param_grads, group.offsets, group.offsets[1:])]
+
 
 def sgd(group, lr) -> None:
-    """``param -= lr * grad`` over the packed buffer."""
+    """``param -= lr * grad``, one pass."""
     t = group.data.dtype.type
-    if group.decay is not None:
-        return _sgd_decay(group.data, group.grad, t(lr), t(group.decay))
-    _sgd(group.data, group.grad, t(lr))
+    for data, grad in _parts(group):
+        if group.decay is not None:
+            _sgd_decay(data, grad, t(lr), t(group.decay))
+        else:
+            _sgd(data, grad, t(lr))
 
 
 def momentum_sgd(group, lr, momentum) -> None:
     """``v = momentum * v - lr * grad; param += v``, one pass."""
     t = group.data.dtype.type
-    if group.decay is not None:
-        return _momentum_sgd_decay(group.data, group.grad, group.state["v"], t(lr), t(momentum), t(group.decay))
-    _momentum_sgd(group.data, group.grad, group.state["v"], t(lr), t(momentum))
+    for data, grad, v in _parts(group, "v"):
+        if group.decay is not None:
+            _momentum_sgd_decay(data, grad, v, t(lr), t(momentum), t(group.decay))
+        else:
+            _momentum_sgd(data, grad, v, t(lr), t(momentum))
 
 
 def adam(group, alpha_t, beta1, beta2, eps) -> None:
     """Adam with the bias-corrected step ``alpha_t`` (Chainer's formulation), one pass."""
     t = group.data.dtype.type
-    args = (group.data, group.grad, group.state["m"], group.state["v"], t(alpha_t), t(1.0 - beta1), t(1.0 - beta2),
-            t(eps))
-    if group.decay is not None:
-        return _adam_decay(*args, t(group.decay))
-    _adam(*args)
+    scalars = (t(alpha_t), t(1.0 - beta1), t(1.0 - beta2), t(eps))
+    for data, grad, m, v in _parts(group, "m", "v"):
+        if group.decay is not None:
+            _adam_decay(data, grad, m, v, *scalars, t(group.decay))
+        else:
+            _adam(data, grad, m, v, *scalars)
 
 
 def weight_decay(group, rate) -> None:

@@ -313,6 +313,8 @@ def _conv(x, U, transposed, b, pad, oh, ow, m, r):
     chunks = _chunks(n, a * a * t * (c + o), x.itemsize, workers)
     most = max(hi - lo for lo, hi in chunks)
 
+    Ut = U if transposed else U.transpose(0, 2, 1)  # (a*a, C, O): each a transposed view BLAS takes as it lies
+
     def run(i):
         V_all, M_all = _work(most, a, t, (c, o), x.dtype)
         # one scratch array per worker for the padded input planes and the output planes
@@ -320,8 +322,9 @@ def _conv(x, U, transposed, b, pad, oh, ow, m, r):
         for lo, hi in chunks[i::workers]:
             V, M = _carve(V_all, hi - lo, t), _carve(M_all, hi - lo, t)
             input_tiles(x, lo, hi, pad, th, tw, m, r, out=V, scratch=scratch)
-            for xi in range(a * a):
-                numpy.matmul(V[xi], U[xi] if transposed else U[xi].T, out=M[xi])
+            # the a*a GEMMs in one call: numpy loops over them in C without the GIL (one Python
+            # call each held the GIL some 1,000 times per layer, which the other worker waited on)
+            numpy.matmul(V, Ut, out=M)
             output_tiles(M, bias, out, lo, th, tw, m, r, scratch=scratch)
 
     _in_parallel(workers, run)
@@ -354,13 +357,12 @@ def _weight_grad(x, gy, pad, oh, ow, m, r):
         V_all, Z_all = _work(most, a, t, (c, o), x.dtype)
         scratch = numpy.empty(most * max((m * th + r - 1) * (m * tw + r - 1) * c, m * m * t * o), x.dtype)
         dU = numpy.zeros((a * a, o, c), x.dtype)
-        part = numpy.empty((o, c), x.dtype)
+        part = numpy.empty((a * a, o, c), x.dtype)
         for lo, hi in chunks[i::workers]:
             V = input_tiles(x, lo, hi, pad, th, tw, m, r, out=_carve(V_all, hi - lo, t), scratch=scratch)
             Z = grad_tiles(gy, lo, hi, th, tw, m, r, out=_carve(Z_all, hi - lo, t), scratch=scratch)
-            for xi in range(a * a):
-                numpy.matmul(Z[xi].T, V[xi], out=part)
-                dU[xi] += part
+            numpy.matmul(Z.transpose(0, 2, 1), V, out=part)  # the a*a GEMMs in one call (see _conv)
+            dU += part
         return dU
 
     parts = _in_parallel(workers, run)

@@ -29,6 +29,7 @@ class Adam(Optimizer):
     state_names = ("m", "v")
 
     folds_decay = True  # the compiled update applies a last WeightDecay in its own pass
+    reads_param_grads = True  # the compiled update can read each parameter's own gradient
 
     def __init__(self, alpha=0.001, beta1=0.9, beta2=0.999, eps=1e-8):
         super().__init__(

@@ -20,6 +20,7 @@ class MomentumSGD(Optimizer):
     state_names = ("v",)
 
     folds_decay = True  # the compiled update applies a last WeightDecay in its own pass
+    reads_param_grads = True  # the compiled update can read each parameter's own gradient
 
     def __init__(self, lr=0.01, momentum=0.9):
         super().__init__(

@@ -17,6 +17,7 @@ class SGD(Optimizer):
     """
 
     folds_decay = True  # the compiled update applies a last WeightDecay in its own pass
+    reads_param_grads = True  # the compiled update can read each parameter's own gradient
 
     def __init__(self, lr=0.01):
         super().__init__(lr=check_hyper("SGD", "lr", lr, 0.0, low_open=True))

@@ -37,7 +37,9 @@ def _train(path, make, dtype, decay, clip_after=False):
             for i, p in enumerate(model.params()):
                 p.grad = None if (i == 1 and step == 2) else rng.standard_normal(p.shape).astype(dtype)
             opt.update()
-    grads = [g.grad.copy() for g in opt.packed_groups()]  # with the decay added, on both paths
+    # the packed gradients with the decay added, on both paths (without a hook the compiled update
+    # reads each parameter's own gradient and leaves the packed buffer as it was)
+    grads = [g.grad.copy() for g in opt.packed_groups()] if decay or clip_after else []
     return [p.array.copy() for p in model.params()] + grads, init
 
 
@@ -90,3 +92,53 @@ def test_the_compiled_kernels_run_in_the_update(monkeypatch):
     assert len(calls) == 4
     _train("numpy", optimizers.Adam, numpy.float32, False)
     assert len(calls) == 4
+
+
+@pytest.mark.parametrize("make", [lambda: optimizers.SGD(lr=0.1), lambda: optimizers.MomentumSGD(lr=0.05, momentum=0.9),
+                                  lambda: optimizers.Adam(alpha=0.01)], ids=["sgd", "momentum", "adam"])
+def test_without_hooks_the_update_reads_each_parameters_gradient_unpacked(make, monkeypatch):
+    """No copy of the gradients into the packed buffer where nothing needs it; the same bits as the
+    packed update; packing still happens with a hook, a missing gradient, or on the numpy path."""
+    if cpu_compiled.numba_error() is not None or not cpu_compiled.active():
+        pytest.skip("compiled kernels are off")
+    from benchbench.core.optimizers.optimizer import PackedGroup
+
+    gathers = []
+    gather = PackedGroup.gather_grads
+    monkeypatch.setattr(PackedGroup, "gather_grads", lambda self: gathers.append(1) or gather(self))
+
+    def run(unpacked):
+        rng = numpy.random.default_rng(3)
+        model = Odd(numpy.float32)
+        for p in model.params():
+            p.array = rng.standard_normal(p.shape).astype(numpy.float32)
+        opt = make()
+        opt.setup(model)
+        for _ in range(3):
+            for p in model.params():
+                p.grad = rng.standard_normal(p.shape).astype(numpy.float32)
+            if unpacked:
+                opt.update()
+            else:
+                opt.pack_grads()
+                opt.update_packed()
+        return [p.array.copy() for p in model.params()], opt
+
+    with cpu_compiled.using("compiled"):
+        want, _ = run(unpacked=False)
+        gathers.clear()
+        got, opt = run(unpacked=True)
+        assert gathers == [] and opt.t == 3
+        for g, w in zip(got, want):
+            numpy.testing.assert_array_equal(g, w)
+        # flat_grad still packs on demand
+        group = opt.packed_groups()[0]
+        numpy.testing.assert_array_equal(opt.flat_grad(), numpy.concatenate([p.grad.reshape(-1) for p in group.params]))
+        gathers.clear()
+        opt.add_hook(hooks.GradientHardClipping(-10.0, 10.0))
+        opt.update()
+        assert gathers == [1]  # a hook reads the packed gradients
+    with cpu_compiled.using("numpy"):
+        gathers.clear()
+        run(unpacked=True)
+        assert gathers == [1, 1, 1]

@@ -25,8 +25,8 @@ Backward uses the same pieces:
   ``Z = A gy A^T`` per output tile, and ``dg = G^T dU G``.
 
 On the CPU with the compiled kernels on, :func:`forward` and :func:`backward` hand the layer to
-``cpu_winograd`` (F(4x4, 3x3), each transform one compiled pass from and to NCHW); this module's
-numpy passes are the numpy path and cupy's.
+``cpu_winograd`` (F(4x4, 3x3), and F(4x4, 5x5) for 5x5 filters; each transform one compiled pass
+from and to NCHW); this module's numpy passes are the numpy path and cupy's.
 
 Rounding: the transforms add at most four terms with coefficients +-1 and +-1/2, so float32
 results differ from im2col's by a few units in the last place of the largest term.
@@ -39,8 +39,8 @@ from . import buffers as _buffers
 from .conv_chunks import column_capacity, sample_chunks
 from .conv_geometry import carve
 
-__all__ = ["compiled_applies", "tiles", "filter_transform", "filter_grad", "to_hwnc", "input_transform", "output_transform",
-           "output_grad_transform", "multiply", "weight_product"]
+__all__ = ["compiled_applies", "tiles", "filter_transform", "filter_grad", "to_hwnc", "input_transform",
+           "output_transform", "output_grad_transform", "multiply", "weight_product"]
 
 # G, the filter transform; U = G g G^T for each 3x3 filter g
 _G = numpy.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])

@@ -122,9 +122,23 @@ def _axpy(out, at, coef, src, at_src, length, first):
     The loops index 1-d slices by the loop counter: numba then knows no index is negative and
     LLVM vectorises them."""
     o, s = out[at:at + length], src[at_src:at_src + length]
+    # most coefficients are +-1: a copy, an add or a subtract (the same bits as the product)
     if first:
+        if coef == 1:
+            for i in range(length):
+                o[i] = s[i]
+        elif coef == -1:
+            for i in range(length):
+                o[i] = -s[i]
+        else:
+            for i in range(length):
+                o[i] = coef * s[i]
+    elif coef == 1:
         for i in range(length):
-            o[i] = coef * s[i]
+            o[i] += s[i]
+    elif coef == -1:
+        for i in range(length):
+            o[i] -= s[i]
     else:
         for i in range(length):
             o[i] += coef * s[i]

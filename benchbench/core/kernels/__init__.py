@@ -1,8 +1,9 @@
 """HOW FAST: the kernels and algorithms the functions and optimizers dispatch to.
 
 On the CPU: the host buffer pool (``buffers``), convolution geometry (``conv_geometry``), im2col's
-gradient passes (``im2col``), column chunking (``conv_chunks``), Winograd F(2x2, 3x3) (``winograd``)
-and the choice between them (``conv_algorithm``). On a GPU, the fused kernels below, used when
+gradient passes (``im2col``), column chunking (``conv_chunks``), Winograd (``winograd``; compiled:
+``cpu_winograd`` and its matrices in ``winograd_algebra``) and the choice between them
+(``conv_algorithm``). On a GPU, the fused kernels below, used when
 ``xp is cupy``.
 
 Each module holds the CUDA C sources of one family (``cupy.ElementwiseKernel`` /

@@ -1,5 +1,6 @@
-"""Which algorithm a convolution runs: im2col + GEMM, Winograd F(2x2, 3x3), or a direct compiled
-convolution (``cpu_conv``), decided in one place.
+"""Which algorithm a convolution runs: im2col + GEMM, Winograd (F(2x2, 3x3) on numpy and cupy; the
+compiled F(4x4, 3x3) and F(4x4, 5x5) of ``cpu_winograd``), or a direct compiled convolution
+(``cpu_conv``), decided in one place.
 
 The choice comes from ``config.conv_algorithm`` when a block sets it (``using_config``), else from
 the ``BENCHBENCH_CONV_ALGORITHM`` switch, read once per process (``config.switch``).
@@ -46,7 +47,7 @@ def winograd_applies(kh, kw, stride, pad, dilate, compiled=False):
 
 
 def use_winograd(xp, c, o, kh, kw, stride, pad, dilate, arrays=()):
-    """Whether a convolution of this shape runs as Winograd F(2x2, 3x3) rather than im2col + GEMM.
+    """Whether a convolution of this shape runs as Winograd rather than im2col + GEMM.
 
     Winograd applies to 3x3 kernels with stride 1, no dilation and padding of at most 2 (so the
     input gradient is again such a convolution). By default (``auto``) it is used on the CPU when

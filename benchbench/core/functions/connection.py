@@ -17,8 +17,9 @@ time, each GEMM writing (or, for ``gW``, adding) its chunk's part (see ``_conv_c
 A stride-1 ``gx`` whose full convolution would be larger is a GEMM on ``gy`` widened to the
 padded row width, then ``kh*kw`` contiguous adds. 3x3 and 5x5 stride-1 layers with many channels
 run as Winograd on the CPU instead (``winograd``, ``cpu_winograd``), and thin stride-1 layers (a
-few channels in or out) as direct compiled kernels that build no columns (``cpu_conv``). The geometry, the passes and the choice of
-algorithm live in ``core/kernels`` (``conv_geometry``, ``im2col``, ``winograd``, ``conv_algorithm``).
+few channels in or out) as direct compiled kernels that build no columns (``cpu_conv``). The
+geometry, the passes and the choice of algorithm live in ``core/kernels`` (``conv_geometry``,
+``im2col``, ``winograd``, ``conv_algorithm``).
 """
 from __future__ import annotations
 

@@ -302,9 +302,11 @@ def _in_parallel(workers, fn):
     return [first] + rest
 
 
-def _work(most, a, t, channels, dtype):
-    """Work arrays for a chunk of ``most`` samples, one per channel count in ``channels``."""
-    return [numpy.empty((a * a, most * t, ch), dtype) for ch in channels]
+def _work(most, a, t, channels, dtype, planes):
+    """A worker's arrays for a chunk of ``most`` samples: one transformed array per channel count in
+    ``channels``, then one flat scratch array of ``most * planes`` elements for the channels-last
+    planes the transforms pass through."""
+    return [numpy.empty((a * a, most * t, ch), dtype) for ch in channels] + [numpy.empty(most * planes, dtype)]
 
 
 def _carve(work, k, t):
@@ -326,13 +328,12 @@ def _conv(x, U, transposed, b, pad, oh, ow, m, r):
     workers = _workers(n)
     chunks = _chunks(n, a * a * t * (c + o), x.itemsize, workers)
     most = max(hi - lo for lo, hi in chunks)
+    planes = max((m * th + r - 1) * (m * tw + r - 1) * c, m * m * t * o)  # padded input or output planes, a sample
 
     Ut = U if transposed else U.transpose(0, 2, 1)  # (a*a, C, O): each a transposed view BLAS takes as it lies
 
     def run(i):
-        V_all, M_all = _work(most, a, t, (c, o), x.dtype)
-        # one scratch array per worker for the padded input planes and the output planes
-        scratch = numpy.empty(most * max((m * th + r - 1) * (m * tw + r - 1) * c, m * m * t * o), x.dtype)
+        V_all, M_all, scratch = _work(most, a, t, (c, o), x.dtype, planes)
         for lo, hi in chunks[i::workers]:
             V, M = _carve(V_all, hi - lo, t), _carve(M_all, hi - lo, t)
             input_tiles(x, lo, hi, pad, th, tw, m, r, out=V, scratch=scratch)
@@ -366,10 +367,10 @@ def _weight_grad(x, gy, pad, oh, ow, m, r):
     workers = _workers(n)
     chunks = _chunks(n, a * a * t * (c + o), x.itemsize, workers)
     most = max(hi - lo for lo, hi in chunks)
+    planes = max((m * th + r - 1) * (m * tw + r - 1) * c, m * m * t * o)  # padded input or output planes, a sample
 
     def run(i):
-        V_all, Z_all = _work(most, a, t, (c, o), x.dtype)
-        scratch = numpy.empty(most * max((m * th + r - 1) * (m * tw + r - 1) * c, m * m * t * o), x.dtype)
+        V_all, Z_all, scratch = _work(most, a, t, (c, o), x.dtype, planes)
         dU = numpy.zeros((a * a, o, c), x.dtype)
         part = numpy.empty((a * a, o, c), x.dtype)
         for lo, hi in chunks[i::workers]:

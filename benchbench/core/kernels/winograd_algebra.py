@@ -52,7 +52,14 @@ def _coefficients(roots):
 
 
 def matrices(m, dtype, r=3):
-    """``(B^T, G, A^T)`` of F(m x m, r x r) as arrays of ``dtype``: (a, a), (a, r), (m, a), a = m + r - 1."""
+    """``(B^T, G, A^T)`` of F(m x m, r x r) as arrays of ``dtype``: (a, a), (a, r), (m, a), a = m + r - 1.
+
+    Made once per (m, r, dtype) (every chunk's transforms ask for them); do not write into them."""
+    return _cast(m, r, numpy.dtype(dtype).str)
+
+
+@functools.lru_cache(maxsize=None)
+def _cast(m, r, dtype):
     return tuple(v.astype(dtype) for v in _toom_cook(m, r))
 
 
@@ -68,6 +75,11 @@ def tiles(oh, ow, m):
 
 def _filter_matrix(m, r, dtype, flip=False):
     """(r*r, a*a): row (i, j), column (u, v) holds G[u, i] * G[v, j] (taps reversed when ``flip``)."""
+    return _filter_matrix_cached(m, r, numpy.dtype(dtype).str, flip)
+
+
+@functools.lru_cache(maxsize=None)
+def _filter_matrix_cached(m, r, dtype, flip):
     G = _toom_cook(m, r)[1]
     a = m + r - 1
     K = numpy.einsum("ui,vj->ijuv", G, G).reshape(r * r, a * a)

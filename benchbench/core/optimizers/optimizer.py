@@ -358,7 +358,6 @@ class Optimizer:
             return False
         from ..kernels import cpu_compiled
 
-        self._require_target("update")
         groups = self.packed_groups()
         grads = []
         for g in groups:

@@ -402,12 +402,11 @@ def format_report(result):
     for b in m["blas"]:
         lines.append(f"BLAS: {b['internal_api']} {b['version']}, kernel {b['architecture']}, "
                      f"{b['num_threads']} threads ({b['threading_layer']}); numpy {m['numpy']}")
-    a = m.get("host_allocator") or {}
-    if a.get("applied"):
-        lines.append(f"host allocator: {a['allocator']}, freed blocks up to {a['mmap_threshold'] >> 20} MiB reused "
-                     "(no page faults from fresh arrays; both frameworks, one process)")
-    elif a:
-        lines.append(f"host allocator: as it was ({a.get('reason')})")
+    if m.get("host_allocator"):
+        from benchbench.core import host_allocator
+
+        a = host_allocator.describe(m["host_allocator"])
+        lines.append(a + (" (no page faults from fresh arrays; both frameworks, one process)" if "reused" in a else ""))
     lines.append(f"OPENBLAS_CORETYPE: {m['OPENBLAS_CORETYPE'] or 'not set'}; "
                  f"OPENBLAS_THREAD_TIMEOUT: {m.get('OPENBLAS_THREAD_TIMEOUT') or 'not set'}; CPUs: {m['cpu_count']}; "
                  f"load average at start {_load(m['loadavg_start'])}, at end {_load(m.get('loadavg_end'))}")

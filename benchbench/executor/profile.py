@@ -159,9 +159,8 @@ def format_profile(result: dict, top: int | None = None) -> str:
                  f"{result['update_s'] / p * 100:>6.1f}%")
     lines.append(f"{'':>4} {'framework overhead (graph, Python)':<55} {result['overhead_s'] * 1e3:>9.3f} {'':>9} "
                  f"{result['overhead_s'] / p * 100:>6.1f}%")
-    a = result.get("host_allocator") or {}
-    if a.get("applied"):
-        lines.append(f"host allocator: {a['allocator']}, freed blocks up to {a['mmap_threshold'] >> 20} MiB reused")
-    elif a:
-        lines.append(f"host allocator: as it was ({a.get('reason')})")
+    if result.get("host_allocator"):
+        from benchbench.core import host_allocator
+
+        lines.append(host_allocator.describe(result["host_allocator"]))
     return "\n".join(lines)

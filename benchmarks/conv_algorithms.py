@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+import benchbench  # noqa: F401 - before numpy: it sets OpenBLAS's thread timeout, read when OpenBLAS loads
 import numpy
 
 from benchbench.core.config import using_config
@@ -172,6 +173,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be >= 1")
+    from benchbench.core import host_allocator
+
+    print(host_allocator.describe(host_allocator.tune()))  # as in a benchmark cell, for every column alike
     rows = run(args.shape or list(SHAPES), args.rounds, use_torch=not args.no_torch)
     if args.json:
         with open(args.json, "w") as f:

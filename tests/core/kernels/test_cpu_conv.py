@@ -61,7 +61,7 @@ def test_direct_matches_im2col_in_float32(case, calls):
     b = _rand((o,), 3) if bias else None
     want = _conv("numpy", "im2col", x, W, b, pad, need_x)
     assert calls == {}
-    got = _conv("compiled", "auto", x, W, b, pad, need_x)
+    got = _conv("compiled", "direct", x, W, b, pad, need_x)  # small planes: auto would take im2col's backward
     assert calls == {"direct_forward": 1, "direct_backward": 1}
     for g, r in zip(got, want):
         assert g.dtype == numpy.float32 and g.shape == r.shape
@@ -114,13 +114,15 @@ def test_direct_is_forced_only_where_it_applies_and_never_on_the_numpy_path(call
     assert calls == {"direct_forward": 1, "direct_backward": 1}
 
 
-@pytest.mark.parametrize("c, o, algorithm, want", [
-    (3, 6, "auto", True), (6, 16, "auto", True), (1, 32, "auto", True), (3, 64, "auto", True),
-    (32, 64, "auto", False), (16, 120, "auto", False), (32, 64, "direct", True),
-    (3, 6, "im2col", False), (3, 6, "winograd", False),
+@pytest.mark.parametrize("c, o, size, algorithm, want", [
+    (3, 6, 16, "auto", True), (6, 16, 16, "auto", True), (1, 32, 24, "auto", True), (3, 64, 32, "auto", True),
+    (32, 64, 16, "auto", False), (16, 120, 16, "auto", False), (32, 64, 16, "direct", True),
+    (3, 6, 16, "im2col", False), (3, 6, 16, "winograd", False),
+    # output planes below DIRECT_MIN_PLANE: im2col, unless forced
+    (6, 16, 15, "auto", False), (3, 6, 8, "auto", False), (3, 6, 8, "direct", True),
 ])
-def test_the_direct_rule(c, o, algorithm, want):
-    arrays = (_rand((2, c, 8, 8), 1), _rand((o, c, 3, 3), 2))
+def test_the_direct_rule(c, o, size, algorithm, want):
+    arrays = (_rand((2, c, size, size), 1), _rand((o, c, 3, 3), 2))
     with cpu_compiled.using("compiled"), using_config("conv_algorithm", algorithm):
         assert conv_algorithm.use_direct(arrays, c, o, 3, 3, (1, 1), (1, 1), (1, 1)) is want
         assert conv_algorithm.use_direct(arrays, c, o, 3, 3, (2, 2), (1, 1), (1, 1)) is False

@@ -154,6 +154,7 @@ def test_chunks_and_workers_give_the_one_chunk_result(cw, monkeypatch):
     def run():
         return (cw.forward(x, W, b, (1, 1), 9, 7),) + cw.backward((x, W, b), gy, (1, 1), 9, 7, (True, True, True))
 
+    monkeypatch.setattr(cw, "WHOLE_BATCH_BYTES", 0)  # by chunks
     monkeypatch.setattr(cw, "_workers", lambda n: 1)
     whole = run()
     monkeypatch.setattr(cw, "CHUNK_BYTES", 1)
@@ -163,6 +164,42 @@ def test_chunks_and_workers_give_the_one_chunk_result(cw, monkeypatch):
     split = run()
     for got, want in zip(split, whole):
         numpy.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("r, n", [(3, 5), (5, 3)])
+def test_by_tile_positions_gives_what_chunks_give_whatever_the_workers(cw, monkeypatch, r, n):
+    """Split by tile positions (a small layer), two workers give the bits one gives, and both the
+    chunked result to rounding (float64); an odd batch and a*a = 36 or 64 positions split unevenly
+    on no worker's expense."""
+    x, W, b = _rand((n, 6, 9, 7), 1), _rand((8, 6, r, r), 2), _rand((8,), 3)
+    oh, ow = 9 - r + 3, 7 - r + 3  # pad 1
+    gy = _rand((n, 8, oh, ow), 4)
+    calls = []
+    matmul = numpy.matmul
+
+    def run():
+        return (cw.forward(x, W, b, (1, 1), oh, ow),) + cw.backward((x, W, b), gy, (1, 1), oh, ow, (True,) * 3)
+
+    monkeypatch.setattr(cw, "_workers", lambda n: 1)
+    one = run()
+    monkeypatch.setattr(cw, "_workers", lambda n: min(2, n))
+    monkeypatch.setattr(cw.numpy, "matmul", lambda a, *rest, **k: calls.append(a.shape) or matmul(a, *rest, **k))
+    two = run()
+    monkeypatch.undo()
+    aa = (4 + r - 1) ** 2
+    assert sorted({shape[0] for shape in calls if len(shape) == 3}) == [aa // 2]  # each worker half the positions
+    for got, want in zip(two, one):
+        assert numpy.array_equal(got, want)
+    monkeypatch.setattr(cw, "WHOLE_BATCH_BYTES", 0)
+    for got, want in zip(run(), one):
+        numpy.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_which_layers_run_by_tile_positions(cw):
+    a, t = 6, 1  # ResNet-18's 512-channel stage: 4x4 planes, one tile per sample
+    assert cw._by_positions(64, a * a * t * (512 + 512), 4)
+    assert not cw._by_positions(64, a * a * 4 * (256 + 256), 4)  # the 256-channel stage: by chunks
+    assert cw._shares(5, 2) == [(0, 2), (2, 5)] and cw._shares(36, 2) == [(0, 18), (18, 36)]
 
 
 def test_chunk_counts_are_a_multiple_of_the_workers_where_the_batch_allows(cw, monkeypatch):

@@ -107,8 +107,14 @@ def _cuda_linear():
 
 
 class LinearActivation(LinearFunction):
-    """``activation(x W^T + b)`` on a GPU: the GEMM, then the bias add and the activation in one
-    kernel over its result; backward: the activation's gradient in one kernel, then as ``linear``."""
+    """``activation(x W^T + b)`` with the bias add and the activation over the GEMM's result in place.
+
+    On a GPU one kernel adds the bias and applies the activation, and one kernel its gradient. On
+    the CPU with the compiled kernels (``BENCHBENCH_CPU_KERNELS``), ReLU and the bias add are one
+    compiled pass (``cpu_activation.bias_relu``); sigmoid and tanh add the bias in place and keep
+    numpy's vectorised ``exp``/``tanh`` passes, in place too; the activation's gradient is one
+    compiled pass. Either way the results are the unfused path's bit for bit; backward then goes
+    on as ``linear``'s."""
 
     def __init__(self, activation, n_batch_axes=1):
         super().__init__(n_batch_axes)
@@ -120,19 +126,42 @@ class LinearActivation(LinearFunction):
         return f"Linear+{self.activation}"
 
     def forward(self, xp, xs):
-        from ..kernels import cuda_activation
-
         x, W, b = xs
         y = xp.matmul(x.reshape(-1, W.shape[1]), W.T)
-        self.y = cuda_activation.bias_activation(self.activation, y, b)
+        if xp is numpy:
+            self.y = _cpu_bias_activation(self.activation, y, b)
+        else:
+            from ..kernels import cuda_activation
+
+            self.y = cuda_activation.bias_activation(self.activation, y, b)
         return (y.reshape(x.shape[:self.n_batch_axes] + (W.shape[0],)),)
 
     def backward(self, xp, xs, gys):
-        from ..kernels import cuda_activation
-
         y, self.y = self.y, None
         gy = gys[0].reshape(y.shape).astype(y.dtype, copy=False)
-        return super().backward(xp, xs, (cuda_activation.activation_grad(self.activation, y, gy),))
+        if xp is numpy:
+            from ..kernels import cpu_activation
+
+            grad = getattr(cpu_activation, self.activation + "_grad")(y, numpy.ascontiguousarray(gy))
+        else:
+            from ..kernels import cuda_activation
+
+            grad = cuda_activation.activation_grad(self.activation, y, gy)
+        return super().backward(xp, xs, (grad,))
+
+
+def _cpu_bias_activation(kind, y, b):
+    """``y = activation(y + b)`` in place on the CPU (see :class:`LinearActivation`)."""
+    from . import activation as A
+
+    if kind == "relu":
+        from ..kernels import cpu_activation
+
+        return cpu_activation.bias_relu(y, b)
+    y += b
+    if kind == "sigmoid":
+        return A._flat_parts(numpy, A._sigmoid, y, y)
+    return numpy.tanh(y, out=y)
 
 
 def _fused_activation(activation, x, W, b):
@@ -140,9 +169,11 @@ def _fused_activation(activation, x, W, b):
     from . import activation as A
 
     kind = {A.relu: "relu", A.sigmoid: "sigmoid", A.tanh: "tanh"}.get(activation)
-    if kind is None or b is None or not kernels.fusable(x, W, b) or not x.dtype == W.dtype == b.dtype:
+    if kind is None or b is None or not x.dtype == W.dtype == b.dtype:
         return None
-    return kind
+    if kernels.fusable(x, W, b) or cpu_compiled.usable(x, W, b):
+        return kind
+    return None
 
 
 def linear(x, W, b=None, n_batch_axes=1, activation=None):
@@ -151,8 +182,9 @@ def linear(x, W, b=None, n_batch_axes=1, activation=None):
     Every axis of ``x`` after the first ``n_batch_axes`` is flattened into the input size.
     With ``activation`` one of ``relu``, ``sigmoid`` and ``tanh`` (the functions of this package),
     a bias and float32/float64 arrays on a GPU, the bias add and the activation run as one kernel
-    (forward) and the activation's gradient as one kernel (backward); otherwise ``activation`` is
-    applied to the linear layer's output, as ``activation(linear(x, W, b))``.
+    (forward) and the activation's gradient as one kernel (backward); on the CPU with the compiled
+    kernels, in place over the GEMM's result (:class:`LinearActivation`); otherwise ``activation``
+    is applied to the linear layer's output, as ``activation(linear(x, W, b))``.
 
     Args:
         x: input Variable or array, shape ``(N, ...)`` (batch axes first).

@@ -69,7 +69,7 @@ class BasicBlock(L.Chain):
             self.shortcut = Shortcut(c_in, planes, stride) if stride != 1 or c_in != planes else None
 
     def forward(self, x):
-        h = F.relu(self.bn1(self.conv1(x)))
+        h = self.bn1(self.conv1(x), activation=F.relu)
         h = self.bn2(self.conv2(h))
         return F.relu(h + (x if self.shortcut is None else self.shortcut(x)))
 
@@ -92,8 +92,8 @@ class Bottleneck(L.Chain):
             self.shortcut = Shortcut(c_in, c_out, stride) if stride != 1 or c_in != c_out else None
 
     def forward(self, x):
-        h = F.relu(self.bn1(self.conv1(x)))
-        h = F.relu(self.bn2(self.conv2(h)))
+        h = self.bn1(self.conv1(x), activation=F.relu)
+        h = self.bn2(self.conv2(h), activation=F.relu)
         h = self.bn3(self.conv3(h))
         return F.relu(h + (x if self.shortcut is None else self.shortcut(x)))
 
@@ -126,7 +126,7 @@ class ResNet(L.Chain):
             self.fc = L.Linear(planes * cls.expansion, N_CLASSES)
 
     def forward(self, x):
-        h = F.relu(self.bn1(self.conv1(x)))
+        h = self.bn1(self.conv1(x), activation=F.relu)
         h = self.blocks(h)
         h = F.average_pooling_2d(h, h.shape[2])
         return self.fc(h)

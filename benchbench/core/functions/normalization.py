@@ -68,7 +68,7 @@ class BatchNormalization(Function):
     ``gx = gy * a + x * b + c`` with per-channel ``a``, ``b``, ``c``.
     """
 
-    def __init__(self, eps, running_mean, running_var, decay, axes):
+    def __init__(self, eps, running_mean, running_var, decay, axes, relu=False):
         self.eps = eps
         self.running_mean = running_mean
         self.running_var = running_var
@@ -76,6 +76,14 @@ class BatchNormalization(Function):
         self.axes = axes
         self.mean = None
         self.inv_std = None
+        # A ReLU on the output, fused (``batch_normalization(..., activation=relu)``: only where the
+        # compiled CPU kernels take the arrays); backward then needs the output ``z``.
+        self.relu = relu
+        self.z = None
+
+    @property
+    def label(self):
+        return "BatchNormalization+relu" if self.relu else "BatchNormalization"
 
     def _fusable(self, *arrays):
         stats = [a for a in (self.running_mean, self.running_var) if a is not None]
@@ -100,8 +108,11 @@ class BatchNormalization(Function):
             from ..kernels import cpu_normalization
 
             y, mean, var, inv_std = (a.reshape(bshape) if a.ndim == 1 else a
-                                     for a in cpu_normalization.forward(x, gamma, beta, self.eps))
+                                     for a in cpu_normalization.forward(x, gamma, beta, self.eps, self.relu))
+            if self.relu and any(self.needs_input_grad):
+                self.z = y
         else:
+            assert not self.relu, "a fused ReLU only where the compiled kernels take the arrays"
             mean = x.mean(axis=axes, keepdims=True)
             y = x - mean
             var = _channel_dot(xp, y, y, axes).reshape(bshape) / m
@@ -135,10 +146,18 @@ class BatchNormalization(Function):
             return (gx if self.needs_input_grad[0] else None, ggamma.reshape(pshape), gbeta.reshape(pshape))
         if self.fused:  # an upstream gradient of another type: the statistics are recomputed below
             inv_std = 1.0 / xp.sqrt(inv_std + self.eps)
-        elif _compiled(x, axes, gy, gamma, mean, inv_std):
+        z, self.z = self.z, None
+        if z is not None and not _compiled(x, axes, gy, gamma, mean, inv_std):
+            # an upstream gradient the kernel does not take: through the ReLU first, as ReLU does
+            from .activation import ReLU
+
+            relu = ReLU()
+            relu.y, z = z, None
+            gy = relu.backward(xp, (None,), (gy,))[0]
+        if not self.fused and _compiled(x, axes, gy, gamma, mean, inv_std):
             from ..kernels import cpu_normalization
 
-            gx, ggamma, gbeta = cpu_normalization.backward(x, gy, gamma, mean, inv_std, self.needs_input_grad[0])
+            gx, ggamma, gbeta = cpu_normalization.backward(x, gy, gamma, mean, inv_std, self.needs_input_grad[0], z)
             return gx, ggamma.reshape(pshape), gbeta.reshape(pshape)
         m = x.size // gamma.size
         gbeta = gy.sum(axis=axes).reshape(bshape)
@@ -158,7 +177,8 @@ class BatchNormalization(Function):
                 gbeta.reshape(pshape).astype(gamma.dtype, copy=False))
 
 
-def batch_normalization(x, gamma, beta, eps=2e-5, running_mean=None, running_var=None, decay=0.9, axis=None):
+def batch_normalization(x, gamma, beta, eps=2e-5, running_mean=None, running_var=None, decay=0.9, axis=None,
+                        activation=None):
     """Batch normalization in training mode: normalise with the batch's own statistics.
 
     ``y = gamma * (x - mean) / sqrt(var + eps) + beta`` with mean and biased variance
@@ -174,6 +194,11 @@ def batch_normalization(x, gamma, beta, eps=2e-5, running_mean=None, running_var
         running_mean, running_var: optional arrays of ``gamma``'s shape, updated in place.
         decay: weight of the old running value.
         axis: axes to take the statistics over; default all but axis 1.
+        activation: None, or a function of one Variable applied to the result. ``relu`` is fused
+            into the normalisation where the compiled CPU kernels take the arrays (its forward
+            writes ``maximum(y, 0)``, its backward takes the gradient through it on the fly: two
+            passes over the activations fewer each way, the same bits); any other, or another
+            device, is applied after, as ``activation(batch_normalization(...))``.
 
     Returns:
         Variable of ``x``'s shape.
@@ -200,8 +225,13 @@ def batch_normalization(x, gamma, beta, eps=2e-5, running_mean=None, running_var
         raise ValueError(f"{fname}: eps must be positive, got {eps!r}")
     if not 0.0 <= decay <= 1.0:
         raise ValueError(f"{fname}: decay must be in [0, 1], got {decay!r}")
-    fn = BatchNormalization(eps, running_mean, running_var, decay, axes)
-    return fn.apply((x, gamma, beta))[0]
+    if activation is not None and not callable(activation):
+        raise TypeError(f"{fname}: activation must be None or a function, got {type(activation).__name__}")
+    from . import activation as A
+
+    relu = activation is A.relu and _compiled(xa, axes, *(getattr(a, "array", a) for a in (gamma, beta)))
+    y = BatchNormalization(eps, running_mean, running_var, decay, axes, relu=relu).apply((x, gamma, beta))[0]
+    return y if activation is None or relu else activation(y)
 
 
 class FixedBatchNormalization(Function):

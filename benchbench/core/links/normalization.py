@@ -52,7 +52,10 @@ class BatchNormalization(Link):
         self.add_persistent("avg_var", numpy.ones(size, dtype))
         self.add_persistent("N", 0)
 
-    def forward(self, x):
+    def forward(self, x, activation=None):
+        """Normalise ``x`` (with the batch's statistics in training, the running ones otherwise),
+        then ``activation`` when given: a ReLU is fused into the normalisation where it can be
+        (``functions.batch_normalization``)."""
         dt = config.compute_dtype
         if dt is not None:
             x = cast(x, self.avg_mean.dtype)
@@ -60,15 +63,17 @@ class BatchNormalization(Link):
         dtype = self.avg_mean.dtype
         gamma = self.gamma if self.gamma is not None else xp.ones(self.size, dtype)
         beta = self.beta if self.beta is not None else xp.zeros(self.size, dtype)
+        fused = config.train and dt is None  # the activation goes into the normalisation
         if config.train:
             self.N += 1
             y = _norm.batch_normalization(
                 x, gamma, beta, eps=self.eps, running_mean=self.avg_mean, running_var=self.avg_var,
-                decay=self.decay,
+                decay=self.decay, activation=activation if fused else None,
             )
         else:
             y = _norm.fixed_batch_normalization(x, gamma, beta, self.avg_mean, self.avg_var, eps=self.eps)
-        return y if dt is None else cast(y, dt)
+        y = y if dt is None else cast(y, dt)
+        return y if activation is None or fused else activation(y)
 
     def __repr__(self):
         return f"BatchNormalization({self.size}, decay={self.decay}, eps={self.eps})"

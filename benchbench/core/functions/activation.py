@@ -77,12 +77,14 @@ class LeakyReLU(Function):
         return (d,)
 
 
-def _flat_parts(xp, fn, out, *ins):
+def _flat_parts(xp, fn, out, *ins, min_bytes=None):
     """``fn(xp, out_part, *in_parts)`` over flat pieces of same-shaped C-contiguous arrays.
 
-    On numpy, outputs of 4 MiB and more are split over the BLAS threads (numpy releases the GIL
-    inside its loops, and a chain of passes over a piece stays in that core's cache): sigmoid on
-    16 MiB took 0.7 of one thread's time; below about 2 MiB the threads' hand-off ate the gain.
+    On numpy, outputs of ``min_bytes`` and more (default 4 MiB) are split over the BLAS threads
+    (numpy releases the GIL inside its loops, and a chain of passes over a piece stays in that
+    core's cache): sigmoid on 16 MiB took 0.7 of one thread's time; below about 2 MiB the threads'
+    hand-off ate the gain of a one-pass function. Sigmoid's four passes gain from 1 MiB (LeNet5's
+    first, 1.9 MB: 0.25 ms on one thread, 0.18 on two).
     """
     if xp is not numpy or not all(a.flags.c_contiguous for a in (out,) + ins):
         fn(xp, out, *ins)
@@ -93,8 +95,13 @@ def _flat_parts(xp, fn, out, *ins):
     def part(lo, hi):
         fn(xp, flat_out[lo:hi], *(a[lo:hi] for a in flat_ins))
 
-    _buffers.split_run(part, flat_out.size, out.nbytes, _buffers._PARALLEL_MIN_BYTES * 4)
+    _buffers.split_run(part, flat_out.size, out.nbytes, _buffers._PARALLEL_MIN_BYTES * 4 if min_bytes is None
+                       else min_bytes)
     return out
+
+
+# Sigmoid (four passes) is split over the threads from this many bytes on (see _flat_parts).
+SIGMOID_SPLIT_BYTES = 1 << 20
 
 
 def _sigmoid(xp, y, x):
@@ -122,7 +129,7 @@ class Sigmoid(Function):
 
             self.y = cuda_activation.sigmoid(x)
             return (self.y,)
-        self.y = _flat_parts(xp, _sigmoid, xp.empty(x.shape, dtype=x.dtype), x)
+        self.y = _flat_parts(xp, _sigmoid, xp.empty(x.shape, dtype=x.dtype), x, min_bytes=SIGMOID_SPLIT_BYTES)
         return (self.y,)
 
     def backward(self, xp, xs, gys):

@@ -138,7 +138,7 @@ def _cpu_bias_activation(kind, y, b):
         return cpu_activation.bias_relu(y, b)
     y += b
     if kind == "sigmoid":
-        return A._flat_parts(numpy, A._sigmoid, y, y)
+        return A._flat_parts(numpy, A._sigmoid, y, y, min_bytes=A.SIGMOID_SPLIT_BYTES)
     return numpy.tanh(y, out=y)
 
 

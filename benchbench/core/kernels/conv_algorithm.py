@@ -104,8 +104,8 @@ def use_direct(arrays, c, o, kh, kw, stride, pad, dilate):
     cache (``benchmarks/conv_algorithms.py``: LeNet5's 3->6 about 3x faster than im2col). On
     smaller planes the direct kernel's rows are short and its backward the slower one: LeNet5's
     6->16 (10x10 outputs) took 4.5 ms forward and backward at 1 thread against im2col's 3.5 (2.4
-    against 2.3 at 2), so it runs its forward only as the direct kernel
-    (:func:`use_direct_forward`). With 32 channels in and 64 out im2col's GEMM is faster.
+    against 2.3 at 2), so it runs only its forward (and input gradient) as the direct kernel
+    (:func:`use_direct_forward`), its weight gradient as im2col's GEMM. With 32 channels in and 64 out im2col's GEMM is faster.
     ``BENCHBENCH_CONV_ALGORITHM=direct`` forces it wherever it applies; ``im2col`` and
     ``winograd`` turn it off.
     """
@@ -120,8 +120,10 @@ def use_direct(arrays, c, o, kh, kw, stride, pad, dilate):
 
 
 def use_direct_forward(arrays, c, o, kh, kw, stride, pad, dilate):
-    """Whether a convolution that :func:`use_direct` leaves to im2col runs its forward pass as the
-    direct kernel all the same (its backward stays im2col's, which rebuilds the columns it needs).
+    """Whether a convolution that :func:`use_direct` leaves to im2col runs its forward pass (and,
+    with more than one thread, its input gradient: the same kernel on the output gradient) as the
+    direct kernel all the same; its weight gradient stays im2col's GEMM, which rebuilds the
+    columns it needs.
 
     By default (``auto``) where the direct kernels apply and both channel counts are at most
     :data:`DIRECT_FORWARD_MAX_CHANNELS` (LeNet5's 5x5 6->16; CNN/MNIST's 5x5 32->64 runs as

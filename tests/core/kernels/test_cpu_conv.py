@@ -69,18 +69,32 @@ def test_direct_matches_im2col_in_float32(case, calls):
 
 
 @pytest.mark.parametrize("c, o, k, pad, bias", [(16, 24, 3, (1, 1), False), (9, 12, 5, (2, 1), True)])
-def test_direct_forward_with_im2col_backward_up_to_64_channels(c, o, k, pad, bias, calls):
-    """Above the thin-layer bound and up to 64 channels, auto runs the direct forward and im2col's
-    backward; the results are im2col's to float32 rounding, float64 gradients included."""
+def test_direct_forward_with_im2col_backward_up_to_64_channels(c, o, k, pad, bias, calls, monkeypatch):
+    """Above the thin-layer bound and up to 64 channels, auto runs the direct forward, the input
+    gradient by the same kernel and im2col's weight gradient; the results are im2col's to float32
+    rounding, float64 gradients included."""
+    from benchbench.core.kernels import cpu_conv
+
+    input_grad = cpu_conv.direct_input_grad
+    monkeypatch.setattr(cpu_conv, "direct_input_grad",
+                        lambda *a: calls.__setitem__("direct_input_grad", calls.get("direct_input_grad", 0) + 1)
+                        or input_grad(*a))
     x, W = _rand((3, c, 9, 8), 1), _rand((o, c, k, k), 2)
     b = _rand((o,), 3) if bias else None
     want = _conv("numpy", "im2col", x, W, b, pad, True)
+    monkeypatch.setattr(cpu_compiled, "threads", lambda: 1)
+    one = _conv("compiled", "auto", x, W, b, pad, True)
+    assert calls == {"direct_forward": 1}  # one thread: im2col's input gradient
+    monkeypatch.setattr(cpu_compiled, "threads", lambda: 2)
+    calls.clear()
     got = _conv("compiled", "auto", x, W, b, pad, True)
-    assert calls == {"direct_forward": 1}
-    for g, r in zip(got, want):
+    assert calls == {"direct_forward": 1, "direct_input_grad": 1}
+    for g, g1, r in zip(got, one, want):
         numpy.testing.assert_allclose(g, r, rtol=1e-5, atol=2e-5 * numpy.abs(r).max())
+        numpy.testing.assert_allclose(g1, r, rtol=1e-5, atol=2e-5 * numpy.abs(r).max())
     _conv("compiled", "im2col", x, W, b, pad, True)
-    assert calls == {"direct_forward": 1}
+    assert calls == {"direct_forward": 1, "direct_input_grad": 1}
+    calls.clear()
     x64, W64 = _rand((2, c, 6, 5), 4, numpy.float64), _rand((o, c, k, k), 5, numpy.float64)
     gy = _rand(F.convolution_2d(Variable(x64), Variable(W64), pad=pad).shape, 6, numpy.float64)
     with cpu_compiled.using("compiled"), using_config("conv_algorithm", "auto"):

@@ -408,8 +408,10 @@ def format_report(result):
     if m.get("host_allocator"):
         from benchbench.core import host_allocator
 
-        a = host_allocator.describe(m["host_allocator"])
-        lines.append(a + (" (no page faults from fresh arrays; both frameworks, one process)" if "reused" in a else ""))
+        line = host_allocator.describe(m["host_allocator"])
+        if m["host_allocator"].get("applied"):
+            line += " (no page faults from fresh arrays; both frameworks, one process)"
+        lines.append(line)
     lines.append(f"OPENBLAS_CORETYPE: {m['OPENBLAS_CORETYPE'] or 'not set'}; "
                  f"OPENBLAS_THREAD_TIMEOUT: {m.get('OPENBLAS_THREAD_TIMEOUT') or 'not set'}; CPUs: {m['cpu_count']}; "
                  f"load average at start {_load(m['loadavg_start'])}, at end {_load(m.get('loadavg_end'))}")

@@ -126,22 +126,34 @@ def _carve(work, k, t):
     return work.reshape(-1)[:aa * ch * k * t].reshape(aa, k * t, ch)
 
 
-def _conv(x, U, transposed, b, pad, oh, ow, m, r):
-    """The (N, O, oh, ow) stride-1 r x r convolution of ``x`` padded by ``pad`` with the transformed
-    filters ``U``: (a*a, O, C), or (a*a, C, O) used as it lies when ``transposed``."""
+def _layout(x, o, oh, ow, m, r):
+    """``(n, c, a, th, tw, t, workers, planes)`` of a layer: batch and input channels, the patch size,
+    the tile rows, columns and count per sample, the worker threads, and the elements of a
+    sample's padded input or output planes (whichever is larger) in channels-last scratch."""
     n, c = x.shape[:2]
-    o = U.shape[2] if transposed else U.shape[1]
     a = m + r - 1
     th, tw = tiles(oh, ow, m)
     t = th * tw
+    planes = max((m * th + r - 1) * (m * tw + r - 1) * c, m * m * t * o)
+    return n, c, a, th, tw, t, _workers(n), planes
+
+
+def _whole_batch(n, t, a, channels, dtype, workers):
+    """For a layer run by tile positions: one (a*a, n*t, ch) array per channel count in ``channels``,
+    then the workers' shares of the samples and of the a*a positions."""
+    return [numpy.empty((a * a, n * t, ch), dtype) for ch in channels] + [_shares(n, workers), _shares(a * a, workers)]
+
+
+def _conv(x, U, transposed, b, pad, oh, ow, m, r):
+    """The (N, O, oh, ow) stride-1 r x r convolution of ``x`` padded by ``pad`` with the transformed
+    filters ``U``: (a*a, O, C), or (a*a, C, O) used as it lies when ``transposed``."""
+    o = U.shape[2] if transposed else U.shape[1]
+    n, c, a, th, tw, t, workers, planes = _layout(x, o, oh, ow, m, r)
     out = numpy.empty((n, o, oh, ow), x.dtype)
     bias = numpy.zeros(o, x.dtype) if b is None else b
-    workers = _workers(n)
-    planes = max((m * th + r - 1) * (m * tw + r - 1) * c, m * m * t * o)  # padded input or output planes, a sample
     Ut = U if transposed else U.transpose(0, 2, 1)  # (a*a, C, O): each a transposed view BLAS takes as it lies
     if _by_positions(n, a * a * t * (c + o), x.itemsize):
-        V, M = numpy.empty((a * a, n * t, c), x.dtype), numpy.empty((a * a, n * t, o), x.dtype)
-        samples, positions = _shares(n, workers), _shares(a * a, workers)
+        V, M, samples, positions = _whole_batch(n, t, a, (c, o), x.dtype, workers)
 
         def transform(i):
             lo, hi = samples[i]
@@ -199,17 +211,11 @@ def forward(x, W, b, pad, oh, ow, m=None):
 
 def _weight_grad(x, gy, pad, oh, ow, m, r):
     """``dU``, the (a*a, O, C) gradient of the transformed filters, summed over the batch."""
-    n, c = x.shape[:2]
     o = gy.shape[1]
-    a = m + r - 1
-    th, tw = tiles(oh, ow, m)
-    t = th * tw
-    workers = _workers(n)
-    planes = max((m * th + r - 1) * (m * tw + r - 1) * c, m * m * t * o)  # padded input or output planes, a sample
+    n, c, a, th, tw, t, workers, planes = _layout(x, o, oh, ow, m, r)
     if _by_positions(n, a * a * t * (c + o), x.itemsize):
-        V, Z = numpy.empty((a * a, n * t, c), x.dtype), numpy.empty((a * a, n * t, o), x.dtype)
+        V, Z, samples, positions = _whole_batch(n, t, a, (c, o), x.dtype, workers)
         dU = numpy.empty((a * a, o, c), x.dtype)
-        samples, positions = _shares(n, workers), _shares(a * a, workers)
 
         def transform(i):
             lo, hi = samples[i]

@@ -23,6 +23,7 @@ OPTIONAL_IMPORTERS = {
     "matplotlib": ("benchbench/reporting/",),
     "jsonschema": ("benchbench/results.py",),
     "numba": ("benchbench/core/kernels/",),
+    "llvmlite": ("benchbench/core/kernels/",),
 }
 
 
@@ -60,9 +61,10 @@ FORBIDDEN = {
 # reaches cupy (above) and threadpoolctl, the BLAS thread limit that the executor sets.
 CORE_THIRD_PARTY = {"numpy"}
 BACKEND_THIRD_PARTY = {"threadpoolctl", "cupy", "cupyx"}
-# The compiled CPU kernels (core/kernels/, imported lazily) reach numba; their machinery also the
-# user cache folder (platformdirs) for numba's cache.
-KERNELS_THIRD_PARTY = {"numba"}
+# The compiled CPU kernels (core/kernels/, imported lazily) reach numba and its code generator
+# llvmlite (the explicit SIMD vectors of cpu_simd); their machinery also the user cache folder
+# (platformdirs) for numba's cache.
+KERNELS_THIRD_PARTY = {"numba", "llvmlite"}
 COMPILED_THIRD_PARTY = {"numba", "platformdirs"}
 
 

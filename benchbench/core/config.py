@@ -23,6 +23,7 @@ _DEFAULTS = {"train": True, "enable_backprop": True, "deterministic": False, "co
 SWITCHES = {
     "BENCHBENCH_CONV_ALGORITHM": ("auto", ("auto", "im2col", "winograd", "direct")),
     "BENCHBENCH_CPU_KERNELS": ("compiled", ("compiled", "numpy")),
+    "BENCHBENCH_SIMD_BYTES": ("auto", ("auto", "32", "64")),
 }
 _read: dict[str, str] = {}
 

@@ -115,6 +115,17 @@ def _sigmoid(xp, y, x):
     xp.divide(1, y, out=y)
 
 
+def sigmoid_into(xp, y, x):
+    """``y = sigmoid(x)`` (``y`` may be ``x``): one compiled pass where the compiled kernels apply
+    (``cpu_activation.sigmoid``), else numpy's four passes (split over the threads from
+    :data:`SIGMOID_SPLIT_BYTES`)."""
+    if x.dtype == y.dtype and cpu_compiled.usable(x, y):
+        from ..kernels import cpu_activation
+
+        return cpu_activation.sigmoid(x, y)
+    return _flat_parts(xp, _sigmoid, y, x, min_bytes=SIGMOID_SPLIT_BYTES)
+
+
 def _sigmoid_grad(xp, gx, y, gy):
     xp.subtract(1, y, out=gx)  # gy * y * (1 - y) in three passes
     gx *= y
@@ -129,7 +140,7 @@ class Sigmoid(Function):
 
             self.y = cuda_activation.sigmoid(x)
             return (self.y,)
-        self.y = _flat_parts(xp, _sigmoid, xp.empty(x.shape, dtype=x.dtype), x, min_bytes=SIGMOID_SPLIT_BYTES)
+        self.y = sigmoid_into(xp, xp.empty(x.shape, dtype=x.dtype), x)
         return (self.y,)
 
     def backward(self, xp, xs, gys):

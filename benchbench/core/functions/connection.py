@@ -16,8 +16,8 @@ larger ones are built again from the retained input, and very large ones a few s
 time, each GEMM writing (or, for ``gW``, adding) its chunk's part (see ``_conv_chunks``).
 A stride-1 ``gx`` whose full convolution would be larger is a GEMM on ``gy`` widened to the
 padded row width, then ``kh*kw`` contiguous adds. 3x3 and 5x5 stride-1 layers with many channels
-run as Winograd on the CPU instead (``winograd``, ``cpu_winograd``), and thin stride-1 layers (a
-few channels in or out) as direct compiled kernels that build no columns (``cpu_conv``). The
+run as Winograd on the CPU instead (``winograd``, ``cpu_winograd``), and stride-1 layers of up to 64
+channels as direct compiled kernels that build no columns (``cpu_conv``). The
 geometry, the passes and the choice of algorithm live in ``core/kernels`` (``conv_geometry``,
 ``im2col``, ``winograd``, ``conv_algorithm``).
 """
@@ -31,7 +31,7 @@ from ..kernels import buffers as _buffers
 from ..kernels import cpu_compiled
 from ..kernels import im2col as im2col_passes
 from ..kernels import winograd
-from ..kernels.conv_algorithm import use_direct, use_direct_forward, use_winograd
+from ..kernels.conv_algorithm import use_dense, use_direct, use_winograd
 from ..kernels.conv_chunks import column_capacity, holds_columns, sample_chunks
 from ..kernels.conv_geometry import cnhw, col2im, conv_outsize, im2col, nchw, pair, padded, release_padded, work
 from ._checks import check_float
@@ -54,7 +54,7 @@ class Convolution2DFunction(Function):
         self.fused = False
         self.winograd = False
         self.direct = False
-        self.direct_forward = False
+        self.dense = False
 
     def _geometry(self, x, W):
         n, c, h, w = x.shape
@@ -69,6 +69,12 @@ class Convolution2DFunction(Function):
     def forward(self, xp, xs):
         x, W = xs[0], xs[1]
         n, c, h, w, o, kh, kw, oh, ow = self._geometry(x, W)
+        self.dense = use_dense(xp, x.shape, kh, kw, (self.ph, self.pw), (self.dy, self.dx))
+        if self.dense:  # the kernel covers the input: a fully connected layer, oh = ow = 1
+            y = xp.matmul(x.reshape(n, -1), W.reshape(o, -1).T).astype(x.dtype, copy=False)
+            if len(xs) == 3:
+                y += xs[2]
+            return (y.reshape(n, o, 1, 1),)
         # chosen once: backward follows forward's algorithm whatever the environment says meanwhile
         self.winograd = use_winograd(xp, c, o, kh, kw, (self.sy, self.sx), (self.ph, self.pw), (self.dy, self.dx),
                                      arrays=xs)
@@ -80,13 +86,6 @@ class Convolution2DFunction(Function):
         if self.direct:
             from ..kernels import cpu_conv
 
-            return (cpu_conv.direct_forward(x, W, xs[2] if len(xs) == 3 else None, (self.ph, self.pw), oh, ow),)
-        if use_direct_forward(xs, c, o, kh, kw, (self.sy, self.sx), (self.ph, self.pw), (self.dy, self.dx)):
-            # backward: the input gradient by the same kernel, the weight gradient im2col's (self.col
-            # None: columns rebuilt)
-            from ..kernels import cpu_conv
-
-            self.direct_forward = True
             return (cpu_conv.direct_forward(x, W, xs[2] if len(xs) == 3 else None, (self.ph, self.pw), oh, ow),)
         self.fused = kernels.fusable(*xs) and len({a.dtype for a in xs}) == 1
         if self.fused:
@@ -137,6 +136,13 @@ class Convolution2DFunction(Function):
         x, W = xs[0], xs[1]
         n, c, h, w, o, kh, kw, oh, ow = self._geometry(x, W)
         need = self.needs_input_grad
+        if self.dense:
+            gy = gys[0].reshape(n, o)
+            gW = xp.matmul(gy.T, x.reshape(n, -1)).reshape(W.shape).astype(W.dtype, copy=False) if need[1] else None
+            gx = xp.matmul(gy, W.reshape(o, -1)).reshape(x.shape).astype(x.dtype, copy=False) if need[0] else None
+            if len(xs) == 2:
+                return gx, gW
+            return gx, gW, gy.sum(axis=0).astype(xs[2].dtype, copy=False) if need[2] else None
         if self.winograd:
             return winograd.backward(xp, xs, gys[0], (self.ph, self.pw), oh, ow, self.needs_input_grad,
                                      compiled=self.winograd == "compiled")
@@ -160,14 +166,7 @@ class Convolution2DFunction(Function):
             gW = gW.reshape(W.shape).astype(W.dtype, copy=False)
         if len(xs) == 3 and need[2]:
             gb = gy.sum(axis=1).astype(xs[2].dtype, copy=False)
-        if need[0] and self.direct_forward and cpu_compiled.threads() > 1:
-            # the full convolution of gy with the flipped kernel by the forward's own kernel, whose
-            # samples run in parallel: a LeNet5 step took 6.9 ms against 7.1 with im2col's GEMM and
-            # col2im at 2 threads, but 11.4 against 10.8 at 1, where im2col's stays
-            from ..kernels import cpu_conv
-
-            gx = cpu_conv.direct_input_grad(xp.ascontiguousarray(gys[0], dtype=x.dtype), W, x.shape, (self.ph, self.pw))
-        elif need[0]:
+        if need[0]:
             if self._is_pointwise(kh, kw):
                 gx_cnhw = _buffers.acquire(xp, (c, n * h * w), gy.dtype)
                 xp.matmul(W.reshape(o, c).T, gy, out=gx_cnhw)

@@ -2,7 +2,7 @@
 
 ``y = x W^T + b`` is one GEMM and a bias add; ``linear(..., activation=...)`` adds the bias and
 applies ReLU, sigmoid or tanh over the GEMM's result in place (:class:`LinearActivation`): one
-kernel on a GPU, one compiled pass for ReLU on the CPU. On a GPU the gradients can be added into
+kernel on a GPU, one compiled pass for ReLU and for sigmoid on the CPU. On a GPU the gradients can be added into
 the arrays ``Function.accumulate_into`` names.
 """
 from __future__ import annotations
@@ -89,9 +89,9 @@ class LinearActivation(LinearFunction):
 
     On a GPU one kernel adds the bias and applies the activation, and one kernel its gradient. On
     the CPU with the compiled kernels (``BENCHBENCH_CPU_KERNELS``), ReLU and the bias add are one
-    compiled pass (``cpu_activation.bias_relu``); sigmoid and tanh add the bias in place and keep
-    numpy's vectorised ``exp``/``tanh`` passes, in place too; the activation's gradient is one
-    compiled pass. Either way the results are the unfused path's bit for bit; backward then goes
+    compiled pass (``cpu_activation.bias_relu``); sigmoid and tanh add the bias in place, then
+    sigmoid's one compiled pass (``cpu_activation.sigmoid``, as the unfused ``sigmoid``) or numpy's
+    ``tanh``, in place too; the activation's gradient is one compiled pass. Either way the results are the unfused path's bit for bit; backward then goes
     on as ``linear``'s."""
 
     def __init__(self, activation, n_batch_axes=1):
@@ -138,7 +138,7 @@ def _cpu_bias_activation(kind, y, b):
         return cpu_activation.bias_relu(y, b)
     y += b
     if kind == "sigmoid":
-        return A._flat_parts(numpy, A._sigmoid, y, y, min_bytes=A.SIGMOID_SPLIT_BYTES)
+        return A.sigmoid_into(numpy, y, y)
     return numpy.tanh(y, out=y)
 
 

@@ -12,9 +12,8 @@ import numpy
 from ..config import SWITCHES, config, switch
 
 __all__ = ["CONV_ALGORITHM_ENV", "CONV_ALGORITHMS", "WINOGRAD_MIN_CHANNELS", "DIRECT_MAX_CHANNELS", "conv_algorithm",
-           "winograd_applies", "use_winograd", "direct_applies", "use_direct",
-           "DIRECT_FORWARD_MAX_CHANNELS", "use_direct_forward", "WINOGRAD_MIN_CHANNELS_COMPILED",
-           "DIRECT_MIN_PLANE"]
+           "winograd_applies", "use_winograd", "direct_applies", "use_direct", "WINOGRAD_MIN_CHANNELS_COMPILED",
+           "DIRECT_MIN_PLANE", "use_dense"]
 
 CONV_ALGORITHM_ENV = "BENCHBENCH_CONV_ALGORITHM"
 CONV_ALGORITHMS = SWITCHES[CONV_ALGORITHM_ENV][1]
@@ -23,13 +22,12 @@ WINOGRAD_MIN_CHANNELS = 128
 # The same bound for the compiled transforms (``cpu_winograd``), by filter size: 3x3 pays off from 64
 # channels, 5x5 (whose im2col is 25 times the input) from 32.
 WINOGRAD_MIN_CHANNELS_COMPILED = {3: 64, 5: 32}
-# With at most this many channels in or out, the GEMM is thin and the direct kernel is faster...
-DIRECT_MAX_CHANNELS = 8
-# ... where its output planes have at least this many pixels: on smaller ones its rows are short
-# and im2col's columns small, and im2col's backward is faster.
-DIRECT_MIN_PLANE = 256
-# With at most this many channels in and out, the direct kernel's forward beats im2col's (its backward does not).
-DIRECT_FORWARD_MAX_CHANNELS = 64
+# With at most this many channels in and out, the direct kernels beat im2col + GEMM (forward and
+# backward; measured up to 32 -> 64, where Winograd, decided first, is faster still)...
+DIRECT_MAX_CHANNELS = 64
+# ... where the output planes have at least this many pixels (a tile is 4 output pixels; a 1x1
+# output, LeNet5's 16 -> 120, is three times faster as im2col's GEMM).
+DIRECT_MIN_PLANE = 16
 
 
 def conv_algorithm() -> str:
@@ -96,16 +94,13 @@ def direct_applies(arrays, kh, kw, stride, pad, dilate):
 def use_direct(arrays, c, o, kh, kw, stride, pad, dilate):
     """Whether a convolution runs as the direct compiled kernels rather than im2col + GEMM (or Winograd).
 
-    By default (``auto``) where it applies (:func:`direct_applies`), the GEMM would be thin (at
-    most :data:`DIRECT_MAX_CHANNELS` channels in or out) and the output planes have at least
-    :data:`DIRECT_MIN_PLANE` pixels: LeNet5's 3->6 (28x28), CNN/MNIST's 1->32 (24x24), ResNet's
-    3->64 stem (32x32). There the im2col columns are 9-25 times the input and cost more to write
-    and read than the multiplications, which the direct kernel does from a sample's planes in
-    cache (``benchmarks/conv_algorithms.py``: LeNet5's 3->6 about 3x faster than im2col). On
-    smaller planes the direct kernel's rows are short and its backward the slower one: LeNet5's
-    6->16 (10x10 outputs) took 4.5 ms forward and backward at 1 thread against im2col's 3.5 (2.4
-    against 2.3 at 2), so it runs only its forward (and input gradient) as the direct kernel
-    (:func:`use_direct_forward`), its weight gradient as im2col's GEMM. With 32 channels in and 64 out im2col's GEMM is faster.
+    By default (``auto``) where they apply (:func:`direct_applies`), at most
+    :data:`DIRECT_MAX_CHANNELS` channels go in and out, and the output planes have at least
+    :data:`DIRECT_MIN_PLANE` pixels: LeNet5's 3->6 and 6->16, CNN/MNIST's 1->32, ResNet's 3->64
+    stem (Winograd, decided first, takes the wider 3x3 and 5x5 layers). The direct kernels build no
+    columns (im2col's are 9 to 25 times the input) and keep their tiles in registers
+    (``cpu_conv``): forward and backward, one step of LeNet5's 6->16 took 1.7 ms against
+    im2col's 3.4 at 1 thread, 1.4 against 3.3 at 2; CNN/MNIST's 32->64 shape 17 against 31.
     ``BENCHBENCH_CONV_ALGORITHM=direct`` forces it wherever it applies; ``im2col`` and
     ``winograd`` turn it off.
     """
@@ -116,23 +111,15 @@ def use_direct(arrays, c, o, kh, kw, stride, pad, dilate):
         return True
     h, w = arrays[0].shape[2:]
     plane = (h + 2 * pad[0] - kh + 1) * (w + 2 * pad[1] - kw + 1)
-    return min(c, o) <= DIRECT_MAX_CHANNELS and plane >= DIRECT_MIN_PLANE
+    return max(c, o) <= DIRECT_MAX_CHANNELS and plane >= DIRECT_MIN_PLANE
 
 
-def use_direct_forward(arrays, c, o, kh, kw, stride, pad, dilate):
-    """Whether a convolution that :func:`use_direct` leaves to im2col runs its forward pass (and,
-    with more than one thread, its input gradient: the same kernel on the output gradient) as the
-    direct kernel all the same; its weight gradient stays im2col's GEMM, which rebuilds the
-    columns it needs.
-
-    By default (``auto``) where the direct kernels apply and both channel counts are at most
-    :data:`DIRECT_FORWARD_MAX_CHANNELS` (LeNet5's 5x5 6->16; CNN/MNIST's 5x5 32->64 runs as
-    Winograd, as does ResNet's 3x3 64-channel stage, which :func:`use_winograd` decides first): the
-    forward then writes no columns, and at these widths the direct kernel's multiply-adds from a
-    sample's planes in cache take less time than im2col's column copy and GEMM, at 1 thread and at
-    2; the direct backward does not (its weight gradient's dot products are slower than the GEMM).
-    Any other ``BENCHBENCH_CONV_ALGORITHM`` turns it off.
+def use_dense(xp, x_shape, kh, kw, pad, dilate):
+    """Whether a CPU convolution is a fully connected layer: its kernel covers the whole unpadded
+    input (LeNet5's 16 -> 120 on 5x5 maps, a 1x1 output at any stride). It then runs as one GEMM
+    on the input as it is, each way, with no columns and no layout copies (im2col's columns would
+    be the input transposed). By default (``auto``) only; any other ``BENCHBENCH_CONV_ALGORITHM``
+    keeps its own algorithm.
     """
-    return (conv_algorithm() == "auto" and max(c, o) <= DIRECT_FORWARD_MAX_CHANNELS
-            and direct_applies(arrays, kh, kw, stride, pad, dilate))
-
+    return (xp is numpy and conv_algorithm() == "auto" and tuple(pad) == (0, 0) and tuple(dilate) == (1, 1)
+            and tuple(x_shape[2:]) == (kh, kw))

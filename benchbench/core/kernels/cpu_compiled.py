@@ -130,6 +130,9 @@ def _load_tbb() -> bool:
 def _numba():
     if _state["numba"] is None and _state["error"] is None:
         os.environ.setdefault("NUMBA_CACHE_DIR", cache_dir())
+        simd = switch("BENCHBENCH_SIMD_BYTES")
+        if simd != "auto":  # kernels built for another vector width than the machine's: cached apart
+            os.environ["NUMBA_CACHE_DIR"] = os.path.join(os.environ["NUMBA_CACHE_DIR"], f"simd{simd}")
         asked = os.environ.get("NUMBA_THREADING_LAYER", "").strip().lower()
         tbb = asked not in ("omp", "workqueue") and _load_tbb()  # a layer asked for by name is respected
         layer = asked or ("tbb" if tbb else "workqueue")

@@ -1,20 +1,28 @@
-"""Compiled CPU convolution kernels: direct stride-1 convolution for thin layers, no im2col columns.
+"""Compiled CPU convolution kernels: direct stride-1 convolution, no im2col columns.
 
 The direct kernels (``direct_forward``, ``direct_input_grad``, ``direct_weight_grad``) are for
-layers whose GEMM is thin (few channels in or out: LeNet5's 3->6 and 6->16, CNN's 1->32, a stem's
-3->64), where writing and reading the columns (9 to 25 times the input) costs more than the
-multiplications. Each sample is copied once into a thread-private padded plane stack; with stride
-1 the kernel offset ``(i, j)`` is then a shift of ``i*Wp + j`` in the flat plane, so every tap is
-one contiguous multiply-add over the sample's whole output (in rows of the padded width ``Wp``;
-the ``Wp - ow`` columns past each row are computed and never read). Output channels go four at a
-time, so one load of the input feeds four accumulators. The input gradient is the same kernel run
-as a full convolution of the output gradient with the flipped, transposed filters. Samples run in
-parallel (``prange``): each writes only its own output or input gradient, and its thread's part of
-the weight gradient (the parts are summed at the end), so no two threads write one element.
+stride-1 layers of up to 64 channels (LeNet5's 3->6 and 6->16, CNN's 1->32, a stem's 3->64),
+where writing and reading im2col's columns (9 to 25 times the input) costs more than the
+multiplications. Two kinds:
 
-The weight gradient's dot products are compiled with ``reassoc`` (they vectorise only then), so
-they agree with the GEMM path to float32 rounding, not bit for bit; everything else adds in a fixed
-order.
+- **Sample lanes** (the weight gradient always; the forward and the input gradient from
+  :data:`LANES_MIN_TAPS` taps per output). A block of ``lanes`` samples (16 float32 with
+  AVX-512: one machine vector, ``cpu_simd``) is laid out (C, Hp, Wp, lanes), so every pixel of
+  every channel is one vector over the block's samples. A forward tile keeps 4 output channels x 4
+  output pixels (16 vectors) in registers over all ``C*kh*kw`` taps: each tap loads 4 input
+  vectors and 4 weights for 16 fused multiply-adds, and the tile is stored once. A weight-gradient
+  tile is 4 output channels x 4 taps, summed over a block's pixels: one part per block, the parts
+  summed in block order. No junk positions, no partial sums shared between threads, and the
+  results do not depend on the thread count.
+- **Flat** (a forward with few taps: ResNet's stem, CNN's first layer). Each sample is copied
+  into a thread-private padded plane stack; with stride 1 the kernel offset ``(i, j)`` is a shift
+  of ``i*Wp + j`` in the flat plane, so every tap is one contiguous multiply-add over the sample's
+  whole output (the ``Wp - ow`` columns past each row are computed and never read), four output
+  channels at a time.
+
+The input gradient is the forward run as a full convolution of the output gradient with the
+flipped, transposed filters. Sums are in a fixed order (the lanes' with fused multiply-adds), so
+they agree with the GEMM path to float32 rounding, not bit for bit.
 """
 from __future__ import annotations
 
@@ -22,7 +30,9 @@ import numba
 import numpy
 from numba import prange
 
+from . import cpu_simd
 from .cpu_compiled import kernel
+from .cpu_simd import vfma, vlanes, vload, vsplat, vstore, vsum, vzero
 
 __all__ = ["direct_forward", "direct_input_grad", "direct_weight_grad", "direct_backward"]
 
@@ -112,106 +122,202 @@ def _forward(x, W, b, y, ph, pw):
                     y[n, o0 + k, r, :] = acc[k, r * wp:r * wp + ow]
 
 
-@numba.njit(inline="always")
-def _load_wide(gy, n, gw, wp):
-    """Sample ``n`` of gy (O, oh, ow) into ``gw`` (O, oh*wp) rows of width ``wp``, zeros past ``ow``."""
-    o_, oh, ow = gy.shape[1], gy.shape[2], gy.shape[3]
-    for o in range(o_):
-        for r in range(oh):
-            for q in range(ow):
-                gw[o, r * wp + q] = gy[n, o, r, q]
-            for q in range(ow, wp):
-                gw[o, r * wp + q] = 0
+# -- the sample-lane kernels: one vector lane per sample (see the module docstring) ---------
 
 
-_REASSOC = {"reassoc", "contract", "nsz"}
-
-
-@numba.njit(cache=True, fastmath=_REASSOC)
-def _dots5(ga, gb, xc, s, span):
-    """The 10 sums ``sum_p g[p] * xc[s + j + p]`` for 2 output channels ``ga``, ``gb`` and 5 taps."""
-    x0, x1, x2 = xc[s:s + span], xc[s + 1:s + 1 + span], xc[s + 2:s + 2 + span]
-    x3, x4 = xc[s + 3:s + 3 + span], xc[s + 4:s + 4 + span]
-    a0 = a1 = a2 = a3 = a4 = b0 = b1 = b2 = b3 = b4 = xc[0] * 0
-    for p in range(span):
-        u, v = ga[p], gb[p]
-        y0, y1, y2, y3, y4 = x0[p], x1[p], x2[p], x3[p], x4[p]
-        a0 += u * y0
-        a1 += u * y1
-        a2 += u * y2
-        a3 += u * y3
-        a4 += u * y4
-        b0 += v * y0
-        b1 += v * y1
-        b2 += v * y2
-        b3 += v * y3
-        b4 += v * y4
-    return a0, a1, a2, a3, a4, b0, b1, b2, b3, b4
-
-
-@numba.njit(cache=True, fastmath=_REASSOC)
-def _dots4(g0, g1, g2, g3, xs, span):
-    """The 4 sums ``sum_p g_k[p] * xs[p]``."""
-    e0 = e1 = e2 = e3 = xs[0] * 0
-    for p in range(span):
-        v = xs[p]
-        e0 += g0[p] * v
-        e1 += g1[p] * v
-        e2 += g2[p] * v
-        e3 += g3[p] * v
-    return e0, e1, e2, e3
-
-
-@numba.njit(cache=True, fastmath=_REASSOC)
-def _dot(g, xs, span):
-    e = xs[0] * 0
-    for p in range(span):
-        e += g[p] * xs[p]
-    return e
-
-
-@kernel("void(A4, A4, A4, I, I, I)", fastmath=_REASSOC)
-def _weight_grad(x, gy, parts, t_, ph, pw):
+@kernel("void(A4, A, I, I, I, I, I)", parallel=True)
+def _to_lanes(x, xt, c4, hp, wp, ph, pw):
+    """``x`` (N, C, H, W) into ``xt`` (B, c4, hp, wp, lanes) at offset (ph, pw), every other element
+    (padding, channels past C, samples past N) zero. One item is a block's channel: zeroed first
+    where it has such elements, then each sample's rows read in order and written a lane apart
+    (7 to 12 times faster than gathering a vector's lanes from the samples)."""
     n_, c_, h, w = x.shape
-    o_, kh, kw = parts.shape[0] // t_, parts.shape[2], parts.shape[3]
-    oh, ow = gy.shape[2], gy.shape[3]
-    hp, wp = max(h + 2 * ph, oh + kh - 1), max(w + 2 * pw, ow + kw - 1)
-    span = (oh - 1) * wp + ow
-    for t in prange(t_):
-        part = parts[t * o_:(t + 1) * o_]
-        part[...] = 0
-        buf = numpy.zeros((c_, hp, wp), x.dtype)
-        flat = buf.reshape(c_, hp * wp)
-        gw = numpy.empty((o_, oh * wp), gy.dtype)
-        for n in range(n_ * t // t_, n_ * (t + 1) // t_):
-            _load_padded(x, n, buf, ph, pw)
-            _load_wide(gy, n, gw, wp)
+    l_ = vlanes(xt)
+    b_ = -(-n_ // l_)
+    size = hp * wp * l_
+    for item in prange(b_ * c4):
+        blk, c = item // c4, item % c4
+        n0, nl = blk * l_, min(l_, n_ - blk * l_)
+        block = xt[item * size:(item + 1) * size]
+        if c >= c_ or nl < l_ or ph > 0 or pw > 0 or hp > h or wp > w:
+            block[:] = 0
+        if c < c_:
+            for r in range(h):
+                for l in range(nl):
+                    row = x[n0 + l, c, r]
+                    o = ((r + ph) * wp + pw) * l_ + l
+                    for q in range(w):
+                        block[o + q * l_] = row[q]
+
+
+@numba.njit(inline="always")
+def _offsets4(t, count, cols, wp, l_):
+    """Offsets in a lane block with rows of ``wp`` of the flat positions ``t .. t+3`` of a grid of
+    ``count`` positions in rows of ``cols`` (a tile's pixels, or taps); those past the grid repeat
+    its last."""
+    t1, t2, t3 = min(t + 1, count - 1), min(t + 2, count - 1), min(t + 3, count - 1)
+    return (((t // cols) * wp + t % cols) * l_, ((t1 // cols) * wp + t1 % cols) * l_,
+            ((t2 // cols) * wp + t2 % cols) * l_, ((t3 // cols) * wp + t3 % cols) * l_)
+
+
+@kernel("void(A, A3, I, I)", parallel=True)
+def _from_lanes(out, y, o4, p4):
+    """``out`` (B, o4, p4, lanes) into ``y`` (N, O, P)."""
+    n_, o_, p_ = y.shape
+    l_ = vlanes(out)
+    for item in prange(n_ * o_):
+        n, o = item // o_, item % o_
+        base = ((n // l_) * o4 + o) * p4 * l_ + n % l_
+        for p in range(p_):
+            y[n, o, p] = out[base + p * l_]
+
+
+@kernel("void(A, A4, A, A, I, I, I, I, I, I)", parallel=True)
+def _forward_lanes(xt, W, b, out, cs, hp, wp, oh, ow, p4):
+    """``out`` (B, O4, p4, lanes): the stride-1 correlation of the lane blocks ``xt`` (B, cs, hp,
+    wp, lanes) with ``W`` (O4, C, kh, kw), C <= cs, plus ``b``; pixels past ``oh*ow`` repeat the last."""
+    o4, c_, kh, kw = W.shape
+    l_ = vlanes(xt)
+    b_ = xt.shape[0] // (cs * hp * wp * l_)
+    g_ = o4 // 4
+    p_ = oh * ow
+    for item in prange(b_ * g_):
+        blk, o0 = item // g_, 4 * (item % g_)
+        xb = blk * cs * hp * wp * l_
+        for t in range(0, p_, 4):
+            s0, s1, s2, s3 = _offsets4(t, p_, ow, wp, l_)
+            a00 = a01 = a02 = a03 = vsplat(b[o0])
+            a10 = a11 = a12 = a13 = vsplat(b[o0 + 1])
+            a20 = a21 = a22 = a23 = vsplat(b[o0 + 2])
+            a30 = a31 = a32 = a33 = vsplat(b[o0 + 3])
             for c in range(c_):
-                xc = flat[c]
-                for o in range(0, o_ - 3, 4):
-                    g0, g1, g2, g3 = gw[o], gw[o + 1], gw[o + 2], gw[o + 3]
-                    for i in range(kh):
-                        if kw == 5:  # a row of five taps, two channels at a time: 7 loads feed 10 multiply-adds
-                            for k in range(0, 4, 2):
-                                e = _dots5(gw[o + k], gw[o + k + 1], xc, i * wp, span)
-                                for j in range(5):
-                                    part[o + k, c, i, j] += e[j]
-                                part[o + k + 1, c, i, 0] += e[5]
-                                part[o + k + 1, c, i, 1] += e[6]
-                                part[o + k + 1, c, i, 2] += e[7]
-                                part[o + k + 1, c, i, 3] += e[8]
-                                part[o + k + 1, c, i, 4] += e[9]
-                            continue
-                        for j in range(kw):
-                            e0, e1, e2, e3 = _dots4(g0, g1, g2, g3, xc[i * wp + j:], span)
-                            part[o, c, i, j] += e0
-                            part[o + 1, c, i, j] += e1
-                            part[o + 2, c, i, j] += e2
-                            part[o + 3, c, i, j] += e3
-                for o in range(o_ - o_ % 4, o_):
-                    for i in range(kh):
-                        for j in range(kw):
-                            part[o, c, i, j] += _dot(gw[o], xc[i * wp + j:], span)
+                for i in range(kh):
+                    row = xb + (c * hp + i) * wp * l_
+                    for j in range(kw):
+                        off = row + j * l_
+                        x0, x1 = vload(xt, off + s0), vload(xt, off + s1)
+                        x2, x3 = vload(xt, off + s2), vload(xt, off + s3)
+                        w = vsplat(W[o0, c, i, j])
+                        a00, a01, a02, a03 = vfma(w, x0, a00), vfma(w, x1, a01), vfma(w, x2, a02), vfma(w, x3, a03)
+                        w = vsplat(W[o0 + 1, c, i, j])
+                        a10, a11, a12, a13 = vfma(w, x0, a10), vfma(w, x1, a11), vfma(w, x2, a12), vfma(w, x3, a13)
+                        w = vsplat(W[o0 + 2, c, i, j])
+                        a20, a21, a22, a23 = vfma(w, x0, a20), vfma(w, x1, a21), vfma(w, x2, a22), vfma(w, x3, a23)
+                        w = vsplat(W[o0 + 3, c, i, j])
+                        a30, a31, a32, a33 = vfma(w, x0, a30), vfma(w, x1, a31), vfma(w, x2, a32), vfma(w, x3, a33)
+            ob = ((blk * o4 + o0) * p4 + t) * l_
+            st = p4 * l_
+            vstore(out, ob, a00), vstore(out, ob + l_, a01), vstore(out, ob + 2 * l_, a02), vstore(out, ob + 3 * l_, a03)
+            ob += st
+            vstore(out, ob, a10), vstore(out, ob + l_, a11), vstore(out, ob + 2 * l_, a12), vstore(out, ob + 3 * l_, a13)
+            ob += st
+            vstore(out, ob, a20), vstore(out, ob + l_, a21), vstore(out, ob + 2 * l_, a22), vstore(out, ob + 3 * l_, a23)
+            ob += st
+            vstore(out, ob, a30), vstore(out, ob + l_, a31), vstore(out, ob + 2 * l_, a32), vstore(out, ob + 3 * l_, a33)
+
+
+@kernel("void(A, A, A4, I, I, I, I, I, I, I, I, I, I)", parallel=True)
+def _weight_grad_lanes(xt, gt, parts, c_, hp, wp, o4, gh, gw, qh, qw, oh, ow):
+    """``parts`` (B*O4, C, kh, kw): per sample block, the sums over its samples and pixels of ``gt``
+    (B, O4, gh, gw, lanes: the output gradient at offset (qh, qw)) times the lane blocks ``xt``
+    (B, C, hp, wp, lanes). One item is a block and 4 output channels, whose data stay in cache
+    while its taps go four at a time."""
+    kw = parts.shape[3]
+    kk = parts.shape[2] * kw
+    l_ = vlanes(xt)
+    b_ = xt.shape[0] // (c_ * hp * wp * l_)
+    g_ = o4 // 4
+    gs = gh * gw * l_
+    for item in prange(b_ * g_):
+        blk, o0 = item // g_, 4 * (item % g_)
+        gb = (blk * o4 + o0) * gs
+        po = blk * o4 + o0
+        for c in range(c_):
+            xb = (blk * c_ + c) * hp * wp * l_
+            for tt in range(0, kk, 4):
+                d0, d1, d2, d3 = _offsets4(tt, kk, kw, wp, l_)
+                z = vzero(xt)
+                a00 = a01 = a02 = a03 = a10 = a11 = a12 = a13 = z
+                a20 = a21 = a22 = a23 = a30 = a31 = a32 = a33 = z
+                for r in range(oh):
+                    xr = xb + r * wp * l_
+                    gr = gb + ((qh + r) * gw + qw) * l_
+                    for q in range(ow):
+                        s = xr + q * l_
+                        x0, x1, x2, x3 = vload(xt, s + d0), vload(xt, s + d1), vload(xt, s + d2), vload(xt, s + d3)
+                        g = gr + q * l_
+                        u = vload(gt, g)
+                        a00, a01, a02, a03 = vfma(u, x0, a00), vfma(u, x1, a01), vfma(u, x2, a02), vfma(u, x3, a03)
+                        u = vload(gt, g + gs)
+                        a10, a11, a12, a13 = vfma(u, x0, a10), vfma(u, x1, a11), vfma(u, x2, a12), vfma(u, x3, a13)
+                        u = vload(gt, g + 2 * gs)
+                        a20, a21, a22, a23 = vfma(u, x0, a20), vfma(u, x1, a21), vfma(u, x2, a22), vfma(u, x3, a23)
+                        u = vload(gt, g + 3 * gs)
+                        a30, a31, a32, a33 = vfma(u, x0, a30), vfma(u, x1, a31), vfma(u, x2, a32), vfma(u, x3, a33)
+                _put4(parts, po, c, tt, kk, vsum(a00), vsum(a01), vsum(a02), vsum(a03))
+                _put4(parts, po + 1, c, tt, kk, vsum(a10), vsum(a11), vsum(a12), vsum(a13))
+                _put4(parts, po + 2, c, tt, kk, vsum(a20), vsum(a21), vsum(a22), vsum(a23))
+                _put4(parts, po + 3, c, tt, kk, vsum(a30), vsum(a31), vsum(a32), vsum(a33))
+
+
+@numba.njit(inline="always")
+def _put4(gW, o, c, tt, kk, e0, e1, e2, e3):
+    """Taps ``tt .. tt+3`` (flat over kh*kw) of ``gW[o, c]``; those past ``kk`` repeat the last and are not written."""
+    kw = gW.shape[3]
+    gW[o, c, tt // kw, tt % kw] = e0
+    if tt + 1 < kk:
+        gW[o, c, (tt + 1) // kw, (tt + 1) % kw] = e1
+    if tt + 2 < kk:
+        gW[o, c, (tt + 2) // kw, (tt + 2) % kw] = e2
+    if tt + 3 < kk:
+        gW[o, c, (tt + 3) // kw, (tt + 3) % kw] = e3
+
+
+# The forward (and input gradient) by sample lanes from this many taps per output (C*kh*kw): below,
+# the tile's store and the layout passes weigh more than its multiply-adds (ResNet's 3->64 stem,
+# 27 taps, ran 5.2 ms by lanes as by the flat kernel at 1 thread, its input gradient, 576 taps
+# over 64 planes of 34x34, 12.7 against 7.7)...
+LANES_MIN_TAPS = 64
+# ... while a sample block's input planes fit in a core's cache (the 3->64 input gradient's take
+# 4.7 MB; LeNet5's 16 -> 6, 330 KB)...
+LANES_MAX_BLOCK_BYTES = 1 << 20
+# ... and a block of lanes holds at least half of them (a batch of 8 wastes half a block).
+
+
+def _by_lanes(n, channels, hp, wp, taps, dtype):
+    """Whether a forward of ``taps`` taps per output over ``n`` samples of ``channels`` planes of
+    hp x wp runs by sample lanes (else the flat kernel)."""
+    lanes = cpu_simd.lanes(dtype)
+    return (taps >= LANES_MIN_TAPS and 2 * n >= lanes
+            and channels * hp * wp * lanes * numpy.dtype(dtype).itemsize <= LANES_MAX_BLOCK_BYTES)
+
+
+def _padded_size(h, w, pad, oh, ow, kh, kw):
+    return max(h + 2 * pad[0], oh + kh - 1), max(w + 2 * pad[1], ow + kw - 1)
+
+
+def to_lanes(x, channels, pad, hp, wp):
+    """The NCHW ``x`` as zero-padded sample-lane blocks: a flat (B, channels, hp, wp, lanes) array,
+    ``channels >= C`` (the extra ones zero), the samples past N zero."""
+    n, c = x.shape[:2]
+    lanes = cpu_simd.lanes(x.dtype)
+    xt = numpy.empty(-(-n // lanes) * channels * hp * wp * lanes, x.dtype)
+    _to_lanes(numpy.ascontiguousarray(x), xt, channels, hp, wp, pad[0], pad[1])
+    return xt
+
+
+def _forward_by_lanes(xt, channels, hp, wp, W, b, n, oh, ow):
+    """(N, O, oh, ow): the lane blocks ``xt`` correlated with ``W`` (+ ``b``), by ``_forward_lanes``."""
+    dtype = xt.dtype
+    Wp, bp = _by_fours(W, b, dtype)
+    o, o4 = W.shape[0], Wp.shape[0]
+    lanes = cpu_simd.lanes(dtype)
+    p4 = -(-(oh * ow) // 4) * 4
+    out = numpy.empty(-(-n // lanes) * o4 * p4 * lanes, dtype)
+    _forward_lanes(xt, Wp, bp, out, channels, hp, wp, oh, ow, p4)
+    y = numpy.empty((n, o, oh, ow), dtype)
+    _from_lanes(out, y.reshape(n, o, oh * ow), o4, p4)
+    return y
 
 
 def _threads(n):
@@ -222,9 +328,14 @@ def direct_forward(x, W, b, pad, oh, ow):
     """Stride-1 convolution of the NCHW ``x`` (any strides) with ``W`` (+ ``b``): a new (N, O, oh, ow) array.
 
     ``pad`` is ``(ph, pw)``; ``oh, ow`` the output size (no dilation; Chainer's ``cover_all`` may
-    make it larger than the floor size: the padded plane grows to cover it).
+    make it larger than the floor size: the padded plane grows to cover it). From
+    :data:`LANES_MIN_TAPS` taps per output by the sample-lane kernel, else by the flat one.
     """
-    n, o = x.shape[0], W.shape[0]
+    n, c, h, w = x.shape
+    o, _, kh, kw = W.shape
+    hp, wp = _padded_size(h, w, pad, oh, ow, kh, kw)
+    if _by_lanes(n, c, hp, wp, c * kh * kw, x.dtype):
+        return _forward_by_lanes(to_lanes(x, c, pad, hp, wp), c, hp, wp, W, b, n, oh, ow)
     y = numpy.empty((n, o, oh, ow), x.dtype)
     _forward(x, *_by_fours(W, b, x.dtype), y, pad[0], pad[1])
     return y
@@ -243,33 +354,73 @@ def _by_fours(W, b, dtype):
     return Wp, bp
 
 
-def direct_input_grad(gy, W, x_shape, pad):
+def _flipped(W):
+    """The filters of a stride-1 convolution's input gradient: (C, O, kh, kw), flipped."""
+    return W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+
+
+def direct_input_grad(gy, W, x_shape, pad, lanes=None):
     """Input gradient (N, C, H, W) of a stride-1 convolution from its (N, O, oh, ow) output gradient:
     the full convolution of ``gy`` (padded by ``k - 1 - pad``) with the flipped, transposed kernel,
-    by the forward kernel (``pad < k``)."""
-    kh, kw = W.shape[2:]
+    by the forward kernels (``pad < k``). ``lanes``: ``gy`` already as lane blocks (``_gy_lanes``)."""
+    n, c, h, w = x_shape
+    o, _, kh, kw = W.shape
+    oh, ow = gy.shape[2:]
+    full = (kh - 1 - pad[0], kw - 1 - pad[1])
+    if lanes is not None or _input_grad_by_lanes(gy, W.shape, x_shape, pad):
+        gt, channels, hp, wp, _ = lanes if lanes is not None else _gy_lanes(gy, W.shape, x_shape, pad, o)
+        return _forward_by_lanes(gt, channels, hp, wp, _flipped(W), None, n, h, w)
     gx = numpy.empty(x_shape, gy.dtype)
-    _forward(gy, *_by_fours(W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3), None, gy.dtype), gx, kh - 1 - pad[0],
-             kw - 1 - pad[1])
+    _forward(gy, *_by_fours(_flipped(W), None, gy.dtype), gx, full[0], full[1])
     return gx
 
 
-def direct_weight_grad(x, gy, w_shape, pad):
-    """Weight gradient (O, C, kh, kw) of a stride-1 convolution: per-thread parts, summed."""
-    t = _threads(x.shape[0])
-    o = w_shape[0]
-    parts = numpy.empty((t * o,) + tuple(w_shape[1:]), gy.dtype)
-    _weight_grad(x, gy, parts, t, pad[0], pad[1])
-    return parts.reshape((t,) + tuple(w_shape)).sum(axis=0) if t > 1 else parts
+def _input_grad_by_lanes(gy, w_shape, x_shape, pad):
+    o, _, kh, kw = w_shape
+    hp, wp = _padded_size(gy.shape[2], gy.shape[3], (kh - 1 - pad[0], kw - 1 - pad[1]), x_shape[2], x_shape[3], kh, kw)
+    return _by_lanes(gy.shape[0], -(-o // 4) * 4, hp, wp, o * kh * kw, gy.dtype)
+
+
+def _gy_lanes(gy, w_shape, x_shape, pad, channels):
+    """``(gt, channels, hp, wp, offset)``: ``gy`` as lane blocks padded by ``k - 1 - pad`` for the input
+    gradient's full convolution (the weight gradient reads it at that offset)."""
+    o, _, kh, kw = w_shape
+    h, w = x_shape[2:]
+    oh, ow = gy.shape[2:]
+    full = (kh - 1 - pad[0], kw - 1 - pad[1])
+    hp, wp = _padded_size(oh, ow, full, h, w, kh, kw)
+    return to_lanes(gy, channels, full, hp, wp), channels, hp, wp, full
+
+
+def direct_weight_grad(x, gy, w_shape, pad, lanes=None):
+    """Weight gradient (O, C, kh, kw) of a stride-1 convolution, by the sample-lane kernel: every
+    element summed by one thread over all samples and pixels. ``lanes``: ``gy`` already as lane
+    blocks with at least O rounded up to 4 channels (``_gy_lanes``)."""
+    n, c, h, w = x.shape
+    o, _, kh, kw = w_shape
+    oh, ow = gy.shape[2:]
+    o4 = -(-o // 4) * 4
+    if lanes is None:
+        lanes = to_lanes(gy, o4, (0, 0), oh, ow), o4, oh, ow, (0, 0)
+    gt, channels, gh, gw, (qh, qw) = lanes
+    hp, wp = _padded_size(h, w, pad, oh, ow, kh, kw)
+    blocks = -(-n // cpu_simd.lanes(gy.dtype))
+    parts = numpy.empty((blocks * o4, c, kh, kw), gy.dtype)
+    _weight_grad_lanes(to_lanes(x, c, pad, hp, wp), gt, parts, c, hp, wp, channels, gh, gw, qh, qw, oh, ow)
+    return parts.reshape(blocks, o4, c, kh, kw)[:, :o].sum(axis=0)
 
 
 def direct_backward(xs, gy, pad, need):
     """``(gx, gW[, gb])`` of a stride-1 convolution with inputs ``xs`` (x, W[, b]) from ``gy``;
-    a gradient ``need`` does not ask for is None."""
+    a gradient ``need`` does not ask for is None. ``gy`` goes into lane blocks once for both."""
     x, W = xs[0], xs[1]
     gy = numpy.ascontiguousarray(gy, dtype=x.dtype)
-    gx = direct_input_grad(gy, W, x.shape, pad) if need[0] else None
-    gW = direct_weight_grad(x, gy, W.shape, pad) if need[1] else None
+    o, _, kh, kw = W.shape
+    lanes = None
+    if need[0] and _input_grad_by_lanes(gy, W.shape, x.shape, pad):  # gy's lane blocks, padded for the input gradient, serve both
+        lanes = _gy_lanes(gy, W.shape, x.shape, pad, -(-o // 4) * 4)
+    gx = direct_input_grad(gy, W, x.shape, pad, lanes) if need[0] else None
+    gW = direct_weight_grad(x, gy, W.shape, pad, lanes) if need[1] else None
     if len(xs) == 2:
         return gx, gW
     gb = gy.sum(axis=(0, 2, 3)).astype(xs[2].dtype, copy=False) if need[2] else None

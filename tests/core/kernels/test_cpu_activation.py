@@ -11,7 +11,7 @@ from benchbench.core.kernels import cpu_compiled
 pytestmark = pytest.mark.skipif(not cpu_compiled.active(), reason="compiled kernels are off")
 
 FUNCS = {"relu": F.relu, "sigmoid": F.sigmoid, "tanh": F.tanh}
-KERNELS = {"relu": ["relu_grad"], "sigmoid": ["sigmoid_grad"], "tanh": ["tanh_grad"]}
+KERNELS = {"relu": ["relu_grad"], "sigmoid": ["sigmoid", "sigmoid_grad"], "tanh": ["tanh_grad"]}
 
 
 def _run(path, name, shape):

@@ -86,7 +86,9 @@ class Convolution2DFunction(Function):
         if self.direct:
             from ..kernels import cpu_conv
 
-            return (cpu_conv.direct_forward(x, W, xs[2] if len(xs) == 3 else None, (self.ph, self.pw), oh, ow),)
+            self.direct = {}  # the input's lane blocks, kept for the weight gradient
+            return (cpu_conv.direct_forward(x, W, xs[2] if len(xs) == 3 else None, (self.ph, self.pw), oh, ow,
+                                            keep=self.direct if self.needs_input_grad[1] else None),)
         self.fused = kernels.fusable(*xs) and len({a.dtype for a in xs}) == 1
         if self.fused:
             return (self._forward_fused(xp, xs, kh, kw, oh, ow),)
@@ -146,10 +148,12 @@ class Convolution2DFunction(Function):
         if self.winograd:
             return winograd.backward(xp, xs, gys[0], (self.ph, self.pw), oh, ow, self.needs_input_grad,
                                      compiled=self.winograd == "compiled")
-        if self.direct:
+        if self.direct is not False:
             from ..kernels import cpu_conv
 
-            return cpu_conv.direct_backward(xs, gys[0], (self.ph, self.pw), need)
+            kept = self.direct if isinstance(self.direct, dict) else {}
+            self.direct = True  # the kept lane blocks are read once
+            return cpu_conv.direct_backward(xs, gys[0], (self.ph, self.pw), need, kept.get("x_lanes"))
         if self.fused:
             return self._backward_fused(xp, xs, gys[0], kh, kw, oh, ow)
         gy_cnhw = cnhw(xp, gys[0])

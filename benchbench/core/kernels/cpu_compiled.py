@@ -43,8 +43,8 @@ from ..config import switch
 
 SWITCH = "BENCHBENCH_CPU_KERNELS"
 # The kernel families, imported (and their kernels compiled) by ``prepare``.
-FAMILIES = ["cpu_update", "cpu_normalization", "cpu_loss", "cpu_rnn", "cpu_activation", "cpu_conv", "cpu_pooling",
-            "cpu_col2im", "cpu_winograd_tiles", "cpu_winograd"]
+FAMILIES = ["cpu_update", "cpu_normalization", "cpu_loss", "cpu_rnn", "cpu_activation", "cpu_conv_lanes", "cpu_conv",
+            "cpu_pooling", "cpu_col2im", "cpu_winograd_tiles", "cpu_winograd"]
 
 _state = {"active": None, "numba": None, "error": None, "layer": None, "pid": None, "threads": None}
 _kernels: list = []  # (dispatcher, signature templates), in definition order

@@ -32,7 +32,7 @@ from numba import prange
 
 from . import cpu_simd
 from .cpu_compiled import kernel
-from .cpu_simd import vfma, vlanes, vload, vsplat, vstore, vsum, vzero
+from .cpu_conv_lanes import _bias_grad_lanes, _forward_lanes, _from_lanes, _weight_grad_lanes, to_lanes
 
 __all__ = ["direct_forward", "direct_input_grad", "direct_weight_grad", "direct_backward"]
 
@@ -122,157 +122,6 @@ def _forward(x, W, b, y, ph, pw):
                     y[n, o0 + k, r, :] = acc[k, r * wp:r * wp + ow]
 
 
-# -- the sample-lane kernels: one vector lane per sample (see the module docstring) ---------
-
-
-@kernel("void(A4, A, I, I, I, I, I)", parallel=True)
-def _to_lanes(x, xt, c4, hp, wp, ph, pw):
-    """``x`` (N, C, H, W) into ``xt`` (B, c4, hp, wp, lanes) at offset (ph, pw), every other element
-    (padding, channels past C, samples past N) zero. One item is a block's channel: zeroed first
-    where it has such elements, then each sample's rows read in order and written a lane apart
-    (7 to 12 times faster than gathering a vector's lanes from the samples)."""
-    n_, c_, h, w = x.shape
-    l_ = vlanes(xt)
-    b_ = -(-n_ // l_)
-    size = hp * wp * l_
-    for item in prange(b_ * c4):
-        blk, c = item // c4, item % c4
-        n0, nl = blk * l_, min(l_, n_ - blk * l_)
-        block = xt[item * size:(item + 1) * size]
-        if c >= c_ or nl < l_ or ph > 0 or pw > 0 or hp > h or wp > w:
-            block[:] = 0
-        if c < c_:
-            for r in range(h):
-                for l in range(nl):
-                    row = x[n0 + l, c, r]
-                    o = ((r + ph) * wp + pw) * l_ + l
-                    for q in range(w):
-                        block[o + q * l_] = row[q]
-
-
-@numba.njit(inline="always")
-def _offsets4(t, count, cols, wp, l_):
-    """Offsets in a lane block with rows of ``wp`` of the flat positions ``t .. t+3`` of a grid of
-    ``count`` positions in rows of ``cols`` (a tile's pixels, or taps); those past the grid repeat
-    its last."""
-    t1, t2, t3 = min(t + 1, count - 1), min(t + 2, count - 1), min(t + 3, count - 1)
-    return (((t // cols) * wp + t % cols) * l_, ((t1 // cols) * wp + t1 % cols) * l_,
-            ((t2 // cols) * wp + t2 % cols) * l_, ((t3 // cols) * wp + t3 % cols) * l_)
-
-
-@kernel("void(A, A3, I, I)", parallel=True)
-def _from_lanes(out, y, o4, p4):
-    """``out`` (B, o4, p4, lanes) into ``y`` (N, O, P)."""
-    n_, o_, p_ = y.shape
-    l_ = vlanes(out)
-    for item in prange(n_ * o_):
-        n, o = item // o_, item % o_
-        base = ((n // l_) * o4 + o) * p4 * l_ + n % l_
-        for p in range(p_):
-            y[n, o, p] = out[base + p * l_]
-
-
-@kernel("void(A, A4, A, A, I, I, I, I, I, I)", parallel=True)
-def _forward_lanes(xt, W, b, out, cs, hp, wp, oh, ow, p4):
-    """``out`` (B, O4, p4, lanes): the stride-1 correlation of the lane blocks ``xt`` (B, cs, hp,
-    wp, lanes) with ``W`` (O4, C, kh, kw), C <= cs, plus ``b``; pixels past ``oh*ow`` repeat the last."""
-    o4, c_, kh, kw = W.shape
-    l_ = vlanes(xt)
-    b_ = xt.shape[0] // (cs * hp * wp * l_)
-    g_ = o4 // 4
-    p_ = oh * ow
-    for item in prange(b_ * g_):
-        blk, o0 = item // g_, 4 * (item % g_)
-        xb = blk * cs * hp * wp * l_
-        for t in range(0, p_, 4):
-            s0, s1, s2, s3 = _offsets4(t, p_, ow, wp, l_)
-            a00 = a01 = a02 = a03 = vsplat(b[o0])
-            a10 = a11 = a12 = a13 = vsplat(b[o0 + 1])
-            a20 = a21 = a22 = a23 = vsplat(b[o0 + 2])
-            a30 = a31 = a32 = a33 = vsplat(b[o0 + 3])
-            for c in range(c_):
-                for i in range(kh):
-                    row = xb + (c * hp + i) * wp * l_
-                    for j in range(kw):
-                        off = row + j * l_
-                        x0, x1 = vload(xt, off + s0), vload(xt, off + s1)
-                        x2, x3 = vload(xt, off + s2), vload(xt, off + s3)
-                        w = vsplat(W[o0, c, i, j])
-                        a00, a01, a02, a03 = vfma(w, x0, a00), vfma(w, x1, a01), vfma(w, x2, a02), vfma(w, x3, a03)
-                        w = vsplat(W[o0 + 1, c, i, j])
-                        a10, a11, a12, a13 = vfma(w, x0, a10), vfma(w, x1, a11), vfma(w, x2, a12), vfma(w, x3, a13)
-                        w = vsplat(W[o0 + 2, c, i, j])
-                        a20, a21, a22, a23 = vfma(w, x0, a20), vfma(w, x1, a21), vfma(w, x2, a22), vfma(w, x3, a23)
-                        w = vsplat(W[o0 + 3, c, i, j])
-                        a30, a31, a32, a33 = vfma(w, x0, a30), vfma(w, x1, a31), vfma(w, x2, a32), vfma(w, x3, a33)
-            ob = ((blk * o4 + o0) * p4 + t) * l_
-            st = p4 * l_
-            vstore(out, ob, a00), vstore(out, ob + l_, a01), vstore(out, ob + 2 * l_, a02), vstore(out, ob + 3 * l_, a03)
-            ob += st
-            vstore(out, ob, a10), vstore(out, ob + l_, a11), vstore(out, ob + 2 * l_, a12), vstore(out, ob + 3 * l_, a13)
-            ob += st
-            vstore(out, ob, a20), vstore(out, ob + l_, a21), vstore(out, ob + 2 * l_, a22), vstore(out, ob + 3 * l_, a23)
-            ob += st
-            vstore(out, ob, a30), vstore(out, ob + l_, a31), vstore(out, ob + 2 * l_, a32), vstore(out, ob + 3 * l_, a33)
-
-
-@kernel("void(A, A, A4, I, I, I, I, I, I, I, I, I, I)", parallel=True)
-def _weight_grad_lanes(xt, gt, parts, c_, hp, wp, o4, gh, gw, qh, qw, oh, ow):
-    """``parts`` (B*O4, C, kh, kw): per sample block, the sums over its samples and pixels of ``gt``
-    (B, O4, gh, gw, lanes: the output gradient at offset (qh, qw)) times the lane blocks ``xt``
-    (B, C, hp, wp, lanes). One item is a block and 4 output channels, whose data stay in cache
-    while its taps go four at a time."""
-    kw = parts.shape[3]
-    kk = parts.shape[2] * kw
-    l_ = vlanes(xt)
-    b_ = xt.shape[0] // (c_ * hp * wp * l_)
-    g_ = o4 // 4
-    gs = gh * gw * l_
-    for item in prange(b_ * g_):
-        blk, o0 = item // g_, 4 * (item % g_)
-        gb = (blk * o4 + o0) * gs
-        po = blk * o4 + o0
-        for c in range(c_):
-            xb = (blk * c_ + c) * hp * wp * l_
-            for tt in range(0, kk, 4):
-                d0, d1, d2, d3 = _offsets4(tt, kk, kw, wp, l_)
-                z = vzero(xt)
-                a00 = a01 = a02 = a03 = a10 = a11 = a12 = a13 = z
-                a20 = a21 = a22 = a23 = a30 = a31 = a32 = a33 = z
-                for r in range(oh):
-                    xr = xb + r * wp * l_
-                    gr = gb + ((qh + r) * gw + qw) * l_
-                    for q in range(ow):
-                        s = xr + q * l_
-                        x0, x1, x2, x3 = vload(xt, s + d0), vload(xt, s + d1), vload(xt, s + d2), vload(xt, s + d3)
-                        g = gr + q * l_
-                        u = vload(gt, g)
-                        a00, a01, a02, a03 = vfma(u, x0, a00), vfma(u, x1, a01), vfma(u, x2, a02), vfma(u, x3, a03)
-                        u = vload(gt, g + gs)
-                        a10, a11, a12, a13 = vfma(u, x0, a10), vfma(u, x1, a11), vfma(u, x2, a12), vfma(u, x3, a13)
-                        u = vload(gt, g + 2 * gs)
-                        a20, a21, a22, a23 = vfma(u, x0, a20), vfma(u, x1, a21), vfma(u, x2, a22), vfma(u, x3, a23)
-                        u = vload(gt, g + 3 * gs)
-                        a30, a31, a32, a33 = vfma(u, x0, a30), vfma(u, x1, a31), vfma(u, x2, a32), vfma(u, x3, a33)
-                _put4(parts, po, c, tt, kk, vsum(a00), vsum(a01), vsum(a02), vsum(a03))
-                _put4(parts, po + 1, c, tt, kk, vsum(a10), vsum(a11), vsum(a12), vsum(a13))
-                _put4(parts, po + 2, c, tt, kk, vsum(a20), vsum(a21), vsum(a22), vsum(a23))
-                _put4(parts, po + 3, c, tt, kk, vsum(a30), vsum(a31), vsum(a32), vsum(a33))
-
-
-@numba.njit(inline="always")
-def _put4(gW, o, c, tt, kk, e0, e1, e2, e3):
-    """Taps ``tt .. tt+3`` (flat over kh*kw) of ``gW[o, c]``; those past ``kk`` repeat the last and are not written."""
-    kw = gW.shape[3]
-    gW[o, c, tt // kw, tt % kw] = e0
-    if tt + 1 < kk:
-        gW[o, c, (tt + 1) // kw, (tt + 1) % kw] = e1
-    if tt + 2 < kk:
-        gW[o, c, (tt + 2) // kw, (tt + 2) % kw] = e2
-    if tt + 3 < kk:
-        gW[o, c, (tt + 3) // kw, (tt + 3) % kw] = e3
-
-
 # The forward (and input gradient) by sample lanes from this many taps per output (C*kh*kw): below,
 # the tile's store and the layout passes weigh more than its multiply-adds (ResNet's 3->64 stem,
 # 27 taps, ran 5.2 ms by lanes as by the flat kernel at 1 thread, its input gradient, 576 taps
@@ -296,16 +145,6 @@ def _padded_size(h, w, pad, oh, ow, kh, kw):
     return max(h + 2 * pad[0], oh + kh - 1), max(w + 2 * pad[1], ow + kw - 1)
 
 
-def to_lanes(x, channels, pad, hp, wp):
-    """The NCHW ``x`` as zero-padded sample-lane blocks: a flat (B, channels, hp, wp, lanes) array,
-    ``channels >= C`` (the extra ones zero), the samples past N zero."""
-    n, c = x.shape[:2]
-    lanes = cpu_simd.lanes(x.dtype)
-    xt = numpy.empty(-(-n // lanes) * channels * hp * wp * lanes, x.dtype)
-    _to_lanes(numpy.ascontiguousarray(x), xt, channels, hp, wp, pad[0], pad[1])
-    return xt
-
-
 def _forward_by_lanes(xt, channels, hp, wp, W, b, n, oh, ow):
     """(N, O, oh, ow): the lane blocks ``xt`` correlated with ``W`` (+ ``b``), by ``_forward_lanes``."""
     dtype = xt.dtype
@@ -324,18 +163,23 @@ def _threads(n):
     return max(1, min(numba.get_num_threads(), n))
 
 
-def direct_forward(x, W, b, pad, oh, ow):
+def direct_forward(x, W, b, pad, oh, ow, keep=None):
     """Stride-1 convolution of the NCHW ``x`` (any strides) with ``W`` (+ ``b``): a new (N, O, oh, ow) array.
 
     ``pad`` is ``(ph, pw)``; ``oh, ow`` the output size (no dilation; Chainer's ``cover_all`` may
     make it larger than the floor size: the padded plane grows to cover it). From
     :data:`LANES_MIN_TAPS` taps per output by the sample-lane kernel, else by the flat one.
+    ``keep``: a dict that receives ``x_lanes``, the input's lane blocks, where the lanes ran (the
+    weight gradient reads them: ``direct_backward``'s ``x_lanes``).
     """
     n, c, h, w = x.shape
     o, _, kh, kw = W.shape
     hp, wp = _padded_size(h, w, pad, oh, ow, kh, kw)
     if _by_lanes(n, c, hp, wp, c * kh * kw, x.dtype):
-        return _forward_by_lanes(to_lanes(x, c, pad, hp, wp), c, hp, wp, W, b, n, oh, ow)
+        xt = to_lanes(x, c, pad, hp, wp)
+        if keep is not None:
+            keep["x_lanes"] = xt
+        return _forward_by_lanes(xt, c, hp, wp, W, b, n, oh, ow)
     y = numpy.empty((n, o, oh, ow), x.dtype)
     _forward(x, *_by_fours(W, b, x.dtype), y, pad[0], pad[1])
     return y
@@ -392,36 +236,57 @@ def _gy_lanes(gy, w_shape, x_shape, pad, channels):
     return to_lanes(gy, channels, full, hp, wp), channels, hp, wp, full
 
 
-def direct_weight_grad(x, gy, w_shape, pad, lanes=None):
+def _plain_gy_lanes(gy, channels):
+    """``gy`` as lane blocks with no padding, in the form of ``_gy_lanes``."""
+    oh, ow = gy.shape[2:]
+    return to_lanes(gy, channels, (0, 0), oh, ow), channels, oh, ow, (0, 0)
+
+
+def direct_weight_grad(x, gy, w_shape, pad, lanes=None, x_lanes=None):
     """Weight gradient (O, C, kh, kw) of a stride-1 convolution, by the sample-lane kernel: every
     element summed by one thread over all samples and pixels. ``lanes``: ``gy`` already as lane
-    blocks with at least O rounded up to 4 channels (``_gy_lanes``)."""
+    blocks with at least O rounded up to 4 channels (``_gy_lanes``); ``x_lanes``: ``x``'s, as the
+    forward made them."""
     n, c, h, w = x.shape
     o, _, kh, kw = w_shape
     oh, ow = gy.shape[2:]
     o4 = -(-o // 4) * 4
-    if lanes is None:
-        lanes = to_lanes(gy, o4, (0, 0), oh, ow), o4, oh, ow, (0, 0)
-    gt, channels, gh, gw, (qh, qw) = lanes
+    gt, channels, gh, gw, (qh, qw) = lanes if lanes is not None else _plain_gy_lanes(gy, o4)
     hp, wp = _padded_size(h, w, pad, oh, ow, kh, kw)
     blocks = -(-n // cpu_simd.lanes(gy.dtype))
     parts = numpy.empty((blocks * o4, c, kh, kw), gy.dtype)
-    _weight_grad_lanes(to_lanes(x, c, pad, hp, wp), gt, parts, c, hp, wp, channels, gh, gw, qh, qw, oh, ow)
+    xt = x_lanes if x_lanes is not None else to_lanes(x, c, pad, hp, wp)
+    _weight_grad_lanes(xt, gt, parts, c, hp, wp, channels, gh, gw, qh, qw, oh, ow)
     return parts.reshape(blocks, o4, c, kh, kw)[:, :o].sum(axis=0)
 
 
-def direct_backward(xs, gy, pad, need):
+def _bias_grad(gy, o, lanes):
+    """The bias gradient (O,) from ``gy``'s lane blocks: per block and 4 channels one thread's
+    vector sums, then the blocks in order."""
+    gt, channels, gh, gw, (qh, qw) = lanes
+    oh, ow = gy.shape[2:]
+    blocks = -(-gy.shape[0] // cpu_simd.lanes(gy.dtype))
+    parts = numpy.empty(blocks * channels, gy.dtype)
+    _bias_grad_lanes(gt, parts, channels, gh, gw, qh, qw, oh, ow)
+    return parts.reshape(blocks, channels)[:, :o].sum(axis=0)
+
+
+def direct_backward(xs, gy, pad, need, x_lanes=None):
     """``(gx, gW[, gb])`` of a stride-1 convolution with inputs ``xs`` (x, W[, b]) from ``gy``;
-    a gradient ``need`` does not ask for is None. ``gy`` goes into lane blocks once for both."""
+    a gradient ``need`` does not ask for is None. ``gy`` goes into lane blocks once for all three;
+    ``x_lanes``: the input's, kept by ``direct_forward``."""
     x, W = xs[0], xs[1]
     gy = numpy.ascontiguousarray(gy, dtype=x.dtype)
     o, _, kh, kw = W.shape
-    lanes = None
-    if need[0] and _input_grad_by_lanes(gy, W.shape, x.shape, pad):  # gy's lane blocks, padded for the input gradient, serve both
-        lanes = _gy_lanes(gy, W.shape, x.shape, pad, -(-o // 4) * 4)
-    gx = direct_input_grad(gy, W, x.shape, pad, lanes) if need[0] else None
-    gW = direct_weight_grad(x, gy, W.shape, pad, lanes) if need[1] else None
+    o4 = -(-o // 4) * 4
+    bias = len(xs) == 3 and need[2]
+    lanes = padded = None
+    if need[0] and _input_grad_by_lanes(gy, W.shape, x.shape, pad):  # padded for the input gradient
+        lanes = padded = _gy_lanes(gy, W.shape, x.shape, pad, o4)
+    elif need[1] or bias:
+        lanes = _plain_gy_lanes(gy, o4)
+    gx = direct_input_grad(gy, W, x.shape, pad, padded) if need[0] else None
+    gW = direct_weight_grad(x, gy, W.shape, pad, lanes, x_lanes) if need[1] else None
     if len(xs) == 2:
         return gx, gW
-    gb = gy.sum(axis=(0, 2, 3)).astype(xs[2].dtype, copy=False) if need[2] else None
-    return gx, gW, gb
+    return gx, gW, _bias_grad(gy, o, lanes).astype(xs[2].dtype, copy=False) if bias else None

@@ -119,7 +119,9 @@ def test_direct_kernels_against_float64_sliding_windows(case, by_lanes, dtype, m
         numpy.testing.assert_allclose(got, want, rtol=0, atol=tol * numpy.abs(want).max())
     numpy.testing.assert_array_equal(gx, gx_only)
     numpy.testing.assert_array_equal(gW, gW_only)
-    numpy.testing.assert_allclose(gb, gy.sum(axis=(0, 2, 3)), rtol=1e-6)
+    assert gb.dtype == dtype
+    numpy.testing.assert_allclose(gb, gy.astype(numpy.float64).sum(axis=(0, 2, 3)), rtol=0,
+                                  atol=tol * numpy.abs(gy).astype(numpy.float64).sum(axis=(0, 2, 3)).max())
 
 
 def test_the_lanes_give_the_same_bits_at_any_thread_count():
@@ -140,6 +142,25 @@ def test_the_lanes_give_the_same_bits_at_any_thread_count():
         numba.set_num_threads(before)
     for a, b in zip(runs[0], runs[-1]):
         numpy.testing.assert_array_equal(a, b)
+
+
+def test_the_forward_lane_blocks_serve_the_weight_gradient(monkeypatch):
+    """The layer keeps its input's lane blocks from the forward: the backward lays out only the
+    output gradient, once for the input, weight and bias gradients, with the same results."""
+    from benchbench.core.kernels import cpu_conv
+
+    n, c, o, h, w, k, pad = LANE_CASES[0]
+    x, W, b = _rand((n, c, h, w), 1), _rand((o, c, k, k), 2), _rand((o,), 3)
+    laid = []
+    monkeypatch.setattr(cpu_conv, "_by_lanes", lambda *a: True)
+    monkeypatch.setattr(cpu_conv, "to_lanes", lambda a, *r, _f=cpu_conv.to_lanes: laid.append(a.shape) or _f(a, *r))
+    got = _conv("compiled", "direct", x, W, b, pad, True)
+    assert laid == [x.shape, (n, o, h - k + 1, w - k + 1)]
+    gy = _rand((n, o, h - k + 1, w - k + 1), 9)
+    with cpu_compiled.using("compiled"):
+        gx, gW, gb = cpu_conv.direct_backward((x, W, b), gy, pad, (True, True, True))
+    for a, want in zip(got[1:], (gW, gb, gx)):
+        numpy.testing.assert_array_equal(a, want)
 
 
 def test_the_lanes_rule():

@@ -54,6 +54,7 @@ class Convolution2DFunction(Function):
         self.fused = False
         self.winograd = False
         self.direct = False
+        self.kept = None  # what the direct forward keeps for the backward (the input's lane blocks)
         self.dense = False
 
     def _geometry(self, x, W):
@@ -86,9 +87,9 @@ class Convolution2DFunction(Function):
         if self.direct:
             from ..kernels import cpu_conv
 
-            self.direct = {}  # the input's lane blocks, kept for the weight gradient
+            self.kept = {} if self.needs_input_grad[1] else None
             return (cpu_conv.direct_forward(x, W, xs[2] if len(xs) == 3 else None, (self.ph, self.pw), oh, ow,
-                                            keep=self.direct if self.needs_input_grad[1] else None),)
+                                            keep=self.kept),)
         self.fused = kernels.fusable(*xs) and len({a.dtype for a in xs}) == 1
         if self.fused:
             return (self._forward_fused(xp, xs, kh, kw, oh, ow),)
@@ -148,11 +149,10 @@ class Convolution2DFunction(Function):
         if self.winograd:
             return winograd.backward(xp, xs, gys[0], (self.ph, self.pw), oh, ow, self.needs_input_grad,
                                      compiled=self.winograd == "compiled")
-        if self.direct is not False:
+        if self.direct:
             from ..kernels import cpu_conv
 
-            kept = self.direct if isinstance(self.direct, dict) else {}
-            self.direct = True  # the kept lane blocks are read once
+            kept, self.kept = self.kept or {}, None  # read once: a second backward lays x out again
             return cpu_conv.direct_backward(xs, gys[0], (self.ph, self.pw), need, kept.get("x_lanes"))
         if self.fused:
             return self._backward_fused(xp, xs, gys[0], kh, kw, oh, ow)

@@ -2,8 +2,8 @@
 
 ``y = x W^T + b`` is one GEMM and a bias add; ``linear(..., activation=...)`` adds the bias and
 applies ReLU, sigmoid or tanh over the GEMM's result in place (:class:`LinearActivation`): one
-kernel on a GPU, one compiled pass for ReLU and for sigmoid on the CPU. On a GPU the gradients can be added into
-the arrays ``Function.accumulate_into`` names.
+kernel on a GPU, one compiled pass for ReLU and for sigmoid on the CPU. On a GPU the gradients can
+be added into the arrays ``Function.accumulate_into`` names.
 """
 from __future__ import annotations
 
@@ -91,8 +91,8 @@ class LinearActivation(LinearFunction):
     the CPU with the compiled kernels (``BENCHBENCH_CPU_KERNELS``), ReLU and the bias add are one
     compiled pass (``cpu_activation.bias_relu``); sigmoid and tanh add the bias in place, then
     sigmoid's one compiled pass (``cpu_activation.sigmoid``, as the unfused ``sigmoid``) or numpy's
-    ``tanh``, in place too; the activation's gradient is one compiled pass. Either way the results are the unfused path's bit for bit; backward then goes
-    on as ``linear``'s."""
+    ``tanh``, in place too; the activation's gradient is one compiled pass. Either way the results
+    are the unfused path's bit for bit; backward then goes on as ``linear``'s."""
 
     def __init__(self, activation, n_batch_axes=1):
         super().__init__(n_batch_axes)

@@ -10,6 +10,7 @@ one pass already (ReLU's ``maximum``, ``tanh``).
 """
 from __future__ import annotations
 
+import numba
 import numpy
 from numba import prange
 
@@ -47,6 +48,12 @@ def _tanh_grad(y, gy, gx, one):
 _SIGMOID_TASK = 256  # vectors per parallel task
 
 
+@numba.njit(inline="always")
+def _sigmoid_at(src, i, dst, j, one):
+    """``dst[j:j+lanes] = 1 / (1 + exp(-src[i:i+lanes]))``, numpy's operations in its order."""
+    vstore(dst, j, vdiv(one, vadd(one, vexp(vsub(vzero(src), vload(src, i))))))
+
+
 @kernel("void(A, A, S)")
 def _sigmoid(x, y, one):
     lanes = vlanes(x)
@@ -54,13 +61,12 @@ def _sigmoid(x, y, one):
     o = vsplat(one)
     for t in prange(-(-full // _SIGMOID_TASK)):
         for v in range(t * _SIGMOID_TASK, min(full, (t + 1) * _SIGMOID_TASK)):
-            i = v * lanes
-            vstore(y, i, vdiv(o, vadd(o, vexp(vsub(vzero(x), vload(x, i))))))
+            _sigmoid_at(x, v * lanes, y, v * lanes, o)
     rest = x.size - full * lanes
     if rest:  # the last part-vector through a zeroed vector of its own
         tail = numpy.zeros(lanes, x.dtype)
         tail[:rest] = x[full * lanes:]
-        vstore(tail, 0, vdiv(o, vadd(o, vexp(vsub(vzero(x), vload(tail, 0))))))
+        _sigmoid_at(tail, 0, tail, 0, o)
         y[full * lanes:] = tail[:rest]
 
 

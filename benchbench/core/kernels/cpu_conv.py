@@ -159,10 +159,6 @@ def _forward_by_lanes(xt, channels, hp, wp, W, b, n, oh, ow):
     return y
 
 
-def _threads(n):
-    return max(1, min(numba.get_num_threads(), n))
-
-
 def direct_forward(x, W, b, pad, oh, ow, keep=None):
     """Stride-1 convolution of the NCHW ``x`` (any strides) with ``W`` (+ ``b``): a new (N, O, oh, ow) array.
 
@@ -207,15 +203,13 @@ def direct_input_grad(gy, W, x_shape, pad, lanes=None):
     """Input gradient (N, C, H, W) of a stride-1 convolution from its (N, O, oh, ow) output gradient:
     the full convolution of ``gy`` (padded by ``k - 1 - pad``) with the flipped, transposed kernel,
     by the forward kernels (``pad < k``). ``lanes``: ``gy`` already as lane blocks (``_gy_lanes``)."""
-    n, c, h, w = x_shape
+    n, _, h, w = x_shape
     o, _, kh, kw = W.shape
-    oh, ow = gy.shape[2:]
-    full = (kh - 1 - pad[0], kw - 1 - pad[1])
     if lanes is not None or _input_grad_by_lanes(gy, W.shape, x_shape, pad):
         gt, channels, hp, wp, _ = lanes if lanes is not None else _gy_lanes(gy, W.shape, x_shape, pad, o)
         return _forward_by_lanes(gt, channels, hp, wp, _flipped(W), None, n, h, w)
     gx = numpy.empty(x_shape, gy.dtype)
-    _forward(gy, *_by_fours(_flipped(W), None, gy.dtype), gx, full[0], full[1])
+    _forward(gy, *_by_fours(_flipped(W), None, gy.dtype), gx, kh - 1 - pad[0], kw - 1 - pad[1])
     return gx
 
 
